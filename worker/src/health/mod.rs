@@ -1,0 +1,140 @@
+//! `GET /health`: probes every binding for real, in parallel, each under a short timeout.
+//!
+//! No auth, no caching. See [`report`] for how results become a verdict.
+
+mod report;
+
+use std::time::Duration;
+
+use futures::future::{self, Either, LocalBoxFuture};
+use worker::{Date, Delay, Env, Response, Result};
+
+use crate::config::Config;
+use crate::reply;
+use report::{Build, Criticality, HealthReport, ProbeResult};
+
+/// How long one probe may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The R2 key and KV key that probes read; they need not exist.
+const SENTINEL_KEY: &str = "health/sentinel";
+/// The name of the Durable Object instance that answers health pings. It is never a user's.
+pub(crate) const HEALTH_OBJECT: &str = "__health";
+/// The secrets the scheduled S3 export needs.
+const BACKUP_SECRETS: [&str; 4] = [
+    "S3_BACKUP_ACCESS_KEY",
+    "S3_BACKUP_SECRET_KEY",
+    "S3_BACKUP_BUCKET",
+    "S3_BACKUP_REGION",
+];
+
+/// Serves `/health`.
+pub(crate) async fn serve(env: &Env, config: &Config) -> Result<Response> {
+    let probes: Vec<LocalBoxFuture<'_, ProbeResult>> = vec![
+        Box::pin(probe("STORAGE", Criticality::Critical, r2(env))),
+        Box::pin(probe(
+            "OAUTH_KV",
+            Criticality::Critical,
+            kv(env, "OAUTH_KV"),
+        )),
+        Box::pin(probe(
+            "RATE_LIMIT_KV",
+            Criticality::Critical,
+            kv(env, "RATE_LIMIT_KV"),
+        )),
+        Box::pin(probe(
+            "MCP_SESSION",
+            Criticality::Critical,
+            durable_object(env),
+        )),
+        Box::pin(probe("ANALYTICS", Criticality::Optional, analytics(env))),
+        Box::pin(probe(
+            "S3_BACKUP",
+            Criticality::Optional,
+            backup_secrets(env),
+        )),
+    ];
+    let results = future::join_all(probes).await;
+    let build = Build {
+        commit: option_env!("SECOND_BRAIN_COMMIT").unwrap_or("unknown"),
+        environment: config.environment.as_str(),
+    };
+    let report = HealthReport::assess(results, env!("CARGO_PKG_VERSION"), build);
+    let response = reply::json(report.http_status(), &report)?;
+    response.headers().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+/// Runs one probe under [`PROBE_TIMEOUT`] and times it.
+async fn probe(
+    name: &'static str,
+    criticality: Criticality,
+    check: impl Future<Output = std::result::Result<(), String>>,
+) -> ProbeResult {
+    let started = Date::now().as_millis();
+    let timeout = Delay::from(PROBE_TIMEOUT);
+    let outcome = match future::select(std::pin::pin!(check), timeout).await {
+        Either::Left((outcome, _)) => outcome,
+        Either::Right(_) => Err(format!("timed out after {} ms", PROBE_TIMEOUT.as_millis())),
+    };
+    let latency_ms = Date::now().as_millis().saturating_sub(started);
+    ProbeResult {
+        name,
+        criticality,
+        latency_ms,
+        outcome,
+    }
+}
+
+async fn r2(env: &Env) -> std::result::Result<(), String> {
+    let bucket = env.bucket("STORAGE").map_err(|e| e.to_string())?;
+    bucket
+        .head(SENTINEL_KEY)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+async fn kv(env: &Env, binding: &str) -> std::result::Result<(), String> {
+    let store = env.kv(binding).map_err(|e| e.to_string())?;
+    store
+        .get(SENTINEL_KEY)
+        .text()
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+async fn durable_object(env: &Env) -> std::result::Result<(), String> {
+    let namespace = env
+        .durable_object("MCP_SESSION")
+        .map_err(|e| e.to_string())?;
+    let stub = namespace
+        .get_by_name(HEALTH_OBJECT)
+        .map_err(|e| e.to_string())?;
+    let response = stub
+        .fetch_with_str(crate::session_object::PING_URL)
+        .await
+        .map_err(|e| e.to_string())?;
+    match response.status_code() {
+        200 => Ok(()),
+        status => Err(format!("ping answered HTTP {status}")),
+    }
+}
+
+async fn analytics(env: &Env) -> std::result::Result<(), String> {
+    env.analytics_engine("ANALYTICS")
+        .map(drop)
+        .map_err(|_| "binding ANALYTICS is not configured".to_owned())
+}
+
+async fn backup_secrets(env: &Env) -> std::result::Result<(), String> {
+    let missing: Vec<&str> = BACKUP_SECRETS
+        .into_iter()
+        .filter(|name| env.secret(name).is_err())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("missing secrets: {}", missing.join(", ")))
+    }
+}
