@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every check and test. This is the command CI runs (.ci/run) and the README gives.
+#   1. set-up (idempotent), formatting, clippy -D warnings, rustdoc -D warnings;
+#   2. the engine for wasm32, and the Worker bundle, with no imports from "env";
+#   3. every native test, then the end-to-end tests against the Worker in workerd.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+step() { log "── $*"; }
+
+step "set-up"
+"$ROOT/scripts/setup.sh"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "cargo doc -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "engine builds for wasm32"
+wasm_cargo build --release --quiet -p engine
+
+step "Worker bundle"
+"$ROOT/scripts/build-worker.sh"
+node "$ROOT/scripts/check-wasm-imports.mjs" "$WORKER_BUILD_DIR/index.wasm"
+
+step "tests (native and end to end)"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --workspace --quiet 2>&1 | tee "$results"
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$results"

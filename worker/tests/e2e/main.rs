@@ -1,0 +1,9 @@
+//! End-to-end tests: the real Worker bundle in workerd (`wrangler dev`), driven over loopback.
+//!
+//! Build the bundle first (`scripts/build-worker.sh`); `scripts/test.sh` does everything.
+
+mod local_worker;
+
+mod alarm;
+mod health;
+mod routing;
