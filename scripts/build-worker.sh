@@ -21,9 +21,16 @@ log "cargo build (wasm32, release)"
 SECOND_BRAIN_COMMIT="$commit" wasm_cargo build --release --quiet -p second-brain-worker
 
 out="$WORKER_BUILD_DIR"
+wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/second_brain_worker.wasm"
+# The bundle is a function of cargo's wasm, the shim and the options: skip the slow steps
+# (wasm-bindgen, wasm-opt) when none of them changed.
+stamp="$(cat "$wasm" worker/js/shim.mjs | sha256sum | cut -c1-16)-opt$opt-$(wasm_bindgen_version)"
+if [ -f "$out/index.wasm" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
+  log "bundle is up to date ($commit)"
+  exit 0
+fi
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
-wasm-bindgen --target bundler --out-dir "$out.tmp" --out-name index --no-typescript \
-  "$WASM_TARGET_DIR/wasm32-unknown-unknown/release/second_brain_worker.wasm"
+wasm-bindgen --target bundler --out-dir "$out.tmp" --out-name index --no-typescript "$wasm"
 rm -f "$out.tmp/index.js"   # the bundler entry; the shim replaces it
 if [ "$opt" = 1 ]; then
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
@@ -34,6 +41,7 @@ else
   mv "$out.tmp/index_bg.wasm" "$out.tmp/index.wasm"
 fi
 cp worker/js/shim.mjs "$out.tmp/shim.mjs"
+echo "$stamp" > "$out.tmp/.stamp"
 rm -rf "$out" && mv "$out.tmp" "$out"
 
 size=$(stat -c %s "$out/index.wasm")

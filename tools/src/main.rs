@@ -1,25 +1,30 @@
 //! `second-brain`: the operator CLI.
 //!
-//! Subcommands arrive with the issues that need them (restore, verify, inspect, config
-//! validation, deploy). Today it reports its version.
+//! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
+//! running Worker on loopback. Restore, verify, inspect, config validation and deploy arrive
+//! with the issues that need them.
 
-use anyhow::{Result, bail};
+mod bench_http;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// The Second Brain operator CLI.
+#[derive(Debug, Parser)]
+#[command(name = "second-brain", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sends a bounded number of GET requests to a URL and reports latency percentiles.
+    BenchHttp(bench_http::Args),
+}
 
 fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
-    match args.next().as_deref() {
-        Some("version") | Some("--version") => {
-            println!(
-                "second-brain {} (engine {})",
-                env!("CARGO_PKG_VERSION"),
-                engine::VERSION
-            );
-            Ok(())
-        }
-        Some("help") | Some("--help") | None => {
-            println!("usage: second-brain <command>\n\ncommands:\n  version   print the version");
-            Ok(())
-        }
-        Some(other) => bail!("unknown command {other:?}; run `second-brain help`"),
+    match Cli::parse().command {
+        Command::BenchHttp(args) => bench_http::run(&args),
     }
 }
