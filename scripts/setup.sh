@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and running the Worker needs, idempotently. A second run takes seconds.
-#   - a wasm32 toolchain: rustup's target where it can be added, else Debian's rustc-web
-#     with build-std and lld;
+#   - a wasm32 toolchain: rustup's target where installed, else Debian's rustc-web with
+#     build-std and lld;
 #   - wasm-bindgen-cli at exactly the version Cargo.lock pins;
 #   - Node 22, wrangler (workerd) and wasm-opt, pinned in package.json / package-lock.json.
 set -euo pipefail
@@ -10,17 +10,17 @@ cd "$ROOT"
 
 started=$(date +%s)
 
-# 1. wasm32 toolchain.
+# 1. wasm32 toolchain. rustup's target is used where it is installed (a developer machine
+#    after `rustup target add wasm32-unknown-unknown`); otherwise Debian's rustc-web, whose
+#    std source lets cargo build std for wasm32. Set-up never downloads a toolchain itself.
 if [ "$(wasm_toolchain)" = none ]; then
-  if command -v rustup >/dev/null 2>&1 && timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
-    log "added rustup target wasm32-unknown-unknown"
-  elif command -v apt-get >/dev/null 2>&1; then
-    log "installing Debian's rustc-web, rust-web-src and lld-22 (the rustup target cannot be added here)"
+  if command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian's rustc-web, rust-web-src and lld-22 (a wasm32 toolchain)"
     sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
   else
-    die "cannot add the wasm32-unknown-unknown target: install it with rustup"
+    die "no wasm32 toolchain: run 'rustup target add wasm32-unknown-unknown'"
   fi
   [ "$(wasm_toolchain)" != none ] || die "the wasm32 toolchain is still missing after installing it"
 fi
