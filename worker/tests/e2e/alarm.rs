@@ -80,3 +80,16 @@ fn the_dev_route_is_404_outside_local_dev() {
     let (status, body) = alarm(&worker, reqwest::Method::PUT, "x", "?in_ms=100");
     assert_eq!(status, 404, "{body}");
 }
+
+#[test]
+fn a_scheduled_alarm_survives_a_runtime_restart() {
+    let worker = LocalWorker::start(Options::default());
+    let (_, set) = alarm(&worker, reqwest::Method::PUT, "kept", "?in_ms=3600000");
+    let scheduled = set["scheduled_at_ms"]
+        .as_i64()
+        .expect("an alarm is scheduled");
+    let worker = worker.restart();
+    let (status, body) = alarm(&worker, reqwest::Method::GET, "kept", "");
+    assert_eq!(status, 200);
+    assert_eq!(body["scheduled_at_ms"], scheduled, "{body}");
+}

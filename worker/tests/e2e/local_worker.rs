@@ -54,7 +54,8 @@ pub(crate) struct LocalWorker {
     child: Child,
     base_url: String,
     log_path: PathBuf,
-    _state: tempfile::TempDir,
+    options: Options,
+    state: tempfile::TempDir,
 }
 
 pub(crate) fn repo_root() -> PathBuf {
@@ -72,8 +73,24 @@ fn free_port() -> u16 {
 }
 
 impl LocalWorker {
-    /// Starts a Worker and waits until it answers HTTP.
+    /// Starts a Worker with fresh local state and waits until it answers HTTP.
     pub(crate) fn start(options: Options) -> LocalWorker {
+        let state = tempfile::tempdir().expect("a temporary directory");
+        Self::spawn(options, state)
+    }
+
+    /// Stops this Worker and starts it again on the same local DO, R2 and KV state, the way
+    /// a runtime restart (or an eviction of every object) would.
+    pub(crate) fn restart(mut self) -> LocalWorker {
+        self.stop();
+        let state = std::mem::replace(
+            &mut self.state,
+            tempfile::tempdir().expect("a temporary directory"),
+        );
+        Self::spawn(self.options.clone(), state)
+    }
+
+    fn spawn(options: Options, state: tempfile::TempDir) -> LocalWorker {
         let root = repo_root();
         let bundle = root.join("worker/build/shim.mjs");
         assert!(
@@ -87,11 +104,14 @@ impl LocalWorker {
             "wrangler is not installed: run scripts/setup.sh first"
         );
 
-        let state = tempfile::tempdir().expect("a temporary directory");
         let config = write_config(&root, state.path(), &options);
         let port = free_port();
         let log_path = state.path().join("wrangler.log");
-        let log = fs::File::create(&log_path).expect("a log file");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("a log file");
 
         let mut command = Command::new(&wrangler);
         command
@@ -129,10 +149,16 @@ impl LocalWorker {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             log_path,
-            _state: state,
+            options,
+            state,
         };
         worker.wait_until_serving();
         worker
+    }
+
+    fn stop(&mut self) {
+        stop_group(self.pgid());
+        let _ = self.child.wait();
     }
 
     fn wait_until_serving(&self) {
@@ -184,8 +210,7 @@ impl LocalWorker {
 
 impl Drop for LocalWorker {
     fn drop(&mut self) {
-        stop_group(self.pgid());
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
