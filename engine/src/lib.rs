@@ -5,5 +5,11 @@
 //! `now` and identifiers in, and get results and effects out. It builds for `x86_64` and
 //! `wasm32-unknown-unknown`.
 
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod path;
+pub mod storage;
+
 /// The version of the engine crate, reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,235 @@
+//! Note paths and the per-user limits every write is checked against.
+//!
+//! A note path is relative and slash-separated, like `projects/garden.md`. It names a file in
+//! the user's tree and is also how restores lay notes out on disk, so it is held to rules that
+//! keep it portable and unambiguous.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The longest path accepted, in bytes of UTF-8.
+pub const MAX_PATH_BYTES: usize = 1024;
+/// The longest single segment (between slashes), in bytes: what common file systems allow.
+pub const MAX_SEGMENT_BYTES: usize = 255;
+
+/// A checked note path.
+///
+/// Invariants: 1 to [`MAX_PATH_BYTES`] bytes; no leading or trailing `/`; no empty, `.` or
+/// `..` segment; no segment longer than [`MAX_SEGMENT_BYTES`]; no NUL, control characters
+/// (C0, DEL or C1) or backslash.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NotePath(String);
+
+impl NotePath {
+    /// Checks `path` against the rules above.
+    pub fn new(path: impl Into<String>) -> Result<NotePath, PathError> {
+        let path = path.into();
+        check(&path)?;
+        Ok(NotePath(path))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NotePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for NotePath {
+    type Error = PathError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        NotePath::new(value)
+    }
+}
+
+impl From<NotePath> for String {
+    fn from(value: NotePath) -> Self {
+        value.0
+    }
+}
+
+impl AsRef<str> for NotePath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a path is not a valid note path. Each message says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// The path is empty.
+    #[error("the path is empty; give a relative path such as notes/idea.md")]
+    Empty,
+    /// The path is longer than [`MAX_PATH_BYTES`].
+    #[error("the path is {len} bytes long; the limit is {max} bytes", max = MAX_PATH_BYTES)]
+    TooLong {
+        /// The path's length in bytes.
+        len: usize,
+    },
+    /// The path starts with `/`.
+    #[error("the path starts with '/'; paths are relative, such as notes/idea.md")]
+    Absolute,
+    /// The path ends with `/`.
+    #[error("the path ends with '/'; name a file, not a folder")]
+    TrailingSlash,
+    /// Two slashes in a row.
+    #[error("the path has an empty segment ('//')")]
+    EmptySegment,
+    /// A `.` or `..` segment.
+    #[error("the path has a '{segment}' segment; '.' and '..' are not allowed")]
+    DotSegment {
+        /// `.` or `..`.
+        segment: &'static str,
+    },
+    /// A segment longer than [`MAX_SEGMENT_BYTES`].
+    #[error("a path segment is {len} bytes long; the limit is {max} bytes", max = MAX_SEGMENT_BYTES)]
+    SegmentTooLong {
+        /// The segment's length in bytes.
+        len: usize,
+    },
+    /// A NUL, control character or backslash.
+    #[error(
+        "the path contains the character {found:?} at byte {at}; control characters, NUL and '\\' are not allowed"
+    )]
+    BadCharacter {
+        /// The offending character.
+        found: char,
+        /// Its byte offset.
+        at: usize,
+    },
+}
+
+fn check(path: &str) -> Result<(), PathError> {
+    if path.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(PathError::TooLong { len: path.len() });
+    }
+    if let Some((at, found)) = path
+        .char_indices()
+        .find(|&(_, c)| c.is_control() || c == '\\')
+    {
+        return Err(PathError::BadCharacter { found, at });
+    }
+    if path.starts_with('/') {
+        return Err(PathError::Absolute);
+    }
+    if path.ends_with('/') {
+        return Err(PathError::TrailingSlash);
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return Err(PathError::EmptySegment),
+            "." => return Err(PathError::DotSegment { segment: "." }),
+            ".." => return Err(PathError::DotSegment { segment: ".." }),
+            s if s.len() > MAX_SEGMENT_BYTES => {
+                return Err(PathError::SegmentTooLong { len: s.len() });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The per-user limits. [`Limits::default`] holds the product's promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest note, in bytes (default 10 MB).
+    pub max_file_bytes: u64,
+    /// Largest sum of the current sizes of all notes, in bytes (default 10 GB).
+    pub max_total_bytes: u64,
+    /// Most notes at once (default 100,000).
+    pub max_files: u64,
+    /// Most open MCP sessions at once (default 1,000).
+    pub max_sessions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_file_bytes: 10 * 1000 * 1000,
+            max_total_bytes: 10 * 1000 * 1000 * 1000,
+            max_files: 100_000,
+            max_sessions: 1_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_paths() {
+        for ok in [
+            "a",
+            "notes/idea.md",
+            "a/b/c.txt",
+            "émoji 🌱.md",
+            ".hidden",
+            "a..b",
+            "x/.y",
+        ] {
+            assert_eq!(
+                NotePath::new(ok).map(String::from),
+                Ok(ok.to_owned()),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_each_rule_with_its_own_error() {
+        let cases: [(&str, PathError); 9] = [
+            ("", PathError::Empty),
+            ("/etc/passwd", PathError::Absolute),
+            ("notes/", PathError::TrailingSlash),
+            ("a//b", PathError::EmptySegment),
+            ("../up", PathError::DotSegment { segment: ".." }),
+            ("a/./b", PathError::DotSegment { segment: "." }),
+            ("a\0b", PathError::BadCharacter { found: '\0', at: 1 }),
+            ("a\nb", PathError::BadCharacter { found: '\n', at: 1 }),
+            ("a\\b", PathError::BadCharacter { found: '\\', at: 1 }),
+        ];
+        for (path, want) in cases {
+            assert_eq!(NotePath::new(path), Err(want), "{path:?}");
+        }
+        assert_eq!(
+            NotePath::new("a".repeat(MAX_PATH_BYTES + 1)),
+            Err(PathError::TooLong {
+                len: MAX_PATH_BYTES + 1
+            })
+        );
+        assert_eq!(
+            NotePath::new(format!("{}/b", "a".repeat(256))),
+            Err(PathError::SegmentTooLong { len: 256 })
+        );
+        assert!(
+            NotePath::new("\u{85}").is_err(),
+            "C1 control characters are rejected"
+        );
+    }
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let message = NotePath::new("/x").unwrap_err().to_string();
+        assert!(message.contains("relative"), "{message}");
+    }
+
+    #[test]
+    fn deserializing_checks_the_rules() {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&"../x", &mut bytes).unwrap();
+        assert!(ciborium::from_reader::<NotePath, _>(bytes.as_slice()).is_err());
+    }
+}
