@@ -149,6 +149,8 @@ pub struct SegmentArchived {
     pub first_seq: u64,
     /// The last event in the segment.
     pub last_seq: u64,
+    /// The chain hash at `last_seq`: where the next segment's chain starts.
+    pub last_hash: Hash,
     /// blake3 of the encoded segment.
     pub digest: Hash,
 }

@@ -7,9 +7,23 @@
 
 pub mod envelope;
 pub mod event;
+pub mod files;
+pub mod history;
 pub mod ids;
 pub mod path;
+pub mod receipts;
+pub mod search;
+pub mod segment;
+pub mod sessions;
+pub mod snapshot;
+pub mod state;
 pub mod storage;
+pub mod store;
+
+pub use ids::{EventId, Hash, SessionId, Timestamp};
+pub use path::{Limits, NotePath};
+pub use storage::{MemoryStorage, Storage, StorageError};
+pub use store::{Applied, Config, Store};
 
 /// The version of the engine crate, reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

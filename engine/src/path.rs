@@ -56,6 +56,13 @@ impl From<NotePath> for String {
     }
 }
 
+/// Ordered and hashed exactly as its text, so maps keyed by `NotePath` are searched by `&str`.
+impl std::borrow::Borrow<str> for NotePath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for NotePath {
     fn as_ref(&self) -> &str {
         &self.0

@@ -1,0 +1,300 @@
+//! Snapshots: the whole state at a seq, in one blob, so opening never replays the whole log.
+//!
+//! Byte layout (described in `docs/log-format.md`): a CBOR array
+//! `[format_version, seq, chain_head, digest, body]` where `body` is a CBOR byte string and
+//! `digest = blake3(body)`. The body is a CBOR array of the projections in compact (array)
+//! form. The file index is not stored: it is rebuilt from the history, which holds every
+//! version. Restoring = decoding a snapshot and replaying the events after its seq; that equals
+//! replaying the whole log (tested in `tests/replay.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::envelope::ChainHead;
+use crate::files::{FileEntry, FileIndex};
+use crate::history::{Change, Content, History, Version};
+use crate::ids::{EventId, Hash, Timestamp};
+use crate::path::NotePath;
+use crate::receipts::{Receipt, Receipts};
+use crate::search::SearchIndex;
+use crate::sessions::SessionTable;
+use crate::state::State;
+
+/// The snapshot format this code writes.
+pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+
+/// An encoded snapshot and what identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The last seq it covers.
+    pub seq: u64,
+    /// The chain head at that seq.
+    pub head: ChainHead,
+    /// blake3 of the body.
+    pub digest: Hash,
+    /// The encoded snapshot (outer array, body included).
+    pub bytes: Vec<u8>,
+}
+
+/// Why snapshot bytes could not be restored.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// Not a CBOR snapshot, or truncated.
+    #[error("not a valid snapshot: {0}")]
+    Cbor(String),
+    /// Written by a newer or unknown format.
+    #[error("snapshot format version {0} is not supported (this build reads 1)")]
+    UnsupportedVersion(u32),
+    /// The body does not hash to the digest it carries.
+    #[error("snapshot body does not match its digest (corrupt)")]
+    DigestMismatch,
+    /// The decoded state breaks an invariant (versions out of order, seq mismatch).
+    #[error("snapshot is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+#[derive(Serialize)]
+struct OuterOut<'a>(
+    u32,
+    u64,
+    ChainHead,
+    Hash,
+    #[serde(with = "serde_bytes")] &'a [u8],
+);
+
+#[derive(Deserialize)]
+struct OuterIn(
+    u32,
+    u64,
+    ChainHead,
+    Hash,
+    #[serde(with = "serde_bytes")] Vec<u8>,
+);
+
+/// The body: projections in compact form.
+#[derive(Serialize, Deserialize)]
+struct Body {
+    history: Vec<(NotePath, Vec<VersionWire>)>,
+    sessions: SessionTable,
+    search: SearchIndex,
+    unindexed: Vec<NotePath>,
+    receipts: Vec<(EventId, ReceiptWire)>,
+    archived: ChainHead,
+    last_time: Timestamp,
+}
+
+/// A version as `[version, seq, time, change, from_or_to?, source_version?, content?]`.
+#[derive(Serialize, Deserialize)]
+struct VersionWire(
+    u64,
+    u64,
+    Timestamp,
+    u8,
+    Option<NotePath>,
+    Option<u64>,
+    Option<(Hash, u64, String)>,
+);
+
+#[derive(Serialize, Deserialize)]
+struct ReceiptWire(u64, Option<NotePath>, Option<u64>);
+
+const WRITTEN: u8 = 0;
+const EDITED: u8 = 1;
+const REVERTED: u8 = 2;
+const DELETED: u8 = 3;
+const MOVED_FROM: u8 = 4;
+const MOVED_TO: u8 = 5;
+
+impl VersionWire {
+    fn from_version(v: &Version) -> VersionWire {
+        let (tag, other, source) = match &v.change {
+            Change::Written => (WRITTEN, None, None),
+            Change::Edited => (EDITED, None, None),
+            Change::Reverted { source_version } => (REVERTED, None, Some(*source_version)),
+            Change::Deleted => (DELETED, None, None),
+            Change::MovedFrom { from } => (MOVED_FROM, Some(from.clone()), None),
+            Change::MovedTo { to } => (MOVED_TO, Some(to.clone()), None),
+        };
+        let content = v
+            .content
+            .as_ref()
+            .map(|c| (c.hash, c.size, c.media_type.clone()));
+        VersionWire(v.version, v.seq, v.time, tag, other, source, content)
+    }
+
+    fn into_version(self) -> Result<Version, SnapshotError> {
+        let VersionWire(version, seq, time, tag, other, source, content) = self;
+        let bad = || SnapshotError::Inconsistent(format!("version {version} has a bad change"));
+        let change = match (tag, other, source) {
+            (WRITTEN, None, None) => Change::Written,
+            (EDITED, None, None) => Change::Edited,
+            (REVERTED, None, Some(source_version)) => Change::Reverted { source_version },
+            (DELETED, None, None) => Change::Deleted,
+            (MOVED_FROM, Some(from), None) => Change::MovedFrom { from },
+            (MOVED_TO, Some(to), None) => Change::MovedTo { to },
+            _ => return Err(bad()),
+        };
+        let content = content.map(|(hash, size, media_type)| Content {
+            hash,
+            size,
+            media_type,
+        });
+        let deletion = matches!(change, Change::Deleted | Change::MovedTo { .. });
+        if deletion == content.is_some() {
+            return Err(bad());
+        }
+        Ok(Version {
+            version,
+            seq,
+            time,
+            change,
+            content,
+        })
+    }
+}
+
+/// Encodes `state` as a snapshot at its head.
+pub fn encode(state: &State) -> Snapshot {
+    let body = Body {
+        history: state
+            .history
+            .iter()
+            .map(|(p, vs)| {
+                (
+                    p.clone(),
+                    vs.iter().map(VersionWire::from_version).collect(),
+                )
+            })
+            .collect(),
+        sessions: state.sessions.clone(),
+        search: state.search.clone(),
+        unindexed: state.unindexed.iter().cloned().collect(),
+        receipts: state
+            .receipts
+            .entries()
+            .into_iter()
+            .map(|(id, r)| (id, ReceiptWire(r.seq, r.path, r.version)))
+            .collect(),
+        archived: state.archived,
+        last_time: state.last_time,
+    };
+    let mut body_bytes = Vec::new();
+    // Writing to a Vec does not fail; the types serialize infallibly.
+    let _ = ciborium::into_writer(&body, &mut body_bytes);
+    let digest = Hash::of(&body_bytes);
+    let head = state.head;
+    let mut bytes = Vec::with_capacity(body_bytes.len() + 96);
+    let outer = OuterOut(SNAPSHOT_FORMAT_VERSION, head.seq, head, digest, &body_bytes);
+    let _ = ciborium::into_writer(&outer, &mut bytes);
+    Snapshot {
+        seq: head.seq,
+        head,
+        digest,
+        bytes,
+    }
+}
+
+/// Decodes snapshot bytes into a state with an idempotency window of `receipts` ids.
+pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
+    let cbor = |e: ciborium::de::Error<std::io::Error>| SnapshotError::Cbor(e.to_string());
+    let OuterIn(version, seq, head, digest, body_bytes) =
+        ciborium::from_reader(bytes).map_err(cbor)?;
+    if version != SNAPSHOT_FORMAT_VERSION {
+        return Err(SnapshotError::UnsupportedVersion(version));
+    }
+    if Hash::of(&body_bytes) != digest {
+        return Err(SnapshotError::DigestMismatch);
+    }
+    if head.seq != seq {
+        return Err(SnapshotError::Inconsistent(format!(
+            "seq {seq} but chain head at {}",
+            head.seq
+        )));
+    }
+    let body: Body = ciborium::from_reader(body_bytes.as_slice()).map_err(cbor)?;
+
+    let mut paths = BTreeMap::new();
+    for (path, versions) in body.history {
+        let versions = versions
+            .into_iter()
+            .map(VersionWire::into_version)
+            .collect::<Result<Vec<_>, _>>()?;
+        if versions.iter().any(|v| v.seq > seq) {
+            return Err(SnapshotError::Inconsistent(format!(
+                "{path} has a version after seq {seq}"
+            )));
+        }
+        paths.insert(path, versions);
+    }
+    let history = History::from_paths(paths);
+    if !history.is_consistent() {
+        return Err(SnapshotError::Inconsistent(
+            "versions are not numbered 1, 2, 3, ...".into(),
+        ));
+    }
+    if body.archived.seq > seq {
+        return Err(SnapshotError::Inconsistent(format!(
+            "archived through seq {} but the snapshot is at seq {seq}",
+            body.archived.seq
+        )));
+    }
+    let files = files_from_history(&history);
+    let unindexed: BTreeSet<NotePath> = body.unindexed.into_iter().collect();
+    if let Some(p) = unindexed.iter().find(|p| files.get(p.as_str()).is_none()) {
+        return Err(SnapshotError::Inconsistent(format!(
+            "{p} is queued for indexing but is not a current note"
+        )));
+    }
+    let receipts = Receipts::from_entries(
+        receipts,
+        body.receipts
+            .into_iter()
+            .map(|(id, ReceiptWire(seq, path, version))| (id, Receipt { seq, path, version }))
+            .collect(),
+    );
+    Ok(State {
+        head,
+        files,
+        history,
+        sessions: body.sessions,
+        search: body.search,
+        unindexed,
+        receipts,
+        archived: body.archived,
+        last_time: body.last_time,
+    })
+}
+
+/// The current notes: each path whose last version has content. A note's creation time is
+/// that of the first version after its last deletion.
+fn files_from_history(history: &History) -> FileIndex {
+    let mut files = FileIndex::default();
+    for (path, versions) in history.iter() {
+        let Some(last) = versions.last() else {
+            continue;
+        };
+        let Some(content) = &last.content else {
+            continue;
+        };
+        let run_start = versions
+            .iter()
+            .rposition(|v| v.content.is_none())
+            .map_or(0, |i| i + 1);
+        files.put(
+            path.clone(),
+            FileEntry {
+                version: last.version,
+                hash: content.hash,
+                size: content.size,
+                media_type: content.media_type.clone(),
+                created: versions[run_start].time,
+                modified: last.time,
+                seq: last.seq,
+            },
+        );
+    }
+    files
+}

@@ -1,0 +1,448 @@
+//! [`Store`]: one user's log and state, driven by the caller.
+//!
+//! A `Store` owns a [`Storage`] and the [`State`] derived from it. Every change is a command
+//! that checks its input against the state, appends one event (at the next seq, atomically in
+//! storage) and applies it. Commands take `now` and an [`EventId`] from the caller; nothing in
+//! here reads a clock or draws a random number.
+//!
+//! Run-loop contract for the adapter (the Durable Object):
+//! 1. [`Store::open`] on first use (snapshot + tail), or [`Store::rebuild`] from archived
+//!    snapshot and segments when storage is empty.
+//! 2. For each request, call the command; perform the effects it names (a write needs its blob
+//!    put to R2 *before* [`Store::write`]: see [`Store::plan_write`]).
+//! 3. After each request, set the alarm to [`Store::next_deadline`] (or delete it when `None`);
+//!    when it fires, call [`Store::on_deadline`] and do what it reports.
+//! 4. Feed texts that [`Store::unindexed`] lists to [`Store::index_text`] when convenient.
+
+mod notes;
+mod sessions;
+mod upkeep;
+
+pub use notes::{
+    DeleteError, MAX_MEDIA_TYPE_BYTES, MoveError, RevertError, WriteError, WritePlan, WriteRequest,
+};
+pub use sessions::{MAX_CLIENT_INFO_BYTES, OpenSession, SessionError};
+pub use upkeep::{
+    ArchiveError, CompactError, CompactionPlan, DeadlineError, DeadlineReport, RebuildError,
+    SnapshotTakeError, VerifyReport,
+};
+
+use thiserror::Error;
+
+use crate::envelope::{ChainHead, DecodeError, Envelope, StoredEvent, chain_hash};
+use crate::event::Event;
+use crate::files::{FileEntry, FileIndex};
+use crate::history::History;
+use crate::ids::{EventId, Hash, Timestamp};
+use crate::path::{Limits, NotePath};
+use crate::receipts::Receipt;
+use crate::search::{SearchCursor, SearchPage};
+use crate::sessions::SessionTable;
+use crate::snapshot::{self, SnapshotError};
+use crate::state::{ApplyError, State};
+use crate::storage::{Storage, StorageError};
+
+/// How a store behaves. [`Config::default`] holds the product's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Per-user limits.
+    pub limits: Limits,
+    /// Idle time after which a session expires (default 30 minutes).
+    pub session_idle_timeout_ms: u64,
+    /// A session's use is recorded at most this often (default 1 minute); its expiry may
+    /// therefore come up to this much early.
+    pub touch_interval_ms: u64,
+    /// Take a snapshot once this many events follow the last one (default 1,000).
+    pub snapshot_every_events: u64,
+    /// ...or once the oldest event not in a snapshot is this old (default 10 minutes).
+    pub snapshot_every_ms: u64,
+    /// How many recent event ids are remembered for idempotency (default 10,000).
+    pub idempotency_window: usize,
+    /// The most events in one archived segment (default 10,000).
+    pub segment_max_events: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            session_idle_timeout_ms: 30 * 60 * 1000,
+            touch_interval_ms: 60 * 1000,
+            snapshot_every_events: 1_000,
+            snapshot_every_ms: 10 * 60 * 1000,
+            idempotency_window: 10_000,
+            segment_max_events: 10_000,
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The seq of its event.
+    pub seq: u64,
+    /// The note it changed (for a move: the destination).
+    pub path: Option<NotePath>,
+    /// The version it made there.
+    pub version: Option<u64>,
+    /// `true` when the event id had been appended before and this is that first result.
+    pub duplicate: bool,
+}
+
+impl Applied {
+    fn from_receipt(receipt: &Receipt, duplicate: bool) -> Applied {
+        Applied {
+            seq: receipt.seq,
+            path: receipt.path.clone(),
+            version: receipt.version,
+            duplicate,
+        }
+    }
+}
+
+/// Why an event could not be appended.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The log moved on since the caller looked (optimistic concurrency).
+    #[error("the log is at seq {actual}, not {expected}; read again and retry")]
+    SeqConflict {
+        /// The seq the caller expected the log to be at.
+        expected: u64,
+        /// Where it is.
+        actual: u64,
+    },
+    /// The event does not fit the state (a bug in the command that built it).
+    #[error("internal error: {0}")]
+    Invalid(#[from] ApplyError),
+    /// Storage failed; nothing was appended.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// An earlier failure left storage and state possibly apart; reopen the store.
+    #[error("the store must be reopened after an earlier failure")]
+    Poisoned,
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The stored snapshot is unreadable.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The stored log does not replay.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+/// Why stored events could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// Events are missing: the next stored one is not the next seq.
+    #[error("the log has a gap: expected seq {expected}, found {found}")]
+    Gap {
+        /// The seq expected.
+        expected: u64,
+        /// The seq found.
+        found: u64,
+    },
+    /// A stored hash does not match the chain.
+    #[error("seq {seq}: chain hash mismatch (the log was altered or corrupted)")]
+    HashMismatch {
+        /// Where.
+        seq: u64,
+    },
+    /// An envelope cannot be decoded.
+    #[error("seq {seq}: {source}")]
+    Decode {
+        /// Where.
+        seq: u64,
+        /// Why.
+        source: DecodeError,
+    },
+    /// An event does not fit the state before it.
+    #[error("seq {seq}: {source}")]
+    Apply {
+        /// Where.
+        seq: u64,
+        /// Why.
+        source: ApplyError,
+    },
+}
+
+/// What [`Store::open`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The seq of the snapshot it started from (0: none).
+    pub snapshot_seq: u64,
+    /// Events replayed after it.
+    pub replayed: u64,
+    /// The head after replay.
+    pub head: ChainHead,
+}
+
+/// Events read from storage per call while replaying.
+const READ_BATCH: usize = 1_024;
+
+/// One user's log and the state derived from it.
+#[derive(Debug)]
+pub struct Store<S: Storage> {
+    storage: S,
+    state: State,
+    config: Config,
+    /// The seq of the stored snapshot (0: none).
+    snapshot_seq: u64,
+    /// The time of the first event after the stored snapshot.
+    unsnapshotted_since: Option<Timestamp>,
+    /// Set when storage accepted an event that the state did not: only reopening helps.
+    poisoned: bool,
+}
+
+impl<S: Storage> Store<S> {
+    /// Opens the store kept in `storage`: its snapshot, then every event after it.
+    pub fn open(storage: S, config: Config) -> Result<(Store<S>, OpenReport), OpenError> {
+        let (state, snapshot_seq) = match storage.snapshot()? {
+            Some(stored) => (
+                snapshot::decode(&stored.bytes, config.idempotency_window)?,
+                stored.seq,
+            ),
+            None => (State::new(config.idempotency_window), 0),
+        };
+        let mut store = Store {
+            storage,
+            state,
+            config,
+            snapshot_seq,
+            unsnapshotted_since: None,
+            poisoned: false,
+        };
+        let replayed = store.replay_tail()?;
+        let report = OpenReport {
+            snapshot_seq,
+            replayed,
+            head: store.state.head,
+        };
+        Ok((store, report))
+    }
+
+    fn replay_tail(&mut self) -> Result<u64, OpenError> {
+        let mut replayed = 0;
+        loop {
+            let from = self.state.head.seq + 1;
+            let batch = self.storage.read(from, READ_BATCH)?;
+            if batch.is_empty() {
+                return Ok(replayed);
+            }
+            for stored in &batch {
+                let env = decode_next(&self.state.head, stored)?;
+                self.state
+                    .apply(&env, stored.hash, None)
+                    .map_err(|source| ReplayError::Apply {
+                        seq: stored.seq,
+                        source,
+                    })?;
+                if !matches!(env.event, Event::SegmentArchived(_)) {
+                    self.unsnapshotted_since.get_or_insert(env.time);
+                }
+                replayed += 1;
+            }
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The storage, for reading.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// Gives the storage back.
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
+    /// The last event's seq and chain hash.
+    pub fn head(&self) -> ChainHead {
+        self.state.head
+    }
+
+    /// The current notes.
+    pub fn files(&self) -> &FileIndex {
+        &self.state.files
+    }
+
+    /// Every version of every note.
+    pub fn history(&self) -> &History {
+        &self.state.history
+    }
+
+    /// The open sessions.
+    pub fn sessions(&self) -> &SessionTable {
+        &self.state.sessions
+    }
+
+    /// The derived state (for comparisons in tests and tools).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Ranked full-text search over current notes. Notes listed by [`Store::unindexed`] are
+    /// not found until their text is handed in.
+    pub fn search(&self, query: &str, limit: usize, after: Option<&SearchCursor>) -> SearchPage {
+        self.state.search.search(query, limit, after)
+    }
+
+    /// Current notes whose text the search index lacks (replayed without their bytes).
+    pub fn unindexed(&self) -> impl Iterator<Item = (&NotePath, &FileEntry)> {
+        self.state
+            .unindexed
+            .iter()
+            .filter_map(|p| self.state.files.get_key_value(p.as_str()))
+    }
+
+    /// Indexes the content of `path` if it is still the current content (`hash`) and the note
+    /// is waiting for it. Content that is not UTF-8 indexes the path alone. Returns whether it
+    /// was indexed.
+    pub fn index_text(&mut self, path: &str, hash: Hash, content: &[u8]) -> bool {
+        let current = self.state.files.get(path).is_some_and(|e| e.hash == hash);
+        if !current || !self.state.unindexed.contains(path) {
+            return false;
+        }
+        self.state.search.upsert(path, searchable_text(content));
+        self.state.unindexed.remove(path);
+        true
+    }
+
+    /// Stored events after `seq` (for resuming a stream), at most `max`, decoded.
+    pub fn events_after(&self, seq: u64, max: usize) -> Result<Vec<Envelope>, EventsError> {
+        let stored = self.storage.read(seq.saturating_add(1), max)?;
+        if let Some(first) = stored.first()
+            && first.seq != seq + 1
+            && seq < self.state.head.seq
+        {
+            return Err(EventsError::Compacted { oldest: first.seq });
+        }
+        stored
+            .iter()
+            .map(|e| {
+                Envelope::decode(&e.bytes)
+                    .map_err(|source| EventsError::Decode { seq: e.seq, source })
+            })
+            .collect()
+    }
+
+    /// Appends `event` at the next seq and applies it; a known `id` answers with its first
+    /// receipt instead. `expected_seq`, when given, must be the current head.
+    pub(crate) fn append(
+        &mut self,
+        id: EventId,
+        now: Timestamp,
+        expected_seq: Option<u64>,
+        event: Event,
+        text: Option<&str>,
+    ) -> Result<Applied, AppendError> {
+        if self.poisoned {
+            return Err(AppendError::Poisoned);
+        }
+        if let Some(receipt) = self.state.receipts.get(&id) {
+            return Ok(Applied::from_receipt(receipt, true));
+        }
+        let head = self.state.head;
+        if let Some(expected) = expected_seq
+            && expected != head.seq
+        {
+            return Err(AppendError::SeqConflict {
+                expected,
+                actual: head.seq,
+            });
+        }
+        let time = now.max(self.state.last_time);
+        let env = Envelope::new(head.seq + 1, id, time, event);
+        self.state.check(&env)?;
+        let bytes = env.encode();
+        let hash = chain_hash(&head.hash, &bytes);
+        let stored = StoredEvent {
+            seq: env.seq,
+            hash,
+            bytes,
+        };
+        self.storage.append(std::slice::from_ref(&stored))?;
+        if let Err(e) = self.state.apply(&env, hash, text) {
+            // Unreachable after `check`; if it ever happens, stop taking writes.
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        if !matches!(env.event, Event::SegmentArchived(_)) {
+            // Archiving is upkeep: it must not make the next snapshot due, or every cycle
+            // would schedule another.
+            self.unsnapshotted_since.get_or_insert(time);
+        }
+        let receipt = self.state.receipts.get(&id).cloned().unwrap_or(Receipt {
+            seq: env.seq,
+            path: None,
+            version: None,
+        });
+        Ok(Applied::from_receipt(&receipt, false))
+    }
+}
+
+/// Why stored events could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum EventsError {
+    /// The events asked for were compacted away locally (they live in archived segments).
+    #[error("events before seq {oldest} are no longer kept locally")]
+    Compacted {
+        /// The oldest seq still kept.
+        oldest: u64,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A stored envelope is unreadable.
+    #[error("seq {seq}: {source}")]
+    Decode {
+        /// Where.
+        seq: u64,
+        /// Why.
+        source: DecodeError,
+    },
+}
+
+/// Checks that `stored` is the event after `head` and decodes it.
+fn decode_next(head: &ChainHead, stored: &StoredEvent) -> Result<Envelope, ReplayError> {
+    let expected = head.seq + 1;
+    if stored.seq != expected {
+        return Err(ReplayError::Gap {
+            expected,
+            found: stored.seq,
+        });
+    }
+    if chain_hash(&head.hash, &stored.bytes) != stored.hash {
+        return Err(ReplayError::HashMismatch { seq: expected });
+    }
+    let env = Envelope::decode(&stored.bytes).map_err(|source| ReplayError::Decode {
+        seq: expected,
+        source,
+    })?;
+    if env.seq != expected {
+        return Err(ReplayError::Gap {
+            expected,
+            found: env.seq,
+        });
+    }
+    Ok(env)
+}
+
+/// What the search index sees of a note's bytes: the text if it is UTF-8, else nothing (the
+/// path is still indexed).
+pub(crate) fn searchable_text(content: &[u8]) -> &str {
+    std::str::from_utf8(content).unwrap_or("")
+}
