@@ -71,7 +71,7 @@ impl Envelope {
     /// Decodes envelope bytes of any format version this code reads.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
         let WireIn(format_version, seq, id, time, event) =
-            ciborium::from_reader(bytes).map_err(|e| DecodeError::Cbor(e.to_string()))?;
+            crate::cbor::from_slice_exact(bytes, 5).map_err(DecodeError::Cbor)?;
         if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&format_version) {
             return Err(DecodeError::UnsupportedVersion(format_version));
         }

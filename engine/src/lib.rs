@@ -5,6 +5,7 @@
 //! `now` and identifiers in, and get results and effects out. It builds for `x86_64` and
 //! `wasm32-unknown-unknown`.
 
+mod cbor;
 pub mod envelope;
 pub mod event;
 pub mod files;

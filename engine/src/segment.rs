@@ -127,8 +127,36 @@ struct EventOut<'a>(u64, Hash, #[serde(with = "serde_bytes")] &'a [u8]);
 #[derive(Deserialize)]
 struct WireIn(u32, u64, u64, Hash, Vec<EventIn>);
 
-#[derive(Deserialize)]
-struct EventIn(u64, Hash, #[serde(with = "serde_bytes")] Vec<u8>);
+/// `[seq, hash, envelope]`, read strictly: an array header claiming more than three items is
+/// an error (serde's derived tuple reading would skip the check).
+struct EventIn(u64, Hash, Vec<u8>);
+
+impl<'de> Deserialize<'de> for EventIn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EventIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array [seq, hash, envelope bytes]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<EventIn, A::Error> {
+                use serde::de::Error;
+                let missing = || A::Error::invalid_length(0, &self);
+                let seq = a.next_element()?.ok_or_else(missing)?;
+                let hash = a.next_element()?.ok_or_else(missing)?;
+                let bytes: serde_bytes::ByteBuf = a.next_element()?.ok_or_else(missing)?;
+                if a.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(4, &self));
+                }
+                Ok(EventIn(seq, hash, bytes.into_vec()))
+            }
+        }
+        d.deserialize_tuple(3, Visitor)
+    }
+}
 
 /// Encodes `events`, which follow the chain head `prev`, after verifying them.
 pub fn encode(prev: ChainHead, events: &[StoredEvent]) -> Result<Segment, SegmentError> {
@@ -170,7 +198,7 @@ pub struct DecodedSegment {
 /// Decodes and verifies segment bytes.
 pub fn decode(bytes: &[u8]) -> Result<DecodedSegment, SegmentError> {
     let WireIn(version, first, last, prev_hash, events) =
-        ciborium::from_reader(bytes).map_err(|e| SegmentError::Cbor(e.to_string()))?;
+        crate::cbor::from_slice_exact(bytes, 5).map_err(SegmentError::Cbor)?;
     if version != SEGMENT_FORMAT_VERSION {
         return Err(SegmentError::UnsupportedVersion(version));
     }

@@ -1,9 +1,10 @@
 //! Snapshots: the whole state at a seq, in one blob, so opening never replays the whole log.
 //!
 //! Byte layout (described in `docs/log-format.md`): a CBOR array
-//! `[format_version, seq, chain_head, digest, body]` where `body` is a CBOR byte string and
-//! `digest = blake3(body)`. The body is a CBOR array of the projections in compact (array)
-//! form. The file index is not stored: it is rebuilt from the history, which holds every
+//! `[format_version, seq, digest, body]` where `body` is a CBOR byte string and
+//! `digest = blake3(body)`. The body is a CBOR array: the chain head, then the projections in
+//! compact (array) form. Everything but the format version and seq (repeated in the body) is
+//! covered by the digest. The file index is not stored: it is rebuilt from the history, which holds every
 //! version. Restoring = decoding a snapshot and replaying the events after its seq; that equals
 //! replaying the whole log (tested in `tests/replay.rs`).
 
@@ -57,34 +58,25 @@ pub enum SnapshotError {
 }
 
 #[derive(Serialize)]
-struct OuterOut<'a>(
-    u32,
-    u64,
-    ChainHead,
-    Hash,
-    #[serde(with = "serde_bytes")] &'a [u8],
-);
+struct OuterOut<'a>(u32, u64, Hash, #[serde(with = "serde_bytes")] &'a [u8]);
 
 #[derive(Deserialize)]
-struct OuterIn(
-    u32,
-    u64,
-    ChainHead,
-    Hash,
-    #[serde(with = "serde_bytes")] Vec<u8>,
-);
+struct OuterIn(u32, u64, Hash, #[serde(with = "serde_bytes")] Vec<u8>);
 
 /// The body: projections in compact form.
+///
+/// `[head, history, sessions, search, unindexed, receipts, archived, last_time]`.
 #[derive(Serialize, Deserialize)]
-struct Body {
-    history: Vec<(NotePath, Vec<VersionWire>)>,
-    sessions: SessionTable,
-    search: SearchIndex,
-    unindexed: Vec<NotePath>,
-    receipts: Vec<(EventId, ReceiptWire)>,
-    archived: ChainHead,
-    last_time: Timestamp,
-}
+struct Body(
+    ChainHead,
+    Vec<(NotePath, Vec<VersionWire>)>,
+    SessionTable,
+    SearchIndex,
+    Vec<NotePath>,
+    Vec<(EventId, ReceiptWire)>,
+    ChainHead,
+    Timestamp,
+);
 
 /// A version as `[version, seq, time, change, from_or_to?, source_version?, content?]`.
 #[derive(Serialize, Deserialize)]
@@ -158,8 +150,9 @@ impl VersionWire {
 
 /// Encodes `state` as a snapshot at its head.
 pub fn encode(state: &State) -> Snapshot {
-    let body = Body {
-        history: state
+    let body = Body(
+        state.head,
+        state
             .history
             .iter()
             .map(|(p, vs)| {
@@ -169,25 +162,25 @@ pub fn encode(state: &State) -> Snapshot {
                 )
             })
             .collect(),
-        sessions: state.sessions.clone(),
-        search: state.search.clone(),
-        unindexed: state.unindexed.iter().cloned().collect(),
-        receipts: state
+        state.sessions.clone(),
+        state.search.clone(),
+        state.unindexed.iter().cloned().collect(),
+        state
             .receipts
             .entries()
             .into_iter()
             .map(|(id, r)| (id, ReceiptWire(r.seq, r.path, r.version)))
             .collect(),
-        archived: state.archived,
-        last_time: state.last_time,
-    };
+        state.archived,
+        state.last_time,
+    );
     let mut body_bytes = Vec::new();
     // Writing to a Vec does not fail; the types serialize infallibly.
     let _ = ciborium::into_writer(&body, &mut body_bytes);
     let digest = Hash::of(&body_bytes);
     let head = state.head;
     let mut bytes = Vec::with_capacity(body_bytes.len() + 96);
-    let outer = OuterOut(SNAPSHOT_FORMAT_VERSION, head.seq, head, digest, &body_bytes);
+    let outer = OuterOut(SNAPSHOT_FORMAT_VERSION, head.seq, digest, &body_bytes);
     let _ = ciborium::into_writer(&outer, &mut bytes);
     Snapshot {
         seq: head.seq,
@@ -199,25 +192,25 @@ pub fn encode(state: &State) -> Snapshot {
 
 /// Decodes snapshot bytes into a state with an idempotency window of `receipts` ids.
 pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
-    let cbor = |e: ciborium::de::Error<std::io::Error>| SnapshotError::Cbor(e.to_string());
-    let OuterIn(version, seq, head, digest, body_bytes) =
-        ciborium::from_reader(bytes).map_err(cbor)?;
+    let OuterIn(version, seq, digest, body_bytes) =
+        crate::cbor::from_slice_exact(bytes, 4).map_err(SnapshotError::Cbor)?;
     if version != SNAPSHOT_FORMAT_VERSION {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
     if Hash::of(&body_bytes) != digest {
         return Err(SnapshotError::DigestMismatch);
     }
+    let Body(head, history, sessions, search, unindexed, receipt_entries, archived, last_time) =
+        crate::cbor::from_slice_exact(&body_bytes, 8).map_err(SnapshotError::Cbor)?;
     if head.seq != seq {
         return Err(SnapshotError::Inconsistent(format!(
             "seq {seq} but chain head at {}",
             head.seq
         )));
     }
-    let body: Body = ciborium::from_reader(body_bytes.as_slice()).map_err(cbor)?;
 
     let mut paths = BTreeMap::new();
-    for (path, versions) in body.history {
+    for (path, versions) in history {
         let versions = versions
             .into_iter()
             .map(VersionWire::into_version)
@@ -235,14 +228,14 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
             "versions are not numbered 1, 2, 3, ...".into(),
         ));
     }
-    if body.archived.seq > seq {
+    if archived.seq > seq {
         return Err(SnapshotError::Inconsistent(format!(
             "archived through seq {} but the snapshot is at seq {seq}",
-            body.archived.seq
+            archived.seq
         )));
     }
     let files = files_from_history(&history);
-    let unindexed: BTreeSet<NotePath> = body.unindexed.into_iter().collect();
+    let unindexed: BTreeSet<NotePath> = unindexed.into_iter().collect();
     if let Some(p) = unindexed.iter().find(|p| files.get(p.as_str()).is_none()) {
         return Err(SnapshotError::Inconsistent(format!(
             "{p} is queued for indexing but is not a current note"
@@ -250,7 +243,7 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
     }
     let receipts = Receipts::from_entries(
         receipts,
-        body.receipts
+        receipt_entries
             .into_iter()
             .map(|(id, ReceiptWire(seq, path, version))| (id, Receipt { seq, path, version }))
             .collect(),
@@ -259,12 +252,12 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
         head,
         files,
         history,
-        sessions: body.sessions,
-        search: body.search,
+        sessions,
+        search,
         unindexed,
         receipts,
-        archived: body.archived,
-        last_time: body.last_time,
+        archived,
+        last_time,
     })
 }
 

@@ -275,9 +275,11 @@ impl State {
                         from: m.from.clone(),
                     };
                     self.push_version(&m.to, m.to_version, seq, time, moved_from, Some(content));
+                    // The note comes into existence at its new path now.
                     let entry = FileEntry {
                         version: m.to_version,
                         seq,
+                        created: time,
                         modified: time,
                         ..old
                     };
