@@ -96,12 +96,18 @@ impl FileIndex {
 
     /// Sets the entry for `path`, replacing any earlier one.
     pub(crate) fn put(&mut self, path: NotePath, entry: FileEntry) {
-        self.by_seq.insert(entry.seq, path.clone());
         self.total_bytes = self.total_bytes.saturating_add(entry.size);
-        if let Some(old) = self.by_path.insert(path, entry) {
-            self.by_seq.remove(&old.seq);
+        if let Some(current) = self.by_path.get_mut(path.as_str()) {
+            // Replay's hot path: reuse the stored keys instead of cloning the path twice.
+            let old = std::mem::replace(current, entry);
             self.total_bytes = self.total_bytes.saturating_sub(old.size);
+            if let Some(key) = self.by_seq.remove(&old.seq) {
+                self.by_seq.insert(current.seq, key);
+            }
+            return;
         }
+        self.by_seq.insert(entry.seq, path.clone());
+        self.by_path.insert(path, entry);
     }
 
     /// Removes `path` and returns what it was.

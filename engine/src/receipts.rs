@@ -4,7 +4,8 @@
 //! again. The window holds the ids of the last `capacity` events and lives in snapshots, and
 //! replay rebuilds it, so it survives restarts.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ pub struct Receipt {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipts {
     order: VecDeque<EventId>,
-    by_id: BTreeMap<EventId, Receipt>,
+    by_id: HashMap<EventId, Receipt, BuildHasherDefault<IdHasher>>,
     capacity: usize,
 }
 
@@ -84,6 +85,26 @@ impl Receipts {
             window.record(id, receipt);
         }
         window
+    }
+}
+
+/// Event ids are blake3 output (or random): their first eight bytes are already a good hash.
+/// Deterministic, unlike std's seeded default, and cheaper.
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `EventId` hashes as its 16 bytes (plus, for arrays, nothing else); fold them in.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
     }
 }
 

@@ -377,7 +377,9 @@ impl State {
             None => {
                 // Never leave the old text searchable under the new version.
                 self.search.remove(c.path.as_str());
-                self.unindexed.insert(c.path.clone());
+                if !self.unindexed.contains(c.path.as_str()) {
+                    self.unindexed.insert(c.path.clone());
+                }
             }
         }
         Receipt::note(seq, &c.path, c.version)
