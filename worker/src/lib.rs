@@ -17,6 +17,7 @@
 //! - `health`: `/health`, its probes and the report they make.
 //! - `session_object`: the `MCPSessionDurableObject` class.
 //! - `reply`: JSON replies and errors.
+//! - [`mcp`]: the pure MCP protocol layer: wire types, versions and Streamable HTTP rules.
 //!
 //! The pure parts (config, correlation, routes, the health report, log lines) are unit-tested
 //! natively; everything that touches a binding is tested end to end in workerd (`tests/`).
@@ -24,6 +25,7 @@
 pub mod config;
 mod correlation;
 mod health;
+pub mod mcp;
 mod reply;
 mod request_log;
 mod routes;
