@@ -5,10 +5,13 @@
 //! `now` and identifiers in, and get results and effects out. It builds for `x86_64` and
 //! `wasm32-unknown-unknown`.
 
+pub mod disk;
 pub mod envelope;
 pub mod event;
+pub mod file_storage;
 pub mod ids;
 pub mod path;
+pub mod sim_disk;
 pub mod storage;
 
 /// The version of the engine crate, reported by `/health`.
