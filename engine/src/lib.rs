@@ -6,8 +6,10 @@
 //! `wasm32-unknown-unknown`.
 
 mod cbor;
+pub mod disk;
 pub mod envelope;
 pub mod event;
+pub mod file_storage;
 pub mod files;
 pub mod history;
 pub mod ids;
@@ -16,6 +18,7 @@ pub mod receipts;
 pub mod search;
 pub mod segment;
 pub mod sessions;
+pub mod sim_disk;
 pub mod snapshot;
 pub mod state;
 pub mod storage;

@@ -5,6 +5,7 @@
 //! with the issues that need them.
 
 mod bench_http;
+mod file_disk;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
