@@ -1,9 +1,46 @@
-//! Second Brain's sans-IO core.
+//! Second Brain's sans-IO core: one user's append-only, hash-chained event log and the state
+//! derived from it (file index, note history, sessions, full-text search).
 //!
-//! The engine owns the per-user, append-only, hash-chained event log and the state derived from
-//! it. It never performs I/O, never reads a clock and never draws random numbers: callers pass
-//! `now` and identifiers in, and get results and effects out. It builds for `x86_64` and
-//! `wasm32-unknown-unknown`.
+//! # What it never does
+//! It performs no I/O, reads no clock, draws no random numbers, spawns nothing and never
+//! blocks: callers pass `now` and ids in, and get results and effects out. Storage is a small
+//! trait ([`Storage`]) the caller implements. It builds for `x86_64` and
+//! `wasm32-unknown-unknown`, and it never panics on input: bad paths, oversized notes, corrupt
+//! or truncated bytes are typed errors.
+//!
+//! # Example
+//! ```
+//! use engine::store::WriteRequest;
+//! use engine::{Config, EventId, MemoryStorage, Store, Timestamp};
+//!
+//! let (mut store, _) = Store::open(MemoryStorage::new(), Config::default())?;
+//! let req = WriteRequest {
+//!     id: EventId::derive(b"session-1/request-7"),
+//!     path: "garden/tomatoes.md",
+//!     content: b"Water every morning.",
+//!     media_type: "text/markdown",
+//!     expected_version: None,
+//!     edit: false,
+//! };
+//! let plan = store.plan_write(&req)?; // checks path, size, quota, version; hashes the bytes
+//! // ... the caller stores the blob under plan.hash() here (R2 in the Worker) ...
+//! let written = store.write(&req, &plan, Timestamp(1_767_225_600_000))?;
+//! assert_eq!(written.version, Some(1));
+//! assert_eq!(store.search("morning", 10, None).hits[0].path, "garden/tomatoes.md");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//! - [`store`]: [`Store`], the commands, deadlines, snapshots, archiving, compaction, rebuild.
+//! - [`state`]: the derived [`state::State`] and the one function that advances it.
+//! - [`envelope`], [`event`]: the stored bytes of an event and the events themselves.
+//! - [`files`], [`history`], [`sessions`], [`search`], [`receipts`]: the projections.
+//! - [`snapshot`], [`segment`]: whole-state snapshots; archived runs of events, verification.
+//! - [`path`], [`ids`]: note paths and limits; hashes, ids and times.
+//! - [`storage`]: the [`Storage`] trait and [`MemoryStorage`]; [`file_storage`] on a [`disk`],
+//!   with [`sim_disk`] for crash tests.
+//!
+//! The byte formats are described in `docs/log-format.md` and frozen by golden files.
 
 mod cbor;
 pub mod disk;
