@@ -352,23 +352,21 @@ impl State {
         change: Change,
         text: Option<&str>,
     ) -> Receipt {
-        let created = self.files.get(c.path.as_str()).map_or(time, |e| e.created);
         let content = Content {
             hash: c.hash,
             size: c.size,
             media_type: c.media_type.clone(),
         };
         self.push_version(&c.path, c.version, seq, time, change, Some(content));
-        let entry = FileEntry {
+        self.files.put_with(&c.path, |existing| FileEntry {
             version: c.version,
             hash: c.hash,
             size: c.size,
             media_type: c.media_type.clone(),
-            created,
+            created: existing.map_or(time, |e| e.created),
             modified: time,
             seq,
-        };
-        self.files.put(c.path.clone(), entry);
+        });
         match text {
             Some(text) => {
                 self.search.upsert(c.path.as_str(), text);
