@@ -7,3 +7,5 @@
 
 /// The version of the engine crate, reported by `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod search;
