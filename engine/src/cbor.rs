@@ -60,6 +60,11 @@ pub(crate) fn from_slice_exact<T: DeserializeOwned>(bytes: &[u8], items: u8) -> 
         }
         None => return Err("no bytes".to_owned()),
     }
+    from_slice(bytes)
+}
+
+/// Decodes `bytes` as one `T` with nothing after it.
+pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let reader = Exact {
         rest: bytes,
         depth_left: MAX_DEPTH,

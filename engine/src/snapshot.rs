@@ -65,13 +65,15 @@ struct OuterIn(u32, u64, Hash, #[serde(with = "serde_bytes")] Vec<u8>);
 
 /// The body: projections in compact form.
 ///
-/// `[head, history, sessions, search, unindexed, receipts, archived, last_time]`.
+/// `[head, history, sessions, search, unindexed, receipts, archived, last_time]`. The search
+/// index is nested as its own CBOR byte string, so a snapshot whose index format this build
+/// no longer reads still opens: the index is rebuilt from the notes' texts instead.
 #[derive(Serialize, Deserialize)]
 struct Body(
     ChainHead,
     Vec<(NotePath, Vec<VersionWire>)>,
     SessionTable,
-    SearchIndex,
+    serde_bytes::ByteBuf,
     Vec<NotePath>,
     Vec<(EventId, ReceiptWire)>,
     ChainHead,
@@ -150,6 +152,9 @@ impl VersionWire {
 
 /// Encodes `state` as a snapshot at its head.
 pub fn encode(state: &State) -> Snapshot {
+    let mut search_bytes = Vec::new();
+    // Writing to a Vec does not fail; the index serializes infallibly.
+    let _ = ciborium::into_writer(&state.search, &mut search_bytes);
     let body = Body(
         state.head,
         state
@@ -163,7 +168,7 @@ pub fn encode(state: &State) -> Snapshot {
             })
             .collect(),
         state.sessions.clone(),
-        state.search.clone(),
+        serde_bytes::ByteBuf::from(search_bytes),
         state.unindexed.iter().cloned().collect(),
         state
             .receipts
@@ -235,7 +240,16 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
         )));
     }
     let files = files_from_history(&history);
-    let unindexed: BTreeSet<NotePath> = unindexed.into_iter().collect();
+    let mut unindexed: BTreeSet<NotePath> = unindexed.into_iter().collect();
+    // The digest vouches for the bytes, so a search index that does not load was written in a
+    // format this build no longer reads: start it empty and queue every note's text.
+    let search = match crate::cbor::from_slice::<SearchIndex>(&search) {
+        Ok(index) => index,
+        Err(_) => {
+            unindexed = files.iter().map(|(p, _)| p.clone()).collect();
+            SearchIndex::new()
+        }
+    };
     if let Some(p) = unindexed.iter().find(|p| files.get(p.as_str()).is_none()) {
         return Err(SnapshotError::Inconsistent(format!(
             "{p} is queued for indexing but is not a current note"
@@ -290,4 +304,68 @@ fn files_from_history(history: &History) -> FileIndex {
         );
     }
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Envelope;
+    use crate::event::{Event, NoteContent};
+    use crate::ids::EventId;
+
+    fn state_with_note() -> State {
+        let mut state = State::new(10);
+        let env = Envelope::new(
+            1,
+            EventId::default(),
+            Timestamp(5),
+            Event::NoteWritten(NoteContent {
+                path: NotePath::new("a.md").unwrap(),
+                version: 1,
+                hash: Hash::of(b"pears"),
+                size: 5,
+                media_type: "text/markdown".into(),
+            }),
+        );
+        state.apply(&env, Hash::of(b"head"), Some("pears")).unwrap();
+        state
+    }
+
+    #[test]
+    fn round_trips() {
+        let state = state_with_note();
+        let decoded = decode(&encode(&state).bytes, 10).unwrap();
+        assert_eq!(decoded, state);
+    }
+
+    #[test]
+    fn an_unreadable_search_index_is_rebuilt_not_fatal() {
+        let state = state_with_note();
+        let snap = encode(&state);
+        let OuterIn(version, seq, _, body) = crate::cbor::from_slice_exact(&snap.bytes, 4).unwrap();
+        let Body(head, history, sessions, _, unindexed, receipts, archived, last_time) =
+            crate::cbor::from_slice_exact(&body, 8).unwrap();
+        let future_index = serde_bytes::ByteBuf::from(vec![0xa1, 0x61, b'v', 0x18, 99]);
+        let body = Body(
+            head,
+            history,
+            sessions,
+            future_index,
+            unindexed,
+            receipts,
+            archived,
+            last_time,
+        );
+        let mut body_bytes = Vec::new();
+        ciborium::into_writer(&body, &mut body_bytes).unwrap();
+        let mut bytes = Vec::new();
+        let outer = OuterOut(version, seq, Hash::of(&body_bytes), &body_bytes);
+        ciborium::into_writer(&outer, &mut bytes).unwrap();
+
+        let decoded = decode(&bytes, 10).unwrap();
+        assert!(decoded.search().is_empty());
+        let queued: Vec<&str> = decoded.unindexed().iter().map(NotePath::as_str).collect();
+        assert_eq!(queued, ["a.md"]);
+        assert_eq!(decoded.files(), state.files());
+    }
 }

@@ -81,7 +81,8 @@ struct Run {
     store: Store<MemoryStorage>,
     now: u64,
     next_id: u64,
-    last_id: Option<EventId>,
+    /// The last id that appended, with its seq: retried while still in the window.
+    last_id: Option<(EventId, u64)>,
     /// Every blob ever written, by hash (what R2 would hold).
     blobs: BTreeMap<Hash, Vec<u8>>,
     /// Every event ever stored, kept before compaction drops them.
@@ -182,7 +183,10 @@ impl Run {
             }
             Op::Retry => {
                 // Replaying the last id must not append again, whatever it was.
-                if let Some(id) = self.last_id {
+                // Only while the id is still in the idempotency window (8 events here).
+                let window = config().idempotency_window as u64;
+                let in_window = |seq: u64| self.store.head().seq - seq < window;
+                if let Some((id, _)) = self.last_id.filter(|(_, seq)| in_window(*seq)) {
                     let head = self.store.head();
                     let _ = self.store.delete(id, PATHS[0], None, now);
                     assert_eq!(self.store.head(), head, "a retried id appended again");
@@ -195,7 +199,8 @@ impl Run {
     /// After a command: remember its id if it appended, for `Op::Retry`.
     fn note_applied(&mut self, head_before: u64, id_before: u64) {
         if self.next_id == id_before + 1 && self.store.head().seq == head_before + 1 {
-            self.last_id = Some(EventId::derive(&self.next_id.to_be_bytes()));
+            let seq = self.store.head().seq;
+            self.last_id = Some((EventId::derive(&self.next_id.to_be_bytes()), seq));
         }
     }
 
