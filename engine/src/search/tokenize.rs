@@ -72,8 +72,34 @@ fn emit(term: &mut String, too_long: &mut bool, f: &mut impl FnMut(&str)) {
 }
 
 fn is_stopword(term: &str) -> bool {
-    // Every stopword is short ASCII; skip the search for anything else.
-    term.len() <= 5 && STOPWORDS.binary_search(&term).is_ok()
+    // A `match` on the text compiles to a switch on length and bytes: several times faster
+    // than a binary search, and this runs for every word of every note. The test below keeps
+    // it equal to `STOPWORDS`.
+    matches!(
+        term,
+        "a" | "an"
+            | "and"
+            | "are"
+            | "as"
+            | "at"
+            | "be"
+            | "by"
+            | "for"
+            | "from"
+            | "in"
+            | "is"
+            | "it"
+            | "of"
+            | "on"
+            | "or"
+            | "that"
+            | "the"
+            | "this"
+            | "to"
+            | "was"
+            | "were"
+            | "with"
+    )
 }
 
 /// Calls `f` with each term of a note's path. Paths are tokenized like text, so `/`, `.`, `-`
@@ -86,6 +112,16 @@ pub(crate) fn for_each_path_term(path: &str, f: impl FnMut(&str)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stopword_match_is_the_stopword_list() {
+        for word in STOPWORDS {
+            assert!(is_stopword(word), "{word}");
+        }
+        for word in ["", "ann", "th", "them", "w1", "withh", "The"] {
+            assert!(!is_stopword(word), "{word}");
+        }
+    }
 
     fn path_terms(path: &str) -> Vec<String> {
         let mut terms = Vec::new();
