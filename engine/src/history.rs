@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::search::WordMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Hash, Timestamp};
@@ -64,9 +66,12 @@ pub struct Version {
 }
 
 /// Every version of every path.
+///
+/// A hash map (deterministic hasher), not a tree: replay looks a path up several times per
+/// event, and ordered walks happen only when a snapshot is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
-    paths: BTreeMap<NotePath, Vec<Version>>,
+    paths: WordMap<NotePath, Vec<Version>>,
 }
 
 impl History {
@@ -102,12 +107,16 @@ impl History {
 
     /// Every path with its versions, in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&NotePath, &[Version])> {
-        self.paths.iter().map(|(p, v)| (p, v.as_slice()))
+        let sorted: BTreeMap<&NotePath, &[Version]> =
+            self.paths.iter().map(|(p, v)| (p, v.as_slice())).collect();
+        sorted.into_iter()
     }
 
     /// A history made of `paths` (checked with [`History::is_consistent`] by the caller).
-    pub(crate) fn from_paths(paths: BTreeMap<NotePath, Vec<Version>>) -> History {
-        History { paths }
+    pub(crate) fn from_paths(paths: impl IntoIterator<Item = (NotePath, Vec<Version>)>) -> History {
+        History {
+            paths: paths.into_iter().collect(),
+        }
     }
 
     /// Adds the next version of `path`. The caller has checked `version.version` is

@@ -111,6 +111,8 @@ pub use persist::FORMAT_VERSION;
 pub use postings::MAX_DOCS;
 pub use query::{BM25_B, BM25_K1, MAX_LIMIT, MAX_QUERY_TERMS, SearchHit, SearchPage};
 pub use tokenize::{MAX_TERM_BYTES, STOPWORDS, tokenize};
+// The deterministic hash map, for the other projections too.
+pub(crate) use terms::WordMap;
 
 #[cfg(test)]
 mod model_tests;
