@@ -401,3 +401,34 @@ fn archive_events_do_not_make_snapshots_due() {
     ));
     assert!(s.events_after(0, 5).is_err(), "seq 1 was compacted away");
 }
+
+#[test]
+fn raw_appends_check_the_expected_seq_and_the_state() {
+    use engine::event::{NoteDeleted, SessionRef};
+    use engine::store::AppendError;
+    let mut s = open();
+    write(&mut s, 1, "a", "x");
+    let delete = Event::NoteDeleted(NoteDeleted {
+        path: engine::NotePath::new("a").unwrap(),
+        version: 2,
+    });
+    assert_eq!(
+        s.append(id(2), Timestamp(2), Some(0), delete.clone(), None),
+        Err(AppendError::SeqConflict {
+            expected: 0,
+            actual: 1
+        })
+    );
+    let close = Event::SessionClosed(SessionRef {
+        session: SessionId::new("nobody").unwrap(),
+    });
+    assert!(matches!(
+        s.append(id(3), Timestamp(2), Some(1), close, None),
+        Err(AppendError::Invalid(_))
+    ));
+    let applied = s
+        .append(id(2), Timestamp(2), Some(1), delete, None)
+        .unwrap();
+    assert_eq!((applied.seq, applied.version), (2, Some(2)));
+    assert!(s.files().is_empty());
+}

@@ -339,8 +339,12 @@ impl<S: Storage> Store<S> {
     }
 
     /// Appends `event` at the next seq and applies it; a known `id` answers with its first
-    /// receipt instead. `expected_seq`, when given, must be the current head.
-    pub(crate) fn append(
+    /// receipt instead. `expected_seq`, when given, must be the current head's seq, else
+    /// [`AppendError::SeqConflict`] (optimistic concurrency for callers that read, decide and
+    /// then append). The event must fit the state ([`State::check`]); content events appended
+    /// this way are queued for indexing. The commands ([`Store::write`] and the rest) are the
+    /// usual way in: they check user input and build the event.
+    pub fn append(
         &mut self,
         id: EventId,
         now: Timestamp,
