@@ -144,9 +144,7 @@ fn append(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("write");
-    let text: String = (0..2_000)
-        .map(|i| format!("w{} ", i % 97))
-        .collect::<String>();
+    let text = note_text(7, 1_200);
     let content = &text.as_bytes()[..4_096];
     group.throughput(Throughput::Elements(1_000));
     group.bench_function(
