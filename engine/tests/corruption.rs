@@ -125,6 +125,27 @@ fn every_flipped_byte_in_a_segment_is_caught() {
     }
 }
 
+/// A real search index's bytes with one byte flipped: decoding either fails or yields an index
+/// that answers queries without panicking.
+#[test]
+fn flipped_search_index_bytes_never_panic() {
+    let mut index = engine::search::SearchIndex::new();
+    index.upsert("a/b.md", "alpha beta gamma alpha");
+    index.upsert("c.md", "beta delta");
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&index, &mut bytes).unwrap();
+    for at in 0..bytes.len() {
+        for bit in [0x01, 0x10, 0x80] {
+            let mut bad = bytes.clone();
+            bad[at] ^= bit;
+            if let Ok(decoded) = ciborium::from_reader::<engine::search::SearchIndex, _>(&bad[..]) {
+                let _ = decoded.search("alpha beta delta", 10, None);
+                let _ = decoded.heap_bytes();
+            }
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
