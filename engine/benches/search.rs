@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use engine::search::{STOPWORDS, SearchIndex};
+use engine::sim::SplitMix64 as Rng;
 
 const NOTES: usize = 10_000;
 const TARGET_BYTES: usize = 20_000_000;
@@ -21,27 +22,6 @@ const VOCABULARY: usize = 50_000;
 const ZIPF_S: f64 = 1.0;
 const LATENCY_QUERIES: usize = 2_000;
 const ROUNDS: usize = 3;
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 struct Corpus {
     /// By rank: `words[0]` is the most frequent.
@@ -53,14 +33,14 @@ struct Corpus {
 
 impl Corpus {
     fn generate() -> Self {
-        let mut rng = Rng(0x5ea2_c4b0_0c0f_fee5);
+        let mut rng = Rng::new(0x5ea2_c4b0_0c0f_fee5);
         let mut seen: HashSet<String> = STOPWORDS.iter().map(|s| (*s).to_owned()).collect();
         let mut words = Vec::with_capacity(VOCABULARY);
         while words.len() < VOCABULARY {
             // Short words are the frequent ones, as in real text.
-            let len = 2 + rng.below(3 + words.len().min(60_000) / 6_000);
+            let len = 2 + rng.index(3 + words.len().min(60_000) / 6_000);
             let word: String = (0..len)
-                .map(|_| (b'a' + rng.below(26) as u8) as char)
+                .map(|_| (b'a' + rng.index(26) as u8) as char)
                 .collect();
             if seen.insert(word.clone()) {
                 words.push(word);
@@ -85,7 +65,7 @@ impl Corpus {
             .collect();
         let per_note = TARGET_BYTES / NOTES;
         for i in 0..NOTES {
-            let target = per_note / 5 + rng.below(per_note * 8 / 5);
+            let target = per_note / 5 + rng.index(per_note * 8 / 5);
             let mut text = String::with_capacity(target + 32);
             let mut sentence = 0;
             while text.len() < target {
@@ -100,7 +80,7 @@ impl Corpus {
                     text.push_str(word);
                 }
                 sentence += 1;
-                match rng.below(40) {
+                match rng.index(40) {
                     0 | 1 => {
                         text.push_str(". ");
                         sentence = 0;
@@ -113,9 +93,9 @@ impl Corpus {
                     _ => text.push(' '),
                 }
             }
-            let folder = &folders[rng.below(folders.len())];
+            let folder = &folders[rng.index(folders.len())];
             let a = &corpus.words[corpus.zipf(&mut rng)];
-            let b = &corpus.words[rng.below(VOCABULARY)];
+            let b = &corpus.words[rng.index(VOCABULARY)];
             corpus
                 .notes
                 .push((format!("{folder}/{a}-{b}-{i}.md"), text));
@@ -144,13 +124,13 @@ impl Corpus {
     /// A query of 1 to 3 words, each from the Zipf distribution (what people type most is
     /// common) or uniform over the vocabulary (the long tail), half and half.
     fn random_query(&self, rng: &mut Rng) -> String {
-        let terms = 1 + rng.below(3);
+        let terms = 1 + rng.index(3);
         let mut query = Vec::with_capacity(terms);
         for _ in 0..terms {
-            let rank = if rng.below(2) == 0 {
+            let rank = if rng.index(2) == 0 {
                 self.zipf(rng)
             } else {
-                rng.below(VOCABULARY)
+                rng.index(VOCABULARY)
             };
             query.push(self.words[rank].as_str());
         }
@@ -225,7 +205,7 @@ fn report() {
         loaded.heap_bytes() / loaded.len()
     );
 
-    let mut rng = Rng(0x9e_a7c4);
+    let mut rng = Rng::new(0x9e_a7c4);
     let queries: Vec<String> = (0..LATENCY_QUERIES)
         .map(|_| corpus.random_query(&mut rng))
         .collect();

@@ -38,7 +38,7 @@
 //! - [`snapshot`], [`segment`]: whole-state snapshots; archived runs of events, verification.
 //! - [`path`], [`ids`]: note paths and limits; hashes, ids and times.
 //! - [`storage`]: the [`Storage`] trait and [`MemoryStorage`]; [`file_storage`] on a [`disk`],
-//!   with [`sim_disk`] for crash tests.
+//!   with [`sim_disk`] for crash tests; [`sim`]: the seeded generator tests and benches share.
 //!
 //! The byte formats are described in `docs/log-format.md` and frozen by golden files.
 
@@ -55,6 +55,7 @@ pub mod receipts;
 pub mod search;
 pub mod segment;
 pub mod sessions;
+pub mod sim;
 pub mod sim_disk;
 pub mod snapshot;
 pub mod state;

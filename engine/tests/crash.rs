@@ -13,32 +13,9 @@
 use engine::envelope::{StoredEvent, chain_hash};
 use engine::file_storage::FileStorage;
 use engine::ids::Hash;
+use engine::sim::SplitMix64 as Rng;
 use engine::sim_disk::{Cut, SimDisk};
 use engine::storage::{MemoryStorage, Storage, StorageError, StoredSnapshot};
-
-/// splitmix64: a tiny deterministic generator, so every run tests the same cases.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, max_len: u64) -> Vec<u8> {
-        let len = self.below(max_len + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// One call on a storage.
 #[derive(Debug, Clone)]
@@ -89,7 +66,7 @@ fn events_after(rng: &mut Rng, last: (u64, Hash), count: u64) -> Vec<StoredEvent
     let (mut seq, mut hash) = last;
     (0..count)
         .map(|_| {
-            let bytes = rng.bytes(60);
+            let bytes = random_bytes(rng, 60);
             seq += 1;
             hash = chain_hash(&hash, &bytes);
             StoredEvent { seq, hash, bytes }
@@ -105,7 +82,7 @@ fn last_of(events: &[StoredEvent], fallback: u64) -> (u64, Hash) {
 
 /// A valid workload: appends of 1 to 5 events, snapshot puts and drops, as the engine makes.
 fn workload(seed: u64, calls: usize) -> Vec<Call> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut reference = MemoryStorage::new();
     let mut last = (0, Hash::ZERO);
     let mut out = Vec::with_capacity(calls);
@@ -118,7 +95,7 @@ fn workload(seed: u64, calls: usize) -> Vec<Call> {
             }
             6 | 7 => Call::PutSnapshot(StoredSnapshot {
                 seq: last.0,
-                bytes: rng.bytes(100),
+                bytes: random_bytes(&mut rng, 100),
             }),
             _ => {
                 let first = stored.first().map_or(0, |e| e.seq);
@@ -137,7 +114,7 @@ fn workload(seed: u64, calls: usize) -> Vec<Call> {
 /// The hand-written workload: every kind of call, drops in the middle of a batch, a drop of
 /// everything, and snapshots replaced over each other.
 fn scripted() -> Vec<Call> {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let a = events_after(&mut rng, (0, Hash::ZERO), 2);
     let b = events_after(&mut rng, last_of(&a, 0), 1);
     let c = events_after(&mut rng, last_of(&b, 0), 5);
@@ -391,7 +368,7 @@ fn random_call(rng: &mut Rng, reference: &MemoryStorage, next_seq: u64) -> Call 
         }
         10..=12 => Call::PutSnapshot(StoredSnapshot {
             seq: last.0,
-            bytes: rng.bytes(80),
+            bytes: random_bytes(rng, 80),
         }),
         13 | 14 => Call::DropThrough(first + rng.below(stored.len() as u64 + 2)),
         _ => Call::Read {
@@ -406,7 +383,7 @@ fn random_calls_with_failing_disk_match_memory_storage() {
     let (mut calls, mut failures, mut crashes, mut clean_reopens) = (0, 0, 0, 0);
     let mut late_wholes = 0;
     for seed in 0..60 {
-        let mut rng = Rng(1000 + seed);
+        let mut rng = Rng::new(1000 + seed);
         let mut disk = SimDisk::new();
         let mut reference = MemoryStorage::new();
         let mut next_seq = 1;
@@ -447,7 +424,7 @@ fn random_calls_with_failing_disk_match_memory_storage() {
                     if rng.below(2) == 0 {
                         crashes += 1;
                         let mut crashed = SimDisk::clone(storage.disk());
-                        crashed.crash(Cut::Seeded(rng.next()));
+                        crashed.crash(Cut::Seeded(rng.next_u64()));
                         drop(storage);
                         disk = crashed;
                         storage = FileStorage::open(&mut disk)
@@ -486,4 +463,10 @@ fn random_calls_with_failing_disk_match_memory_storage() {
         "model test: {calls} calls, {failures} failed on the disk ({late_wholes} of them complete \
          nonetheless), {crashes} crashed and reopened, {clean_reopens} clean reopens"
     );
+}
+
+/// Up to `max_len` random bytes.
+fn random_bytes(rng: &mut Rng, max_len: u64) -> Vec<u8> {
+    let len = rng.below(max_len + 1);
+    (0..len).map(|_| rng.next_u64() as u8).collect()
 }

@@ -5,27 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::query::{bm25_idf, bm25_term};
 use super::*;
-
-/// SplitMix64: a tiny deterministic generator, seeded by the test.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+use crate::sim::SplitMix64 as Rng;
 
 /// One note of the reference: its text and its term counts (text plus weighted path words).
 struct Note {
@@ -175,21 +155,21 @@ const SEPARATORS: &[&str] = &[
 ];
 
 fn random_text(rng: &mut Rng) -> String {
-    let words = rng.below(40);
+    let words = rng.index(40);
     let mut text = String::new();
     for _ in 0..words {
         // Skew towards the first words so some terms are common and others rare.
-        let limit = 1 + rng.below(WORDS.len());
-        text.push_str(WORDS[rng.below(limit)]);
-        text.push_str(SEPARATORS[rng.below(SEPARATORS.len())]);
+        let limit = 1 + rng.index(WORDS.len());
+        text.push_str(WORDS[rng.index(limit)]);
+        text.push_str(SEPARATORS[rng.index(SEPARATORS.len())]);
     }
-    if rng.below(20) == 0 {
+    if rng.index(20) == 0 {
         text.push_str(&"long".repeat(20)); // over MAX_TERM_BYTES: never indexed
     }
-    if rng.below(25) == 0 {
+    if rng.index(25) == 0 {
         // Frequencies around 255, where postings switch to the exact side table.
-        let word = WORDS[rng.below(WORDS.len())];
-        let times = 240 + rng.below(40);
+        let word = WORDS[rng.index(WORDS.len())];
+        let times = 240 + rng.index(40);
         for _ in 0..times {
             text.push_str(word);
             text.push(' ');
@@ -199,16 +179,16 @@ fn random_text(rng: &mut Rng) -> String {
 }
 
 fn random_query(rng: &mut Rng) -> String {
-    let words = 1 + rng.below(4);
+    let words = 1 + rng.index(4);
     let mut query = Vec::new();
     for _ in 0..words {
-        match rng.below(10) {
+        match rng.index(10) {
             0 => query.push("absentword".to_owned()),
-            1 => query.push(rng.pick(WORDS).to_uppercase()),
-            _ => query.push((*rng.pick(WORDS)).to_owned()),
+            1 => query.push(rng.pick(WORDS).expect("a non-empty list").to_uppercase()),
+            _ => query.push((*rng.pick(WORDS).expect("a non-empty list")).to_owned()),
         }
     }
-    query.join(*rng.pick(&[" ", ", ", "-"]))
+    query.join(*rng.pick(&[" ", ", ", "-"]).expect("a non-empty list"))
 }
 
 fn path_pool() -> Vec<String> {
@@ -234,7 +214,7 @@ fn check_query(index: &SearchIndex, model: &Model, query: &str, rng: &mut Rng) {
     let mut hits: Vec<SearchHit> = Vec::new();
     let mut cursor = None;
     loop {
-        let per_page = 1 + rng.below(60);
+        let per_page = 1 + rng.index(60);
         let page = index.search(query, per_page, cursor.as_ref());
         assert!(page.hits.len() <= per_page);
         assert!(page.next.is_none() || page.hits.len() == per_page);
@@ -288,26 +268,27 @@ fn check_all(index: &SearchIndex, model: &Model, pool: &[String], rng: &mut Rng)
 #[test]
 fn random_operations_match_the_reference() {
     for seed in [0x5eed_0001_u64, 0xdead_beef_cafe_f00d] {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         let pool = path_pool();
         let mut index = SearchIndex::new();
         let mut model = Model::default();
         for step in 0..3000 {
-            let roll = rng.below(100);
+            let roll = rng.index(100);
             // Upserts mostly pick from the pool (often a new note); removes and renames mostly
             // hit existing notes.
             let pick_existing = if roll < 60 {
-                rng.below(4) == 0
+                rng.index(4) == 0
             } else {
-                rng.below(5) != 0
+                rng.index(5) != 0
             };
             let existing = if model.notes.is_empty() || !pick_existing {
                 None
             } else {
-                let k = rng.below(model.notes.len());
+                let k = rng.index(model.notes.len());
                 model.notes.keys().nth(k).cloned()
             };
-            let path = existing.unwrap_or_else(|| rng.pick(&pool).clone());
+            let path =
+                existing.unwrap_or_else(|| rng.pick(&pool).expect("a non-empty list").clone());
             match roll {
                 0..60 => {
                     let text = random_text(&mut rng);
@@ -319,10 +300,10 @@ fn random_operations_match_the_reference() {
                     model.remove(&path);
                 }
                 68..80 => {
-                    let to = if rng.below(6) == 0 {
+                    let to = if rng.index(6) == 0 {
                         model.notes.keys().next().cloned().unwrap_or_default()
                     } else {
-                        rng.pick(&pool).clone()
+                        rng.pick(&pool).expect("a non-empty list").clone()
                     };
                     index.rename(&path, &to);
                     model.rename(&path, &to);
@@ -341,7 +322,7 @@ fn random_operations_match_the_reference() {
                 let back: SearchIndex = ciborium::from_reader(bytes.as_slice()).unwrap();
                 check_all(&back, &model, &pool, &mut rng);
                 // Carry on from the restored copy half the time: loaded indexes must update too.
-                if rng.below(2) == 0 {
+                if rng.index(2) == 0 {
                     index = back;
                 }
             }
