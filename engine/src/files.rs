@@ -64,6 +64,18 @@ pub struct FileIndex {
 }
 
 impl FileIndex {
+    /// An index of `entries`, which are in path order without repeats (as a snapshot holds
+    /// them): built in bulk, without a search per entry.
+    pub(crate) fn from_sorted(entries: Vec<(NotePath, FileEntry)>) -> FileIndex {
+        let total_bytes = entries.iter().map(|(_, e)| e.size).sum();
+        let by_seq = entries.iter().map(|(p, e)| (e.seq, p.clone())).collect();
+        FileIndex {
+            by_path: entries.into_iter().collect(),
+            by_seq,
+            total_bytes,
+        }
+    }
+
     /// The current entry for `path`.
     pub fn get(&self, path: &str) -> Option<&FileEntry> {
         self.by_path.get(path)

@@ -4,8 +4,6 @@
 //! delete, move in or out) adds one. A version that has content names it by hash, so any past
 //! version can be read again from R2 for as long as the blob is kept.
 
-use std::collections::BTreeMap;
-
 use crate::search::WordMap;
 
 use serde::{Deserialize, Serialize};
@@ -107,8 +105,9 @@ impl History {
 
     /// Every path with its versions, in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&NotePath, &[Version])> {
-        let sorted: BTreeMap<&NotePath, &[Version]> =
+        let mut sorted: Vec<(&NotePath, &[Version])> =
             self.paths.iter().map(|(p, v)| (p, v.as_slice())).collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         sorted.into_iter()
     }
 

@@ -8,7 +8,7 @@
 //! version. Restoring = decoding a snapshot and replaying the events after its seq; that equals
 //! replaying the whole log (tested in `tests/replay.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -214,8 +214,14 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
         )));
     }
 
-    let mut paths = BTreeMap::new();
+    let mut paths: Vec<(NotePath, Vec<Version>)> = Vec::with_capacity(history.len());
+    let mut current: Vec<(NotePath, FileEntry)> = Vec::new();
     for (path, versions) in history {
+        if paths.last().is_some_and(|(previous, _)| *previous >= path) {
+            return Err(SnapshotError::Inconsistent(format!(
+                "{path} is out of order or repeated in the history"
+            )));
+        }
         let versions = versions
             .into_iter()
             .map(VersionWire::into_version)
@@ -225,7 +231,10 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
                 "{path} has a version after seq {seq}"
             )));
         }
-        paths.insert(path, versions);
+        if let Some(entry) = current_entry(&versions) {
+            current.push((path.clone(), entry));
+        }
+        paths.push((path, versions));
     }
     let history = History::from_paths(paths);
     if !history.is_consistent() {
@@ -239,7 +248,7 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
             archived.seq
         )));
     }
-    let files = files_from_history(&history);
+    let files = FileIndex::from_sorted(current);
     let mut unindexed: BTreeSet<NotePath> = unindexed.into_iter().collect();
     // The digest vouches for the bytes, so a search index that does not load was written in a
     // format this build no longer reads: start it empty and queue every note's text.
@@ -275,35 +284,24 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
     })
 }
 
-/// The current notes: each path whose last version has content. A note's creation time is
-/// that of the first version after its last deletion.
-fn files_from_history(history: &History) -> FileIndex {
-    let mut files = FileIndex::default();
-    for (path, versions) in history.iter() {
-        let Some(last) = versions.last() else {
-            continue;
-        };
-        let Some(content) = &last.content else {
-            continue;
-        };
-        let run_start = versions
-            .iter()
-            .rposition(|v| v.content.is_none())
-            .map_or(0, |i| i + 1);
-        files.put(
-            path.clone(),
-            FileEntry {
-                version: last.version,
-                hash: content.hash,
-                size: content.size,
-                media_type: content.media_type.clone(),
-                created: versions[run_start].time,
-                modified: last.time,
-                seq: last.seq,
-            },
-        );
-    }
-    files
+/// The file entry of a path whose last version has content. A note's creation time is that
+/// of the first version after its last deletion.
+fn current_entry(versions: &[Version]) -> Option<FileEntry> {
+    let last = versions.last()?;
+    let content = last.content.as_ref()?;
+    let run_start = versions
+        .iter()
+        .rposition(|v| v.content.is_none())
+        .map_or(0, |i| i + 1);
+    Some(FileEntry {
+        version: last.version,
+        hash: content.hash,
+        size: content.size,
+        media_type: content.media_type.clone(),
+        created: versions.get(run_start).map_or(last.time, |v| v.time),
+        modified: last.time,
+        seq: last.seq,
+    })
 }
 
 #[cfg(test)]
