@@ -5,6 +5,8 @@
 pub(crate) enum Route<'a> {
     /// `GET /health`.
     Health,
+    /// `/mcp`, any method: the transport rules decide (405 with `Allow` for the others).
+    Mcp,
     /// `/__dev/alarm/{object}`: drives a Durable Object's alarm; served only in local dev.
     DevAlarm { object: &'a str },
     /// A known path with a method it does not take.
@@ -19,6 +21,7 @@ impl<'a> Route<'a> {
         match (method, path) {
             ("GET" | "HEAD", "/health") => Route::Health,
             (_, "/health") => Route::MethodNotAllowed { allow: "GET, HEAD" },
+            (_, "/mcp") => Route::Mcp,
             (_, path) => match path.strip_prefix("/__dev/alarm/") {
                 Some(object) if is_object_name(object) => Route::DevAlarm { object },
                 _ => Route::NotFound,
@@ -30,6 +33,7 @@ impl<'a> Route<'a> {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Route::Health => "/health",
+            Route::Mcp => "/mcp",
             Route::DevAlarm { .. } => "/__dev/alarm/{object}",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
@@ -62,6 +66,15 @@ mod tests {
         let route = Route::resolve("GET", "/secret/user@example.com");
         assert_eq!(route, Route::NotFound);
         assert_eq!(route.name(), "not_found");
+    }
+
+    #[test]
+    fn mcp_takes_every_method() {
+        for method in ["POST", "GET", "DELETE", "PUT"] {
+            assert_eq!(Route::resolve(method, "/mcp"), Route::Mcp);
+        }
+        assert_eq!(Route::resolve("POST", "/mcp/x"), Route::NotFound);
+        assert_eq!(Route::Mcp.name(), "/mcp");
     }
 
     #[test]

@@ -1,43 +1,77 @@
-//! `MCPSessionDurableObject`: one per user (`idFromName(user id)`), SQLite-backed.
+//! `MCPSessionDurableObject`: one per user (`idFromName("user:" + user id)`), SQLite-backed.
 //!
-//! Today it answers storage-backed pings for `/health` and has its alarm wired (set, fire,
-//! clear); the engine's event log, file index and sessions move in here next. Alarms are
-//! at-least-once, so the handler is idempotent: it records the firing and schedules nothing
-//! that is not due.
+//! It holds the user's [`engine::Store`] (the hash-chained log in SQLite through
+//! [`DoStorage`], opened lazily on first use) and serves MCP for that user: sessions, tool
+//! calls, note contents in R2. After every request it sets its alarm to the store's next
+//! deadline (or deletes it); the alarm expires idle sessions and takes snapshots, which go to
+//! R2 as well. Alarms are at-least-once, and everything the handler does is idempotent.
 //!
 //! Internal routes (reachable only through a stub, never from the internet):
-//! - `GET /ping`: writes and reads a counter in SQLite storage.
+//! - `POST|GET|DELETE /mcp`: an MCP request the front Worker admitted, with the user id in
+//!   [`USER_HEADER`] (see `mcp_dispatch`).
+//! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
 //! - `GET|PUT|DELETE /alarm[?in_ms=N]`: reads, sets or clears the alarm (local dev only; the
 //!   front Worker forwards `/__dev/alarm/{object}` here when `LOCAL_DEV=1`).
+//!
+//! # Layout
+//! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
+//! - `upkeep`: deadlines, the alarm, snapshots to R2.
 
-use std::cell::Cell;
+mod mcp_dispatch;
+mod upkeep;
 
+use std::cell::{Cell, RefCell};
+
+use engine::Store;
 use serde::{Deserialize, Serialize};
 use worker::{
     DurableObject, Env, Method, Request, Response, Result, SqlStorage, State, durable_object,
     wasm_bindgen,
 };
 
+use crate::do_storage::DoStorage;
 use crate::reply;
 
 /// The URL the front Worker uses for health pings. The host is ignored by the object.
 pub(crate) const PING_URL: &str = "https://session-object/ping";
+/// The URL the front Worker forwards `/mcp` requests to.
+pub(crate) const MCP_URL: &str = "https://session-object/mcp";
+/// The header that carries the user id from the front Worker to the object. The front Worker
+/// always sets it, replacing anything a client sent.
+pub(crate) const USER_HEADER: &str = "x-second-brain-user";
 /// The longest alarm delay the dev route accepts: one day.
 const MAX_ALARM_DELAY_MS: u64 = 86_400_000;
+
+/// The name of the object that holds `user`'s notes. The prefix keeps users apart from the
+/// objects that answer health pings and dev routes.
+pub(crate) fn object_name(user: &str) -> String {
+    format!("user:{user}")
+}
 
 /// The per-user Durable Object. Its class name is fixed: deployments bind it as `MCP_SESSION`.
 #[durable_object]
 #[derive(Debug)]
 pub struct MCPSessionDurableObject {
     state: State,
+    env: Env,
     schema_ready: Cell<bool>,
+    /// The user's store, once opened. Borrowed only between `.await`s.
+    store: RefCell<Option<Store<DoStorage>>>,
+    /// The user this object serves, once known (kept in SQLite too).
+    user: RefCell<Option<String>>,
+    /// The alarm as last set by this instance: `Some(None)` for none; `None` when unknown.
+    alarm: Cell<Option<Option<u64>>>,
 }
 
 impl DurableObject for MCPSessionDurableObject {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         Self {
             state,
+            env,
             schema_ready: Cell::new(false),
+            store: RefCell::new(None),
+            user: RefCell::new(None),
+            alarm: Cell::new(None),
         }
     }
 
@@ -45,6 +79,7 @@ impl DurableObject for MCPSessionDurableObject {
         self.ensure_schema()?;
         let path = req.path();
         match (req.method(), path.as_str()) {
+            (_, "/mcp") => self.serve_mcp(req).await,
             (Method::Get, "/ping") => {
                 let pings = self.bump("pings")?;
                 reply::json(200, &serde_json::json!({ "ok": true, "pings": pings }))
@@ -59,10 +94,12 @@ impl DurableObject for MCPSessionDurableObject {
                     );
                 };
                 let at = worker::Date::now().as_millis() + delay;
+                self.alarm.set(None);
                 self.state.storage().set_alarm(alarm_at(at)).await?;
                 self.alarm_state().await
             }
             (Method::Delete, "/alarm") => {
+                self.alarm.set(None);
                 self.state.storage().delete_alarm().await?;
                 self.alarm_state().await
             }
@@ -72,9 +109,10 @@ impl DurableObject for MCPSessionDurableObject {
 
     async fn alarm(&self) -> Result<Response> {
         self.ensure_schema()?;
-        // Idempotent: a repeated delivery only bumps the counter again. Nothing else is due
-        // yet, so no alarm is set again; the engine's next deadline will decide that.
         self.bump("alarms_fired")?;
+        // The alarm that fired is spent; what is set now is unknown until rescheduled.
+        self.alarm.set(None);
+        self.run_upkeep().await?;
         Response::ok("alarm handled")
     }
 }
@@ -93,6 +131,11 @@ struct Counter {
     value: i64,
 }
 
+#[derive(Debug, Deserialize)]
+struct MetaValue {
+    value: String,
+}
+
 impl MCPSessionDurableObject {
     fn sql(&self) -> SqlStorage {
         self.state.storage().sql()
@@ -100,13 +143,75 @@ impl MCPSessionDurableObject {
 
     fn ensure_schema(&self) -> Result<()> {
         if !self.schema_ready.get() {
-            self.sql().exec(
+            let sql = self.sql();
+            sql.exec(
                 "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+                None,
+            )?;
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS object_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
                 None,
             )?;
             self.schema_ready.set(true);
         }
         Ok(())
+    }
+
+    /// Opens the store if it is not open yet. The error text is for logs.
+    fn open_store(&self) -> std::result::Result<(), String> {
+        let mut slot = self
+            .store
+            .try_borrow_mut()
+            .map_err(|_| "the store is borrowed".to_owned())?;
+        if slot.is_some() {
+            return Ok(());
+        }
+        let started = worker::Date::now().as_millis();
+        let storage = DoStorage::open(&self.state.storage()).map_err(|e| e.to_string())?;
+        let (store, report) =
+            Store::open(storage, engine::Config::default()).map_err(|e| e.to_string())?;
+        worker::console_log!(
+            "{}",
+            serde_json::json!({
+                "msg": "store_opened",
+                "snapshot_seq": report.snapshot_seq,
+                "replayed": report.replayed,
+                "head_seq": report.head.seq,
+                "duration_ms": worker::Date::now().as_millis().saturating_sub(started),
+            })
+        );
+        *slot = Some(store);
+        Ok(())
+    }
+
+    /// The user this object serves, from memory or SQLite.
+    fn user(&self) -> Result<Option<String>> {
+        if let Some(user) = self.user.borrow().clone() {
+            return Ok(Some(user));
+        }
+        let rows: Vec<MetaValue> = self
+            .sql()
+            .exec("SELECT value FROM object_meta WHERE key = 'user'", None)?
+            .to_array()?;
+        let user = rows.into_iter().next().map(|row| row.value);
+        self.user.borrow_mut().clone_from(&user);
+        Ok(user)
+    }
+
+    /// Records that this object serves `user`; `false` if it serves someone else (a request
+    /// routed to the wrong object, which must never be served).
+    fn bind_user(&self, user: &str) -> Result<bool> {
+        match self.user()? {
+            Some(known) => Ok(known == user),
+            None => {
+                self.sql().exec(
+                    "INSERT OR IGNORE INTO object_meta (key, value) VALUES ('user', ?)",
+                    vec![user.into()],
+                )?;
+                *self.user.borrow_mut() = None;
+                Ok(self.user()?.as_deref() == Some(user))
+            }
+        }
     }
 
     /// Adds one to a named counter and returns its new value.
@@ -140,6 +245,11 @@ impl MCPSessionDurableObject {
         };
         reply::json(200, &state)
     }
+}
+
+/// The current time as the engine takes it.
+fn now() -> engine::Timestamp {
+    engine::Timestamp(worker::Date::now().as_millis())
 }
 
 /// An alarm time from milliseconds since the epoch. (`ScheduledTime::from(i64)` is an offset
