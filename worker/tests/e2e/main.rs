@@ -6,4 +6,5 @@ mod local_worker;
 
 mod alarm;
 mod health;
+mod mcp;
 mod routing;
