@@ -243,6 +243,95 @@ impl Storage for DoStorage {
     }
 }
 
+/// What [`self_test`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct SelfTestReport {
+    /// Two events appended in one call and read back.
+    pub(crate) appended: bool,
+    /// A transaction whose function failed after an insert left nothing behind.
+    pub(crate) rolled_back: bool,
+    /// An append holding an event over the row limit was refused and wrote nothing.
+    pub(crate) oversize_refused: bool,
+    /// An append that skips a seq was refused.
+    pub(crate) gap_refused: bool,
+    /// A snapshot larger than a row was stored in this many chunks...
+    pub(crate) snapshot_chunks: u64,
+    /// ...and read back byte for byte.
+    pub(crate) snapshot_round_trip: bool,
+    /// `drop_through` forgot exactly the events up to its seq.
+    pub(crate) dropped: bool,
+}
+
+/// Checks, on the real SQLite storage, the promises the engine relies on: appends are
+/// all-or-nothing, the row limit holds, snapshots survive chunking. For the local-development
+/// route `/__dev/storage/{object}`, run on a scratch object that holds no notes.
+pub(crate) fn self_test(storage: &worker::Storage) -> Result<SelfTestReport, StorageError> {
+    let mut store = DoStorage::open(storage)?;
+    let next = last_seq(&store.sql)?.map_or(1, |last| last + 1);
+    let event = |seq: u64, len: usize| StoredEvent {
+        seq,
+        hash: Hash::of(&seq.to_be_bytes()),
+        bytes: vec![7; len],
+    };
+    store.append(&[event(next, 10), event(next + 1, 10)])?;
+    let appended = store.read(next, 10)?.len() == 2;
+
+    let row = vec![
+        seq_value(next + 2)?,
+        SqlStorageValue::Blob(vec![0; 32]),
+        SqlStorageValue::Blob(vec![1]),
+    ];
+    let failed = store.transaction(move |sql| {
+        sql.exec(
+            "INSERT INTO events (seq, hash, bytes) VALUES (?, ?, ?)",
+            row,
+        )
+        .map_err(js_error)?;
+        Err::<(), _>(StorageError::new("deliberate failure after an insert"))
+    });
+    let rolled_back = failed.is_err() && store.read(next + 2, 1)?.is_empty();
+
+    let oversize = store.append(&[event(next + 2, 10), event(next + 3, MAX_ROW_BYTES)]);
+    let oversize_refused = oversize.is_err() && store.read(next + 2, 1)?.is_empty();
+    let gap_refused = store.append(&[event(next + 5, 10)]).is_err();
+
+    let bytes: Vec<u8> = (0..2 * SNAPSHOT_CHUNK_BYTES + 4_321)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    store.put_snapshot(&StoredSnapshot {
+        seq: next + 1,
+        bytes: bytes.clone(),
+    })?;
+    let snapshot_chunks = match store
+        .sql
+        .exec("SELECT COUNT(*) FROM snapshot_chunks", None)
+        .map_err(js_error)?
+        .raw()
+        .next()
+    {
+        Some(Ok(row)) => match row.first() {
+            Some(SqlStorageValue::Integer(count)) => u64::try_from(*count).unwrap_or(0),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    let snapshot_round_trip = store
+        .snapshot()?
+        .is_some_and(|snapshot| snapshot.seq == next + 1 && snapshot.bytes == bytes);
+
+    store.drop_through(next)?;
+    let dropped = store.read(0, 1)?.first().map(|e| e.seq) == Some(next + 1);
+    Ok(SelfTestReport {
+        appended,
+        rolled_back,
+        oversize_refused,
+        gap_refused,
+        snapshot_chunks,
+        snapshot_round_trip,
+        dropped,
+    })
+}
+
 /// The snapshot's metadata row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SnapshotMeta {

@@ -104,7 +104,12 @@ async fn serve(route: Route<'_>, req: Request, env: &Env, config: &Config) -> Re
         Route::DevAlarm { object } if config.local_dev => {
             session_object::forward_dev_alarm(req, env, object).await
         }
-        Route::DevAlarm { .. } | Route::NotFound => reply::error(404, "not_found", "no such route"),
+        Route::DevStorage { object } if config.local_dev => {
+            session_object::forward_dev_storage_test(env, object).await
+        }
+        Route::DevAlarm { .. } | Route::DevStorage { .. } | Route::NotFound => {
+            reply::error(404, "not_found", "no such route")
+        }
         Route::MethodNotAllowed { allow } => {
             let response = reply::error(
                 405,

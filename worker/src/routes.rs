@@ -9,6 +9,9 @@ pub(crate) enum Route<'a> {
     Mcp,
     /// `/__dev/alarm/{object}`: drives a Durable Object's alarm; served only in local dev.
     DevAlarm { object: &'a str },
+    /// `/__dev/storage/{object}`: runs the SQLite storage self-test on a scratch object;
+    /// served only in local dev.
+    DevStorage { object: &'a str },
     /// A known path with a method it does not take.
     MethodNotAllowed { allow: &'static str },
     /// Anything else.
@@ -22,10 +25,18 @@ impl<'a> Route<'a> {
             ("GET" | "HEAD", "/health") => Route::Health,
             (_, "/health") => Route::MethodNotAllowed { allow: "GET, HEAD" },
             (_, "/mcp") => Route::Mcp,
-            (_, path) => match path.strip_prefix("/__dev/alarm/") {
-                Some(object) if is_object_name(object) => Route::DevAlarm { object },
-                _ => Route::NotFound,
-            },
+            (_, path) => {
+                if let Some(object) = path.strip_prefix("/__dev/alarm/") {
+                    if is_object_name(object) {
+                        return Route::DevAlarm { object };
+                    }
+                } else if let Some(object) = path.strip_prefix("/__dev/storage/")
+                    && is_object_name(object)
+                {
+                    return Route::DevStorage { object };
+                }
+                Route::NotFound
+            }
         }
     }
 
@@ -35,6 +46,7 @@ impl<'a> Route<'a> {
             Route::Health => "/health",
             Route::Mcp => "/mcp",
             Route::DevAlarm { .. } => "/__dev/alarm/{object}",
+            Route::DevStorage { .. } => "/__dev/storage/{object}",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
         }
@@ -85,5 +97,13 @@ mod tests {
         );
         assert_eq!(Route::resolve("PUT", "/__dev/alarm/"), Route::NotFound);
         assert_eq!(Route::resolve("PUT", "/__dev/alarm/a/b"), Route::NotFound);
+        assert_eq!(
+            Route::resolve("POST", "/__dev/storage/s-1"),
+            Route::DevStorage { object: "s-1" }
+        );
+        assert_eq!(
+            Route::resolve("POST", "/__dev/storage/a/b"),
+            Route::NotFound
+        );
     }
 }

@@ -12,6 +12,8 @@
 //! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
 //! - `GET|PUT|DELETE /alarm[?in_ms=N]`: reads, sets or clears the alarm (local dev only; the
 //!   front Worker forwards `/__dev/alarm/{object}` here when `LOCAL_DEV=1`).
+//! - `POST /storage-selftest`: checks the SQLite storage's promises on this (scratch) object
+//!   (local dev only: `/__dev/storage/{object}`).
 //!
 //! # Layout
 //! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
@@ -39,6 +41,8 @@ pub(crate) const MCP_URL: &str = "https://session-object/mcp";
 /// The header that carries the user id from the front Worker to the object. The front Worker
 /// always sets it, replacing anything a client sent.
 pub(crate) const USER_HEADER: &str = "x-second-brain-user";
+/// The local-development var that sets how many events make a snapshot due.
+const DEV_SNAPSHOT_EVERY_EVENTS: &str = "DEV_SNAPSHOT_EVERY_EVENTS";
 /// The longest alarm delay the dev route accepts: one day.
 const MAX_ALARM_DELAY_MS: u64 = 86_400_000;
 
@@ -83,6 +87,12 @@ impl DurableObject for MCPSessionDurableObject {
             (Method::Get, "/ping") => {
                 let pings = self.bump("pings")?;
                 reply::json(200, &serde_json::json!({ "ok": true, "pings": pings }))
+            }
+            (Method::Post, "/storage-selftest") => {
+                match crate::do_storage::self_test(&self.state.storage()) {
+                    Ok(report) => reply::json(200, &report),
+                    Err(err) => reply::error(500, "storage_failed", &err.to_string()),
+                }
             }
             (Method::Get, "/alarm") => self.alarm_state().await,
             (Method::Put, "/alarm") => {
@@ -169,7 +179,7 @@ impl MCPSessionDurableObject {
         let started = worker::Date::now().as_millis();
         let storage = DoStorage::open(&self.state.storage()).map_err(|e| e.to_string())?;
         let (store, report) =
-            Store::open(storage, engine::Config::default()).map_err(|e| e.to_string())?;
+            Store::open(storage, self.engine_config()).map_err(|e| e.to_string())?;
         worker::console_log!(
             "{}",
             serde_json::json!({
@@ -182,6 +192,24 @@ impl MCPSessionDurableObject {
         );
         *slot = Some(store);
         Ok(())
+    }
+
+    /// The engine's configuration: the product defaults, except that local development may
+    /// make snapshots come sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
+    fn engine_config(&self) -> engine::Config {
+        let mut config = engine::Config::default();
+        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        if local_dev
+            && let Some(events) = self
+                .env
+                .var(DEV_SNAPSHOT_EVERY_EVENTS)
+                .ok()
+                .and_then(|value| value.to_string().parse::<u64>().ok())
+                .filter(|events| *events > 0)
+        {
+            config.snapshot_every_events = events;
+        }
+        config
     }
 
     /// The user this object serves, from memory or SQLite.
@@ -262,6 +290,17 @@ fn delay_from_query(url: &worker::Url) -> Option<u64> {
     let (_, value) = url.query_pairs().find(|(key, _)| key == "in_ms")?;
     let delay: u64 = value.parse().ok()?;
     (1..=MAX_ALARM_DELAY_MS).contains(&delay).then_some(delay)
+}
+
+/// Runs the storage self-test on the Durable Object named `dev-storage-{object}`.
+pub(crate) async fn forward_dev_storage_test(env: &Env, object: &str) -> Result<Response> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&format!("dev-storage-{object}"))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post);
+    let inner = Request::new_with_init("https://session-object/storage-selftest", &init)?;
+    stub.fetch_with_request(inner).await
 }
 
 /// Forwards `/__dev/alarm/{object}` to the Durable Object named `dev-alarm-{object}`.

@@ -379,6 +379,73 @@ fn notes_survive_a_worker_restart() {
     });
 }
 
+/// Waits (bounded) for the Worker to log a line with `msg`, and returns the last such line.
+fn wait_for_log(worker: &LocalWorker, msg: &str, more_than: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines: Vec<Value> = worker
+            .json_log_lines()
+            .into_iter()
+            .filter(|line| line["msg"] == msg)
+            .collect();
+        if lines.len() > more_than || std::time::Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_snapshot_is_uploaded_and_a_restart_starts_from_it() {
+    let mut options = Options::default();
+    options.vars.push(("DEV_SNAPSHOT_EVERY_EVENTS", "5"));
+    let worker = LocalWorker::start(options);
+    run(async {
+        let client = connect(&worker, "snapshots").await;
+        for i in 0..8 {
+            let note = json!({"path": format!("before/{i}.md"), "content": format!("before {i}")});
+            ok(&client, "write", note).await;
+        }
+    });
+    let uploaded = wait_for_log(&worker, "snapshot_uploaded", 0);
+    assert!(
+        !uploaded.is_empty(),
+        "no snapshot was uploaded:\n{}",
+        worker.log()
+    );
+    assert!(
+        uploaded[0]["seq"].as_u64().is_some_and(|seq| seq >= 5),
+        "{uploaded:?}"
+    );
+    run(async {
+        let client = connect(&worker, "snapshots").await;
+        ok(
+            &client,
+            "write",
+            json!({"path": "after.md", "content": "after"}),
+        )
+        .await;
+    });
+    let opened_before = wait_for_log(&worker, "store_opened", 0).len();
+    let worker = worker.restart();
+    run(async {
+        let client = connect(&worker, "snapshots").await;
+        let read = ok(&client, "read", json!({"path": "before/3.md"})).await;
+        assert_eq!(read["content"], "before 3");
+        let read = ok(&client, "read", json!({"path": "after.md"})).await;
+        assert_eq!(read["content"], "after");
+    });
+    let opened = wait_for_log(&worker, "store_opened", opened_before);
+    let last = opened
+        .last()
+        .expect("the store was opened after the restart");
+    assert!(
+        last["snapshot_seq"].as_u64().is_some_and(|seq| seq >= 5),
+        "{last}"
+    );
+    assert!(last["replayed"].as_u64().is_some_and(|n| n >= 1), "{last}");
+}
+
 // ---------------------------------------------------------------- raw HTTP
 
 /// A POST to `/mcp` as the user `raw-http`, with the headers a client must send plus `extra`.
