@@ -12,6 +12,7 @@
 
 mod edit;
 mod glob;
+mod grep;
 mod history;
 mod read;
 mod recent;
@@ -79,10 +80,7 @@ pub(crate) async fn call(
         ToolCall::Write(args) => write::run(notes, args).await,
         ToolCall::Edit(args) => edit::run(notes, args).await,
         ToolCall::Glob(args) => glob::run(notes, args),
-        ToolCall::Grep(_) => Err(ToolFailure::Refused(
-            "grep is not available on this server yet; use search for words or glob for paths"
-                .to_owned(),
-        )),
+        ToolCall::Grep(args) => grep::run(notes, args).await,
         ToolCall::Search(args) => search::run(notes, args).await,
         ToolCall::History(args) => history::run(notes, args),
         ToolCall::Revert(args) => revert::run(notes, args),
