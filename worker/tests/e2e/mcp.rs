@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, ProtocolVersion};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 use crate::local_worker::{LocalWorker, Options, client, shared};
@@ -102,6 +102,40 @@ fn initialize_negotiates_a_version_and_names_the_server() {
                 .is_some_and(|i| i.contains("history"))
         );
         client.cancel().await.expect("the client closes");
+    });
+}
+
+#[test]
+fn a_stateless_client_discovers_and_calls_tools_without_a_session() {
+    let worker = shared();
+    run(async {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(worker.url("/mcp"));
+        config.custom_headers.insert(
+            "x-dev-user".parse().expect("a header name"),
+            "stateless".parse().expect("a header value"),
+        );
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let client = ClientConfig::default()
+            .serve_with_lifecycle(
+                transport,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .expect("server/discover succeeds");
+        let info = client
+            .peer_info()
+            .expect("the server answered server/discover");
+        assert_eq!(info.protocol_version, ProtocolVersion::V_2026_07_28);
+        ok(
+            &client,
+            "write",
+            json!({"path": "s.md", "content": "stateless"}),
+        )
+        .await;
+        let read = ok(&client, "read", json!({"path": "s.md"})).await;
+        assert_eq!(read["content"], "stateless");
     });
 }
 
