@@ -13,6 +13,8 @@ use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use second_brain_worker::mcp::tool_schemas;
+use second_brain_worker::mcp::tools::ToolName;
 use serde_json::{Value, json};
 
 use crate::local_worker::{LocalWorker, Options, client, shared};
@@ -60,13 +62,24 @@ async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallTool
         .unwrap_or_else(|err| panic!("{tool}: the call failed at the protocol level: {err}"))
 }
 
-/// Calls `tool` and returns its structured result, failing on an `isError` result.
+/// Calls `tool` and returns its structured result, failing on an `isError` result or on a
+/// result that does not match the tool's output schema.
 async fn ok(client: &Client, tool: &'static str, arguments: Value) -> Value {
     let result = call(client, tool, arguments).await;
     assert_ne!(result.is_error, Some(true), "{tool}: {}", text(&result));
-    result
+    let structured = result
         .structured_content
-        .unwrap_or_else(|| panic!("{tool}: no structuredContent"))
+        .unwrap_or_else(|| panic!("{tool}: no structuredContent"));
+    let name = ToolName::parse(tool).expect("a tool we serve");
+    let schema = tool_schemas::spec(name).output;
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the output schema compiles");
+    if let Err(error) = validator.validate(&structured) {
+        panic!("{tool}: the result does not match its output schema: {error}\n{structured:#}");
+    }
+    structured
 }
 
 /// Calls `tool`, expects an `isError` result, and returns its text.
