@@ -5,6 +5,7 @@
 //! one note `path` names, or those matching `path` as a glob; their texts come from R2. A call
 //! scans at most [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes: past that it is refused with a
 //! message asking for a narrower `path`, never answered from a silent part of the notes.
+//! (Until the engine keeps note texts or an index the object can scan, grep reads R2.)
 
 use engine::Hash;
 use engine::files::MAX_PAGE;
@@ -16,8 +17,9 @@ use super::{Notes, ToolFailure, ToolResult, text};
 use crate::blobs;
 use crate::mcp::tool_call::GrepArgs;
 
-/// The most notes one call scans.
-const MAX_NOTES: usize = 2_000;
+/// The most notes one call scans: each is one R2 read, and a request may make about a
+/// thousand subrequests.
+const MAX_NOTES: usize = 900;
 /// The most bytes of note text one call scans.
 const MAX_BYTES: u64 = 64 * 1024 * 1024;
 /// The longest pattern accepted, in bytes.

@@ -1,22 +1,27 @@
 //! `search`: ranked full-text search, a page at a time, each hit with a snippet.
 //!
 //! Notes replayed without their text (after a restart, or reverted) are indexed first, their
-//! text fetched from R2. The engine's search cursor has no text form yet, so pages are cut
-//! here: the cursor is the number of hits already returned, and each page asks the engine for
-//! the hits up to its end (at most [`MAX_HITS`] in all).
+//! text fetched from R2, at most [`INDEX_PER_CALL`] per call so a call stays within a
+//! request's subrequest budget. While notes are still waiting, search refuses with a message
+//! saying so (and how far it got) rather than answer from part of the notes; each call makes
+//! progress. The engine's search cursor has no text form yet, so pages are cut here: the
+//! cursor is the number of hits already returned, and each page asks the engine for the hits
+//! up to its end (at most [`MAX_HITS`] in all).
 
 use engine::Hash;
 use futures::future::join_all;
 use serde_json::json;
 
 use super::{Notes, ToolFailure, ToolResult, text};
-use crate::blobs;
+use crate::blobs::{self, GetBlobError};
 use crate::mcp::tool_call::SearchArgs;
 
 /// How deep pagination goes: the hits of one query that can be paged through.
 const MAX_HITS: usize = 1_000;
 /// Blobs fetched at once when indexing or making snippets.
 const FETCH_CONCURRENCY: usize = 16;
+/// The most notes one call indexes (each is one R2 read).
+const INDEX_PER_CALL: usize = 500;
 /// Bytes of text shown before and after the first match in a snippet.
 const SNIPPET_BEFORE: usize = 60;
 const SNIPPET_AFTER: usize = 140;
@@ -36,7 +41,13 @@ pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
     };
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
     let end = offset.saturating_add(limit).min(MAX_HITS);
-    index_pending(notes).await?;
+    let (indexed, waiting) = index_pending(notes).await?;
+    if waiting > 0 {
+        return Err(ToolFailure::Refused(format!(
+            "search is still indexing notes after a restart: {indexed} indexed by this call, \
+             {waiting} still waiting; call search again to continue"
+        )));
+    }
     let (hits, more) = notes.with(|store| {
         let page = store.search(&args.query, end + 1, None);
         let more = page.hits.len() > end && end < MAX_HITS;
@@ -79,14 +90,19 @@ pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
     }))
 }
 
-/// Feeds the text of every note the search index lacks to the engine.
-pub(super) async fn index_pending(notes: &Notes<'_>) -> Result<(), ToolFailure> {
+/// Feeds the text of up to [`INDEX_PER_CALL`] notes the search index lacks to the engine;
+/// returns how many it indexed and how many still wait. A note whose blob is missing or
+/// damaged is indexed by its path alone (and logged), so it cannot hold search up forever; a
+/// note whose read failed stays waiting.
+pub(super) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), ToolFailure> {
     let pending: Vec<(String, Hash)> = notes.with(|store| {
         store
             .unindexed()
+            .take(INDEX_PER_CALL)
             .map(|(path, entry)| (path.to_string(), entry.hash))
             .collect()
     })?;
+    let mut indexed = 0;
     for chunk in pending.chunks(FETCH_CONCURRENCY) {
         let fetched = join_all(
             chunk
@@ -96,20 +112,27 @@ pub(super) async fn index_pending(notes: &Notes<'_>) -> Result<(), ToolFailure> 
         .await;
         notes.with(|store| {
             for ((path, hash), bytes) in chunk.iter().zip(fetched) {
-                match bytes {
-                    Ok(bytes) => {
-                        store.index_text(path, *hash, &bytes);
+                let content = match bytes {
+                    Ok(bytes) => bytes,
+                    Err(err) => {
+                        worker::console_error!(
+                            "{}",
+                            json!({"msg": "index_fetch_failed", "error": err.to_string()})
+                        );
+                        match err {
+                            GetBlobError::Storage { .. } => continue,
+                            GetBlobError::Missing(_) | GetBlobError::Corrupt { .. } => Vec::new(),
+                        }
                     }
-                    // The note stays unindexed and is tried again on the next search.
-                    Err(err) => worker::console_error!(
-                        "{}",
-                        json!({"msg": "index_failed", "error": err.to_string()})
-                    ),
+                };
+                if store.index_text(path, *hash, &content) {
+                    indexed += 1;
                 }
             }
         })?;
     }
-    Ok(())
+    let waiting = notes.with(|store| store.unindexed().count())?;
+    Ok((indexed, waiting))
 }
 
 /// A short extract of `text` around the first word of `query` it contains (or its start),

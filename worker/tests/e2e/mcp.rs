@@ -481,6 +481,54 @@ fn notes_survive_a_worker_restart() {
     });
 }
 
+#[test]
+fn search_after_a_restart_indexes_in_steps_and_says_so() {
+    // More notes than one search call indexes (500), so the first search after the restart
+    // refuses and says how far it got, and the next one answers from every note.
+    const NOTES: usize = 520;
+    let worker = LocalWorker::start(Options::default());
+    run(async {
+        let client = connect(&worker, "reindex").await;
+        let paths: Vec<String> = (0..NOTES).map(|i| format!("many/{i:04}.md")).collect();
+        for chunk in paths.chunks(10) {
+            let writes = chunk.iter().map(|path| {
+                let content = format!("{path} mentions the marmot");
+                ok(&client, "write", json!({"path": path, "content": content}))
+            });
+            futures::future::join_all(writes).await;
+        }
+    });
+    let worker = worker.restart();
+    run(async {
+        let client = connect(&worker, "reindex").await;
+        let message = refused(&client, "search", json!({"query": "marmot"})).await;
+        assert!(
+            message.contains("500 indexed") && message.contains("20 still waiting"),
+            "{message}"
+        );
+        let mut seen = BTreeSet::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..NOTES {
+            let mut arguments = json!({"query": "marmot", "limit": 50});
+            if let Some(cursor) = &cursor {
+                arguments["cursor"] = json!(cursor);
+            }
+            let page = ok(&client, "search", arguments).await;
+            for hit in page["results"].as_array().unwrap() {
+                assert!(
+                    seen.insert(hit["path"].as_str().unwrap().to_owned()),
+                    "{hit}"
+                );
+            }
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), NOTES);
+    });
+}
+
 /// Waits (bounded) for the Worker to log a line with `msg`, and returns the last such line.
 fn wait_for_log(worker: &LocalWorker, msg: &str, more_than: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
