@@ -24,6 +24,8 @@ mod write;
 use std::cell::RefCell;
 use std::fmt;
 
+pub(crate) use search::index_pending;
+
 use engine::store::{AppendError, DeleteError, MoveError, RevertError, WriteError};
 use engine::{Applied, EventId, Hash, Store, Timestamp};
 use serde::Serialize;

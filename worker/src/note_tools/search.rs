@@ -94,7 +94,7 @@ pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
 /// returns how many it indexed and how many still wait. A note whose blob is missing or
 /// damaged is indexed by its path alone (and logged), so it cannot hold search up forever; a
 /// note whose read failed stays waiting.
-pub(super) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), ToolFailure> {
+pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), ToolFailure> {
     let pending: Vec<(String, Hash)> = notes.with(|store| {
         store
             .unindexed()

@@ -6,12 +6,20 @@
 //! bucket is shared by all users, and names its content, so an upload never overwrites a
 //! different object: an existing key is left alone. Archiving log segments and compacting
 //! the local log are not done yet.
+//!
+//! Search indexing after a restart also runs here, a step at a time: while notes wait for
+//! their text, the alarm comes back [`INDEX_STEP_DELAY_MS`] later to index the next step, so
+//! the index catches up without waiting for someone to search.
 
 use engine::snapshot::Snapshot;
 use serde_json::json;
 use worker::Result;
 
 use super::{MCPSessionDurableObject, alarm_at, now};
+use crate::note_tools::{self, Notes};
+
+/// How long after the store opens (and between steps) background indexing runs.
+pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
 
 /// The R2 key of `snapshot` of `user`'s store.
 pub(super) fn snapshot_key(user: &str, snapshot: &Snapshot) -> String {
@@ -69,8 +77,40 @@ impl MCPSessionDurableObject {
         if let Some(snapshot) = snapshot {
             self.upload_snapshot(&snapshot).await;
         }
+        self.index_step(now).await;
         self.reschedule().await;
         Ok(())
+    }
+
+    /// Indexes the next step of notes that wait for their text, if any.
+    async fn index_step(&self, now: engine::Timestamp) {
+        let waiting = match self.store.try_borrow() {
+            Ok(slot) => slot
+                .as_ref()
+                .is_some_and(|store| store.unindexed().next().is_some()),
+            Err(_) => false,
+        };
+        if !waiting {
+            return;
+        }
+        let bucket = match self.env.bucket("STORAGE") {
+            Ok(bucket) => bucket,
+            Err(err) => {
+                log_error(json!({"msg": "index_step_failed", "error": err.to_string()}));
+                return;
+            }
+        };
+        let notes = Notes {
+            store: &self.store,
+            bucket,
+            now,
+        };
+        match note_tools::index_pending(&notes).await {
+            Ok((indexed, waiting)) => {
+                log(json!({"msg": "index_step", "indexed": indexed, "waiting": waiting}))
+            }
+            Err(err) => log_error(json!({"msg": "index_step_failed", "error": format!("{err:?}")})),
+        }
     }
 
     async fn upload_snapshot(&self, snapshot: &Snapshot) {
@@ -110,7 +150,21 @@ impl MCPSessionDurableObject {
     pub(super) async fn reschedule(&self) {
         let next = match self.store.try_borrow() {
             Ok(slot) => match slot.as_ref() {
-                Some(store) => store.next_deadline().map(|t| t.0),
+                Some(store) => {
+                    let deadline = store.next_deadline().map(|t| t.0);
+                    if store.unindexed().next().is_some() {
+                        let step = now().0 + INDEX_STEP_DELAY_MS;
+                        // Keep an earlier indexing alarm rather than push it back on every
+                        // request.
+                        let step = match self.alarm.get().flatten() {
+                            Some(set) if set <= step => set,
+                            _ => step,
+                        };
+                        Some(deadline.map_or(step, |d| d.min(step)))
+                    } else {
+                        deadline
+                    }
+                }
                 None => return,
             },
             Err(_) => return,

@@ -527,6 +527,38 @@ fn search_after_a_restart_indexes_in_steps_and_says_so() {
         }
         assert_eq!(seen.len(), NOTES);
     });
+    // Without any search, the alarm indexes in steps after the store opens.
+    let steps_before = worker
+        .json_log_lines()
+        .iter()
+        .filter(|line| line["msg"] == "index_step")
+        .count();
+    let worker = worker.restart();
+    run(async {
+        let client = connect(&worker, "reindex").await;
+        ok(&client, "read", json!({"path": "many/0000.md"})).await;
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let finished = loop {
+        let steps = wait_for_log(&worker, "index_step", steps_before);
+        let done = steps[steps_before.min(steps.len())..]
+            .iter()
+            .any(|step| step["waiting"] == 0);
+        if done || std::time::Instant::now() > deadline {
+            break done;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        finished,
+        "background indexing did not finish:\n{}",
+        worker.log()
+    );
+    run(async {
+        let client = connect(&worker, "reindex").await;
+        let page = ok(&client, "search", json!({"query": "marmot", "limit": 50})).await;
+        assert_eq!(page["results"].as_array().unwrap().len(), 50);
+    });
 }
 
 /// Waits (bounded) for the Worker to log a line with `msg`, and returns the last such line.
