@@ -15,17 +15,28 @@
 //! - `request_log`: the one JSON log line per request.
 //! - `routes`: which handler serves a method and path.
 //! - `health`: `/health`, its probes and the report they make.
-//! - `session_object`: the `MCPSessionDurableObject` class.
+//! - `session_object`: the `MCPSessionDurableObject` class: the user's store, MCP sessions
+//!   and tool calls, alarms and snapshots.
+//! - `do_storage`: the engine's `Storage` on the object's SQLite database.
+//! - `blobs`: note contents in R2, content-addressed and verified.
+//! - `mcp_endpoint`: `/mcp` in the front Worker: admission, identity, forwarding.
+//! - `mcp_http`: the glue between [`mcp`]'s pure rules and `worker`'s HTTP types.
+//! - `note_tools`: the MCP tools over the user's notes, one module per tool.
 //! - `reply`: JSON replies and errors.
 //! - [`mcp`]: the pure MCP protocol layer: wire types, versions and Streamable HTTP rules.
 //!
 //! The pure parts (config, correlation, routes, the health report, log lines) are unit-tested
 //! natively; everything that touches a binding is tested end to end in workerd (`tests/`).
 
+mod blobs;
 pub mod config;
 mod correlation;
+mod do_storage;
 mod health;
 pub mod mcp;
+mod mcp_endpoint;
+mod mcp_http;
+mod note_tools;
 mod reply;
 mod request_log;
 mod routes;
@@ -89,10 +100,16 @@ async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
 async fn serve(route: Route<'_>, req: Request, env: &Env, config: &Config) -> Result<Response> {
     match route {
         Route::Health => health::serve(env, config).await,
+        Route::Mcp => mcp_endpoint::serve(req, env, config).await,
         Route::DevAlarm { object } if config.local_dev => {
             session_object::forward_dev_alarm(req, env, object).await
         }
-        Route::DevAlarm { .. } | Route::NotFound => reply::error(404, "not_found", "no such route"),
+        Route::DevStorage { object } if config.local_dev => {
+            session_object::forward_dev_storage_test(env, object).await
+        }
+        Route::DevAlarm { .. } | Route::DevStorage { .. } | Route::NotFound => {
+            reply::error(404, "not_found", "no such route")
+        }
         Route::MethodNotAllowed { allow } => {
             let response = reply::error(
                 405,

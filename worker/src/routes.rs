@@ -5,8 +5,13 @@
 pub(crate) enum Route<'a> {
     /// `GET /health`.
     Health,
+    /// `/mcp`, any method: the transport rules decide (405 with `Allow` for the others).
+    Mcp,
     /// `/__dev/alarm/{object}`: drives a Durable Object's alarm; served only in local dev.
     DevAlarm { object: &'a str },
+    /// `/__dev/storage/{object}`: runs the SQLite storage self-test on a scratch object;
+    /// served only in local dev.
+    DevStorage { object: &'a str },
     /// A known path with a method it does not take.
     MethodNotAllowed { allow: &'static str },
     /// Anything else.
@@ -19,10 +24,19 @@ impl<'a> Route<'a> {
         match (method, path) {
             ("GET" | "HEAD", "/health") => Route::Health,
             (_, "/health") => Route::MethodNotAllowed { allow: "GET, HEAD" },
-            (_, path) => match path.strip_prefix("/__dev/alarm/") {
-                Some(object) if is_object_name(object) => Route::DevAlarm { object },
-                _ => Route::NotFound,
-            },
+            (_, "/mcp") => Route::Mcp,
+            (_, path) => {
+                if let Some(object) = path.strip_prefix("/__dev/alarm/") {
+                    if is_object_name(object) {
+                        return Route::DevAlarm { object };
+                    }
+                } else if let Some(object) = path.strip_prefix("/__dev/storage/")
+                    && is_object_name(object)
+                {
+                    return Route::DevStorage { object };
+                }
+                Route::NotFound
+            }
         }
     }
 
@@ -30,7 +44,9 @@ impl<'a> Route<'a> {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Route::Health => "/health",
+            Route::Mcp => "/mcp",
             Route::DevAlarm { .. } => "/__dev/alarm/{object}",
+            Route::DevStorage { .. } => "/__dev/storage/{object}",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
         }
@@ -65,6 +81,15 @@ mod tests {
     }
 
     #[test]
+    fn mcp_takes_every_method() {
+        for method in ["POST", "GET", "DELETE", "PUT"] {
+            assert_eq!(Route::resolve(method, "/mcp"), Route::Mcp);
+        }
+        assert_eq!(Route::resolve("POST", "/mcp/x"), Route::NotFound);
+        assert_eq!(Route::Mcp.name(), "/mcp");
+    }
+
+    #[test]
     fn dev_alarm_takes_plain_object_names() {
         assert_eq!(
             Route::resolve("PUT", "/__dev/alarm/a-1"),
@@ -72,5 +97,13 @@ mod tests {
         );
         assert_eq!(Route::resolve("PUT", "/__dev/alarm/"), Route::NotFound);
         assert_eq!(Route::resolve("PUT", "/__dev/alarm/a/b"), Route::NotFound);
+        assert_eq!(
+            Route::resolve("POST", "/__dev/storage/s-1"),
+            Route::DevStorage { object: "s-1" }
+        );
+        assert_eq!(
+            Route::resolve("POST", "/__dev/storage/a/b"),
+            Route::NotFound
+        );
     }
 }

@@ -5,5 +5,7 @@
 mod local_worker;
 
 mod alarm;
+mod do_storage;
 mod health;
+mod mcp;
 mod routing;

@@ -1,0 +1,261 @@
+//! The MCP tools over the user's notes: one module per tool, one `match` that dispatches.
+//!
+//! Each tool turns its parsed arguments ([`crate::mcp::tool_call`]) into engine calls and R2
+//! effects and returns its structured result, shaped as the tool's output schema
+//! ([`crate::mcp::tool_schemas`]) says. Everything a tool refuses comes back as an `isError`
+//! result whose text is the engine's message (written for people); a server failure is logged
+//! and the client gets a short `isError` text without internals.
+//!
+//! Borrowing rule: the store is borrowed only inside the synchronous closures passed to
+//! [`Notes::with`], never across an `.await`, so requests that interleave at R2 calls never
+//! meet a borrowed store; the engine checks a write again after its blob is stored.
+
+mod edit;
+mod glob;
+mod grep;
+mod history;
+mod read;
+mod recent;
+mod render;
+mod revert;
+mod search;
+mod write;
+
+use std::cell::RefCell;
+use std::fmt;
+
+pub(crate) use search::index_pending;
+
+use engine::store::{AppendError, DeleteError, MoveError, RevertError, WriteError};
+use engine::{Applied, EventId, Hash, Store, Timestamp};
+use serde::Serialize;
+use serde_json::Value;
+use worker::Bucket;
+
+use crate::blobs::{self, GetBlobError};
+use crate::do_storage::DoStorage;
+use crate::mcp::tool_call::ToolCall;
+use crate::mcp::tools::CallToolResult;
+use crate::mcp::version::ProtocolVersion;
+
+/// What a tool call works on: the user's store, their R2 bucket and the time of the call.
+pub(crate) struct Notes<'a> {
+    /// The opened store (`None` only if opening failed, which the caller reports first).
+    pub(crate) store: &'a RefCell<Option<Store<DoStorage>>>,
+    /// `STORAGE`.
+    pub(crate) bucket: Bucket,
+    /// When the call arrived.
+    pub(crate) now: Timestamp,
+}
+
+impl fmt::Debug for Notes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notes").field("now", &self.now).finish()
+    }
+}
+
+/// Why a tool call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToolFailure {
+    /// The call cannot be done as asked; the text says why, for the model.
+    Refused(String),
+    /// The server failed; the text is for the log only.
+    Internal(String),
+}
+
+type ToolResult = Result<Value, ToolFailure>;
+
+/// What a client sees when the server failed during a call.
+const INTERNAL_MESSAGE: &str = "The server failed to complete this call. Try again; if it keeps \
+failing, the problem is on the server's side.";
+
+/// Runs one tool call and shapes its result for `version`.
+pub(crate) async fn call(
+    notes: &Notes<'_>,
+    version: ProtocolVersion,
+    call: ToolCall,
+) -> CallToolResult {
+    let tool = call.tool().as_str();
+    let started = worker::Date::now().as_millis();
+    let outcome = match call {
+        ToolCall::Read(args) => read::run(notes, args).await,
+        ToolCall::Write(args) => write::run(notes, args).await,
+        ToolCall::Edit(args) => edit::run(notes, args).await,
+        ToolCall::Glob(args) => glob::run(notes, args),
+        ToolCall::Grep(args) => grep::run(notes, args).await,
+        ToolCall::Search(args) => search::run(notes, args).await,
+        ToolCall::History(args) => history::run(notes, args),
+        ToolCall::Revert(args) => revert::run(notes, args),
+        ToolCall::Recent(args) => recent::run(notes, args),
+    };
+    let (result, kind, error) = match outcome {
+        Ok(value) => (CallToolResult::structured(version, value), "ok", None),
+        Err(ToolFailure::Refused(message)) => (CallToolResult::error(message), "refused", None),
+        Err(ToolFailure::Internal(detail)) => (
+            CallToolResult::error(INTERNAL_MESSAGE),
+            "failed",
+            Some(detail),
+        ),
+    };
+    let line = ToolLog {
+        msg: "tool_call",
+        tool,
+        outcome: kind,
+        duration_ms: worker::Date::now().as_millis().saturating_sub(started),
+        error: error.as_deref(),
+    };
+    let line = serde_json::to_string(&line).unwrap_or_default();
+    if error.is_some() {
+        worker::console_error!("{line}");
+    } else {
+        worker::console_log!("{line}");
+    }
+    result
+}
+
+/// The log line of one tool call: no arguments, paths or contents.
+#[derive(Serialize)]
+struct ToolLog<'a> {
+    msg: &'static str,
+    tool: &'a str,
+    outcome: &'a str,
+    duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+impl Notes<'_> {
+    /// Runs `f` on the store. Never hold what it returns across an `.await`.
+    fn with<R>(&self, f: impl FnOnce(&mut Store<DoStorage>) -> R) -> Result<R, ToolFailure> {
+        let mut guard = self
+            .store
+            .try_borrow_mut()
+            .map_err(|_| ToolFailure::Internal("the store is borrowed already".to_owned()))?;
+        let store = guard
+            .as_mut()
+            .ok_or_else(|| ToolFailure::Internal("the store is not open".to_owned()))?;
+        Ok(f(store))
+    }
+
+    /// Reads a blob from R2, verified against its hash.
+    async fn blob(&self, hash: Hash) -> Result<Vec<u8>, ToolFailure> {
+        blobs::get(&self.bucket, hash)
+            .await
+            .map_err(|err| match err {
+                GetBlobError::Storage { .. } => ToolFailure::Internal(err.to_string()),
+                GetBlobError::Missing(_) | GetBlobError::Corrupt { .. } => ToolFailure::Refused(
+                    format!("the stored text of this note could not be read back: {err}"),
+                ),
+            })
+    }
+
+    /// Stores new content: checks it, puts its blob to R2, then appends the write.
+    async fn store_content(
+        &self,
+        req: &engine::store::WriteRequest<'_>,
+    ) -> Result<Applied, ToolFailure> {
+        let plan = self
+            .with(|store| store.plan_write(req))?
+            .map_err(write_error)?;
+        blobs::put(&self.bucket, plan.hash(), req.content.to_vec())
+            .await
+            .map_err(|err| ToolFailure::Internal(err.to_string()))?;
+        self.with(|store| store.write(req, &plan, self.now))?
+            .map_err(write_error)
+    }
+}
+
+/// A fresh idempotency key for an event this call makes.
+pub(crate) fn event_id() -> Result<EventId, ToolFailure> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|err| ToolFailure::Internal(format!("no random bytes: {err}")))?;
+    Ok(EventId(bytes))
+}
+
+/// The media type a note is stored with, from its name.
+fn media_type(path: &str) -> &'static str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase())
+    {
+        Some(ext) if ext == "md" || ext == "markdown" => "text/markdown",
+        _ => "text/plain",
+    }
+}
+
+/// An append failure: a conflict the caller can retry, or a server failure.
+fn append_error(err: AppendError) -> ToolFailure {
+    match err {
+        AppendError::SeqConflict { .. } => {
+            ToolFailure::Refused(format!("{err}; another change landed first"))
+        }
+        other => ToolFailure::Internal(other.to_string()),
+    }
+}
+
+fn write_error(err: WriteError) -> ToolFailure {
+    match err {
+        WriteError::Append(err) => append_error(err),
+        WriteError::PlanMismatch(_) => ToolFailure::Internal(err.to_string()),
+        other => ToolFailure::Refused(other.to_string()),
+    }
+}
+
+fn delete_error(err: DeleteError) -> ToolFailure {
+    match err {
+        DeleteError::Append(err) => append_error(err),
+        other => ToolFailure::Refused(other.to_string()),
+    }
+}
+
+fn move_error(err: MoveError) -> ToolFailure {
+    match err {
+        MoveError::Append(err) => append_error(err),
+        other => ToolFailure::Refused(other.to_string()),
+    }
+}
+
+fn revert_error(err: RevertError) -> ToolFailure {
+    match err {
+        RevertError::Append(err) => append_error(err),
+        other => ToolFailure::Refused(other.to_string()),
+    }
+}
+
+/// The text of a note's bytes (they are UTF-8 when written through MCP).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_follow_the_extension() {
+        assert_eq!(media_type("a/b/plan.md"), "text/markdown");
+        assert_eq!(media_type("notes/X.MARKDOWN"), "text/markdown");
+        assert_eq!(media_type("todo.txt"), "text/plain");
+        assert_eq!(media_type("README"), "text/plain");
+        assert_eq!(media_type("dir.md/file"), "text/plain");
+    }
+
+    #[test]
+    fn conflicts_are_refusals_and_storage_failures_are_internal() {
+        let conflict = append_error(AppendError::SeqConflict {
+            expected: 1,
+            actual: 2,
+        });
+        assert!(matches!(conflict, ToolFailure::Refused(_)));
+        let failed = append_error(AppendError::Storage(engine::StorageError::new("disk")));
+        assert!(matches!(failed, ToolFailure::Internal(_)));
+        let quota = write_error(WriteError::QuotaFiles { max: 3 });
+        assert_eq!(
+            quota,
+            ToolFailure::Refused("you have 3 notes, the most allowed; delete some first".into())
+        );
+    }
+}

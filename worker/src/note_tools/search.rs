@@ -1,0 +1,201 @@
+//! `search`: ranked full-text search, a page at a time, each hit with a snippet.
+//!
+//! Notes replayed without their text (after a restart, or reverted) are indexed first, their
+//! text fetched from R2, at most [`INDEX_PER_CALL`] per call so a call stays within a
+//! request's subrequest budget. While notes are still waiting, search refuses with a message
+//! saying so (and how far it got) rather than answer from part of the notes; each call makes
+//! progress. The engine's search cursor has no text form yet, so pages are cut here: the
+//! cursor is the number of hits already returned, and each page asks the engine for the hits
+//! up to its end (at most [`MAX_HITS`] in all).
+
+use engine::Hash;
+use futures::future::join_all;
+use serde_json::json;
+
+use super::{Notes, ToolFailure, ToolResult, text};
+use crate::blobs::{self, GetBlobError};
+use crate::mcp::tool_call::SearchArgs;
+
+/// How deep pagination goes: the hits of one query that can be paged through.
+const MAX_HITS: usize = 1_000;
+/// Blobs fetched at once when indexing or making snippets.
+const FETCH_CONCURRENCY: usize = 16;
+/// The most notes one call indexes (each is one R2 read).
+const INDEX_PER_CALL: usize = 500;
+/// Bytes of text shown before and after the first match in a snippet.
+const SNIPPET_BEFORE: usize = 60;
+const SNIPPET_AFTER: usize = 140;
+
+pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
+    let offset = match &args.cursor {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|offset| *offset < MAX_HITS)
+            .ok_or_else(|| {
+                ToolFailure::Refused(format!(
+                    "cursor {cursor:?} is not a next_cursor this tool returned"
+                ))
+            })?,
+    };
+    let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(limit).min(MAX_HITS);
+    let (indexed, waiting) = index_pending(notes).await?;
+    if waiting > 0 {
+        return Err(ToolFailure::Refused(format!(
+            "search is still indexing notes after a restart: {indexed} indexed by this call, \
+             {waiting} still waiting; call search again to continue"
+        )));
+    }
+    let (hits, more) = notes.with(|store| {
+        let page = store.search(&args.query, end + 1, None);
+        let more = page.hits.len() > end && end < MAX_HITS;
+        let hits: Vec<(String, u64, Hash, f32)> = page
+            .hits
+            .into_iter()
+            .skip(offset)
+            .take(end - offset)
+            .filter_map(|hit| {
+                let entry = store.files().get(&hit.path)?;
+                Some((hit.path, entry.version, entry.hash, hit.score))
+            })
+            .collect();
+        (hits, more)
+    })?;
+    let mut results = Vec::with_capacity(hits.len());
+    for chunk in hits.chunks(FETCH_CONCURRENCY) {
+        let texts = join_all(
+            chunk
+                .iter()
+                .map(|(_, _, hash, _)| blobs::get(&notes.bucket, *hash)),
+        )
+        .await;
+        for ((path, version, _, score), fetched) in chunk.iter().zip(texts) {
+            let snippet = match fetched {
+                Ok(bytes) => snippet(&text(bytes), &args.query),
+                Err(_) => String::new(),
+            };
+            results.push(json!({
+                "path": path,
+                "version": version,
+                "score": score,
+                "snippet": snippet,
+            }));
+        }
+    }
+    Ok(json!({
+        "results": results,
+        "next_cursor": more.then(|| end.to_string()),
+    }))
+}
+
+/// Feeds the text of up to [`INDEX_PER_CALL`] notes the search index lacks to the engine;
+/// returns how many it indexed and how many still wait. A note whose blob is missing or
+/// damaged is indexed by its path alone (and logged), so it cannot hold search up forever; a
+/// note whose read failed stays waiting.
+pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), ToolFailure> {
+    let pending: Vec<(String, Hash)> = notes.with(|store| {
+        store
+            .unindexed()
+            .take(INDEX_PER_CALL)
+            .map(|(path, entry)| (path.to_string(), entry.hash))
+            .collect()
+    })?;
+    let mut indexed = 0;
+    for chunk in pending.chunks(FETCH_CONCURRENCY) {
+        let fetched = join_all(
+            chunk
+                .iter()
+                .map(|(_, hash)| blobs::get(&notes.bucket, *hash)),
+        )
+        .await;
+        notes.with(|store| {
+            for ((path, hash), bytes) in chunk.iter().zip(fetched) {
+                let content = match bytes {
+                    Ok(bytes) => bytes,
+                    Err(err) => {
+                        worker::console_error!(
+                            "{}",
+                            json!({"msg": "index_fetch_failed", "error": err.to_string()})
+                        );
+                        match err {
+                            GetBlobError::Storage { .. } => continue,
+                            GetBlobError::Missing(_) | GetBlobError::Corrupt { .. } => Vec::new(),
+                        }
+                    }
+                };
+                if store.index_text(path, *hash, &content) {
+                    indexed += 1;
+                }
+            }
+        })?;
+    }
+    let waiting = notes.with(|store| store.unindexed().count())?;
+    Ok((indexed, waiting))
+}
+
+/// A short extract of `text` around the first word of `query` it contains (or its start),
+/// with runs of whitespace shown as one space.
+fn snippet(text: &str, query: &str) -> String {
+    let lower = text.to_lowercase();
+    // Offsets in the lower-cased text are offsets in the text only when lower-casing kept
+    // every length; otherwise the snippet starts at the beginning.
+    let found = (lower.len() == text.len())
+        .then(|| {
+            query
+                .split_whitespace()
+                .filter_map(|word| lower.find(&word.to_lowercase()))
+                .min()
+        })
+        .flatten()
+        .unwrap_or(0);
+    let mut start = found.saturating_sub(SNIPPET_BEFORE);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = found.saturating_add(SNIPPET_AFTER).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.push_str(
+        &text[start..end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_show_the_first_match_in_context() {
+        let text = format!(
+            "{}needle in\n\nthe haystack{}",
+            "x ".repeat(100),
+            " y".repeat(100)
+        );
+        let s = snippet(&text, "Needle");
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.contains("needle in the haystack"), "{s}");
+        assert_eq!(snippet("short note", "absent"), "short note");
+        assert_eq!(snippet("", "x"), "");
+    }
+
+    #[test]
+    fn snippets_never_split_a_character() {
+        let text = "é".repeat(200);
+        let s = snippet(&text, "é");
+        assert!(s.chars().all(|c| c == 'é' || c == '…'));
+    }
+}

@@ -1,0 +1,320 @@
+//! `MCPSessionDurableObject`: one per user (`idFromName("user:" + user id)`), SQLite-backed.
+//!
+//! It holds the user's [`engine::Store`] (the hash-chained log in SQLite through
+//! [`DoStorage`], opened lazily on first use) and serves MCP for that user: sessions, tool
+//! calls, note contents in R2. After every request it sets its alarm to the store's next
+//! deadline (or deletes it); the alarm expires idle sessions and takes snapshots, which go to
+//! R2 as well. Alarms are at-least-once, and everything the handler does is idempotent.
+//!
+//! Internal routes (reachable only through a stub, never from the internet):
+//! - `POST|GET|DELETE /mcp`: an MCP request the front Worker admitted, with the user id in
+//!   [`USER_HEADER`] (see `mcp_dispatch`).
+//! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
+//! - `GET|PUT|DELETE /alarm[?in_ms=N]`: reads, sets or clears the alarm (local dev only; the
+//!   front Worker forwards `/__dev/alarm/{object}` here when `LOCAL_DEV=1`).
+//! - `POST /storage-selftest`: checks the SQLite storage's promises on this (scratch) object
+//!   (local dev only: `/__dev/storage/{object}`).
+//!
+//! # Layout
+//! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
+//! - `upkeep`: deadlines, the alarm, snapshots to R2.
+
+mod mcp_dispatch;
+mod upkeep;
+
+use std::cell::{Cell, RefCell};
+
+use engine::Store;
+use serde::{Deserialize, Serialize};
+use worker::{
+    DurableObject, Env, Method, Request, Response, Result, SqlStorage, State, durable_object,
+    wasm_bindgen,
+};
+
+use crate::do_storage::DoStorage;
+use crate::reply;
+
+/// The URL the front Worker uses for health pings. The host is ignored by the object.
+pub(crate) const PING_URL: &str = "https://session-object/ping";
+/// The URL the front Worker forwards `/mcp` requests to.
+pub(crate) const MCP_URL: &str = "https://session-object/mcp";
+/// The header that carries the user id from the front Worker to the object. The front Worker
+/// always sets it, replacing anything a client sent.
+pub(crate) const USER_HEADER: &str = "x-second-brain-user";
+/// The local-development var that sets how many events make a snapshot due.
+const DEV_SNAPSHOT_EVERY_EVENTS: &str = "DEV_SNAPSHOT_EVERY_EVENTS";
+/// The longest alarm delay the dev route accepts: one day.
+const MAX_ALARM_DELAY_MS: u64 = 86_400_000;
+
+/// The name of the object that holds `user`'s notes. The prefix keeps users apart from the
+/// objects that answer health pings and dev routes.
+pub(crate) fn object_name(user: &str) -> String {
+    format!("user:{user}")
+}
+
+/// The per-user Durable Object. Its class name is fixed: deployments bind it as `MCP_SESSION`.
+#[durable_object]
+#[derive(Debug)]
+pub struct MCPSessionDurableObject {
+    state: State,
+    env: Env,
+    schema_ready: Cell<bool>,
+    /// The user's store, once opened. Borrowed only between `.await`s.
+    store: RefCell<Option<Store<DoStorage>>>,
+    /// The user this object serves, once known (kept in SQLite too).
+    user: RefCell<Option<String>>,
+    /// The alarm as last set by this instance: `Some(None)` for none; `None` when unknown.
+    alarm: Cell<Option<Option<u64>>>,
+}
+
+impl DurableObject for MCPSessionDurableObject {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            schema_ready: Cell::new(false),
+            store: RefCell::new(None),
+            user: RefCell::new(None),
+            alarm: Cell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.ensure_schema()?;
+        let path = req.path();
+        match (req.method(), path.as_str()) {
+            (_, "/mcp") => self.serve_mcp(req).await,
+            (Method::Get, "/ping") => {
+                let pings = self.bump("pings")?;
+                reply::json(200, &serde_json::json!({ "ok": true, "pings": pings }))
+            }
+            (Method::Post, "/storage-selftest") => {
+                match crate::do_storage::self_test(&self.state.storage()) {
+                    Ok(report) => reply::json(200, &report),
+                    Err(err) => reply::error(500, "storage_failed", &err.to_string()),
+                }
+            }
+            (Method::Get, "/alarm") => self.alarm_state().await,
+            (Method::Put, "/alarm") => {
+                let Some(delay) = delay_from_query(&req.url()?) else {
+                    return reply::error(
+                        400,
+                        "invalid_delay",
+                        "in_ms must be a whole number from 1 to 86400000",
+                    );
+                };
+                let at = worker::Date::now().as_millis() + delay;
+                self.alarm.set(None);
+                self.state.storage().set_alarm(alarm_at(at)).await?;
+                self.alarm_state().await
+            }
+            (Method::Delete, "/alarm") => {
+                self.alarm.set(None);
+                self.state.storage().delete_alarm().await?;
+                self.alarm_state().await
+            }
+            _ => reply::error(404, "not_found", "no such object route"),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.ensure_schema()?;
+        self.bump("alarms_fired")?;
+        // The alarm that fired is spent; what is set now is unknown until rescheduled.
+        self.alarm.set(None);
+        self.run_upkeep().await?;
+        Response::ok("alarm handled")
+    }
+}
+
+/// What the alarm routes report.
+#[derive(Debug, Serialize)]
+struct AlarmState {
+    /// When the alarm will fire (ms since the epoch), or `null` when none is set.
+    scheduled_at_ms: Option<i64>,
+    /// How many times the alarm handler has run.
+    fired: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Counter {
+    value: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct MetaValue {
+    value: String,
+}
+
+impl MCPSessionDurableObject {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn ensure_schema(&self) -> Result<()> {
+        if !self.schema_ready.get() {
+            let sql = self.sql();
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+                None,
+            )?;
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS object_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                None,
+            )?;
+            self.schema_ready.set(true);
+        }
+        Ok(())
+    }
+
+    /// Opens the store if it is not open yet. The error text is for logs.
+    fn open_store(&self) -> std::result::Result<(), String> {
+        let mut slot = self
+            .store
+            .try_borrow_mut()
+            .map_err(|_| "the store is borrowed".to_owned())?;
+        if slot.is_some() {
+            return Ok(());
+        }
+        let started = worker::Date::now().as_millis();
+        let storage = DoStorage::open(&self.state.storage()).map_err(|e| e.to_string())?;
+        let (store, report) =
+            Store::open(storage, self.engine_config()).map_err(|e| e.to_string())?;
+        worker::console_log!(
+            "{}",
+            serde_json::json!({
+                "msg": "store_opened",
+                "snapshot_seq": report.snapshot_seq,
+                "replayed": report.replayed,
+                "head_seq": report.head.seq,
+                "duration_ms": worker::Date::now().as_millis().saturating_sub(started),
+            })
+        );
+        *slot = Some(store);
+        Ok(())
+    }
+
+    /// The engine's configuration: the product defaults, except that local development may
+    /// make snapshots come sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
+    fn engine_config(&self) -> engine::Config {
+        let mut config = engine::Config::default();
+        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        if local_dev
+            && let Some(events) = self
+                .env
+                .var(DEV_SNAPSHOT_EVERY_EVENTS)
+                .ok()
+                .and_then(|value| value.to_string().parse::<u64>().ok())
+                .filter(|events| *events > 0)
+        {
+            config.snapshot_every_events = events;
+        }
+        config
+    }
+
+    /// The user this object serves, from memory or SQLite.
+    fn user(&self) -> Result<Option<String>> {
+        if let Some(user) = self.user.borrow().clone() {
+            return Ok(Some(user));
+        }
+        let rows: Vec<MetaValue> = self
+            .sql()
+            .exec("SELECT value FROM object_meta WHERE key = 'user'", None)?
+            .to_array()?;
+        let user = rows.into_iter().next().map(|row| row.value);
+        self.user.borrow_mut().clone_from(&user);
+        Ok(user)
+    }
+
+    /// Records that this object serves `user`; `false` if it serves someone else (a request
+    /// routed to the wrong object, which must never be served).
+    fn bind_user(&self, user: &str) -> Result<bool> {
+        match self.user()? {
+            Some(known) => Ok(known == user),
+            None => {
+                self.sql().exec(
+                    "INSERT OR IGNORE INTO object_meta (key, value) VALUES ('user', ?)",
+                    vec![user.into()],
+                )?;
+                *self.user.borrow_mut() = None;
+                Ok(self.user()?.as_deref() == Some(user))
+            }
+        }
+    }
+
+    /// Adds one to a named counter and returns its new value.
+    fn bump(&self, name: &str) -> Result<i64> {
+        let row: Counter = self
+            .sql()
+            .exec(
+                "INSERT INTO counters (name, value) VALUES (?, 1) \
+                 ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+                vec![name.into()],
+            )?
+            .one()?;
+        Ok(row.value)
+    }
+
+    fn counter(&self, name: &str) -> Result<i64> {
+        let rows: Vec<Counter> = self
+            .sql()
+            .exec(
+                "SELECT value FROM counters WHERE name = ?",
+                vec![name.into()],
+            )?
+            .to_array()?;
+        Ok(rows.first().map_or(0, |row| row.value))
+    }
+
+    async fn alarm_state(&self) -> Result<Response> {
+        let state = AlarmState {
+            scheduled_at_ms: self.state.storage().get_alarm().await?,
+            fired: self.counter("alarms_fired")?,
+        };
+        reply::json(200, &state)
+    }
+}
+
+/// The current time as the engine takes it.
+fn now() -> engine::Timestamp {
+    engine::Timestamp(worker::Date::now().as_millis())
+}
+
+/// An alarm time from milliseconds since the epoch. (`ScheduledTime::from(i64)` is an offset
+/// from now, not a timestamp: deadlines are absolute, so they go through a `Date`.)
+fn alarm_at(epoch_ms: u64) -> worker::ScheduledTime {
+    worker::ScheduledTime::new(worker::js_sys::Date::new(&(epoch_ms as f64).into()))
+}
+
+fn delay_from_query(url: &worker::Url) -> Option<u64> {
+    let (_, value) = url.query_pairs().find(|(key, _)| key == "in_ms")?;
+    let delay: u64 = value.parse().ok()?;
+    (1..=MAX_ALARM_DELAY_MS).contains(&delay).then_some(delay)
+}
+
+/// Runs the storage self-test on the Durable Object named `dev-storage-{object}`.
+pub(crate) async fn forward_dev_storage_test(env: &Env, object: &str) -> Result<Response> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&format!("dev-storage-{object}"))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post);
+    let inner = Request::new_with_init("https://session-object/storage-selftest", &init)?;
+    stub.fetch_with_request(inner).await
+}
+
+/// Forwards `/__dev/alarm/{object}` to the Durable Object named `dev-alarm-{object}`.
+pub(crate) async fn forward_dev_alarm(req: Request, env: &Env, object: &str) -> Result<Response> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&format!("dev-alarm-{object}"))?;
+    let query = req
+        .url()?
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let mut init = worker::RequestInit::new();
+    init.with_method(req.method());
+    let inner = Request::new_with_init(&format!("https://session-object/alarm{query}"), &init)?;
+    stub.fetch_with_request(inner).await
+}
