@@ -4,11 +4,11 @@
 //! text fetched from R2, at most [`INDEX_PER_CALL`] per call so a call stays within a
 //! request's subrequest budget. While notes are still waiting, search refuses with a message
 //! saying so (and how far it got) rather than answer from part of the notes; each call makes
-//! progress. The engine's search cursor has no text form yet, so pages are cut here: the
-//! cursor is the number of hits already returned, and each page asks the engine for the hits
-//! up to its end (at most [`MAX_HITS`] in all).
+//! progress. Pages follow the engine's own cursor (the last hit's score and path, as an opaque
+//! token), so every hit of a query can be paged through, however many there are.
 
 use engine::Hash;
+use engine::search::SearchCursor;
 use futures::future::join_all;
 use serde_json::json;
 
@@ -16,8 +16,6 @@ use super::{Notes, ToolFailure, ToolResult, text};
 use crate::blobs::{self, GetBlobError};
 use crate::mcp::tool_call::SearchArgs;
 
-/// How deep pagination goes: the hits of one query that can be paged through.
-const MAX_HITS: usize = 1_000;
 /// Blobs fetched at once when indexing or making snippets.
 const FETCH_CONCURRENCY: usize = 16;
 /// The most notes one call indexes (each is one R2 read).
@@ -27,20 +25,15 @@ const SNIPPET_BEFORE: usize = 60;
 const SNIPPET_AFTER: usize = 140;
 
 pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
-    let offset = match &args.cursor {
-        None => 0,
-        Some(cursor) => cursor
-            .parse::<usize>()
-            .ok()
-            .filter(|offset| *offset < MAX_HITS)
-            .ok_or_else(|| {
-                ToolFailure::Refused(format!(
-                    "cursor {cursor:?} is not a next_cursor this tool returned"
-                ))
-            })?,
+    let after = match &args.cursor {
+        None => None,
+        Some(token) => Some(SearchCursor::from_token(token).map_err(|err| {
+            ToolFailure::Refused(format!(
+                "cursor {token:?} is not a next_cursor this tool returned ({err})"
+            ))
+        })?),
     };
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let end = offset.saturating_add(limit).min(MAX_HITS);
     let (indexed, waiting) = index_pending(notes).await?;
     if waiting > 0 {
         return Err(ToolFailure::Refused(format!(
@@ -48,20 +41,17 @@ pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
              {waiting} still waiting; call search again to continue"
         )));
     }
-    let (hits, more) = notes.with(|store| {
-        let page = store.search(&args.query, end + 1, None);
-        let more = page.hits.len() > end && end < MAX_HITS;
+    let (hits, next) = notes.with(|store| {
+        let page = store.search(&args.query, limit, after.as_ref());
         let hits: Vec<(String, u64, Hash, f32)> = page
             .hits
             .into_iter()
-            .skip(offset)
-            .take(end - offset)
             .filter_map(|hit| {
                 let entry = store.files().get(&hit.path)?;
                 Some((hit.path, entry.version, entry.hash, hit.score))
             })
             .collect();
-        (hits, more)
+        (hits, page.next.map(|cursor| cursor.to_token()))
     })?;
     let mut results = Vec::with_capacity(hits.len());
     for chunk in hits.chunks(FETCH_CONCURRENCY) {
@@ -86,7 +76,7 @@ pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
     }
     Ok(json!({
         "results": results,
-        "next_cursor": more.then(|| end.to_string()),
+        "next_cursor": next,
     }))
 }
 
