@@ -18,6 +18,7 @@
 //! - `session_object`: the `MCPSessionDurableObject` class.
 //! - `reply`: JSON replies and errors.
 //! - [`mcp`]: the pure MCP protocol layer: wire types, versions and Streamable HTTP rules.
+//! - [`oauth`]: the pure OAuth 2.1 layer: metadata, registration, sign-in, tokens, rate limits.
 //!
 //! The pure parts (config, correlation, routes, the health report, log lines) are unit-tested
 //! natively; everything that touches a binding is tested end to end in workerd (`tests/`).
@@ -26,6 +27,7 @@ pub mod config;
 mod correlation;
 mod health;
 pub mod mcp;
+pub mod oauth;
 mod reply;
 mod request_log;
 mod routes;

@@ -1,0 +1,29 @@
+//! OAuth 2.1 for MCP clients, with GitHub as the identity provider, and rate limits: the pure
+//! core that the Worker's routes call.
+//!
+//! # What this module never does
+//! - No I/O, no JS calls, no clock, no randomness: request parts, the records the adapter read
+//!   from KV, `now` in milliseconds and random bytes come in as arguments; decisions, records,
+//!   [`storage::KvWrite`]s and [`response::Reply`]s come out. Everything is tested natively.
+//! - It never stores a token, code or client secret, only their SHA-256; it never passes a
+//!   GitHub token on to anyone (the upstream token is used once, to read the user id).
+//! - It never panics on input.
+//!
+//! # Layout
+//! - [`endpoints`]: our URLs (from one base URL) and which endpoint a method and path name.
+//! - [`metadata`]: RFC 8414 and RFC 9728 documents, the `WWW-Authenticate` challenge.
+//! - [`scope`]: `notes:read` and `notes:write`.
+//! - [`params`]: query and form parameters, redirect URLs.
+//! - [`pkce`]: S256 only.
+//! - [`response`]: replies as plain values, the OAuth error body, HTML escaping.
+//! - [`storage`]: KV key names, TTLs and the writes the adapter performs.
+//! - [`tokens`]: opaque tokens and their hashes.
+
+pub mod endpoints;
+pub mod metadata;
+pub mod params;
+pub mod pkce;
+pub mod response;
+pub mod scope;
+pub mod storage;
+pub mod tokens;
