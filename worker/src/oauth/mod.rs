@@ -15,6 +15,7 @@
 //! - [`scope`]: `notes:read` and `notes:write`.
 //! - [`params`]: query and form parameters, redirect URLs.
 //! - [`pkce`]: S256 only.
+//! - [`registration`]: RFC 7591 dynamic client registration and the client record.
 //! - [`response`]: replies as plain values, the OAuth error body, HTML escaping.
 //! - [`storage`]: KV key names, TTLs and the writes the adapter performs.
 //! - [`tokens`]: opaque tokens and their hashes.
@@ -23,6 +24,7 @@ pub mod endpoints;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
+pub mod registration;
 pub mod response;
 pub mod scope;
 pub mod storage;
