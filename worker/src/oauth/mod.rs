@@ -13,6 +13,8 @@
 //! - [`endpoints`]: our URLs (from one base URL) and which endpoint a method and path name.
 //! - [`metadata`]: RFC 8414 and RFC 9728 documents, the `WWW-Authenticate` challenge.
 //! - [`scope`]: `notes:read` and `notes:write`.
+//! - [`authorize`]: `GET /authorize` checks and the pending authorization.
+//! - [`cookie`]: the encrypted, single-use sign-in cookie.
 //! - [`params`]: query and form parameters, redirect URLs.
 //! - [`pkce`]: S256 only.
 //! - [`registration`]: RFC 7591 dynamic client registration and the client record.
@@ -20,6 +22,8 @@
 //! - [`storage`]: KV key names, TTLs and the writes the adapter performs.
 //! - [`tokens`]: opaque tokens and their hashes.
 
+pub mod authorize;
+pub mod cookie;
 pub mod endpoints;
 pub mod metadata;
 pub mod params;
