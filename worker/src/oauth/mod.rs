@@ -14,7 +14,10 @@
 //! - [`metadata`]: RFC 8414 and RFC 9728 documents, the `WWW-Authenticate` challenge.
 //! - [`scope`]: `notes:read` and `notes:write`.
 //! - [`authorize`]: `GET /authorize` checks and the pending authorization.
+//! - [`consent`]: the consent page and its CSRF-checked answer.
 //! - [`cookie`]: the encrypted, single-use sign-in cookie.
+//! - [`github`]: the GitHub web flow as request builders and parsers; the allowlist.
+//! - [`callback`]: GitHub's callback, and our authorization code.
 //! - [`params`]: query and form parameters, redirect URLs.
 //! - [`pkce`]: S256 only.
 //! - [`registration`]: RFC 7591 dynamic client registration and the client record.
@@ -23,8 +26,11 @@
 //! - [`tokens`]: opaque tokens and their hashes.
 
 pub mod authorize;
+pub mod callback;
+pub mod consent;
 pub mod cookie;
 pub mod endpoints;
+pub mod github;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
