@@ -23,10 +23,13 @@
 //! - [`registration`]: RFC 7591 dynamic client registration and the client record.
 //! - [`response`]: replies as plain values, the OAuth error body, HTML escaping.
 //! - [`storage`]: KV key names, TTLs and the writes the adapter performs.
-//! - [`tokens`]: opaque tokens and their hashes.
+//! - [`tokens`]: opaque tokens, their hashes, and the code, access, refresh and grant records.
+//! - [`client_auth`]: client authentication at the token and revocation endpoints.
+//! - [`token_endpoint`]: `POST /token`: code redemption and refresh-token rotation.
 
 pub mod authorize;
 pub mod callback;
+pub mod client_auth;
 pub mod consent;
 pub mod cookie;
 pub mod endpoints;
@@ -38,4 +41,8 @@ pub mod registration;
 pub mod response;
 pub mod scope;
 pub mod storage;
+pub mod token_endpoint;
 pub mod tokens;
+
+#[cfg(test)]
+mod memory_kv;

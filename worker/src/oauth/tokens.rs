@@ -37,6 +37,11 @@ impl TokenHash {
     pub fn as_hex(&self) -> &str {
         &self.0
     }
+
+    /// A hash read back from a record (as written by [`TokenHash::as_hex`]).
+    pub fn from_hex(hex: &str) -> Self {
+        TokenHash(hex.to_owned())
+    }
 }
 
 /// The hash of `token` (the whole string, prefix included).
@@ -344,11 +349,11 @@ pub fn issue_tokens(
 /// The writes that revoke a grant: its current access and refresh tokens and the grant itself
 /// (older refresh tokens of the family then lead nowhere).
 pub fn revoke_grant(grant: &Grant) -> Vec<KvWrite> {
-    let mut writes = vec![KvWrite::delete(access_key(&TokenHash(
-        grant.access_hash.clone(),
+    let mut writes = vec![KvWrite::delete(access_key(&TokenHash::from_hex(
+        &grant.access_hash,
     )))];
     if let Some(refresh) = &grant.refresh_hash {
-        writes.push(KvWrite::delete(refresh_key(&TokenHash(refresh.clone()))));
+        writes.push(KvWrite::delete(refresh_key(&TokenHash::from_hex(refresh))));
     }
     writes.push(KvWrite::delete(grant_key(&grant.grant_id)));
     writes
