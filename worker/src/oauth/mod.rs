@@ -26,7 +26,10 @@
 //! - [`tokens`]: opaque tokens, their hashes, and the code, access, refresh and grant records.
 //! - [`client_auth`]: client authentication at the token and revocation endpoints.
 //! - [`token_endpoint`]: `POST /token`: code redemption and refresh-token rotation.
+//! - [`revocation`]: `POST /revoke` (RFC 7009).
+//! - [`access`]: the resource server's bearer-token check for `/mcp`.
 
+pub mod access;
 pub mod authorize;
 pub mod callback;
 pub mod client_auth;
@@ -39,6 +42,7 @@ pub mod params;
 pub mod pkce;
 pub mod registration;
 pub mod response;
+pub mod revocation;
 pub mod scope;
 pub mod storage;
 pub mod token_endpoint;
