@@ -28,6 +28,8 @@
 //! - [`token_endpoint`]: `POST /token`: code redemption and refresh-token rotation.
 //! - [`revocation`]: `POST /revoke` (RFC 7009).
 //! - [`access`]: the resource server's bearer-token check for `/mcp`.
+//! - [`ratelimit`]: per-user limits (exact, in the Durable Object) and per-address limits
+//!   (approximate, in KV); the 429 replies.
 
 pub mod access;
 pub mod authorize;
@@ -40,6 +42,7 @@ pub mod github;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
+pub mod ratelimit;
 pub mod registration;
 pub mod response;
 pub mod revocation;

@@ -7,17 +7,17 @@
 //! # `OAUTH_KV`
 //! | key | value | TTL |
 //! | --- | --- | --- |
-//! | `client:{client_id}` | `ClientRecord` | client TTL (90 days), renewed on each token issued |
-//! | `code:{sha256 hex}` | `CodeRecord` | 60 s (KV's minimum), kept after use to detect replays |
-//! | `access:{sha256 hex}` | `AccessRecord` | access-token lifetime (1 h) |
-//! | `refresh:{sha256 hex}` | `RefreshRecord` | refresh-token lifetime (30 days), kept after rotation |
-//! | `grant:{grant_id}` | `Grant` | until its refresh token expires |
+//! | `client:{client_id}` | [`ClientRecord`](super::registration::ClientRecord) | client TTL (90 days), renewed on each token issued |
+//! | `code:{sha256 hex}` | [`CodeRecord`](super::tokens::CodeRecord) | 60 s (KV's minimum), kept after use to detect replays |
+//! | `access:{sha256 hex}` | [`AccessRecord`](super::tokens::AccessRecord) | access-token lifetime (1 h) |
+//! | `refresh:{sha256 hex}` | [`RefreshRecord`](super::tokens::RefreshRecord) | refresh-token lifetime (30 days), kept after rotation |
+//! | `grant:{grant_id}` | [`Grant`](super::tokens::Grant) | until its refresh token expires |
 //! | `flow:{flow_id}` | `"used"` | the sign-in cookie's lifetime (10 min) |
 //!
 //! # `RATE_LIMIT_KV`
 //! | key | value | TTL |
 //! | --- | --- | --- |
-//! | `ip:{class}:{address hash}:{window start}` | `IpWindowCount` | window + 60 s |
+//! | `ip:{class}:{address hash}:{window start}` | [`IpWindowCount`](super::ratelimit::IpWindowCount) | window + 60 s |
 //!
 //! # Consistency
 //! KV is eventually consistent: a write is visible at once where it was made and within about
