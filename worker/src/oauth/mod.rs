@@ -52,4 +52,6 @@ pub mod token_endpoint;
 pub mod tokens;
 
 #[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod memory_kv;
