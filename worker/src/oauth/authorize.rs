@@ -20,7 +20,7 @@ use thiserror::Error;
 use super::endpoints::ServerUrls;
 use super::params::{ParamError, Params, with_query};
 use super::pkce::CodeChallenge;
-use super::registration::ClientRecord;
+use super::registration::{ClientRecord, looks_like_client_id};
 use super::response::{ErrorCode, Reply, message_page};
 use super::scope::ScopeSet;
 
@@ -206,10 +206,14 @@ impl AuthorizeError {
     }
 }
 
-/// The `client_id` to look up before calling [`validate`] (`None` if absent or repeated:
-/// [`validate`] then reports it).
+/// The `client_id` to look up before calling [`validate`] (`None` if absent, repeated or not
+/// shaped like one of ours: there is nothing to look up, and [`validate`] reports it).
 pub fn requested_client_id(params: &Params) -> Option<&str> {
-    params.get("client_id").ok().flatten()
+    params
+        .get("client_id")
+        .ok()
+        .flatten()
+        .filter(|id| looks_like_client_id(id))
 }
 
 /// Checks an authorization request against the client record the adapter loaded for
@@ -317,6 +321,7 @@ mod tests {
 
     const NOW: u64 = 1_750_000_000_000;
     const REDIRECT: &str = "http://127.0.0.1:33418/callback";
+    const CLIENT: &str = "sbc_AAAAAAAAAAAAAAAAAAAAAA";
 
     fn urls() -> ServerUrls {
         ServerUrls::new("https://brain.example.com").unwrap()
@@ -324,7 +329,7 @@ mod tests {
 
     fn client(uris: &[&str]) -> ClientRecord {
         ClientRecord {
-            client_id: "sbc_client".into(),
+            client_id: CLIENT.into(),
             client_name: Some("Test client".into()),
             redirect_uris: uris.iter().map(|uri| (*uri).to_owned()).collect(),
             auth_method: AuthMethod::None,
@@ -343,7 +348,7 @@ mod tests {
     fn query(extra: &[(&str, &str)]) -> Params {
         let mut pairs = vec![
             ("response_type".to_owned(), "code".to_owned()),
-            ("client_id".to_owned(), "sbc_client".to_owned()),
+            ("client_id".to_owned(), CLIENT.to_owned()),
             ("redirect_uri".to_owned(), REDIRECT.to_owned()),
             ("code_challenge".to_owned(), challenge()),
             ("code_challenge_method".to_owned(), "S256".to_owned()),
@@ -464,7 +469,7 @@ mod tests {
         );
         let repeated = Params::from_pairs([
             ("response_type", "code"),
-            ("client_id", "sbc_client"),
+            ("client_id", CLIENT),
             ("client_id", "sbc_x"),
             ("redirect_uri", REDIRECT),
         ]);
@@ -473,7 +478,11 @@ mod tests {
             stop(NotRedirectable::RepeatedParameter("client_id"))
         );
         assert_eq!(requested_client_id(&repeated), None);
-        assert_eq!(requested_client_id(&query(&[])), Some("sbc_client"));
+        assert_eq!(requested_client_id(&query(&[])), Some(CLIENT));
+        assert_eq!(
+            requested_client_id(&query(&[("client_id", "sbc_client")])),
+            None
+        );
     }
 
     #[test]
@@ -533,7 +542,7 @@ mod tests {
         assert_eq!(redirect.error, ErrorCode::InvalidRequest);
         assert_eq!(redirect.state, None);
         let mut pairs: Vec<(String, String)> = vec![
-            ("client_id".into(), "sbc_client".into()),
+            ("client_id".into(), CLIENT.into()),
             ("state".into(), "a".into()),
             ("state".into(), "b".into()),
         ];

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use thiserror::Error;
 
 use super::params::Params;
-use super::registration::{AuthMethod, ClientRecord};
+use super::registration::{AuthMethod, ClientRecord, looks_like_client_id};
 use super::response::{ErrorBody, ErrorCode, Reply};
 
 /// The credentials a request presents.
@@ -83,6 +83,9 @@ impl Credentials {
             let decoded = String::from_utf8(decoded).map_err(|_| basic())?;
             let (id, secret) = decoded.split_once(':').ok_or_else(basic)?;
             let id = form_decode(id);
+            if !looks_like_client_id(&id) {
+                return Err(basic());
+            }
             if form_id.is_some_and(|form_id| form_id != id) {
                 return Err(
                     TokenError::invalid_client("client_id differs from the Basic user")
@@ -97,6 +100,9 @@ impl Credentials {
         let client_id = form_id
             .ok_or_else(|| TokenError::invalid_client("client_id is required"))?
             .to_owned();
+        if !looks_like_client_id(&client_id) {
+            return Err(TokenError::invalid_client("unknown client"));
+        }
         Ok(match form_secret {
             Some(secret) => Credentials::Post {
                 client_id,
@@ -315,14 +321,21 @@ mod tests {
         }
         let other_id = Params::from_pairs([("client_id", "b")]);
         assert!(Credentials::from_request(&other_id, Some(&basic("a", "s"))).is_err());
-        let encoded = basic("sbc%5Fid", "s%3Ac");
+        let encoded = basic("sbc%5FAAAAAAAAAAAAAAAAAAAAAA", "s%3Ac");
         let creds = Credentials::from_request(&Params::default(), Some(&encoded)).unwrap();
         assert_eq!(
             creds,
             Credentials::Basic {
-                client_id: "sbc_id".into(),
+                client_id: "sbc_AAAAAAAAAAAAAAAAAAAAAA".into(),
                 secret: "s:c".into()
             }
+        );
+        // Ids we could not have issued are refused before any lookup.
+        let long = format!("sbc_{}", "A".repeat(600));
+        let hostile = Params::from_pairs([("client_id", long.as_str())]);
+        assert_eq!(
+            Credentials::from_request(&hostile, None).unwrap_err().code,
+            ErrorCode::InvalidClient
         );
         let repeated = Params::from_pairs([("client_id", "a"), ("client_id", "a")]);
         assert_eq!(

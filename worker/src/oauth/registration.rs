@@ -276,6 +276,20 @@ impl RegistrationError {
     }
 }
 
+/// The prefix of the client ids we issue.
+pub const CLIENT_ID_PREFIX: &str = "sbc_";
+
+/// Whether `id` has the shape of a client id we issue (`sbc_` and 22 base64url characters).
+/// Checked before any lookup, so a hostile `client_id` never becomes a KV key.
+pub fn looks_like_client_id(id: &str) -> bool {
+    id.strip_prefix(CLIENT_ID_PREFIX).is_some_and(|rest| {
+        rest.len() == 22
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// Checks one redirect URI.
 pub fn check_redirect_uri(uri: &str, max_len: usize) -> Result<(), RedirectUriError> {
     if uri.len() > max_len {
@@ -400,7 +414,10 @@ pub fn register(
         },
     };
 
-    let client_id = format!("sbc_{}", URL_SAFE_NO_PAD.encode(random.client_id));
+    let client_id = format!(
+        "{CLIENT_ID_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(random.client_id)
+    );
     let secret = (auth_method != AuthMethod::None)
         .then(|| format!("sb_cs_{}", URL_SAFE_NO_PAD.encode(random.client_secret)));
     let record = ClientRecord {
@@ -489,7 +506,16 @@ mod tests {
             })
         );
         let record = &reg.record;
-        assert!(record.client_id.starts_with("sbc_"));
+        assert!(looks_like_client_id(&record.client_id));
+        for bad in [
+            "",
+            "sbc_",
+            "sbc_short",
+            "other_AAAAAAAAAAAAAAAAAAAAAA",
+            &format!("sbc_{}", "A".repeat(500)),
+        ] {
+            assert!(!looks_like_client_id(bad), "{bad}");
+        }
         assert_eq!(record.display_name(), "Claude");
         assert!(record.refresh_allowed);
         assert_eq!(record.secret_hash, None);

@@ -95,30 +95,38 @@ impl TokenRequest {
     /// Parses the form and the `Authorization` header.
     pub fn parse(params: &Params, authorization: Option<&str>) -> Result<Self, TokenError> {
         let get = |name| params.get(name).map_err(TokenError::invalid_request);
-        let grant_type = params
-            .require("grant_type")
-            .map_err(TokenError::invalid_request)?;
-        let credentials = Credentials::from_request(params, authorization)?;
-        match grant_type {
-            "authorization_code" => Ok(TokenRequest::Code(CodeExchange {
-                code: params
-                    .require("code")
-                    .map_err(TokenError::invalid_request)?
-                    .to_owned(),
-                redirect_uri: get("redirect_uri")?.map(str::to_owned),
-                code_verifier: get("code_verifier")?.map(str::to_owned),
-                resource: get("resource")?.map(str::to_owned),
-                credentials,
-            })),
-            "refresh_token" => Ok(TokenRequest::Refresh(RefreshExchange {
-                refresh_token: params
-                    .require("refresh_token")
-                    .map_err(TokenError::invalid_request)?
-                    .to_owned(),
-                scope: get("scope")?.map(str::to_owned),
-                resource: get("resource")?.map(str::to_owned),
-                credentials,
-            })),
+        let require = |name| {
+            params
+                .require(name)
+                .map(str::to_owned)
+                .map_err(TokenError::invalid_request)
+        };
+        // The request's own fields first, then who is asking.
+        match require("grant_type")?.as_str() {
+            "authorization_code" => {
+                let code = require("code")?;
+                let redirect_uri = get("redirect_uri")?.map(str::to_owned);
+                let code_verifier = get("code_verifier")?.map(str::to_owned);
+                let resource = get("resource")?.map(str::to_owned);
+                Ok(TokenRequest::Code(CodeExchange {
+                    credentials: Credentials::from_request(params, authorization)?,
+                    code,
+                    redirect_uri,
+                    code_verifier,
+                    resource,
+                }))
+            }
+            "refresh_token" => {
+                let refresh_token = require("refresh_token")?;
+                let scope = get("scope")?.map(str::to_owned);
+                let resource = get("resource")?.map(str::to_owned);
+                Ok(TokenRequest::Refresh(RefreshExchange {
+                    credentials: Credentials::from_request(params, authorization)?,
+                    refresh_token,
+                    scope,
+                    resource,
+                }))
+            }
             _ => Err(TokenError::new(
                 ErrorCode::UnsupportedGrantType,
                 "grant_type must be authorization_code or refresh_token",
