@@ -1,11 +1,12 @@
 //! `second-brain`: the operator CLI.
 //!
 //! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
-//! running Worker on loopback. Restore, verify, inspect, config validation and deploy arrive
-//! with the issues that need them.
+//! running Worker on loopback, and `github-standin`, a local stand-in for GitHub's OAuth flow.
+//! Restore, verify, inspect, config validation and deploy arrive with the issues that need them.
 
 mod bench_http;
 mod file_disk;
+mod github_standin;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,10 +23,13 @@ struct Cli {
 enum Command {
     /// Sends a bounded number of GET requests to a URL and reports latency percentiles.
     BenchHttp(bench_http::Args),
+    /// Serves a local stand-in for GitHub's OAuth web flow on 127.0.0.1 (tests, local dev).
+    GithubStandin(github_standin::Args),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::BenchHttp(args) => bench_http::run(&args),
+        Command::GithubStandin(args) => github_standin::run(&args),
     }
 }

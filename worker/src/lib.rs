@@ -24,6 +24,7 @@
 //! - `note_tools`: the MCP tools over the user's notes, one module per tool.
 //! - `reply`: JSON replies and errors.
 //! - [`mcp`]: the pure MCP protocol layer: wire types, versions and Streamable HTTP rules.
+//! - [`oauth`]: the pure OAuth 2.1 layer: metadata, registration, sign-in, tokens, rate limits.
 //!
 //! The pure parts (config, correlation, routes, the health report, log lines) are unit-tested
 //! natively; everything that touches a binding is tested end to end in workerd (`tests/`).
@@ -37,6 +38,7 @@ pub mod mcp;
 mod mcp_endpoint;
 mod mcp_http;
 mod note_tools;
+pub mod oauth;
 mod reply;
 mod request_log;
 mod routes;
