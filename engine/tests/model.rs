@@ -7,7 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use engine::store::{AppendError, DeleteError, MoveError, WriteError, WriteRequest};
+use engine::store::{
+    AppendError, DeleteError, MoveError, VersionConflict, WriteError, WriteRequest,
+};
 use engine::{Config, EventId, Hash, MemoryStorage, Store, Timestamp};
 use proptest::prelude::*;
 
@@ -112,7 +114,7 @@ proptest! {
                             prop_assert_eq!(applied.version, Some(v));
                             model.notes.insert(PATHS[*path].to_owned(), (content, v));
                         }
-                        Err(WriteError::VersionConflict { actual, .. }) => {
+                        Err(WriteError::VersionConflict(VersionConflict { actual, .. })) => {
                             prop_assert_eq!(actual, current);
                             prop_assert!(expect.is_some_and(|e| e != current));
                         }

@@ -2,7 +2,8 @@
 
 use engine::event::Event;
 use engine::store::{
-    DeleteError, MoveError, OpenSession, RevertError, SessionError, WriteError, WriteRequest,
+    DeleteError, MoveError, OpenSession, RevertError, SessionError, VersionConflict, WriteError,
+    WriteRequest,
 };
 use engine::{Config, EventId, MemoryStorage, SessionId, Store, Timestamp};
 
@@ -77,11 +78,11 @@ fn expected_version_conflicts_are_typed() {
     let err = s.plan_write(&r).unwrap_err();
     assert!(matches!(
         err,
-        WriteError::VersionConflict {
+        WriteError::VersionConflict(VersionConflict {
             expected: 0,
             actual: 1,
             ..
-        }
+        })
     ));
     assert!(err.to_string().contains("read it again"));
     r.expected_version = Some(1);
@@ -90,11 +91,11 @@ fn expected_version_conflicts_are_typed() {
     write(&mut s, 3, "a.md", "three");
     assert!(matches!(
         s.write(&r, &plan, Timestamp(4)),
-        Err(WriteError::VersionConflict {
+        Err(WriteError::VersionConflict(VersionConflict {
             expected: 1,
             actual: 2,
             ..
-        })
+        }))
     ));
     assert_eq!(
         s.files().get("a.md").unwrap().hash,
@@ -167,7 +168,7 @@ fn delete_move_and_revert_keep_history() {
     ));
     assert!(matches!(
         s.delete(id(3), "a", Some(1), Timestamp(3)),
-        Err(DeleteError::VersionConflict { .. })
+        Err(DeleteError::VersionConflict(_))
     ));
     let moved = s.move_note(id(4), "a", "b", Some(2), Timestamp(4)).unwrap();
     assert_eq!(moved.version, Some(1));

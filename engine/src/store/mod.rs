@@ -19,7 +19,8 @@ mod sessions;
 mod upkeep;
 
 pub use notes::{
-    DeleteError, MAX_MEDIA_TYPE_BYTES, MoveError, RevertError, WriteError, WritePlan, WriteRequest,
+    DeleteError, MAX_MEDIA_TYPE_BYTES, MoveError, RevertError, VersionConflict, WriteError,
+    WritePlan, WriteRequest,
 };
 pub use sessions::{MAX_CLIENT_INFO_BYTES, OpenSession, SessionError};
 pub use upkeep::{

@@ -59,6 +59,35 @@ impl WritePlan {
     }
 }
 
+/// A note is not at the version the caller expected: someone else changed it since it was
+/// read. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{path} is at version {actual}, not {expected}; read it again and retry")]
+pub struct VersionConflict {
+    /// The note.
+    pub path: NotePath,
+    /// The version the caller expected (0: that the note does not exist).
+    pub expected: u64,
+    /// Its current version (0: it does not exist).
+    pub actual: u64,
+}
+
+/// Checks `expected` (when given) against the note's `actual` version.
+fn check_expected(
+    path: &NotePath,
+    expected: Option<u64>,
+    actual: u64,
+) -> Result<(), VersionConflict> {
+    match expected {
+        Some(expected) if expected != actual => Err(VersionConflict {
+            path: path.clone(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Why a write or edit was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
@@ -92,15 +121,8 @@ pub enum WriteError {
         max: u64,
     },
     /// `expected_version` did not match.
-    #[error("{path} is at version {actual}, not {expected}; read it again and retry")]
-    VersionConflict {
-        /// The note.
-        path: NotePath,
-        /// The version the caller expected.
-        expected: u64,
-        /// Its current version (0: it does not exist).
-        actual: u64,
-    },
+    #[error(transparent)]
+    VersionConflict(#[from] VersionConflict),
     /// An edit of a note that does not exist.
     #[error("{0}: no such note")]
     NotFound(NotePath),
@@ -123,15 +145,8 @@ pub enum DeleteError {
     #[error("{0}: no such note")]
     NotFound(NotePath),
     /// `expected_version` did not match.
-    #[error("{path} is at version {actual}, not {expected}; read it again and retry")]
-    VersionConflict {
-        /// The note.
-        path: NotePath,
-        /// The version expected.
-        expected: u64,
-        /// The current version.
-        actual: u64,
-    },
+    #[error(transparent)]
+    VersionConflict(#[from] VersionConflict),
     /// The append failed.
     #[error(transparent)]
     Append(#[from] AppendError),
@@ -153,16 +168,9 @@ pub enum MoveError {
     /// Source and destination are the same.
     #[error("{0}: the note is already there")]
     SamePath(NotePath),
-    /// `expected_version` did not match the source.
-    #[error("{path} is at version {actual}, not {expected}; read it again and retry")]
-    VersionConflict {
-        /// The source.
-        path: NotePath,
-        /// The version expected.
-        expected: u64,
-        /// The current version.
-        actual: u64,
-    },
+    /// `expected_version` did not match.
+    #[error(transparent)]
+    VersionConflict(#[from] VersionConflict),
     /// The append failed.
     #[error(transparent)]
     Append(#[from] AppendError),
@@ -195,15 +203,8 @@ pub enum RevertError {
     #[error("restoring the note would exceed your quota")]
     Quota,
     /// `expected_version` did not match.
-    #[error("{path} is at version {actual}, not {expected}; read it again and retry")]
-    VersionConflict {
-        /// The note.
-        path: NotePath,
-        /// The version expected.
-        expected: u64,
-        /// The current version.
-        actual: u64,
-    },
+    #[error(transparent)]
+    VersionConflict(#[from] VersionConflict),
     /// The append failed.
     #[error(transparent)]
     Append(#[from] AppendError),
@@ -243,15 +244,7 @@ impl<S: Storage> Store<S> {
         }
         let existing = self.state.files.get(path.as_str());
         let actual = existing.map_or(0, |e| e.version);
-        if let Some(expected) = req.expected_version
-            && expected != actual
-        {
-            return Err(WriteError::VersionConflict {
-                path: path.clone(),
-                expected,
-                actual,
-            });
-        }
+        check_expected(path, req.expected_version, actual)?;
         if req.edit && existing.is_none() {
             return Err(WriteError::NotFound(path.clone()));
         }
@@ -318,15 +311,7 @@ impl<S: Storage> Store<S> {
         if actual == 0 {
             return Err(DeleteError::NotFound(path));
         }
-        if let Some(expected) = expected_version
-            && expected != actual
-        {
-            return Err(DeleteError::VersionConflict {
-                path,
-                expected,
-                actual,
-            });
-        }
+        check_expected(&path, expected_version, actual)?;
         let version = self.state.history.last_version(path.as_str()) + 1;
         let event = Event::NoteDeleted(NoteDeleted { path, version });
         Ok(self.append(id, now, None, event, None)?)
@@ -350,15 +335,7 @@ impl<S: Storage> Store<S> {
         if actual == 0 {
             return Err(MoveError::NotFound(from));
         }
-        if let Some(expected) = expected_version
-            && expected != actual
-        {
-            return Err(MoveError::VersionConflict {
-                path: from,
-                expected,
-                actual,
-            });
-        }
+        check_expected(&from, expected_version, actual)?;
         if from == to {
             return Err(MoveError::SamePath(to));
         }
@@ -395,15 +372,7 @@ impl<S: Storage> Store<S> {
             return Err(RevertError::NoContent { path, version });
         };
         let actual = self.current_version(path.as_str());
-        if let Some(expected) = expected_version
-            && expected != actual
-        {
-            return Err(RevertError::VersionConflict {
-                path,
-                expected,
-                actual,
-            });
-        }
+        check_expected(&path, expected_version, actual)?;
         let limits = &self.config.limits;
         let existing = self.state.files.get(path.as_str());
         let total = self.state.files.total_bytes() - existing.map_or(0, |e| e.size) + content.size;
