@@ -81,3 +81,6 @@ pub mod tool_schemas;
 pub mod tools;
 pub mod transport;
 pub mod version;
+
+#[cfg(test)]
+mod tool_snapshot_tests;
