@@ -254,6 +254,12 @@ impl<S: Storage> Store<S> {
         }
     }
 
+    /// Whether an earlier failure left storage and state possibly apart. A poisoned store
+    /// refuses every append ([`AppendError::Poisoned`]); drop it and [`Store::open`] again.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
