@@ -334,3 +334,107 @@ async fn get(bucket: &Bucket, key: &str) -> Result<Vec<u8>, String> {
 fn internal(message: String) -> StoreUnavailable {
     StoreUnavailable::Internal(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use engine::store::OpenSession;
+    use engine::{Config, EventId, MemoryStorage, SessionId};
+
+    use super::*;
+
+    /// Segments 1..=3 and 4..=6 of a real log, as the archive would list them, and the chain
+    /// head at seq 6.
+    fn archive() -> (Vec<(ArchivedSegment, Vec<u8>)>, ChainHead) {
+        let (mut store, _) = Store::open(MemoryStorage::default(), Config::default()).unwrap();
+        for i in 0..6u8 {
+            let open = OpenSession {
+                session: SessionId::new(format!("{i:064x}")).unwrap(),
+                user: "u".into(),
+                protocol_version: "2025-11-25".into(),
+                client_name: String::new(),
+                client_version: String::new(),
+            };
+            store
+                .open_session(EventId::derive(&[i]), open, Timestamp(1_000))
+                .unwrap();
+        }
+        let head = store.head();
+        let mut segments = Vec::new();
+        for (first, last) in [(1, 3), (4, 6)] {
+            let segment = store.encode_segment(first, last).unwrap();
+            store.record_archived(&segment, Timestamp(2_000)).unwrap();
+            let listed = ArchivedSegment {
+                first,
+                last,
+                digest: segment.digest,
+                key: archive::segment_key("u", &segment),
+            };
+            segments.push((listed, segment.bytes));
+        }
+        (segments, head)
+    }
+
+    #[test]
+    fn segments_that_continue_the_log_are_chained_in_order() {
+        let (mut segments, head) = archive();
+        segments.reverse();
+        let chain = chain(&segments, ChainHead::default(), head, 6).unwrap();
+        let ranges: Vec<_> = chain.iter().map(|s| (s.first_seq, s.last_seq)).collect();
+        assert_eq!(ranges, [(1, 3), (4, 6)]);
+        assert_eq!(chain[1].last_hash, head.hash);
+        // From a snapshot that had archived the first one, only the second is chained.
+        let after_first = ChainHead {
+            seq: 3,
+            hash: chain[0].last_hash,
+        };
+        assert_eq!(chain_len(&segments, after_first, head), Ok(1));
+    }
+
+    fn chain_len(
+        segments: &[(ArchivedSegment, Vec<u8>)],
+        from: ChainHead,
+        head: ChainHead,
+    ) -> Result<usize, String> {
+        chain(segments, from, head, 6).map(|c| c.len())
+    }
+
+    #[test]
+    fn a_missing_segment_is_an_error() {
+        let (segments, head) = archive();
+        let error = chain_len(&segments[1..], ChainHead::default(), head).unwrap_err();
+        assert!(
+            error.contains("lacks the segment starting at seq 1"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bytes_that_do_not_match_their_key_are_corrupt() {
+        let (mut segments, head) = archive();
+        let last = segments[1].1.len() - 1;
+        segments[1].1[last] ^= 1;
+        let error = chain_len(&segments, ChainHead::default(), head).unwrap_err();
+        assert!(error.contains("is corrupt"), "{error}");
+        // The same damage under a key that names the damaged bytes fails the hash chain.
+        segments[1].0.digest = Hash::of(&segments[1].1);
+        let error = chain_len(&segments, ChainHead::default(), head).unwrap_err();
+        assert!(error.contains("unreadable"), "{error}");
+    }
+
+    #[test]
+    fn segments_must_lead_to_the_snapshot() {
+        let (segments, head) = archive();
+        let other = ChainHead {
+            seq: head.seq,
+            hash: Hash::of(b"another log"),
+        };
+        let error = chain_len(&segments, ChainHead::default(), other).unwrap_err();
+        assert!(error.contains("snapshot's chain head"), "{error}");
+        let elsewhere = ChainHead {
+            seq: 0,
+            hash: Hash::of(b"another start"),
+        };
+        let error = chain_len(&segments, elsewhere, head).unwrap_err();
+        assert!(error.contains("does not continue"), "{error}");
+    }
+}
