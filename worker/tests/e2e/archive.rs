@@ -189,3 +189,50 @@ fn the_log_is_archived_compacted_and_rebuilt_from_r2() {
     assert_eq!(after["first_local_seq"], Value::Null, "{after}");
     assert_eq!(after["store"], Value::Null, "{after}");
 }
+
+/// Figures, not a check: how long an object that lost its storage takes to rebuild from R2
+/// (the `store_restored` log line), and the first request's latency including it.
+/// Run with `cargo test -p second-brain-worker --test e2e -- --ignored --nocapture rebuild_time`.
+#[test]
+#[ignore = "a measurement; run by hand"]
+fn rebuild_time() {
+    const NOTES: usize = 2_000;
+    let mut options = Options::default();
+    options.vars.push(("DEV_SNAPSHOT_EVERY_EVENTS", "500"));
+    let worker = LocalWorker::start(options);
+    let user = "rebuild-time";
+    run(async {
+        let client = connect(&worker, user).await;
+        let content = "x".repeat(1_000);
+        for i in 0..NOTES {
+            let note = json!({"path": format!("notes/{i}.md"), "content": content});
+            ok(&client, "write", note).await;
+        }
+    });
+    // Wait for the cycle that covers the last full 500 events.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let snapshot = loop {
+        let listing = listing(&worker, user);
+        let archived = listing["store"]["archived_seq"].as_u64().unwrap_or(0);
+        if archived as usize >= NOTES || Instant::now() > deadline {
+            break listing;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    dev_delete(&worker, user, "local=1");
+    let started = Instant::now();
+    run(async {
+        let client = connect(&worker, user).await;
+        ok(&client, "read", json!({"path": "notes/0.md"})).await;
+    });
+    let first_request = started.elapsed();
+    let restored = wait_for_log(&worker, "store_restored", 0);
+    println!(
+        "{NOTES} notes written; archive: {} snapshots, {} segments; restored: {}; first \
+         request (initialize, rebuild, read) {:.0} ms",
+        keys(&snapshot, "snapshots").len(),
+        keys(&snapshot, "segments").len(),
+        restored.last().map(Value::to_string).unwrap_or_default(),
+        first_request.as_secs_f64() * 1000.0
+    );
+}
