@@ -105,8 +105,17 @@ impl MCPSessionDurableObject {
     async fn snapshot_cycle(&self, now: engine::Timestamp) {
         let user = match self.user() {
             Ok(Some(user)) => user,
-            // No MCP request ever named the user: nothing to file the archive under yet.
-            _ => return,
+            // No MCP request ever named the user: nothing to file the archive under yet. The
+            // local snapshot is still taken, so the deadline it answers moves on.
+            _ => {
+                if let Err(err) = self
+                    .with_open_store(|store| store.take_snapshot().map_err(|e| e.to_string()))
+                    .and_then(|taken| taken)
+                {
+                    log_error(json!({"msg": "snapshot_failed", "error": err}));
+                }
+                return;
+            }
         };
         if let Err(err) = self.set_meta_flag(ARCHIVE_PENDING, true) {
             log_error(json!({"msg": "archive_failed", "step": "start", "error": err.to_string()}));
