@@ -78,6 +78,8 @@ pub struct MCPSessionDurableObject {
     archive_retry: Cell<bool>,
     /// The last failed rebuild from the archive, while it is remembered.
     restore_failure: RefCell<Option<restore::RestoreFailure>>,
+    /// Snapshot uploads failed on purpose so far (local development's fault injection).
+    failed_uploads: Cell<u64>,
 }
 
 impl DurableObject for MCPSessionDurableObject {
@@ -91,6 +93,7 @@ impl DurableObject for MCPSessionDurableObject {
             alarm: Cell::new(None),
             archive_retry: Cell::new(false),
             restore_failure: RefCell::new(None),
+            failed_uploads: Cell::new(0),
         }
     }
 

@@ -36,6 +36,10 @@ use crate::note_tools::{self, Notes};
 pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
 /// How long after an unfinished snapshot cycle the alarm comes back to finish it.
 pub(super) const ARCHIVE_RETRY_MS: u64 = 30_000;
+/// Local development: how many snapshot uploads fail on purpose (so tests see the retry).
+const DEV_FAIL_SNAPSHOT_UPLOADS: &str = "DEV_FAIL_SNAPSHOT_UPLOADS";
+/// Local development: the retry delay instead of [`ARCHIVE_RETRY_MS`].
+const DEV_ARCHIVE_RETRY_MS: &str = "DEV_ARCHIVE_RETRY_MS";
 /// The `object_meta` key of the flag that a snapshot cycle is under way.
 pub(super) const ARCHIVE_PENDING: &str = "archive_pending";
 
@@ -154,6 +158,11 @@ impl MCPSessionDurableObject {
             .map_err(failed("snapshot"))?;
         let archived = self.archive_segments(&bucket, user, now).await?;
         let key = archive::snapshot_key(user, snapshot.seq, &snapshot.digest);
+        if self.injected_upload_failure() {
+            return Err(failed("snapshot_upload")(format!(
+                "failed on purpose ({DEV_FAIL_SNAPSHOT_UPLOADS})"
+            )));
+        }
         put_once(&bucket, &key, snapshot.bytes.clone())
             .await
             .map_err(failed("snapshot_upload"))?;
@@ -222,6 +231,33 @@ impl MCPSessionDurableObject {
         Ok(plan.segments.len())
     }
 
+    /// A local-development var as a number; `None` elsewhere or when unset.
+    fn dev_number(&self, name: &str) -> Option<u64> {
+        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        if !local_dev {
+            return None;
+        }
+        self.env.var(name).ok()?.to_string().parse().ok()
+    }
+
+    fn archive_retry_ms(&self) -> u64 {
+        self.dev_number(DEV_ARCHIVE_RETRY_MS)
+            .filter(|ms| *ms > 0)
+            .unwrap_or(ARCHIVE_RETRY_MS)
+    }
+
+    /// Whether this snapshot upload is one that local development asked to fail.
+    fn injected_upload_failure(&self) -> bool {
+        let limit = self.dev_number(DEV_FAIL_SNAPSHOT_UPLOADS).unwrap_or(0);
+        let failed = self.failed_uploads.get();
+        if failed < limit {
+            self.failed_uploads.set(failed + 1);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Runs `f` on the open store; the error text is for logs.
     pub(super) fn with_open_store<R>(
         &self,
@@ -275,7 +311,7 @@ impl MCPSessionDurableObject {
                 Some(store) => {
                     let deadline = store.next_deadline().map(|t| t.0);
                     let deadline = if self.archive_retry.get() {
-                        let retry = now().0 + ARCHIVE_RETRY_MS;
+                        let retry = now().0 + self.archive_retry_ms();
                         // Keep an earlier retry rather than push it back on every request.
                         let retry = match self.alarm.get().flatten() {
                             Some(set) if set <= retry => set,

@@ -38,9 +38,7 @@ fn keys(listing: &Value, kind: &str) -> Vec<String> {
         .collect()
 }
 
-/// Writes six notes under `batch`, then waits until the snapshot cycles have caught up:
-/// the newest snapshot in R2 is the one the archive ends at and the store has nothing newer
-/// than its local snapshot. Returns the listing then.
+/// Writes six notes under `batch`, then waits until the snapshot cycles have caught up.
 fn write_and_settle(worker: &LocalWorker, batch: &str) -> Value {
     run(async {
         let client = connect(worker, USER).await;
@@ -50,13 +48,21 @@ fn write_and_settle(worker: &LocalWorker, batch: &str) -> Value {
             ok(&client, "write", note).await;
         }
     });
+    settle(worker, USER)
+}
+
+/// Waits until the snapshot cycles have caught up: the newest snapshot in R2 is the one the
+/// archive ends at and the store has nothing newer than its local snapshot. Returns the
+/// listing then.
+fn settle(worker: &LocalWorker, user: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let prefix = format!("snapshots/{user}/");
     loop {
-        let listing = listing(worker, USER);
+        let listing = listing(worker, user);
         let newest = keys(&listing, "snapshots")
             .iter()
             .filter_map(|key| {
-                key.strip_prefix("snapshots/archive/")?
+                key.strip_prefix(&prefix)?
                     .split('-')
                     .next()?
                     .parse::<u64>()
@@ -77,6 +83,42 @@ fn write_and_settle(worker: &LocalWorker, batch: &str) -> Value {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_failed_snapshot_upload_is_retried_by_the_alarm() {
+    let mut options = Options::default();
+    options.vars.push(("DEV_SNAPSHOT_EVERY_EVENTS", "1"));
+    // More failures than the requests below make cycles (initialize, write, close): the
+    // last ones can only be retried by the alarm.
+    options.vars.push(("DEV_FAIL_SNAPSHOT_UPLOADS", "5"));
+    options.vars.push(("DEV_ARCHIVE_RETRY_MS", "500"));
+    let worker = LocalWorker::start(options);
+    let user = "archive-retry";
+    run(async {
+        let client = connect(&worker, user).await;
+        ok(
+            &client,
+            "write",
+            json!({"path": "kept.md", "content": "kept"}),
+        )
+        .await;
+    });
+    // No more requests: only the alarm can finish the cycle the failures interrupted.
+    let settled = settle(&worker, user);
+    assert!(!keys(&settled, "segments").is_empty(), "{settled}");
+    let log = worker.log();
+    assert_eq!(
+        log.matches(r#""step":"snapshot_upload""#).count(),
+        5,
+        "{log}"
+    );
+    dev_delete(&worker, user, "local=1");
+    run(async {
+        let client = connect(&worker, user).await;
+        let read = ok(&client, "read", json!({"path": "kept.md"})).await;
+        assert_eq!(read["content"], "kept");
+    });
 }
 
 #[test]
