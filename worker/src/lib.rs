@@ -103,15 +103,19 @@ async fn serve(route: Route<'_>, req: Request, env: &Env, config: &Config) -> Re
     match route {
         Route::Health => health::serve(env, config).await,
         Route::Mcp => mcp_endpoint::serve(req, env, config).await,
+        Route::DevArchive { user } if config.local_dev => {
+            session_object::forward_dev_archive(req, env, user).await
+        }
         Route::DevAlarm { object } if config.local_dev => {
             session_object::forward_dev_alarm(req, env, object).await
         }
         Route::DevStorage { object } if config.local_dev => {
             session_object::forward_dev_storage_test(env, object).await
         }
-        Route::DevAlarm { .. } | Route::DevStorage { .. } | Route::NotFound => {
-            reply::error(404, "not_found", "no such route")
-        }
+        Route::DevAlarm { .. }
+        | Route::DevStorage { .. }
+        | Route::DevArchive { .. }
+        | Route::NotFound => reply::error(404, "not_found", "no such route"),
         Route::MethodNotAllowed { allow } => {
             let response = reply::error(
                 405,

@@ -12,6 +12,9 @@ pub(crate) enum Route<'a> {
     /// `/__dev/storage/{object}`: runs the SQLite storage self-test on a scratch object;
     /// served only in local dev.
     DevStorage { object: &'a str },
+    /// `/__dev/archive/{user}`: looks at and damages a user's archive, or wipes the user's
+    /// object's local storage; served only in local dev.
+    DevArchive { user: &'a str },
     /// A known path with a method it does not take.
     MethodNotAllowed { allow: &'static str },
     /// Anything else.
@@ -30,10 +33,14 @@ impl<'a> Route<'a> {
                     if is_object_name(object) {
                         return Route::DevAlarm { object };
                     }
-                } else if let Some(object) = path.strip_prefix("/__dev/storage/")
-                    && is_object_name(object)
+                } else if let Some(object) = path.strip_prefix("/__dev/storage/") {
+                    if is_object_name(object) {
+                        return Route::DevStorage { object };
+                    }
+                } else if let Some(user) = path.strip_prefix("/__dev/archive/")
+                    && is_object_name(user)
                 {
-                    return Route::DevStorage { object };
+                    return Route::DevArchive { user };
                 }
                 Route::NotFound
             }
@@ -47,6 +54,7 @@ impl<'a> Route<'a> {
             Route::Mcp => "/mcp",
             Route::DevAlarm { .. } => "/__dev/alarm/{object}",
             Route::DevStorage { .. } => "/__dev/storage/{object}",
+            Route::DevArchive { .. } => "/__dev/archive/{user}",
             Route::MethodNotAllowed { .. } => "method_not_allowed",
             Route::NotFound => "not_found",
         }

@@ -1,6 +1,7 @@
 //! MCP over Streamable HTTP inside the user's object: admission (again: the rules are pure and
 //! cheap, and the object must not trust more than the headers say), the body, sessions, and
-//! the JSON-RPC methods we serve.
+//! the JSON-RPC methods we serve. A user whose notes cannot be restored from the archive gets
+//! 503 with a JSON-RPC error that says so, for every request.
 //!
 //! Replies are JSON (`application/json`): one response object, a batch's array of responses,
 //! or 202 with no body when nothing needs an answer. GET streams are not offered yet (405).
@@ -11,6 +12,7 @@
 use serde_json::{Value, json};
 use worker::{Request, Response, Result};
 
+use super::restore::StoreUnavailable;
 use super::{MCPSessionDurableObject, USER_HEADER, now};
 use crate::config::Config;
 use crate::mcp::headers::{SESSION_ID, SessionId};
@@ -56,9 +58,13 @@ impl MCPSessionDurableObject {
             Ok(admission) => admission,
             Err(rejection) => return mcp_http::rejection(&rejection),
         };
-        if let Err(message) = self.open_store() {
-            worker::console_error!("{}", json!({"msg": "store_open_failed", "error": message}));
-            return internal_error(None);
+        match self.ensure_store().await {
+            Ok(()) => {}
+            Err(StoreUnavailable::Restore(message)) => return not_restored(&message),
+            Err(other) => {
+                log_failure("store_open_failed", &format!("{other:?}"));
+                return internal_error(None);
+            }
         }
         let now = now();
         let response = match admission {
@@ -355,6 +361,19 @@ fn internal_error(id: Option<jsonrpc::RequestId>) -> Result<Response> {
         500,
         &jsonrpc::Response::error(id, ErrorObject::internal("the server failed; try again")),
     )
+}
+
+/// 503 with a JSON-RPC error saying that the user's notes are not served because the archive
+/// they must be rebuilt from is damaged (never an empty store in their place).
+fn not_restored(reason: &str) -> Result<Response> {
+    let error = ErrorObject::new(
+        jsonrpc::ErrorCode::INTERNAL_ERROR,
+        format!(
+            "your notes could not be restored from their archive, so they are not served \
+             (nothing was changed; the operator must repair the archive): {reason}"
+        ),
+    );
+    mcp_http::json(503, &jsonrpc::Response::error(None, error))
 }
 
 fn log_failure(what: &str, error: &str) {

@@ -14,12 +14,21 @@
 //!   front Worker forwards `/__dev/alarm/{object}` here when `LOCAL_DEV=1`).
 //! - `POST /storage-selftest`: checks the SQLite storage's promises on this (scratch) object
 //!   (local dev only: `/__dev/storage/{object}`).
+//! - `GET|DELETE /archive[?key=K|?local=1]`: lists the user's archive in R2 and the local log's
+//!   bounds; deletes one archive object; or wipes the object's local storage, as if it had
+//!   been lost (local dev only: `/__dev/archive/{user}`).
 //!
 //! # Layout
 //! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
-//! - `upkeep`: deadlines, the alarm, snapshots to R2.
+//! - `upkeep`: deadlines, the alarm, the snapshot cycle (snapshot, archive, compact) to R2.
+//! - `archive`: the archive's R2 keys and what a rebuild reads (pure).
+//! - `restore`: opening the store, rebuilding it from the archive when storage is empty.
+//! - `dev_archive`: the local-development archive routes.
 
+mod archive;
+mod dev_archive;
 mod mcp_dispatch;
+mod restore;
 mod upkeep;
 
 use std::cell::{Cell, RefCell};
@@ -65,6 +74,12 @@ pub struct MCPSessionDurableObject {
     user: RefCell<Option<String>>,
     /// The alarm as last set by this instance: `Some(None)` for none; `None` when unknown.
     alarm: Cell<Option<Option<u64>>>,
+    /// A snapshot cycle is unfinished: the alarm comes back to finish it.
+    archive_retry: Cell<bool>,
+    /// The last failed rebuild from the archive, while it is remembered.
+    restore_failure: RefCell<Option<restore::RestoreFailure>>,
+    /// Snapshot uploads failed on purpose so far (local development's fault injection).
+    failed_uploads: Cell<u64>,
 }
 
 impl DurableObject for MCPSessionDurableObject {
@@ -76,6 +91,9 @@ impl DurableObject for MCPSessionDurableObject {
             store: RefCell::new(None),
             user: RefCell::new(None),
             alarm: Cell::new(None),
+            archive_retry: Cell::new(false),
+            restore_failure: RefCell::new(None),
+            failed_uploads: Cell::new(0),
         }
     }
 
@@ -94,6 +112,7 @@ impl DurableObject for MCPSessionDurableObject {
                     Err(err) => reply::error(500, "storage_failed", &err.to_string()),
                 }
             }
+            (_, "/archive") => self.serve_dev_archive(req).await,
             (Method::Get, "/alarm") => self.alarm_state().await,
             (Method::Put, "/alarm") => {
                 let Some(delay) = delay_from_query(&req.url()?) else {
@@ -242,6 +261,27 @@ impl MCPSessionDurableObject {
         }
     }
 
+    /// A flag kept in `object_meta` (absent: `false`).
+    fn meta_flag(&self, key: &str) -> Result<bool> {
+        let rows: Vec<MetaValue> = self
+            .sql()
+            .exec(
+                "SELECT value FROM object_meta WHERE key = ?",
+                vec![key.into()],
+            )?
+            .to_array()?;
+        Ok(rows.first().is_some_and(|row| row.value == "1"))
+    }
+
+    fn set_meta_flag(&self, key: &str, on: bool) -> Result<()> {
+        self.sql().exec(
+            "INSERT INTO object_meta (key, value) VALUES (?, ?) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            vec![key.into(), if on { "1" } else { "0" }.into()],
+        )?;
+        Ok(())
+    }
+
     /// Adds one to a named counter and returns its new value.
     fn bump(&self, name: &str) -> Result<i64> {
         let row: Counter = self
@@ -300,6 +340,24 @@ pub(crate) async fn forward_dev_storage_test(env: &Env, object: &str) -> Result<
     let mut init = worker::RequestInit::new();
     init.with_method(Method::Post);
     let inner = Request::new_with_init("https://session-object/storage-selftest", &init)?;
+    stub.fetch_with_request(inner).await
+}
+
+/// Forwards `/__dev/archive/{user}` to `user`'s object.
+pub(crate) async fn forward_dev_archive(req: Request, env: &Env, user: &str) -> Result<Response> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&object_name(user))?;
+    let query = req
+        .url()?
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    let headers = worker::Headers::new();
+    headers.set(USER_HEADER, user)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    let inner = Request::new_with_init(&format!("https://session-object/archive{query}"), &init)?;
     stub.fetch_with_request(inner).await
 }
 

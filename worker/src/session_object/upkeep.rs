@@ -1,11 +1,23 @@
-//! Deadlines and snapshots: what the alarm does, and keeping the alarm at the store's next
-//! deadline.
+//! Deadlines, snapshots and the archive: what the alarm does, and keeping the alarm at the
+//! store's next deadline.
 //!
-//! A snapshot that falls due is taken into SQLite (the engine's local snapshot) and uploaded
-//! to R2 under `snapshots/<user>/<seq>-<digest hex>.cbor`. The key names the user because the
-//! bucket is shared by all users, and names its content, so an upload never overwrites a
-//! different object: an existing key is left alone. Archiving log segments and compacting
-//! the local log are not done yet.
+//! # The snapshot cycle
+//! When a snapshot falls due (or an earlier cycle did not finish), the alarm runs one cycle:
+//! 1. take a snapshot `S` into SQLite (the engine's local snapshot);
+//! 2. archive the log up to `S`: each range of the compaction plan is encoded as a segment,
+//!    uploaded to R2 and recorded in the log (`segment.archived`);
+//! 3. upload `S` to R2;
+//! 4. take a second local snapshot when the only events since `S` are step 2's records (so
+//!    that those bookkeeping events alone never make another snapshot due: an idle user's
+//!    alarm goes quiet);
+//! 5. drop the local events that the archive and the local snapshot cover (compaction).
+//!
+//! R2 keys are in `archive`. Every key names its content and an existing key is never
+//! written again, so a retried step re-uploads nothing and overwrites nothing. Segments go up
+//! before the snapshot, so the archive never holds a snapshot whose log is not archived.
+//! Steps may be interrupted anywhere (alarms are at-least-once, objects are evicted): a flag
+//! in SQLite (`archive_pending`) is set when a cycle starts and cleared when it completes;
+//! while it is set, the alarm comes back [`ARCHIVE_RETRY_MS`] later and runs the cycle again.
 //!
 //! Search indexing after a restart also runs here, a step at a time: while notes wait for
 //! their text, the alarm comes back [`INDEX_STEP_DELAY_MS`] later to index the next step, so
@@ -13,35 +25,58 @@
 
 use engine::snapshot::Snapshot;
 use serde_json::json;
-use worker::Result;
+use worker::{Bucket, Result};
 
+use super::archive;
+use super::restore::StoreUnavailable;
 use super::{MCPSessionDurableObject, alarm_at, now};
 use crate::note_tools::{self, Notes};
 
 /// How long after the store opens (and between steps) background indexing runs.
 pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
+/// How long after an unfinished snapshot cycle the alarm comes back to finish it.
+pub(super) const ARCHIVE_RETRY_MS: u64 = 30_000;
+/// Local development: how many snapshot uploads fail on purpose (so tests see the retry).
+const DEV_FAIL_SNAPSHOT_UPLOADS: &str = "DEV_FAIL_SNAPSHOT_UPLOADS";
+/// Local development: the retry delay instead of [`ARCHIVE_RETRY_MS`].
+const DEV_ARCHIVE_RETRY_MS: &str = "DEV_ARCHIVE_RETRY_MS";
+/// The `object_meta` key of the flag that a snapshot cycle is under way.
+pub(super) const ARCHIVE_PENDING: &str = "archive_pending";
 
-/// The R2 key of `snapshot` of `user`'s store.
-pub(super) fn snapshot_key(user: &str, snapshot: &Snapshot) -> String {
-    format!(
-        "snapshots/{user}/{}-{}.cbor",
-        snapshot.seq,
-        snapshot.digest.to_hex()
-    )
+/// Why a snapshot cycle stopped; the text is for logs.
+#[derive(Debug)]
+struct CycleError {
+    step: &'static str,
+    message: String,
+}
+
+fn failed(step: &'static str) -> impl Fn(String) -> CycleError {
+    move |message| CycleError { step, message }
 }
 
 impl MCPSessionDurableObject {
-    /// The alarm's work: expire idle sessions, take and upload a snapshot when one is due,
-    /// then set the alarm to the next deadline. Safe to run any number of times.
+    /// The alarm's work: expire idle sessions, run the snapshot cycle when a snapshot is due
+    /// or an earlier cycle did not finish, index a step, then set the alarm to the next
+    /// deadline. Safe to run any number of times.
     pub(super) async fn run_upkeep(&self) -> Result<()> {
-        if let Err(message) = self.open_store() {
-            // An error makes the runtime retry the alarm later.
-            return Err(worker::Error::RustError(format!(
-                "the store could not be opened: {message}"
-            )));
+        match self.ensure_store().await {
+            Ok(()) => {}
+            // No MCP request named the user yet: nothing is stored for anyone.
+            Err(StoreUnavailable::NoUser) => return Ok(()),
+            Err(StoreUnavailable::Restore(message)) => {
+                // Requests retry the restore; the alarm would only repeat the error.
+                log_error(json!({"msg": "upkeep_skipped", "error": message}));
+                return Ok(());
+            }
+            Err(StoreUnavailable::Internal(message)) => {
+                // An error makes the runtime retry the alarm later.
+                return Err(worker::Error::RustError(format!(
+                    "the store could not be opened: {message}"
+                )));
+            }
         }
         let now = now();
-        let snapshot = {
+        let due = {
             let mut slot = self
                 .store
                 .try_borrow_mut()
@@ -49,8 +84,7 @@ impl MCPSessionDurableObject {
             let Some(store) = slot.as_mut() else {
                 return Ok(());
             };
-            let report = store.on_deadline(now);
-            let due = match report {
+            match store.on_deadline(now) {
                 Ok(report) => {
                     if !report.expired.is_empty() {
                         log(json!({"msg": "sessions_expired", "count": report.expired.len()}));
@@ -61,25 +95,181 @@ impl MCPSessionDurableObject {
                     log_error(json!({"msg": "deadline_failed", "error": err.to_string()}));
                     store.snapshot_due(now)
                 }
-            };
-            if due {
-                match store.take_snapshot() {
-                    Ok(snapshot) => Some(snapshot),
-                    Err(err) => {
-                        log_error(json!({"msg": "snapshot_failed", "error": err.to_string()}));
-                        None
-                    }
-                }
-            } else {
-                None
             }
         };
-        if let Some(snapshot) = snapshot {
-            self.upload_snapshot(&snapshot).await;
+        if due || self.meta_flag(ARCHIVE_PENDING)? {
+            self.snapshot_cycle(now).await;
         }
         self.index_step(now).await;
         self.reschedule().await;
         Ok(())
+    }
+
+    /// Runs one snapshot cycle (see the module docs) and keeps `archive_pending` in step.
+    async fn snapshot_cycle(&self, now: engine::Timestamp) {
+        let user = match self.user() {
+            Ok(Some(user)) => user,
+            // No MCP request ever named the user: nothing to file the archive under yet. The
+            // local snapshot is still taken, so the deadline it answers moves on.
+            _ => {
+                if let Err(err) = self
+                    .with_open_store(|store| store.take_snapshot().map_err(|e| e.to_string()))
+                    .and_then(|taken| taken)
+                {
+                    log_error(json!({"msg": "snapshot_failed", "error": err}));
+                }
+                return;
+            }
+        };
+        if let Err(err) = self.set_meta_flag(ARCHIVE_PENDING, true) {
+            log_error(json!({"msg": "archive_failed", "step": "start", "error": err.to_string()}));
+            self.archive_retry.set(true);
+            return;
+        }
+        match self.run_cycle(&user, now).await {
+            Ok(()) => match self.set_meta_flag(ARCHIVE_PENDING, false) {
+                Ok(()) => self.archive_retry.set(false),
+                Err(err) => {
+                    log_error(
+                        json!({"msg": "archive_failed", "step": "finish", "error": err.to_string()}),
+                    );
+                    self.archive_retry.set(true);
+                }
+            },
+            Err(err) => {
+                log_error(json!({"msg": "archive_failed", "step": err.step, "error": err.message}));
+                self.archive_retry.set(true);
+            }
+        }
+    }
+
+    async fn run_cycle(
+        &self,
+        user: &str,
+        now: engine::Timestamp,
+    ) -> std::result::Result<(), CycleError> {
+        let bucket = self
+            .env
+            .bucket("STORAGE")
+            .map_err(|e| failed("bucket")(e.to_string()))?;
+        let snapshot: Snapshot = self
+            .with_open_store(|store| store.take_snapshot().map_err(|e| e.to_string()))
+            .and_then(|taken| taken)
+            .map_err(failed("snapshot"))?;
+        let archived = self.archive_segments(&bucket, user, now).await?;
+        let key = archive::snapshot_key(user, snapshot.seq, &snapshot.digest);
+        if self.injected_upload_failure() {
+            return Err(failed("snapshot_upload")(format!(
+                "failed on purpose ({DEV_FAIL_SNAPSHOT_UPLOADS})"
+            )));
+        }
+        put_once(&bucket, &key, snapshot.bytes.clone())
+            .await
+            .map_err(failed("snapshot_upload"))?;
+        log(json!({
+            "msg": "snapshot_uploaded",
+            "seq": snapshot.seq,
+            "bytes": snapshot.bytes.len(),
+            "segments": archived,
+        }));
+        let dropped = self
+            .with_open_store(|store| {
+                // Only when the events since `S` are this cycle's own records: other events
+                // (requests served while the cycle waited for R2) must still make the next
+                // snapshot due.
+                let own = u64::try_from(archived).unwrap_or(u64::MAX);
+                if store.head().seq > snapshot.seq && store.head().seq - snapshot.seq == own {
+                    store.take_snapshot().map_err(|e| e.to_string())?;
+                }
+                store.compact().map_err(|e| e.to_string())
+            })
+            .and_then(|dropped| dropped)
+            .map_err(failed("compact"))?;
+        log(json!({"msg": "log_compacted", "through": dropped}));
+        Ok(())
+    }
+
+    /// Archives every range of the compaction plan: encode, upload (once), record. Returns
+    /// how many segments it recorded.
+    async fn archive_segments(
+        &self,
+        bucket: &Bucket,
+        user: &str,
+        now: engine::Timestamp,
+    ) -> std::result::Result<usize, CycleError> {
+        let plan = self
+            .with_open_store(|store| store.compaction_plan())
+            .map_err(failed("plan"))?;
+        for range in &plan.segments {
+            let segment = self
+                .with_open_store(|store| {
+                    store
+                        .encode_segment(*range.start(), *range.end())
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|encoded| encoded)
+                .map_err(failed("segment_encode"))?;
+            let key = archive::segment_key(user, &segment);
+            put_once(bucket, &key, segment.bytes.clone())
+                .await
+                .map_err(failed("segment_upload"))?;
+            self.with_open_store(|store| {
+                store
+                    .record_archived(&segment, now)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|recorded| recorded)
+            .map_err(failed("segment_record"))?;
+            log(json!({
+                "msg": "segment_archived",
+                "first_seq": segment.first_seq,
+                "last_seq": segment.last_seq,
+                "bytes": segment.bytes.len(),
+            }));
+        }
+        Ok(plan.segments.len())
+    }
+
+    /// A local-development var as a number; `None` elsewhere or when unset.
+    fn dev_number(&self, name: &str) -> Option<u64> {
+        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        if !local_dev {
+            return None;
+        }
+        self.env.var(name).ok()?.to_string().parse().ok()
+    }
+
+    fn archive_retry_ms(&self) -> u64 {
+        self.dev_number(DEV_ARCHIVE_RETRY_MS)
+            .filter(|ms| *ms > 0)
+            .unwrap_or(ARCHIVE_RETRY_MS)
+    }
+
+    /// Whether this snapshot upload is one that local development asked to fail.
+    fn injected_upload_failure(&self) -> bool {
+        let limit = self.dev_number(DEV_FAIL_SNAPSHOT_UPLOADS).unwrap_or(0);
+        let failed = self.failed_uploads.get();
+        if failed < limit {
+            self.failed_uploads.set(failed + 1);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Runs `f` on the open store; the error text is for logs.
+    pub(super) fn with_open_store<R>(
+        &self,
+        f: impl FnOnce(&mut engine::Store<crate::do_storage::DoStorage>) -> R,
+    ) -> std::result::Result<R, String> {
+        let mut slot = self
+            .store
+            .try_borrow_mut()
+            .map_err(|_| "the store is borrowed".to_owned())?;
+        slot.as_mut()
+            .map(f)
+            .ok_or_else(|| "the store is not open".to_owned())
     }
 
     /// Indexes the next step of notes that wait for their text, if any.
@@ -113,38 +303,6 @@ impl MCPSessionDurableObject {
         }
     }
 
-    async fn upload_snapshot(&self, snapshot: &Snapshot) {
-        let user = match self.user() {
-            Ok(Some(user)) => user,
-            // No MCP request ever named the user: nothing to file the snapshot under yet.
-            _ => return,
-        };
-        let key = snapshot_key(&user, snapshot);
-        let outcome = async {
-            let bucket = self.env.bucket("STORAGE")?;
-            if bucket.head(key.as_str()).await?.is_none() {
-                bucket
-                    .put(key.as_str(), snapshot.bytes.clone())
-                    .execute()
-                    .await?;
-            }
-            Ok::<_, worker::Error>(())
-        }
-        .await;
-        match outcome {
-            Ok(()) => log(json!({
-                "msg": "snapshot_uploaded",
-                "seq": snapshot.seq,
-                "bytes": snapshot.bytes.len(),
-            })),
-            Err(err) => log_error(json!({
-                "msg": "snapshot_upload_failed",
-                "seq": snapshot.seq,
-                "error": err.to_string(),
-            })),
-        }
-    }
-
     /// Sets the alarm to the store's next deadline, or deletes it when there is none. Skips
     /// the storage call when the alarm is already where it should be.
     pub(super) async fn reschedule(&self) {
@@ -152,6 +310,17 @@ impl MCPSessionDurableObject {
             Ok(slot) => match slot.as_ref() {
                 Some(store) => {
                     let deadline = store.next_deadline().map(|t| t.0);
+                    let deadline = if self.archive_retry.get() {
+                        let retry = now().0 + self.archive_retry_ms();
+                        // Keep an earlier retry rather than push it back on every request.
+                        let retry = match self.alarm.get().flatten() {
+                            Some(set) if set <= retry => set,
+                            _ => retry,
+                        };
+                        Some(deadline.map_or(retry, |d| d.min(retry)))
+                    } else {
+                        deadline
+                    };
                     if store.unindexed().next().is_some() {
                         let step = now().0 + INDEX_STEP_DELAY_MS;
                         // Keep an earlier indexing alarm rather than push it back on every
@@ -187,33 +356,24 @@ impl MCPSessionDurableObject {
     }
 }
 
-fn log(line: serde_json::Value) {
+pub(super) fn log(line: serde_json::Value) {
     worker::console_log!("{line}");
 }
 
-fn log_error(line: serde_json::Value) {
+pub(super) fn log_error(line: serde_json::Value) {
     worker::console_error!("{line}");
 }
 
-#[cfg(test)]
-mod tests {
-    use engine::Hash;
-    use engine::envelope::ChainHead;
-
-    use super::*;
-
-    #[test]
-    fn snapshot_keys_name_the_user_the_seq_and_the_content() {
-        let snapshot = Snapshot {
-            seq: 42,
-            head: ChainHead::default(),
-            digest: Hash::of(b"body"),
-            bytes: vec![1, 2, 3],
-        };
-        let key = snapshot_key("u-1", &snapshot);
-        assert_eq!(
-            key,
-            format!("snapshots/u-1/42-{}.cbor", Hash::of(b"body").to_hex())
-        );
+/// Writes `bytes` under `key` unless the key exists: archive keys name their content, so an
+/// existing object holds these bytes already (a retried step), and nothing is overwritten.
+async fn put_once(bucket: &Bucket, key: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
+    let exists = bucket.head(key).await.map_err(|e| e.to_string())?;
+    if exists.is_none() {
+        bucket
+            .put(key, bytes)
+            .execute()
+            .await
+            .map_err(|e| e.to_string())?;
     }
+    Ok(())
 }

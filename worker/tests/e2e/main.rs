@@ -5,6 +5,7 @@
 mod local_worker;
 
 mod alarm;
+mod archive;
 mod do_storage;
 mod health;
 mod mcp;

@@ -27,7 +27,7 @@ type Client = RunningService<RoleClient, ClientConfig>;
 /// Runs `test` on a small tokio runtime, bounded by [`TEST_TIMEOUT`]. Start workers (and
 /// call `shared()`) before: their start-up uses a blocking client, which must not run inside
 /// the runtime.
-fn run<F: Future<Output = ()>>(test: F) {
+pub(crate) fn run<F: Future<Output = ()>>(test: F) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -38,7 +38,7 @@ fn run<F: Future<Output = ()>>(test: F) {
 }
 
 /// An initialized MCP client for `user`.
-async fn connect(worker: &LocalWorker, user: &str) -> Client {
+pub(crate) async fn connect(worker: &LocalWorker, user: &str) -> Client {
     let mut config = StreamableHttpClientTransportConfig::with_uri(worker.url("/mcp"));
     config.custom_headers.insert(
         "x-dev-user".parse().expect("a header name"),
@@ -64,7 +64,7 @@ async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallTool
 
 /// Calls `tool` and returns its structured result, failing on an `isError` result or on a
 /// result that does not match the tool's output schema.
-async fn ok(client: &Client, tool: &'static str, arguments: Value) -> Value {
+pub(crate) async fn ok(client: &Client, tool: &'static str, arguments: Value) -> Value {
     let result = call(client, tool, arguments).await;
     assert_ne!(result.is_error, Some(true), "{tool}: {}", text(&result));
     let structured = result
@@ -562,7 +562,7 @@ fn search_after_a_restart_indexes_in_steps_and_says_so() {
 }
 
 /// Waits (bounded) for the Worker to log a line with `msg`, and returns the last such line.
-fn wait_for_log(worker: &LocalWorker, msg: &str, more_than: usize) -> Vec<Value> {
+pub(crate) fn wait_for_log(worker: &LocalWorker, msg: &str, more_than: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let lines: Vec<Value> = worker

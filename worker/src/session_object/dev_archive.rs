@@ -1,0 +1,106 @@
+//! `/archive` (local development only, through `/__dev/archive/{user}`): lets end-to-end
+//! tests look at the user's archive in R2, damage it, and simulate the loss of the object's
+//! local storage.
+//!
+//! - `GET`: the archive's keys (every page) and the local log's bounds.
+//! - `DELETE ?key=K`: deletes one archive object of this user.
+//! - `DELETE ?local=1`: wipes the object's SQLite storage and alarm and forgets everything it
+//!   held in memory, as if the object had lost its storage; the archive is left alone.
+
+use serde_json::json;
+use worker::{Method, Request, Response, Result};
+
+use super::restore::list_all;
+use super::{MCPSessionDurableObject, USER_HEADER, archive};
+use crate::do_storage::DoStorage;
+use crate::reply;
+use engine::storage::Storage;
+
+impl MCPSessionDurableObject {
+    /// Serves `/archive` (see the module docs).
+    pub(super) async fn serve_dev_archive(&self, req: Request) -> Result<Response> {
+        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        let Some(user) = req.headers().get(USER_HEADER)?.filter(|_| local_dev) else {
+            return reply::error(404, "not_found", "no such object route");
+        };
+        let url = req.url()?;
+        let query = |name: &str| {
+            url.query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        };
+        match req.method() {
+            Method::Get => self.archive_listing(&user).await,
+            Method::Delete => {
+                if let Some(key) = query("key") {
+                    let owned = key.starts_with(&archive::snapshot_prefix(&user))
+                        || key.starts_with(&archive::segment_prefix(&user));
+                    if !owned {
+                        return reply::error(400, "not_archive", "not an archive key of this user");
+                    }
+                    self.env.bucket("STORAGE")?.delete(key.as_str()).await?;
+                    reply::json(200, &json!({"deleted": key}))
+                } else if query("local").is_some() {
+                    self.wipe_local().await?;
+                    reply::json(200, &json!({"wiped": true}))
+                } else {
+                    reply::error(400, "what", "give key=K or local=1")
+                }
+            }
+            _ => reply::error(405, "method_not_allowed", "GET or DELETE"),
+        }
+    }
+
+    async fn archive_listing(&self, user: &str) -> Result<Response> {
+        let bucket = self.env.bucket("STORAGE")?;
+        let failed = |message: String| worker::Error::RustError(message);
+        let snapshots = list_all(&bucket, &archive::snapshot_prefix(user))
+            .await
+            .map_err(failed)?;
+        let segments = list_all(&bucket, &archive::segment_prefix(user))
+            .await
+            .map_err(failed)?;
+        let storage = DoStorage::open(&self.state.storage())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        let local_snapshot = storage
+            .snapshot()
+            .map_err(|e| worker::Error::RustError(e.to_string()))?
+            .map(|s| s.seq);
+        let first_local = storage
+            .read(0, 1)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?
+            .first()
+            .map(|e| e.seq);
+        let store = self.with_open_store(|store| {
+            json!({
+                "head_seq": store.head().seq,
+                "snapshot_seq": store.snapshot_seq(),
+                "archived_seq": store.archived().seq,
+            })
+        });
+        reply::json(
+            200,
+            &json!({
+                "snapshots": snapshots,
+                "segments": segments,
+                "local_snapshot_seq": local_snapshot,
+                "first_local_seq": first_local,
+                "store": store.ok(),
+            }),
+        )
+    }
+
+    /// Deletes the object's SQLite storage and alarm and forgets its in-memory state.
+    async fn wipe_local(&self) -> Result<()> {
+        let storage = self.state.storage();
+        storage.delete_alarm().await?;
+        storage.delete_all().await?;
+        *self.store.borrow_mut() = None;
+        *self.user.borrow_mut() = None;
+        *self.restore_failure.borrow_mut() = None;
+        self.schema_ready.set(false);
+        self.alarm.set(None);
+        self.archive_retry.set(false);
+        Ok(())
+    }
+}
