@@ -9,3 +9,4 @@ mod do_storage;
 mod health;
 mod mcp;
 mod routing;
+mod signin;
