@@ -19,6 +19,13 @@ pub(super) async fn register(
     now: u64,
     decisions: &Decisions,
 ) -> Result<Reply> {
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|length| length.trim().parse::<usize>().ok());
+    if declared.is_some_and(|length| length > settings.registration.max_body_bytes) {
+        return Ok(too_large());
+    }
     let body = req.bytes().await?;
     let random = RegistrationRandom {
         client_id: random()?,

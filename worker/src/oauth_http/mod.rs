@@ -225,8 +225,16 @@ pub(crate) async fn apply(kv: &KvStore, writes: &[KvWrite]) -> Result<()> {
     Ok(())
 }
 
-/// A request's form body (at most [`MAX_BODY_BYTES`]); `None` when larger.
+/// A request's form body (at most [`MAX_BODY_BYTES`]); `None` when larger (refused before
+/// reading when `Content-Length` says so).
 pub(crate) async fn form(req: &mut Request) -> Result<Option<Params>> {
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|length| length.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Ok(None);
+    }
     let body = req.bytes().await?;
     if body.len() > MAX_BODY_BYTES {
         return Ok(None);

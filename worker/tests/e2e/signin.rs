@@ -541,6 +541,26 @@ fn refused_sign_ins_grant_nothing() {
     let body: Value = refused.json().expect("JSON");
     assert_eq!(body["error"], "invalid_redirect_uri");
 
+    // An oversized form or registration: 413, before anything is read into a record.
+    let huge = format!(
+        "grant_type=authorization_code&code={}",
+        "a".repeat(70 * 1024)
+    );
+    let refused = http()
+        .post(worker.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge.clone())
+        .send()
+        .expect("POST /token");
+    assert_eq!(refused.status(), 413);
+    let refused = http()
+        .post(worker.url("/register"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .expect("POST /register");
+    assert_eq!(refused.status(), 413);
+
     // Garbage and unknown tokens: 401 with the challenge; a read-only token: 403.
     for token in ["garbage", &format!("sb_at_{}", "A".repeat(43))] {
         let refused = mcp(token, None, INITIALIZE).send().expect("POST /mcp");
