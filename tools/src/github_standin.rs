@@ -41,7 +41,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 /// Arguments of `github-standin`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {
+pub struct Args {
     /// Port on 127.0.0.1 (0 picks a free one; the URL is printed).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -56,7 +56,7 @@ pub(crate) struct Args {
     client_secret: String,
 }
 
-pub(crate) fn run(args: &Args) -> Result<()> {
+pub fn run(args: &Args) -> Result<()> {
     let standin = StandIn::start(
         args.port,
         Config {
@@ -71,18 +71,18 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
 /// What the stand-in accepts.
 #[derive(Debug, Clone)]
-pub(crate) struct Config {
+pub struct Config {
     /// Users that exist; the first is the default sign-in.
-    pub(crate) users: Vec<u64>,
+    pub users: Vec<u64>,
     /// The app's client id.
-    pub(crate) client_id: String,
+    pub client_id: String,
     /// The app's client secret.
-    pub(crate) client_secret: String,
+    pub client_secret: String,
 }
 
 /// A running stand-in. Dropping it stops it.
 #[derive(Debug)]
-pub(crate) struct StandIn {
+pub struct StandIn {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
@@ -90,7 +90,7 @@ pub(crate) struct StandIn {
 
 impl StandIn {
     /// Binds `127.0.0.1:port` and starts serving.
-    pub(crate) fn start(port: u16, config: Config) -> Result<Self> {
+    pub fn start(port: u16, config: Config) -> Result<Self> {
         ensure!(
             !config.users.is_empty(),
             "--users must name at least one user id"
@@ -125,12 +125,12 @@ impl StandIn {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub(crate) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Serves until the process ends.
-    pub(crate) fn wait(mut self) -> Result<()> {
+    pub fn wait(mut self) -> Result<()> {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor
                 .join()

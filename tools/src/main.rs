@@ -6,10 +6,10 @@
 
 mod bench_http;
 mod file_disk;
-mod github_standin;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use second_brain_tools::github_standin;
 
 /// The Second Brain operator CLI.
 #[derive(Debug, Parser)]

@@ -25,6 +25,8 @@
 //! - `reply`: JSON replies and errors.
 //! - [`mcp`]: the pure MCP protocol layer: wire types, versions and Streamable HTTP rules.
 //! - [`oauth`]: the pure OAuth 2.1 layer: metadata, registration, sign-in, tokens, rate limits.
+//! - `oauth_http`: the OAuth routes: [`oauth`]'s functions over KV, fetch, clock and randomness.
+//! - `user_limits`: the per-user `/mcp` rate limiter inside the user's object.
 //!
 //! The pure parts (config, correlation, routes, the health report, log lines) are unit-tested
 //! natively; everything that touches a binding is tested end to end in workerd (`tests/`).
@@ -39,10 +41,12 @@ mod mcp_endpoint;
 mod mcp_http;
 mod note_tools;
 pub mod oauth;
+mod oauth_http;
 mod reply;
 mod request_log;
 mod routes;
 mod session_object;
+mod user_limits;
 
 pub use session_object::MCPSessionDurableObject;
 
@@ -64,8 +68,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     let route = Route::resolve(&method, &path);
 
+    let decisions = oauth_http::Decisions::default();
     let response = match Config::from_env(&env) {
-        Ok(config) => serve(route, req, &env, &config).await,
+        Ok(config) => serve(route, req, &env, &config, &decisions).await,
         Err(err) => reply::error(503, "misconfigured", &err.to_string()),
     };
     let response = match response {
@@ -86,6 +91,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         route: route.name(),
         status: response.status_code(),
         duration_ms: Date::now().as_millis().saturating_sub(started),
+        auth: decisions.auth.get(),
+        rate_limit: decisions.rate_limit.get(),
     };
     worker::console_log!("{}", line.to_json());
     Ok(response)
@@ -99,10 +106,19 @@ async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
     worker::console_log!("{}", request_log::scheduled_skipped(&event.cron()));
 }
 
-async fn serve(route: Route<'_>, req: Request, env: &Env, config: &Config) -> Result<Response> {
+async fn serve(
+    route: Route<'_>,
+    req: Request,
+    env: &Env,
+    config: &Config,
+    decisions: &oauth_http::Decisions,
+) -> Result<Response> {
     match route {
         Route::Health => health::serve(env, config).await,
-        Route::Mcp => mcp_endpoint::serve(req, env, config).await,
+        Route::Mcp => mcp_endpoint::serve(req, env, config, decisions).await,
+        Route::OAuth(resolution) => {
+            oauth_http::serve(resolution, req, env, config, decisions).await
+        }
         Route::DevArchive { user } if config.local_dev => {
             session_object::forward_dev_archive(req, env, user).await
         }

@@ -5,18 +5,30 @@
 //! body still streaming, goes to the user's `MCPSessionDurableObject`, which reads the body and
 //! serves it.
 //!
-//! Identity: sign-in (OAuth 2.1) is not built yet. Until it is, `/mcp` is served only in local
-//! development (`LOCAL_DEV=1`, which the configuration check refuses in production), where the
-//! user is the `X-Dev-User` header, else the `DEV_USER` var, else `local-dev`. Elsewhere every
-//! request gets 401.
+//! Identity: a bearer access token (OAuth 2.1, [`crate::oauth::access`]): its GitHub user id
+//! selects the object, and the object counts the request against the user's rate limits
+//! (the front Worker sends them in [`LIMITS_HEADER`]; see `user_limits`). Missing or invalid
+//! tokens get 401 with `WWW-Authenticate: Bearer resource_metadata=...`, a token without the
+//! scopes gets 403. Tokens carry scopes, but every `/mcp` request needs both `notes:read` and
+//! `notes:write` for now (the front Worker does not read the body to see which tool is called).
+//!
+//! Local development (`LOCAL_DEV=1`, refused in production) keeps a shortcut: a request with
+//! no `Authorization` header is served as the `X-Dev-User` header's user, else the `DEV_USER`
+//! var's, else `local-dev`, with no rate limit.
 
 use worker::{Env, Headers, Request, RequestInit, Response, Result};
 
 use crate::config::Config;
 use crate::mcp::transport::admit;
 use crate::mcp_http;
+use crate::oauth::access::{bearer_token, check_access, lookup_key};
+use crate::oauth::scope::ScopeSet;
+use crate::oauth::tokens::AccessRecord;
+use crate::oauth_http::settings::limits_header;
+use crate::oauth_http::{self, Decisions, OAUTH_KV, get_json, to_response};
 use crate::reply;
 use crate::session_object::{MCP_URL, USER_HEADER, object_name};
+use crate::user_limits::{DECISION_HEADER, LIMITS_HEADER};
 
 /// The local-development header that names the user.
 const DEV_USER_HEADER: &str = "x-dev-user";
@@ -26,33 +38,95 @@ const DEFAULT_DEV_USER: &str = "local-dev";
 const MAX_USER_LEN: usize = 64;
 
 /// Serves `/mcp`.
-pub(crate) async fn serve(req: Request, env: &Env, config: &Config) -> Result<Response> {
+pub(crate) async fn serve(
+    req: Request,
+    env: &Env,
+    config: &Config,
+    decisions: &Decisions,
+) -> Result<Response> {
     let transport = mcp_http::transport_config(config);
     let method = req.method().to_string();
     let length = mcp_http::content_length(req.headers());
     if let Err(rejection) = admit(&method, req.headers(), length, &transport) {
         return mcp_http::rejection(&rejection);
     }
-    if !config.local_dev {
-        return reply::error(
-            401,
-            "unauthorized",
-            "sign-in is not available yet: /mcp is served only in local development",
-        );
+    let authorization = req.headers().get("authorization")?;
+    if authorization.is_none() && config.local_dev {
+        let dev_var = env.var("DEV_USER").ok().map(|v| v.to_string());
+        let header = req.headers().get(DEV_USER_HEADER)?;
+        let Some(user) = dev_user(header.as_deref(), dev_var.as_deref()) else {
+            return reply::error(
+                400,
+                "invalid_user",
+                "X-Dev-User must be 1 to 64 letters, digits, '.', '_' or '-'",
+            );
+        };
+        decisions.auth("dev_user");
+        return forward(req, env, &user, None, decisions).await;
     }
-    let dev_var = env.var("DEV_USER").ok().map(|v| v.to_string());
-    let header = req.headers().get(DEV_USER_HEADER)?;
-    let Some(user) = dev_user(header.as_deref(), dev_var.as_deref()) else {
-        return reply::error(
-            400,
-            "invalid_user",
-            "X-Dev-User must be 1 to 64 letters, digits, '.', '_' or '-'",
-        );
+    let settings = match oauth_http::settings(&req, env, config)? {
+        Ok(settings) => settings,
+        Err(err) => return oauth_http::misconfigured(&err),
     };
+    let token = match bearer_token(authorization.as_deref()) {
+        Ok(token) => token,
+        Err(err) => {
+            decisions.auth(err.kind());
+            return to_response(err.reply(&settings.urls));
+        }
+    };
+    let record: Option<AccessRecord> = get_json(&env.kv(OAUTH_KV)?, &lookup_key(token)).await?;
+    let principal = match check_access(
+        record.as_ref(),
+        ScopeSet::ALL,
+        &settings.urls,
+        &settings.allowlist,
+        oauth_http::now_ms(),
+    ) {
+        Ok(principal) => principal,
+        Err(err) => {
+            decisions.auth(err.kind());
+            return to_response(err.reply(&settings.urls));
+        }
+    };
+    decisions.auth("bearer_ok");
+    let user = principal.user_id.to_string();
+    let limits = limits_header(&settings.rate_limits);
+    forward(req, env, &user, Some(&limits), decisions).await
+}
+
+/// Sends the request to `user`'s object; records the object's rate-limit decision and keeps
+/// that internal header from the client.
+async fn forward(
+    req: Request,
+    env: &Env,
+    user: &str,
+    limits: Option<&str>,
+    decisions: &Decisions,
+) -> Result<Response> {
     let stub = env
         .durable_object("MCP_SESSION")?
-        .get_by_name(&object_name(&user))?;
-    stub.fetch_with_request(forwarded(req, &user)?).await
+        .get_by_name(&object_name(user))?;
+    let response = stub
+        .fetch_with_request(forwarded(req, user, limits)?)
+        .await?;
+    let Some(decision) = response.headers().get(DECISION_HEADER)? else {
+        return Ok(response);
+    };
+    decisions.rate_limit(match decision.as_str() {
+        "admitted" => "admitted",
+        "limited_minute" => "limited_minute",
+        "limited_hour" => "limited_hour",
+        "limited_day" => "limited_day",
+        _ => "unknown",
+    });
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        if !name.eq_ignore_ascii_case(DECISION_HEADER) {
+            headers.append(&name, &value)?;
+        }
+    }
+    Ok(response.with_headers(headers))
 }
 
 /// The user in local development: the header, else the var, else [`DEFAULT_DEV_USER`];
@@ -73,13 +147,20 @@ fn is_user_id(user: &str) -> bool {
 }
 
 /// The request for the object: same method, headers and body stream, with [`USER_HEADER`]
-/// set by us (whatever the client sent under that name is replaced).
-fn forwarded(req: Request, user: &str) -> Result<Request> {
+/// and [`LIMITS_HEADER`] set by us (whatever the client sent under those names is dropped),
+/// and without the `Authorization` header (the object never sees tokens).
+fn forwarded(req: Request, user: &str, limits: Option<&str>) -> Result<Request> {
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
+        if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case(LIMITS_HEADER) {
+            continue;
+        }
         headers.append(&name, &value)?;
     }
     headers.set(USER_HEADER, user)?;
+    if let Some(limits) = limits {
+        headers.set(LIMITS_HEADER, limits)?;
+    }
     let mut init = RequestInit::new();
     init.with_method(req.method())
         .with_headers(headers)

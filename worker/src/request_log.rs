@@ -13,6 +13,12 @@ pub(crate) struct RequestLog<'a> {
     pub(crate) route: &'a str,
     pub(crate) status: u16,
     pub(crate) duration_ms: u64,
+    /// The auth decision (a fixed name such as `bearer_ok` or `unknown_token`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auth: Option<&'a str>,
+    /// The rate-limit decision (`admitted`, `limited_minute`, `ip_limited`...), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rate_limit: Option<&'a str>,
 }
 
 impl RequestLog<'_> {
@@ -74,6 +80,8 @@ mod tests {
             route: "/health",
             status: 200,
             duration_ms: 3,
+            auth: Some("bearer_ok"),
+            rate_limit: None,
         }
         .to_json();
         assert!(!line.contains('\n'));
@@ -84,6 +92,8 @@ mod tests {
         assert_eq!(value["route"], "/health");
         assert_eq!(value["status"], 200);
         assert_eq!(value["duration_ms"], 3);
+        assert_eq!(value["auth"], "bearer_ok");
+        assert!(value.get("rate_limit").is_none());
     }
 
     #[test]

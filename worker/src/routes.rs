@@ -1,5 +1,7 @@
 //! Which handler serves a method and path.
 
+use crate::oauth::endpoints::{Endpoint, Resolution};
+
 /// A resolved route. Its [`Route::name`] is what the request log records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route<'a> {
@@ -15,6 +17,9 @@ pub(crate) enum Route<'a> {
     /// `/__dev/archive/{user}`: looks at and damages a user's archive, or wipes the user's
     /// object's local storage; served only in local dev.
     DevArchive { user: &'a str },
+    /// An OAuth endpoint (discovery, registration, sign-in, tokens), as the OAuth layer
+    /// resolved it.
+    OAuth(Resolution),
     /// A known path with a method it does not take.
     MethodNotAllowed { allow: &'static str },
     /// Anything else.
@@ -28,7 +33,10 @@ impl<'a> Route<'a> {
             ("GET" | "HEAD", "/health") => Route::Health,
             (_, "/health") => Route::MethodNotAllowed { allow: "GET, HEAD" },
             (_, "/mcp") => Route::Mcp,
-            (_, path) => {
+            (method, path) => {
+                if let Some(resolution) = Endpoint::resolve(method, path) {
+                    return Route::OAuth(resolution);
+                }
                 if let Some(object) = path.strip_prefix("/__dev/alarm/") {
                     if is_object_name(object) {
                         return Route::DevAlarm { object };
@@ -55,7 +63,20 @@ impl<'a> Route<'a> {
             Route::DevAlarm { .. } => "/__dev/alarm/{object}",
             Route::DevStorage { .. } => "/__dev/storage/{object}",
             Route::DevArchive { .. } => "/__dev/archive/{user}",
-            Route::MethodNotAllowed { .. } => "method_not_allowed",
+            Route::OAuth(Resolution::Endpoint(endpoint)) => match endpoint {
+                Endpoint::ProtectedResourceMetadata => "/.well-known/oauth-protected-resource",
+                Endpoint::AuthorizationServerMetadata => "/.well-known/oauth-authorization-server",
+                Endpoint::Register => "/register",
+                Endpoint::Authorize => "GET /authorize",
+                Endpoint::Consent => "POST /authorize",
+                Endpoint::Callback => "/oauth/callback",
+                Endpoint::Token => "/token",
+                Endpoint::Revoke => "/revoke",
+            },
+            Route::OAuth(Resolution::Preflight) => "oauth_preflight",
+            Route::MethodNotAllowed { .. } | Route::OAuth(Resolution::MethodNotAllowed(_)) => {
+                "method_not_allowed"
+            }
             Route::NotFound => "not_found",
         }
     }
@@ -95,6 +116,26 @@ mod tests {
         }
         assert_eq!(Route::resolve("POST", "/mcp/x"), Route::NotFound);
         assert_eq!(Route::Mcp.name(), "/mcp");
+    }
+
+    #[test]
+    fn oauth_paths_go_to_the_oauth_layer_and_log_as_patterns() {
+        assert_eq!(
+            Route::resolve("POST", "/token"),
+            Route::OAuth(Resolution::Endpoint(Endpoint::Token))
+        );
+        assert_eq!(
+            Route::resolve("GET", "/.well-known/oauth-protected-resource/mcp").name(),
+            "/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(
+            Route::resolve("POST", "/authorize").name(),
+            "POST /authorize"
+        );
+        assert_eq!(
+            Route::resolve("DELETE", "/authorize").name(),
+            "method_not_allowed"
+        );
     }
 
     #[test]

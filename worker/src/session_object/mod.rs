@@ -101,7 +101,9 @@ impl DurableObject for MCPSessionDurableObject {
         self.ensure_schema()?;
         let path = req.path();
         match (req.method(), path.as_str()) {
-            (_, "/mcp") => self.serve_mcp(req).await,
+            (_, "/mcp") => {
+                crate::user_limits::serve(&self.sql(), req, |req| self.serve_mcp(req)).await
+            }
             (Method::Get, "/ping") => {
                 let pings = self.bump("pings")?;
                 reply::json(200, &serde_json::json!({ "ok": true, "pings": pings }))

@@ -9,8 +9,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long `wrangler dev` may take to serve its first response.
@@ -253,11 +252,16 @@ fn write_config(root: &Path, dir: &Path, options: &Options) -> PathBuf {
 }
 
 static SHARED: OnceLock<LocalWorker> = OnceLock::new();
-static SHARED_PGID: AtomicI32 = AtomicI32::new(0);
+/// Process groups of the shared Workers, stopped when the test binary exits.
+static SHARED_PGIDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static AT_EXIT: Once = Once::new();
 
 extern "C" fn stop_shared() {
-    let pgid = SHARED_PGID.load(Ordering::SeqCst);
-    if pgid > 0 {
+    let pgids = SHARED_PGIDS
+        .lock()
+        .map(|pgids| pgids.clone())
+        .unwrap_or_default();
+    for pgid in pgids {
         stop_group(pgid);
     }
 }
@@ -265,13 +269,26 @@ extern "C" fn stop_shared() {
 /// One Worker with the default options, shared by the tests of this binary and stopped when
 /// the test binary exits.
 pub(crate) fn shared() -> &'static LocalWorker {
-    SHARED.get_or_init(|| {
-        let worker = LocalWorker::start(Options::default());
-        SHARED_PGID.store(worker.pgid(), Ordering::SeqCst);
-        // SAFETY: registers a plain extern "C" function with no captured state.
-        unsafe {
-            libc::atexit(stop_shared);
+    shared_in(&SHARED, Options::default)
+}
+
+/// One Worker per `slot`, started with `options()` on first use and stopped when the test
+/// binary exits.
+pub(crate) fn shared_in(
+    slot: &'static OnceLock<LocalWorker>,
+    options: impl FnOnce() -> Options,
+) -> &'static LocalWorker {
+    slot.get_or_init(|| {
+        let worker = LocalWorker::start(options());
+        if let Ok(mut pgids) = SHARED_PGIDS.lock() {
+            pgids.push(worker.pgid());
         }
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain extern "C" function with no captured state.
+            unsafe {
+                libc::atexit(stop_shared);
+            }
+        });
         worker
     })
 }

@@ -10,3 +10,4 @@ mod do_storage;
 mod health;
 mod mcp;
 mod routing;
+mod signin;

@@ -834,13 +834,42 @@ fn get_is_405_until_streams_are_served() {
 }
 
 #[test]
-fn mcp_is_401_outside_local_development() {
+fn mcp_needs_sign_in_outside_local_development() {
+    // Without the sign-in settings: 503, naming what is missing.
     let worker = LocalWorker::start(Options {
         vars: vec![],
         ..Options::default()
     });
     let (status, response) = post(&worker, INITIALIZE, &[]);
-    assert_eq!(status, 401);
+    assert_eq!(status, 503);
     let body: Value = response.json().unwrap();
-    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(body["error"]["code"], "misconfigured");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("PUBLIC_BASE_URL")
+    );
+    drop(worker);
+
+    // With them: 401 pointing at the resource metadata; X-Dev-User means nothing here.
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).unwrap();
+    let key: &'static str = Box::leak(hex::encode(key).into_boxed_str());
+    let worker = LocalWorker::start(Options {
+        vars: vec![
+            ("PUBLIC_BASE_URL", "https://brain.example.com"),
+            ("COOKIE_ENCRYPTION_KEY", key),
+            ("GITHUB_CLIENT_ID", "test-client-id"),
+            ("GITHUB_CLIENT_SECRET", "test-client-secret"),
+            ("GITHUB_ALLOWED_USER_ID", "1001"),
+        ],
+        ..Options::default()
+    });
+    let (status, response) = post(&worker, INITIALIZE, &[]);
+    assert_eq!(status, 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer scope=\"notes:read notes:write\", resource_metadata=\"https://brain.example.com/.well-known/oauth-protected-resource/mcp\""
+    );
 }

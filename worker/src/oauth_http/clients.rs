@@ -1,0 +1,157 @@
+//! What MCP clients call directly: `POST /register`, `POST /token`, `POST /revoke`.
+
+use worker::{Env, Request, Result};
+
+use super::sign_in::too_large;
+use super::{Decisions, OAUTH_KV, Settings, apply, form, get_json, random};
+use crate::oauth::registration::{self, ClientRecord, RegistrationRandom};
+use crate::oauth::response::Reply;
+use crate::oauth::revocation::{RevocationRequest, TokenOwner};
+use crate::oauth::storage::{client_key, grant_key};
+use crate::oauth::token_endpoint::{RefreshExchange, TokenContext, TokenRequest};
+use crate::oauth::tokens::{CodeRecord, Grant, IssueRandom, RefreshRecord};
+
+/// `POST /register` (RFC 7591).
+pub(super) async fn register(
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+    now: u64,
+    decisions: &Decisions,
+) -> Result<Reply> {
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|length| length.trim().parse::<usize>().ok());
+    if declared.is_some_and(|length| length > settings.registration.max_body_bytes) {
+        return Ok(too_large());
+    }
+    let body = req.bytes().await?;
+    let random = RegistrationRandom {
+        client_id: random()?,
+        client_secret: random()?,
+    };
+    match registration::register(&body, &settings.registration, now, &random) {
+        Ok(done) => {
+            let kv = env.kv(OAUTH_KV)?;
+            apply(&kv, &[done.record.write(now)]).await?;
+            decisions.auth("client_registered");
+            Ok(done.reply)
+        }
+        Err(err) => {
+            decisions.auth("registration_refused");
+            Ok(err.reply())
+        }
+    }
+}
+
+/// `POST /token`: code redemption or refresh rotation.
+pub(super) async fn token(
+    mut req: Request,
+    env: &Env,
+    settings: &Settings,
+    now: u64,
+    decisions: &Decisions,
+) -> Result<Reply> {
+    let authorization = req.headers().get("authorization")?;
+    let Some(form) = form(&mut req).await? else {
+        return Ok(too_large());
+    };
+    let request = match TokenRequest::parse(&form, authorization.as_deref()) {
+        Ok(request) => request,
+        Err(err) => {
+            decisions.auth("token_refused");
+            return Ok(err.reply());
+        }
+    };
+    let kv = env.kv(OAUTH_KV)?;
+    let client: Option<ClientRecord> = get_json(&kv, &client_key(request.client_id())).await?;
+    let random = IssueRandom {
+        access: random()?,
+        refresh: random()?,
+        grant_id: random()?,
+    };
+    let context = TokenContext {
+        urls: &settings.urls,
+        allowlist: &settings.allowlist,
+        lifetimes: settings.lifetimes,
+        registration: &settings.registration,
+    };
+    let (outcome, kind) = match request {
+        TokenRequest::Code(exchange) => {
+            let code: Option<CodeRecord> = get_json(&kv, &exchange.code_key()).await?;
+            let prior: Option<Grant> = match code
+                .as_ref()
+                .and_then(|code| code.redeemed_grant.as_deref())
+            {
+                Some(id) => get_json(&kv, &grant_key(id)).await?,
+                None => None,
+            };
+            let outcome = exchange.redeem(
+                code,
+                client.as_ref(),
+                prior.as_ref(),
+                &context,
+                now,
+                &random,
+            );
+            (outcome, "code")
+        }
+        TokenRequest::Refresh(exchange) => {
+            let record: Option<RefreshRecord> = get_json(&kv, &exchange.refresh_key()).await?;
+            let grant: Option<Grant> = match &record {
+                Some(record) => get_json(&kv, &RefreshExchange::grant_key(record)).await?,
+                None => None,
+            };
+            let outcome = exchange.rotate(record, grant, client.as_ref(), &context, now, &random);
+            (outcome, "refresh")
+        }
+    };
+    apply(&kv, &outcome.writes).await?;
+    decisions.auth(match (kind, outcome.reply.status == 200) {
+        ("code", true) => "tokens_issued",
+        ("code", false) => "code_refused",
+        (_, true) => "tokens_rotated",
+        (_, false) => "refresh_refused",
+    });
+    Ok(outcome.reply)
+}
+
+/// `POST /revoke` (RFC 7009).
+pub(super) async fn revoke(
+    mut req: Request,
+    env: &Env,
+    _settings: &Settings,
+    now: u64,
+    decisions: &Decisions,
+) -> Result<Reply> {
+    let authorization = req.headers().get("authorization")?;
+    let Some(form) = form(&mut req).await? else {
+        return Ok(too_large());
+    };
+    let request = match RevocationRequest::parse(&form, authorization.as_deref()) {
+        Ok(request) => request,
+        Err(err) => {
+            decisions.auth("revocation_refused");
+            return Ok(err.reply());
+        }
+    };
+    let kv = env.kv(OAUTH_KV)?;
+    let client: Option<ClientRecord> = get_json(&kv, &client_key(request.client_id())).await?;
+    let owner: Option<TokenOwner> = match request.lookup_key() {
+        Some(key) => get_json(&kv, &key).await?,
+        None => None,
+    };
+    let grant: Option<Grant> = match &owner {
+        Some(owner) => get_json(&kv, &RevocationRequest::grant_key(owner)).await?,
+        None => None,
+    };
+    let outcome = request.revoke(owner, grant, client.as_ref(), now);
+    apply(&kv, &outcome.writes).await?;
+    decisions.auth(if outcome.reply.status == 200 {
+        "revoked"
+    } else {
+        "revocation_refused"
+    });
+    Ok(outcome.reply)
+}
