@@ -2,9 +2,10 @@
 //!
 //! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
 //! running Worker on loopback, and `github-standin`, a local stand-in for GitHub's OAuth flow.
-//! Restore, verify, inspect, config validation and deploy arrive with the issues that need them.
+//! `validate-config` checks wrangler.toml. Restore, verify, inspect and deploy arrive with the issues that need them.
 
 mod bench_http;
+mod config_check;
 mod file_disk;
 
 use anyhow::Result;
@@ -25,11 +26,15 @@ enum Command {
     BenchHttp(bench_http::Args),
     /// Serves a local stand-in for GitHub's OAuth web flow on 127.0.0.1 (tests, local dev).
     GithubStandin(github_standin::Args),
+    /// Checks wrangler.toml: bindings, environment parity, no secrets in vars, no local-dev
+    /// settings in production, placeholders (errors with --strict).
+    ValidateConfig(config_check::Args),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
+        Command::ValidateConfig(args) => config_check::run(&args),
     }
 }
