@@ -54,10 +54,10 @@ impl MCPSessionDurableObject {
     async fn archive_listing(&self, user: &str) -> Result<Response> {
         let bucket = self.env.bucket("STORAGE")?;
         let failed = |message: String| worker::Error::RustError(message);
-        let snapshots = list_all(&bucket, &archive::snapshot_prefix(user))
+        let snapshots = list_all(&bucket, &archive::snapshot_prefix(user), self.list_page())
             .await
             .map_err(failed)?;
-        let segments = list_all(&bucket, &archive::segment_prefix(user))
+        let segments = list_all(&bucket, &archive::segment_prefix(user), self.list_page())
             .await
             .map_err(failed)?;
         let storage = DoStorage::open(&self.state.storage())

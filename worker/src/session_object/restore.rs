@@ -104,12 +104,12 @@ impl MCPSessionDurableObject {
         let bucket = self.env.bucket("STORAGE").map_err(|e| e.to_string())?;
         let snapshot_prefix = archive::snapshot_prefix(user);
         let segment_prefix = archive::segment_prefix(user);
-        let snapshots: Vec<_> = list_all(&bucket, &snapshot_prefix)
+        let snapshots: Vec<_> = list_all(&bucket, &snapshot_prefix, self.list_page())
             .await?
             .iter()
             .filter_map(|key| archive::parse_snapshot_key(&snapshot_prefix, key))
             .collect();
-        let segments: Vec<_> = list_all(&bucket, &segment_prefix)
+        let segments: Vec<_> = list_all(&bucket, &segment_prefix, self.list_page())
             .await?
             .iter()
             .filter_map(|key| archive::parse_segment_key(&segment_prefix, key))
@@ -295,12 +295,20 @@ fn adopt(store: &mut Store<DoStorage>, chain: &[Segment], now: Timestamp) -> Res
     Ok(adopted)
 }
 
-/// Every key under `prefix`, page after page (R2 returns at most 1,000 keys per call).
-pub(super) async fn list_all(bucket: &Bucket, prefix: &str) -> Result<Vec<String>, String> {
+/// Every key under `prefix`, page after page (R2 returns at most 1,000 keys per call; `page`
+/// asks for smaller pages, so that tests see several).
+pub(super) async fn list_all(
+    bucket: &Bucket,
+    prefix: &str,
+    page: Option<u32>,
+) -> Result<Vec<String>, String> {
     let mut keys = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
         let mut request = bucket.list().prefix(prefix);
+        if let Some(limit) = page {
+            request = request.limit(limit);
+        }
         if let Some(cursor) = cursor.take() {
             request = request.cursor(cursor);
         }

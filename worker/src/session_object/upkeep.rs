@@ -40,6 +40,8 @@ pub(super) const ARCHIVE_RETRY_MS: u64 = 30_000;
 const DEV_FAIL_SNAPSHOT_UPLOADS: &str = "DEV_FAIL_SNAPSHOT_UPLOADS";
 /// Local development: the retry delay instead of [`ARCHIVE_RETRY_MS`].
 const DEV_ARCHIVE_RETRY_MS: &str = "DEV_ARCHIVE_RETRY_MS";
+/// Local development: how many keys one R2 list call asks for (tests see several pages).
+const DEV_R2_LIST_PAGE: &str = "DEV_R2_LIST_PAGE";
 /// The `object_meta` key of the flag that a snapshot cycle is under way.
 pub(super) const ARCHIVE_PENDING: &str = "archive_pending";
 
@@ -238,6 +240,14 @@ impl MCPSessionDurableObject {
             return None;
         }
         self.env.var(name).ok()?.to_string().parse().ok()
+    }
+
+    /// The page size for listing the archive: R2's default (1,000) unless local development
+    /// asks for smaller pages.
+    pub(super) fn list_page(&self) -> Option<u32> {
+        self.dev_number(DEV_R2_LIST_PAGE)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| (1..=1_000).contains(n))
     }
 
     fn archive_retry_ms(&self) -> u64 {

@@ -126,6 +126,8 @@ fn the_log_is_archived_compacted_and_rebuilt_from_r2() {
     let mut options = Options::default();
     // Every event makes a snapshot due: the cycle runs after every request.
     options.vars.push(("DEV_SNAPSHOT_EVERY_EVENTS", "1"));
+    // Listing pages of 2 keys: the rebuild must page through the archive.
+    options.vars.push(("DEV_R2_LIST_PAGE", "2"));
     let worker = LocalWorker::start(options);
     run(async {
         let client = connect(&worker, USER).await;
@@ -165,6 +167,7 @@ fn the_log_is_archived_compacted_and_rebuilt_from_r2() {
     let second = write_and_settle(&worker, "two");
     let more = keys(&second, "segments");
     assert!(more.len() > segments.len(), "{second}");
+    assert!(more.len() > 4, "the listing spans several pages: {second}");
     assert!(segments.iter().all(|key| more.contains(key)), "{second}");
 
     // The object loses its storage: everything comes back from R2.
