@@ -64,6 +64,10 @@ pub(crate) fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// wrangler exited before it served.
+#[derive(Debug)]
+struct Exited;
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -89,7 +93,34 @@ impl LocalWorker {
         Self::spawn(self.options.clone(), state)
     }
 
+    /// Starts wrangler on a free port; if it exits before serving (another process took the
+    /// port between our check and its bind), tries again on another port, at most 3 times.
     fn spawn(options: Options, state: tempfile::TempDir) -> LocalWorker {
+        let mut worker = Self::spawn_once(options, state);
+        for _ in 0..2 {
+            match worker.wait_until_serving() {
+                Ok(()) => return worker,
+                Err(Exited) => {
+                    let options = worker.options.clone();
+                    let state = std::mem::replace(
+                        &mut worker.state,
+                        tempfile::tempdir().expect("a temporary directory"),
+                    );
+                    worker.stop();
+                    worker = Self::spawn_once(options, state);
+                }
+            }
+        }
+        if worker.wait_until_serving().is_err() {
+            panic!(
+                "wrangler dev exited before serving; its log:\n{}",
+                worker.log()
+            );
+        }
+        worker
+    }
+
+    fn spawn_once(options: Options, state: tempfile::TempDir) -> LocalWorker {
         let root = repo_root();
         let bundle = root.join("worker/build/shim.mjs");
         assert!(
@@ -144,15 +175,13 @@ impl LocalWorker {
             .stderr(log)
             .process_group(0);
         let child = command.spawn().expect("wrangler starts");
-        let worker = LocalWorker {
+        LocalWorker {
             child,
             base_url: format!("http://127.0.0.1:{port}"),
             log_path,
             options,
             state,
-        };
-        worker.wait_until_serving();
-        worker
+        }
     }
 
     fn stop(&mut self) {
@@ -160,15 +189,21 @@ impl LocalWorker {
         let _ = self.child.wait();
     }
 
-    fn wait_until_serving(&self) {
+    /// Waits until *this* wrangler serves: its log says it is ready on our port (so an answer
+    /// on the port cannot come from another process that took it) and `/health` answers.
+    fn wait_until_serving(&mut self) -> Result<(), Exited> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("client");
+        let ready = format!("Ready on {}", self.base_url);
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
-            if client.get(self.url("/health")).send().is_ok() {
-                return;
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return Err(Exited);
+            }
+            if self.log().contains(&ready) && client.get(self.url("/health")).send().is_ok() {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
