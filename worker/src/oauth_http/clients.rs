@@ -4,6 +4,7 @@ use worker::{Env, Request, Result};
 
 use super::sign_in::too_large;
 use super::{Decisions, OAUTH_KV, Settings, apply, form, get_json, random};
+use crate::oauth::params::Params;
 use crate::oauth::registration::{self, ClientRecord, RegistrationRandom};
 use crate::oauth::response::Reply;
 use crate::oauth::revocation::{RevocationRequest, TokenOwner};
@@ -45,6 +46,21 @@ pub(super) async fn register(
     }
 }
 
+/// Reads a client's form (refusing an oversized one) and parses it with its `Authorization`
+/// header; a parse failure is logged as `refused` and becomes the reply to send.
+async fn client_request<T>(
+    req: &mut Request,
+    decisions: &Decisions,
+    refused: &'static str,
+    parse: impl FnOnce(&Params, Option<&str>) -> std::result::Result<T, Reply>,
+) -> Result<std::result::Result<T, Reply>> {
+    let authorization = req.headers().get("authorization")?;
+    let Some(form) = form(req).await? else {
+        return Ok(Err(too_large()));
+    };
+    Ok(parse(&form, authorization.as_deref()).inspect_err(|_| decisions.auth(refused)))
+}
+
 /// `POST /token`: code redemption or refresh rotation.
 pub(super) async fn token(
     mut req: Request,
@@ -53,16 +69,16 @@ pub(super) async fn token(
     now: u64,
     decisions: &Decisions,
 ) -> Result<Reply> {
-    let authorization = req.headers().get("authorization")?;
-    let Some(form) = form(&mut req).await? else {
-        return Ok(too_large());
-    };
-    let request = match TokenRequest::parse(&form, authorization.as_deref()) {
+    let parsed = client_request(
+        &mut req,
+        decisions,
+        "token_refused",
+        |form, authorization| TokenRequest::parse(form, authorization).map_err(|err| err.reply()),
+    )
+    .await?;
+    let request = match parsed {
         Ok(request) => request,
-        Err(err) => {
-            decisions.auth("token_refused");
-            return Ok(err.reply());
-        }
+        Err(refusal) => return Ok(refusal),
     };
     let kv = env.kv(OAUTH_KV)?;
     let client: Option<ClientRecord> = get_json(&kv, &client_key(request.client_id())).await?;
@@ -125,16 +141,18 @@ pub(super) async fn revoke(
     now: u64,
     decisions: &Decisions,
 ) -> Result<Reply> {
-    let authorization = req.headers().get("authorization")?;
-    let Some(form) = form(&mut req).await? else {
-        return Ok(too_large());
-    };
-    let request = match RevocationRequest::parse(&form, authorization.as_deref()) {
+    let parsed = client_request(
+        &mut req,
+        decisions,
+        "revocation_refused",
+        |form, authorization| {
+            RevocationRequest::parse(form, authorization).map_err(|err| err.reply())
+        },
+    )
+    .await?;
+    let request = match parsed {
         Ok(request) => request,
-        Err(err) => {
-            decisions.auth("revocation_refused");
-            return Ok(err.reply());
-        }
+        Err(refusal) => return Ok(refusal),
     };
     let kv = env.kv(OAUTH_KV)?;
     let client: Option<ClientRecord> = get_json(&kv, &client_key(request.client_id())).await?;

@@ -4,7 +4,7 @@
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Result};
 
 use super::{Decisions, OAUTH_KV, Settings, apply, exists, form, get_json, random};
-use crate::oauth::authorize::{self, FlowRandom};
+use crate::oauth::authorize::{self, FlowRandom, PendingAuthorization};
 use crate::oauth::callback::{self, Refusal};
 use crate::oauth::consent::{self, Consent};
 use crate::oauth::cookie;
@@ -57,6 +57,24 @@ pub(super) async fn authorize(
     ))
 }
 
+/// The sign-in in flight, opened from the request's sealed cookie; or the refusal to send
+/// (logged as `refused`) when the cookie is missing, tampered with, expired or under an old key.
+fn pending_sign_in(
+    req: &Request,
+    settings: &Settings,
+    now: u64,
+    decisions: &Decisions,
+    refused: &'static str,
+) -> Result<std::result::Result<PendingAuthorization, Reply>> {
+    let header = req.headers().get("cookie")?;
+    Ok(
+        cookie::open_from_header(header.as_deref(), &settings.cookie_key, now).map_err(|err| {
+            decisions.auth(refused);
+            err.reply()
+        }),
+    )
+}
+
 /// `POST /authorize`: the consent form's answer.
 pub(super) async fn consent(
     mut req: Request,
@@ -64,15 +82,10 @@ pub(super) async fn consent(
     now: u64,
     decisions: &Decisions,
 ) -> Result<Reply> {
-    let cookie_header = req.headers().get("cookie")?;
-    let pending =
-        match cookie::open_from_header(cookie_header.as_deref(), &settings.cookie_key, now) {
-            Ok(pending) => pending,
-            Err(err) => {
-                decisions.auth("consent_bad_cookie");
-                return Ok(err.reply());
-            }
-        };
+    let pending = match pending_sign_in(&req, settings, now, decisions, "consent_bad_cookie")? {
+        Ok(pending) => pending,
+        Err(refusal) => return Ok(refusal),
+    };
     let Some(form) = form(&mut req).await? else {
         return Ok(too_large());
     };
@@ -110,15 +123,10 @@ pub(super) async fn callback(
     now: u64,
     decisions: &Decisions,
 ) -> Result<Reply> {
-    let cookie_header = req.headers().get("cookie")?;
-    let pending =
-        match cookie::open_from_header(cookie_header.as_deref(), &settings.cookie_key, now) {
-            Ok(pending) => pending,
-            Err(err) => {
-                decisions.auth("callback_bad_cookie");
-                return Ok(err.reply());
-            }
-        };
+    let pending = match pending_sign_in(&req, settings, now, decisions, "callback_bad_cookie")? {
+        Ok(pending) => pending,
+        Err(refusal) => return Ok(refusal),
+    };
     let url = req.url()?;
     let query = Params::parse(url.query().unwrap_or(""));
     let kv = env.kv(OAUTH_KV)?;
