@@ -216,6 +216,14 @@ impl State {
         text: Option<&str>,
     ) -> Result<(), ApplyError> {
         self.check(envelope)?;
+        self.commit(envelope, hash, text);
+        Ok(())
+    }
+
+    /// The change of [`State::apply`] for an envelope that [`State::check`] accepted. Every
+    /// condition was checked there, so nothing here can fail: the store calls `check`, writes
+    /// the event to storage, then `commit`s, without checking twice.
+    pub(crate) fn commit(&mut self, envelope: &Envelope, hash: Hash, text: Option<&str>) {
         let seq = envelope.seq;
         let time = envelope.time;
         let receipt = match &envelope.event {
@@ -302,7 +310,6 @@ impl State {
         self.receipts.record(envelope.id, receipt);
         self.head = ChainHead { seq, hash };
         self.last_time = self.last_time.max(time);
-        Ok(())
     }
 
     fn check_exists(&self, path: &NotePath) -> Result<(), ApplyError> {

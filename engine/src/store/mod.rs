@@ -113,15 +113,13 @@ pub enum AppendError {
         /// Where it is.
         actual: u64,
     },
-    /// The event does not fit the state (a bug in the command that built it).
-    #[error("internal error: {0}")]
+    /// The event does not fit the state: a raw [`Store::append`] of an inconsistent event (or a
+    /// bug in a command). Nothing was stored.
+    #[error("the event does not fit the log: {0}")]
     Invalid(#[from] ApplyError),
     /// Storage failed; nothing was appended.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// An earlier failure left storage and state possibly apart; reopen the store.
-    #[error("the store must be reopened after an earlier failure")]
-    Poisoned,
 }
 
 /// Why a store could not be opened.
@@ -199,8 +197,6 @@ pub struct Store<S: Storage> {
     snapshot_seq: u64,
     /// The time of the first event after the stored snapshot.
     unsnapshotted_since: Option<Timestamp>,
-    /// Set when storage accepted an event that the state did not: only reopening helps.
-    poisoned: bool,
 }
 
 impl<S: Storage> Store<S> {
@@ -219,7 +215,6 @@ impl<S: Storage> Store<S> {
             config,
             snapshot_seq,
             unsnapshotted_since: None,
-            poisoned: false,
         };
         let replayed = store.replay_tail()?;
         let report = OpenReport {
@@ -252,12 +247,6 @@ impl<S: Storage> Store<S> {
                 replayed += 1;
             }
         }
-    }
-
-    /// Whether an earlier failure left storage and state possibly apart. A poisoned store
-    /// refuses every append ([`AppendError::Poisoned`]); drop it and [`Store::open`] again.
-    pub fn is_poisoned(&self) -> bool {
-        self.poisoned
     }
 
     /// The configuration.
@@ -359,9 +348,6 @@ impl<S: Storage> Store<S> {
         event: Event,
         text: Option<&str>,
     ) -> Result<Applied, AppendError> {
-        if self.poisoned {
-            return Err(AppendError::Poisoned);
-        }
         if let Some(receipt) = self.state.receipts.get(&id) {
             return Ok(Applied::from_receipt(receipt, true));
         }
@@ -385,11 +371,8 @@ impl<S: Storage> Store<S> {
             bytes,
         };
         self.storage.append(std::slice::from_ref(&stored))?;
-        if let Err(e) = self.state.apply(&env, hash, text) {
-            // Unreachable after `check`; if it ever happens, stop taking writes.
-            self.poisoned = true;
-            return Err(e.into());
-        }
+        // Checked above, before storage saw it: committing cannot fail.
+        self.state.commit(&env, hash, text);
         if !matches!(env.event, Event::SegmentArchived(_)) {
             // Archiving is upkeep: it must not make the next snapshot due, or every cycle
             // would schedule another.
