@@ -36,6 +36,9 @@ impl ErrorCode {
     pub const INVALID_PARAMS: ErrorCode = ErrorCode(-32602);
     /// The server failed.
     pub const INTERNAL_ERROR: ErrorCode = ErrorCode(-32603);
+    /// `resources/read` of a resource that does not exist, up to 2025-11-25 (2026-07-28 uses
+    /// -32602 and keeps this code reserved).
+    pub const RESOURCE_NOT_FOUND: ErrorCode = ErrorCode(-32002);
     /// HTTP headers disagree with the body, or a required one is missing (2026-07-28).
     pub const HEADER_MISMATCH: ErrorCode = ErrorCode(-32020);
     /// The request needs a client capability it did not declare (2026-07-28).

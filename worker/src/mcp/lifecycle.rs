@@ -107,6 +107,21 @@ impl ServerFeatures {
     };
 }
 
+impl ServerFeatures {
+    /// Tools, resources and prompts, without resource subscriptions or list-changed
+    /// notifications.
+    pub const TOOLS_RESOURCES_PROMPTS: ServerFeatures = ServerFeatures {
+        tools: true,
+        tools_list_changed: false,
+        resources: true,
+        resources_subscribe: false,
+        resources_list_changed: false,
+        prompts: true,
+        prompts_list_changed: false,
+        logging: false,
+    };
+}
+
 /// `{ "listChanged": bool }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -459,6 +474,27 @@ mod tests {
         // Logging is not offered in the stateless revision, where it is deprecated.
         let caps = ServerCapabilities::for_version(ProtocolVersion::V2026_07_28, &all);
         assert_eq!(caps.logging, None);
+    }
+
+    #[test]
+    fn resources_and_prompts_are_advertised_without_notifications() {
+        let features = ServerFeatures::TOOLS_RESOURCES_PROMPTS;
+        for version in ProtocolVersion::ALL {
+            let caps =
+                serde_json::to_value(ServerCapabilities::for_version(version, &features)).unwrap();
+            assert_eq!(
+                caps,
+                json!({
+                    "tools": {"listChanged": false},
+                    "resources": {"subscribe": false, "listChanged": false},
+                    "prompts": {"listChanged": false}
+                }),
+                "{version}"
+            );
+        }
+        let discovered = discover_result(&features);
+        assert_eq!(discovered["capabilities"]["prompts"]["listChanged"], false);
+        assert_eq!(discovered["capabilities"]["resources"]["subscribe"], false);
     }
 
     #[test]

@@ -14,6 +14,11 @@
 //! - [`lifecycle`]: `initialize`, capabilities, `server/discover`, per-request `_meta`.
 //! - [`tools`], [`tool_schemas`], [`tool_call`]: tool definitions and results, their JSON
 //!   Schemas, and parsing `tools/call` into a typed [`tool_call::ToolCall`].
+//! - [`resources`]: notes as resources: `note:///` URIs, `resources/list` pages,
+//!   `resources/read`, `resources/templates/list`.
+//! - [`prompts`]: the prompts, parsing `prompts/get` into a typed
+//!   [`prompts::PromptRequest`], and their messages.
+//! - [`pagination`]: the `cursor` of list requests.
 //!
 //! HTTP transport rules:
 //! - [`headers`]: header lookup, `Accept`/`Content-Type`, session ids, mirrored values.
@@ -50,7 +55,8 @@
 //!   <https://modelcontextprotocol.io/specification/2025-03-26/basic/transports>,
 //!   <https://modelcontextprotocol.io/specification/2025-03-26/basic/lifecycle>,
 //!   <https://modelcontextprotocol.io/specification/2025-03-26/changelog>
-//! - 2025-06-18 (`MCP-Protocol-Version` header, batches removed, structured output):
+//! - 2025-06-18 (`MCP-Protocol-Version` header, batches removed, structured output, titles,
+//!   resource links):
 //!   <https://modelcontextprotocol.io/specification/2025-06-18/basic/transports>,
 //!   <https://modelcontextprotocol.io/specification/2025-06-18/changelog>,
 //!   <https://modelcontextprotocol.io/specification/2025-06-18/server/tools>
@@ -66,6 +72,20 @@
 //!   <https://modelcontextprotocol.io/specification/2026-07-28/server/discover>,
 //!   <https://modelcontextprotocol.io/specification/2026-07-28/changelog>
 //!
+//! Resources, prompts and pagination, every revision (`server/resources`, `server/prompts`,
+//! `server/utilities/pagination`; 2026-07-28 adds `server/utilities/caching` and moves
+//! "resource not found" from -32002 to -32602):
+//! <https://modelcontextprotocol.io/specification/2024-11-05/server/resources>,
+//! <https://modelcontextprotocol.io/specification/2024-11-05/server/prompts>,
+//! <https://modelcontextprotocol.io/specification/2024-11-05/server/utilities/pagination>,
+//! <https://modelcontextprotocol.io/specification/2025-03-26/server/resources>,
+//! <https://modelcontextprotocol.io/specification/2025-06-18/server/resources>,
+//! <https://modelcontextprotocol.io/specification/2025-11-25/server/resources>,
+//! <https://modelcontextprotocol.io/specification/2026-07-28/server/resources>,
+//! <https://modelcontextprotocol.io/specification/2026-07-28/server/prompts>,
+//! <https://modelcontextprotocol.io/specification/2026-07-28/server/utilities/pagination>,
+//! <https://modelcontextprotocol.io/specification/2026-07-28/server/utilities/caching>
+//!
 //! We are a "dual-era" server in the 2026-07-28 sense: `initialize` selects a handshake
 //! revision and a session; a request whose `MCP-Protocol-Version` is 2026-07-28 is served on
 //! its own.
@@ -74,7 +94,10 @@ pub mod headers;
 pub mod jsonrpc;
 pub mod lifecycle;
 pub mod origin;
+pub mod pagination;
+pub mod prompts;
 pub mod rejection;
+pub mod resources;
 pub mod sse;
 pub mod tool_call;
 pub mod tool_schemas;

@@ -188,6 +188,23 @@ impl ProtocolVersion {
         self >= ProtocolVersion::V2025_11_25
     }
 
+    /// Prompt messages (and tool results) may carry `resource_link` content blocks, and
+    /// annotations have `lastModified` (2025-06-18 on).
+    pub fn has_resource_links(self) -> bool {
+        self >= ProtocolVersion::V2025_06_18
+    }
+
+    /// The error code of `resources/read` for a resource that does not exist: -32002 up to
+    /// 2025-11-25 (resources pages, "Error Handling"); -32602 in 2026-07-28, whose schema
+    /// keeps -32002 reserved and whose clients should accept both.
+    pub fn resource_not_found_code(self) -> ErrorCode {
+        if self >= ProtocolVersion::V2026_07_28 {
+            ErrorCode::INVALID_PARAMS
+        } else {
+            ErrorCode::RESOURCE_NOT_FOUND
+        }
+    }
+
     /// Every result carries `resultType` (2026-07-28).
     pub fn has_result_type(self) -> bool {
         self >= ProtocolVersion::V2026_07_28
@@ -370,6 +387,14 @@ mod tests {
         assert!(V::V2025_11_25.primes_sse_streams());
         assert!(!V::V2025_06_18.primes_sse_streams());
         assert!(!V::V2026_07_28.primes_sse_streams());
+        assert_eq!(
+            V::V2026_07_28.resource_not_found_code(),
+            ErrorCode::INVALID_PARAMS
+        );
+        assert_eq!(V::V2025_11_25.resource_not_found_code().0, -32002);
+        assert_eq!(V::V2024_11_05.resource_not_found_code().0, -32002);
+        assert!(V::V2025_06_18.has_resource_links());
+        assert!(!V::V2025_03_26.has_resource_links());
         assert!(V::V2025_11_25.reports_argument_errors_in_result());
         assert!(!V::V2025_06_18.reports_argument_errors_in_result());
         assert!(V::V2025_11_25.has_implementation_details());
