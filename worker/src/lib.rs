@@ -22,6 +22,8 @@
 //! - `mcp_endpoint`: `/mcp` in the front Worker: admission, identity, forwarding.
 //! - `mcp_http`: the glue between [`mcp`]'s pure rules and `worker`'s HTTP types.
 //! - `note_tools`: the MCP tools over the user's notes, one module per tool.
+//! - `note_resources`, `note_prompts`: the user's notes as MCP resources, and the prompts
+//!   that embed them.
 //! - `reply`: JSON replies and errors.
 //! - [`mcp`]: the pure MCP protocol layer: wire types, versions and Streamable HTTP rules.
 //! - [`oauth`]: the pure OAuth 2.1 layer: metadata, registration, sign-in, tokens, rate limits.
@@ -39,6 +41,8 @@ mod health;
 pub mod mcp;
 mod mcp_endpoint;
 mod mcp_http;
+mod note_prompts;
+mod note_resources;
 mod note_tools;
 pub mod oauth;
 mod oauth_http;

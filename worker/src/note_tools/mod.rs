@@ -1,4 +1,6 @@
 //! The MCP tools over the user's notes: one module per tool, one `match` that dispatches.
+//! [`Notes`] and the search helpers are also what `note_resources` and `note_prompts` read
+//! notes with.
 //!
 //! Each tool turns its parsed arguments ([`crate::mcp::tool_call`]) into engine calls and R2
 //! effects and returns its structured result, shaped as the tool's output schema
@@ -24,7 +26,8 @@ mod write;
 use std::cell::RefCell;
 use std::fmt;
 
-pub(crate) use search::index_pending;
+pub(crate) use render::rfc3339;
+pub(crate) use search::{index_all, index_pending, ranked};
 
 use engine::store::{AppendError, DeleteError, MoveError, RevertError, WriteError};
 use engine::{Applied, EventId, Hash, Store, Timestamp};
@@ -34,6 +37,8 @@ use worker::Bucket;
 
 use crate::blobs::{self, GetBlobError};
 use crate::do_storage::DoStorage;
+use crate::mcp::jsonrpc::{ErrorCode, ErrorObject};
+use crate::mcp::resources::mime_type as media_type;
 use crate::mcp::tool_call::ToolCall;
 use crate::mcp::tools::CallToolResult;
 use crate::mcp::version::ProtocolVersion;
@@ -126,7 +131,10 @@ struct ToolLog<'a> {
 
 impl Notes<'_> {
     /// Runs `f` on the store. Never hold what it returns across an `.await`.
-    fn with<R>(&self, f: impl FnOnce(&mut Store<DoStorage>) -> R) -> Result<R, ToolFailure> {
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Store<DoStorage>) -> R,
+    ) -> Result<R, ToolFailure> {
         let mut guard = self
             .store
             .try_borrow_mut()
@@ -138,7 +146,7 @@ impl Notes<'_> {
     }
 
     /// Reads a blob from R2, verified against its hash.
-    async fn blob(&self, hash: Hash) -> Result<Vec<u8>, ToolFailure> {
+    pub(crate) async fn blob(&self, hash: Hash) -> Result<Vec<u8>, ToolFailure> {
         blobs::get(&self.bucket, hash)
             .await
             .map_err(|err| match err {
@@ -171,18 +179,6 @@ pub(crate) fn event_id() -> Result<EventId, ToolFailure> {
     getrandom::fill(&mut bytes)
         .map_err(|err| ToolFailure::Internal(format!("no random bytes: {err}")))?;
     Ok(EventId(bytes))
-}
-
-/// The media type a note is stored with, from its name.
-fn media_type(path: &str) -> &'static str {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    match name
-        .rsplit_once('.')
-        .map(|(_, ext)| ext.to_ascii_lowercase())
-    {
-        Some(ext) if ext == "md" || ext == "markdown" => "text/markdown",
-        _ => "text/plain",
-    }
 }
 
 /// An append failure: a conflict the caller can retry, or a server failure.
@@ -224,8 +220,26 @@ fn revert_error(err: RevertError) -> ToolFailure {
     }
 }
 
+impl ToolFailure {
+    /// The JSON-RPC error for a failure outside a tool call (`method` is a resources or
+    /// prompts method): -32603 with the refusal's text, or, for a server failure, which is
+    /// logged, a short text without internals.
+    pub(crate) fn into_protocol_error(self, method: &str) -> ErrorObject {
+        match self {
+            ToolFailure::Refused(message) => ErrorObject::new(ErrorCode::INTERNAL_ERROR, message),
+            ToolFailure::Internal(detail) => {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"msg": "request_failed", "method": method, "error": detail})
+                );
+                ErrorObject::internal("the server failed; try again")
+            }
+        }
+    }
+}
+
 /// The text of a note's bytes (they are UTF-8 when written through MCP).
-fn text(bytes: Vec<u8>) -> String {
+pub(crate) fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes)
         .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
 }
@@ -233,15 +247,6 @@ fn text(bytes: Vec<u8>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn media_types_follow_the_extension() {
-        assert_eq!(media_type("a/b/plan.md"), "text/markdown");
-        assert_eq!(media_type("notes/X.MARKDOWN"), "text/markdown");
-        assert_eq!(media_type("todo.txt"), "text/plain");
-        assert_eq!(media_type("README"), "text/plain");
-        assert_eq!(media_type("dir.md/file"), "text/plain");
-    }
 
     #[test]
     fn conflicts_are_refusals_and_storage_failures_are_internal() {

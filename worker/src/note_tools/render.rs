@@ -15,7 +15,7 @@ pub(super) fn file_entry(path: &str, entry: &FileEntry) -> Value {
 }
 
 /// `time` as an RFC 3339 UTC timestamp with milliseconds, e.g. `2026-08-01T10:00:00.000Z`.
-pub(super) fn rfc3339(time: Timestamp) -> String {
+pub(crate) fn rfc3339(time: Timestamp) -> String {
     let ms = time.0;
     let secs = ms / 1000;
     let days = secs / 86_400;

@@ -7,8 +7,9 @@
 //! progress. Pages follow the engine's own cursor (the last hit's score and path, as an opaque
 //! token), so every hit of a query can be paged through, however many there are.
 
-use engine::Hash;
+use engine::files::FileEntry;
 use engine::search::SearchCursor;
+use engine::{Hash, NotePath};
 use futures::future::join_all;
 use serde_json::json;
 
@@ -34,6 +35,41 @@ pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
         })?),
     };
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    index_all(notes).await?;
+    let (hits, next) = ranked(notes, &args.query, limit, after.as_ref()).await?;
+    let results: Vec<_> = hits
+        .iter()
+        .map(|hit| {
+            json!({
+                "path": hit.path.as_str(),
+                "version": hit.entry.version,
+                "score": hit.score,
+                "snippet": hit.snippet,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "results": results,
+        "next_cursor": next.map(|cursor| cursor.to_token()),
+    }))
+}
+
+/// One search hit: the note as the index has it now, its score and a snippet.
+#[derive(Debug)]
+pub(crate) struct RankedHit {
+    /// The note.
+    pub(crate) path: NotePath,
+    /// Its current entry.
+    pub(crate) entry: FileEntry,
+    /// Its score.
+    pub(crate) score: f32,
+    /// Text around the first match (empty when the text could not be read).
+    pub(crate) snippet: String,
+}
+
+/// Indexes what the search index lacks, and refuses, saying how far it got, while notes are
+/// still waiting: search never answers from part of the notes. Each call makes progress.
+pub(crate) async fn index_all(notes: &Notes<'_>) -> Result<(), ToolFailure> {
     let (indexed, waiting) = index_pending(notes).await?;
     if waiting > 0 {
         return Err(ToolFailure::Refused(format!(
@@ -41,43 +77,51 @@ pub(super) async fn run(notes: &Notes<'_>, args: SearchArgs) -> ToolResult {
              {waiting} still waiting; call search again to continue"
         )));
     }
+    Ok(())
+}
+
+/// One page of hits for `query`, best first, each with a snippet, and the cursor of the next
+/// page. Call [`index_all`] first.
+pub(crate) async fn ranked(
+    notes: &Notes<'_>,
+    query: &str,
+    limit: usize,
+    after: Option<&SearchCursor>,
+) -> Result<(Vec<RankedHit>, Option<SearchCursor>), ToolFailure> {
     let (hits, next) = notes.with(|store| {
-        let page = store.search(&args.query, limit, after.as_ref());
-        let hits: Vec<(String, u64, Hash, f32)> = page
+        let page = store.search(query, limit, after);
+        let hits: Vec<(NotePath, FileEntry, f32)> = page
             .hits
             .into_iter()
             .filter_map(|hit| {
-                let entry = store.files().get(&hit.path)?;
-                Some((hit.path, entry.version, entry.hash, hit.score))
+                let (path, entry) = store.files().get_key_value(&hit.path)?;
+                Some((path.clone(), entry.clone(), hit.score))
             })
             .collect();
-        (hits, page.next.map(|cursor| cursor.to_token()))
+        (hits, page.next)
     })?;
     let mut results = Vec::with_capacity(hits.len());
     for chunk in hits.chunks(FETCH_CONCURRENCY) {
         let texts = join_all(
             chunk
                 .iter()
-                .map(|(_, _, hash, _)| blobs::get(&notes.bucket, *hash)),
+                .map(|(_, entry, _)| blobs::get(&notes.bucket, entry.hash)),
         )
         .await;
-        for ((path, version, _, score), fetched) in chunk.iter().zip(texts) {
+        for ((path, entry, score), fetched) in chunk.iter().zip(texts) {
             let snippet = match fetched {
-                Ok(bytes) => snippet(&text(bytes), &args.query),
+                Ok(bytes) => snippet(&text(bytes), query),
                 Err(_) => String::new(),
             };
-            results.push(json!({
-                "path": path,
-                "version": version,
-                "score": score,
-                "snippet": snippet,
-            }));
+            results.push(RankedHit {
+                path: path.clone(),
+                entry: entry.clone(),
+                score: *score,
+                snippet,
+            });
         }
     }
-    Ok(json!({
-        "results": results,
-        "next_cursor": next,
-    }))
+    Ok((results, next))
 }
 
 /// Feeds the text of up to [`INDEX_PER_CALL`] notes the search index lacks to the engine;

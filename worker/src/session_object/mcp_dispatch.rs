@@ -27,12 +27,13 @@ use crate::mcp::transport::{
     Admission, MAX_BODY_BYTES, PostPlan, admit, response_status, session_version,
 };
 use crate::mcp::version::{Era, ProtocolVersion};
+use crate::mcp::{prompts, resources};
 use crate::mcp_http::{self, BodyReadError};
 use crate::note_tools::{self, Notes};
-use crate::reply;
+use crate::{note_prompts, note_resources, reply};
 
 /// What this server implements today.
-const FEATURES: ServerFeatures = ServerFeatures::TOOLS_ONLY;
+const FEATURES: ServerFeatures = ServerFeatures::TOOLS_RESOURCES_PROMPTS;
 
 impl MCPSessionDurableObject {
     /// Serves one `/mcp` request forwarded by the front Worker.
@@ -275,6 +276,28 @@ impl MCPSessionDurableObject {
             "tools/list" => Ok(list_tools_result(version)),
             "tools/call" => self.call_tool(version, request.params.as_ref(), now).await,
             "server/discover" if version.era() == Era::Stateless => Ok(discover_result(&FEATURES)),
+            "resources/list" => self
+                .notes(now)
+                .and_then(|notes| note_resources::list(&notes, version, request.params.as_ref())),
+            "resources/read" => {
+                async {
+                    note_resources::read(&self.notes(now)?, version, request.params.as_ref()).await
+                }
+                .await
+            }
+            "resources/templates/list" => {
+                resources::templates_result(version, request.params.as_ref())
+                    .map_err(|err| err.to_error())
+            }
+            "prompts/list" => {
+                prompts::list_result(version, request.params.as_ref()).map_err(|err| err.to_error())
+            }
+            "prompts/get" => {
+                async {
+                    note_prompts::get(&self.notes(now)?, version, request.params.as_ref()).await
+                }
+                .await
+            }
             "initialize" => Err(ErrorObject::invalid_request(
                 "this session is initialized already; send initialize without a session id to \
                  start a new one",
@@ -312,6 +335,19 @@ impl MCPSessionDurableObject {
             now,
         };
         Ok(note_tools::call(&notes, version, call).await.to_value())
+    }
+
+    /// The user's notes, for resources and prompts.
+    fn notes(&self, now: engine::Timestamp) -> std::result::Result<Notes<'_>, ErrorObject> {
+        let bucket = self.env.bucket("STORAGE").map_err(|err| {
+            log_failure("no_bucket", &err.to_string());
+            ErrorObject::internal("note storage is not available")
+        })?;
+        Ok(Notes {
+            store: &self.store,
+            bucket,
+            now,
+        })
     }
 
     /// Runs `f` on the open store; `None` when it is not open or is borrowed.
