@@ -9,5 +9,6 @@ mod archive;
 mod do_storage;
 mod health;
 mod mcp;
+mod resources;
 mod routing;
 mod signin;

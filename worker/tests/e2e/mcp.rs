@@ -695,7 +695,7 @@ fn post(
 }
 
 /// A POST to `/mcp` as `user`.
-fn post_as(
+pub(crate) fn post_as(
     worker: &LocalWorker,
     user: &str,
     body: &str,
