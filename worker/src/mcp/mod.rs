@@ -106,4 +106,6 @@ pub mod transport;
 pub mod version;
 
 #[cfg(test)]
+mod definition_snapshot_tests;
+#[cfg(test)]
 mod tool_snapshot_tests;
