@@ -70,6 +70,20 @@ fn same_event_id_appends_once() {
 }
 
 #[test]
+fn a_receipt_names_what_the_first_append_made() {
+    let mut s = open();
+    assert_eq!(s.receipt(&id(1)), None);
+    write(&mut s, 1, "a.md", "one");
+    // A retry with `expected_version` 0 would fail its checks now: the receipt tells the
+    // caller it is a retry before it plans again.
+    let receipt = s.receipt(&id(1)).unwrap();
+    assert_eq!((receipt.seq, receipt.version), (1, Some(1)));
+    assert_eq!(receipt.path.as_ref().map(|p| p.as_str()), Some("a.md"));
+    s.delete(id(2), "a.md", None, Timestamp(2)).unwrap();
+    assert_eq!(s.receipt(&id(2)).and_then(|r| r.version), Some(2));
+}
+
+#[test]
 fn expected_version_conflicts_are_typed() {
     let mut s = open();
     write(&mut s, 1, "a.md", "one");

@@ -284,6 +284,14 @@ impl<S: Storage> Store<S> {
         &self.state.sessions
     }
 
+    /// The first receipt of event `id`, while `id` is in the idempotency window: a command
+    /// given this id again answers with it and appends nothing. Lets a caller recognise a
+    /// retry before it redoes work whose checks the first attempt changed the answer to (an
+    /// `expected_version`, a text to replace).
+    pub fn receipt(&self, id: &EventId) -> Option<&Receipt> {
+        self.state.receipts.get(id)
+    }
+
     /// The derived state (for comparisons in tests and tools).
     pub fn state(&self) -> &State {
         &self.state

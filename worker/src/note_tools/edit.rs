@@ -3,25 +3,32 @@
 //! A replacement reads the current text, checks that `old_str` occurs exactly once, and
 //! writes the result as an edit that expects the version it read, so a change that lands in
 //! between is refused rather than overwritten.
+//!
+//! Event ids: index 0 for the call's first event (the delete, the move, or the replacement)
+//! and 1 for the move after a replacement, so a retry finds each step it already made.
 
+use engine::EventId;
 use engine::store::WriteRequest;
 use serde_json::{Value, json};
 
-use super::{Notes, ToolFailure, ToolResult, delete_error, event_id, move_error, text};
+use super::event_ids::EventIds;
+use super::{Notes, ToolFailure, ToolResult, delete_error, move_error, text};
 use crate::mcp::tool_call::{EditArgs, EditChange};
 
-pub(super) async fn run(notes: &Notes<'_>, args: EditArgs) -> ToolResult {
+pub(super) async fn run(notes: &Notes<'_>, args: EditArgs, ids: &EventIds) -> ToolResult {
     let EditArgs { path, change } = args;
+    // Delete and move: the engine answers a retried id with its first receipt before any
+    // check. A replacement must look first: its text is gone once the first call made it.
+    let first = ids.nth(0)?;
     match change {
         EditChange::Delete => {
-            let id = event_id()?;
             notes
-                .with(|store| store.delete(id, &path, None, notes.now))?
+                .with(|store| store.delete(first, &path, None, notes.now))?
                 .map_err(delete_error)?;
             Ok(result(&path, None, true, None))
         }
         EditChange::Move { new_path } => {
-            let version = move_note(notes, &path, &new_path, None)?;
+            let version = move_note(notes, first, &path, &new_path, None)?;
             Ok(result(&new_path, Some(version), false, Some(&path)))
         }
         EditChange::Replace {
@@ -29,40 +36,21 @@ pub(super) async fn run(notes: &Notes<'_>, args: EditArgs) -> ToolResult {
             new_str,
             new_path,
         } => {
-            let (version, hash, media_type) = notes.with(|store| {
-                store
-                    .files()
-                    .get(&path)
-                    .map(|entry| (entry.version, entry.hash, entry.media_type.clone()))
-                    .ok_or_else(|| ToolFailure::Refused(format!("{path}: no such note")))
-            })??;
-            let current = text(notes.blob(hash).await?);
-            let replaced = replace_once(&current, &old_str, &new_str)
-                .map_err(|problem| ToolFailure::Refused(format!("{path}: {problem}")))?;
-            let req = WriteRequest {
-                id: event_id()?,
-                path: &path,
-                content: replaced.as_bytes(),
-                media_type: &media_type,
-                expected_version: Some(version),
-                edit: true,
-            };
-            let applied = notes.store_content(&req).await?;
-            let edited = applied
-                .version
-                .ok_or_else(|| ToolFailure::Internal("an edit made no version".to_owned()))?;
+            let edited = match notes.receipt(first)? {
+                Some(receipt) => receipt.version,
+                None => replace(notes, first, &path, &old_str, &new_str).await?,
+            }
+            .ok_or_else(|| ToolFailure::Internal("an edit made no version".to_owned()))?;
             match new_path {
                 None => Ok(result(&path, Some(edited), false, None)),
                 Some(new_path) => {
-                    let moved =
-                        move_note(notes, &path, &new_path, Some(edited)).map_err(|failure| {
-                            match failure {
-                                ToolFailure::Refused(why) => ToolFailure::Refused(format!(
-                                    "the replacement was saved as version {edited} of {path}, \
+                    let moved = move_note(notes, ids.nth(1)?, &path, &new_path, Some(edited))
+                        .map_err(|failure| match failure {
+                            ToolFailure::Refused(why) => ToolFailure::Refused(format!(
+                                "the replacement was saved as version {edited} of {path}, \
                                  but the move failed: {why}"
-                                )),
-                                internal => internal,
-                            }
+                            )),
+                            internal => internal,
                         })?;
                     Ok(result(&new_path, Some(moved), false, Some(&path)))
                 }
@@ -71,13 +59,42 @@ pub(super) async fn run(notes: &Notes<'_>, args: EditArgs) -> ToolResult {
     }
 }
 
+/// Replaces the one occurrence of `old_str` in the note at `path`; the version it made.
+async fn replace(
+    notes: &Notes<'_>,
+    id: EventId,
+    path: &str,
+    old_str: &str,
+    new_str: &str,
+) -> Result<Option<u64>, ToolFailure> {
+    let (version, hash, media_type) = notes.with(|store| {
+        store
+            .files()
+            .get(path)
+            .map(|entry| (entry.version, entry.hash, entry.media_type.clone()))
+            .ok_or_else(|| ToolFailure::Refused(format!("{path}: no such note")))
+    })??;
+    let current = text(notes.blob(hash).await?);
+    let replaced = replace_once(&current, old_str, new_str)
+        .map_err(|problem| ToolFailure::Refused(format!("{path}: {problem}")))?;
+    let req = WriteRequest {
+        id,
+        path,
+        content: replaced.as_bytes(),
+        media_type: &media_type,
+        expected_version: Some(version),
+        edit: true,
+    };
+    Ok(notes.store_content(&req).await?.version)
+}
+
 fn move_note(
     notes: &Notes<'_>,
+    id: EventId,
     from: &str,
     to: &str,
     expected_version: Option<u64>,
 ) -> Result<u64, ToolFailure> {
-    let id = event_id()?;
     let applied = notes
         .with(|store| store.move_note(id, from, to, expected_version, notes.now))?
         .map_err(move_error)?;

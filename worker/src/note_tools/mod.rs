@@ -13,6 +13,7 @@
 //! meet a borrowed store; the engine checks a write again after its blob is stored.
 
 mod edit;
+mod event_ids;
 mod glob;
 mod grep;
 mod history;
@@ -26,9 +27,12 @@ mod write;
 use std::cell::RefCell;
 use std::fmt;
 
+use event_ids::EventIds;
+pub(crate) use event_ids::RequestKey;
 pub(crate) use render::rfc3339;
 pub(crate) use search::{index_all, index_pending, ranked};
 
+use engine::receipts::Receipt;
 use engine::store::{AppendError, DeleteError, MoveError, RevertError, WriteError};
 use engine::{Applied, EventId, Hash, Store, Timestamp};
 use serde::Serialize;
@@ -74,23 +78,28 @@ type ToolResult = Result<Value, ToolFailure>;
 const INTERNAL_MESSAGE: &str = "The server failed to complete this call. Try again; if it keeps \
 failing, the problem is on the server's side.";
 
-/// Runs one tool call and shapes its result for `version`.
+/// Runs one tool call and shapes its result for `version`. `key` identifies the request
+/// within its session (`None` for a stateless request): a retry of a call that changed notes
+/// gets the first call's answer and changes nothing more (see [`event_ids`]).
 pub(crate) async fn call(
     notes: &Notes<'_>,
     version: ProtocolVersion,
     call: ToolCall,
+    key: Option<RequestKey<'_>>,
 ) -> CallToolResult {
     let tool = call.tool().as_str();
     let started = worker::Date::now().as_millis();
+    // Cheap for every call but a write's text, which is hashed once, streamed.
+    let ids = EventIds::new(key, &call);
     let outcome = match call {
         ToolCall::Read(args) => read::run(notes, args).await,
-        ToolCall::Write(args) => write::run(notes, args).await,
-        ToolCall::Edit(args) => edit::run(notes, args).await,
+        ToolCall::Write(args) => write::run(notes, args, &ids).await,
+        ToolCall::Edit(args) => edit::run(notes, args, &ids).await,
         ToolCall::Glob(args) => glob::run(notes, args),
         ToolCall::Grep(args) => grep::run(notes, args).await,
         ToolCall::Search(args) => search::run(notes, args).await,
         ToolCall::History(args) => history::run(notes, args),
-        ToolCall::Revert(args) => revert::run(notes, args),
+        ToolCall::Revert(args) => revert::run(notes, args, &ids),
         ToolCall::Recent(args) => recent::run(notes, args),
     };
     let (result, kind, error) = match outcome {
@@ -145,6 +154,11 @@ impl Notes<'_> {
         Ok(f(store))
     }
 
+    /// The first result of event `id` when this call is a retry of one that appended it.
+    fn receipt(&self, id: EventId) -> Result<Option<Receipt>, ToolFailure> {
+        self.with(|store| store.receipt(&id).cloned())
+    }
+
     /// Reads a blob from R2, verified against its hash.
     pub(crate) async fn blob(&self, hash: Hash) -> Result<Vec<u8>, ToolFailure> {
         blobs::get(&self.bucket, hash)
@@ -173,7 +187,7 @@ impl Notes<'_> {
     }
 }
 
-/// A fresh idempotency key for an event this call makes.
+/// A fresh random idempotency key: for session events, and for tool calls without a session.
 pub(crate) fn event_id() -> Result<EventId, ToolFailure> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)

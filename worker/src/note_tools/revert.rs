@@ -2,11 +2,13 @@
 
 use serde_json::json;
 
-use super::{Notes, ToolFailure, ToolResult, event_id, revert_error};
+use super::event_ids::EventIds;
+use super::{Notes, ToolFailure, ToolResult, revert_error};
 use crate::mcp::tool_call::RevertArgs;
 
-pub(super) fn run(notes: &Notes<'_>, args: RevertArgs) -> ToolResult {
-    let id = event_id()?;
+pub(super) fn run(notes: &Notes<'_>, args: RevertArgs, ids: &EventIds) -> ToolResult {
+    // The engine answers a retried id with its first receipt before any check.
+    let id = ids.nth(0)?;
     let applied = notes
         .with(|store| store.revert(id, &args.path, args.version, None, notes.now))?
         .map_err(revert_error)?;

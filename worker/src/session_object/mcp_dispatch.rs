@@ -29,7 +29,7 @@ use crate::mcp::transport::{
 use crate::mcp::version::{Era, ProtocolVersion};
 use crate::mcp::{prompts, resources};
 use crate::mcp_http::{self, BodyReadError};
-use crate::note_tools::{self, Notes};
+use crate::note_tools::{self, Notes, RequestKey};
 use crate::{note_prompts, note_resources, reply};
 
 /// What this server implements today.
@@ -91,13 +91,19 @@ impl MCPSessionDurableObject {
                         Ok(negotiated) => {
                             match session_version(header_version, negotiated, Some(&incoming)) {
                                 Err(rejection) => mcp_http::rejection(&rejection),
-                                Ok(version) => self.answer(version, incoming, now).await,
+                                Ok(version) => {
+                                    let session = Some((user.as_str(), session.as_str()));
+                                    self.answer(version, incoming, now, session).await
+                                }
                             }
                         }
                     },
                     Ok(PostPlan::Stateless {
                         version, message, ..
-                    }) => self.answer(version, Incoming::Single(message), now).await,
+                    }) => {
+                        let message = Incoming::Single(message);
+                        self.answer(version, message, now, None).await
+                    }
                 }
             }
             Admission::EndSession {
@@ -231,16 +237,18 @@ impl MCPSessionDurableObject {
         }
     }
 
-    /// Answers the messages of one POST in `version`.
+    /// Answers the messages of one POST in `version`; `session` is `(user, session id)` when
+    /// the POST belongs to a session.
     async fn answer(
         &self,
         version: ProtocolVersion,
         incoming: Incoming,
         now: engine::Timestamp,
+        session: Option<(&str, &str)>,
     ) -> Result<Response> {
         match incoming {
             Incoming::Single(Message::Request(request)) => {
-                let response = self.handle(version, request, now).await;
+                let response = self.handle(version, request, now, session).await;
                 mcp_http::json(response_status(version, &response), &response)
             }
             Incoming::Single(_) => mcp_http::accepted(),
@@ -249,7 +257,7 @@ impl MCPSessionDurableObject {
                 for entry in entries {
                     match entry {
                         Ok(Message::Request(request)) => {
-                            responses.push(self.handle(version, request, now).await);
+                            responses.push(self.handle(version, request, now, session).await);
                         }
                         Ok(_) => {}
                         Err(invalid) => responses.push(invalid.to_response()),
@@ -270,11 +278,21 @@ impl MCPSessionDurableObject {
         version: ProtocolVersion,
         request: jsonrpc::Request,
         now: engine::Timestamp,
+        session: Option<(&str, &str)>,
     ) -> jsonrpc::Response {
+        // What makes a retry of this request recognisable (see `note_tools::call`).
+        let key = session.map(|(user, session)| RequestKey {
+            user,
+            session,
+            request: &request.id,
+        });
         let result = match request.method.as_str() {
             "ping" => Ok(json!({})),
             "tools/list" => Ok(list_tools_result(version)),
-            "tools/call" => self.call_tool(version, request.params.as_ref(), now).await,
+            "tools/call" => {
+                self.call_tool(version, request.params.as_ref(), now, key)
+                    .await
+            }
             "server/discover" if version.era() == Era::Stateless => Ok(discover_result(&FEATURES)),
             "resources/list" => self
                 .notes(now)
@@ -315,6 +333,7 @@ impl MCPSessionDurableObject {
         version: ProtocolVersion,
         params: Option<&serde_json::Map<String, Value>>,
         now: engine::Timestamp,
+        key: Option<RequestKey<'_>>,
     ) -> std::result::Result<Value, ErrorObject> {
         let call = match ToolCall::parse(params) {
             Ok(call) => call,
@@ -334,7 +353,9 @@ impl MCPSessionDurableObject {
             bucket,
             now,
         };
-        Ok(note_tools::call(&notes, version, call).await.to_value())
+        Ok(note_tools::call(&notes, version, call, key)
+            .await
+            .to_value())
     }
 
     /// The user's notes, for resources and prompts.

@@ -10,5 +10,6 @@ mod do_storage;
 mod health;
 mod mcp;
 mod resources;
+mod retries;
 mod routing;
 mod signin;
