@@ -17,8 +17,8 @@ use thiserror::Error;
 use super::jsonrpc::ErrorObject;
 use super::tool_schemas::{
     GLOB_DEFAULT_LIMIT, GLOB_MAX_LIMIT, GREP_DEFAULT_MATCHES, GREP_MAX_CONTEXT_LINES,
-    GREP_MAX_MATCHES, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, RECENT_DEFAULT_LIMIT,
-    RECENT_MAX_LIMIT, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT,
+    GREP_MAX_MATCHES, HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, MAX_WRITE_BYTES,
+    RECENT_DEFAULT_LIMIT, RECENT_MAX_LIMIT, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT,
 };
 use super::tools::{CallToolResult, ToolName};
 use super::version::ProtocolVersion;
@@ -252,7 +252,7 @@ impl ToolCall {
             }),
             ToolName::Write => ToolCall::Write(WriteArgs {
                 path: args.path("path")?,
-                content: args.required("content", "a string")?,
+                content: args.new_text("content")?,
                 expected_version: args.optional("expected_version", WHOLE)?,
             }),
             ToolName::Edit => ToolCall::Edit(args.edit()?),
@@ -372,6 +372,13 @@ impl Args<'_> {
         Ok(value)
     }
 
+    /// Required new note text, at most [`MAX_WRITE_BYTES`].
+    fn new_text(&self, field: &'static str) -> Result<String, ToolCallError> {
+        let text: String = self.required(field, "a string")?;
+        check_new_text(self, field, &text)?;
+        Ok(text)
+    }
+
     fn path(&self, field: &'static str) -> Result<String, ToolCallError> {
         self.non_empty(field)
     }
@@ -412,6 +419,9 @@ impl Args<'_> {
         let path = self.path("path")?;
         let old_str: Option<String> = self.optional("old_str", "a string")?;
         let new_str: Option<String> = self.optional("new_str", "a string")?;
+        if let Some(new_str) = &new_str {
+            check_new_text(self, "new_str", new_str)?;
+        }
         let new_path: Option<String> = self.optional("new_path", "a string")?;
         let delete: Option<bool> = self.optional("delete", "true or false")?;
         if new_path.as_deref() == Some("") {
@@ -461,6 +471,22 @@ impl Args<'_> {
         };
         Ok(EditArgs { path, change })
     }
+}
+
+/// One call carries at most [`MAX_WRITE_BYTES`] of new text.
+fn check_new_text(args: &Args<'_>, field: &'static str, text: &str) -> Result<(), ToolCallError> {
+    if text.len() > MAX_WRITE_BYTES {
+        return Err(args.error(
+            field,
+            format!(
+                "\"{field}\" is {} bytes; one call carries at most {MAX_WRITE_BYTES} bytes \
+                 (1 MB): split the text over several notes, or add to a note with further \
+                 edits",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn describe(value: &Value) -> String {

@@ -34,6 +34,9 @@ pub const HISTORY_MAX_LIMIT: u64 = 100;
 pub const RECENT_DEFAULT_LIMIT: u64 = 20;
 /// `recent`: most notes.
 pub const RECENT_MAX_LIMIT: u64 = 100;
+/// `write` and `edit`: most bytes of new text one call carries (1 MB; a note may grow to
+/// 10 MB through several calls). The request body limit is sized from this.
+pub const MAX_WRITE_BYTES: usize = 1_000_000;
 
 /// Behaviour hints of one tool (see [`super::tools::ToolAnnotations`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

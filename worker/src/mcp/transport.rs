@@ -29,7 +29,7 @@ use super::sse::EventId;
 use super::version::{Era, ProtocolVersion};
 
 /// The largest POST body accepted: 2 MiB + 64 KiB. A write carries at most 1 MB of note text
-/// (the per-call limit, which the engine enforces); JSON string escaping at most doubles text made of newlines, quotes,
+/// (the per-call limit, `tool_schemas::MAX_WRITE_BYTES`, checked as the call is parsed); JSON string escaping at most doubles text made of newlines, quotes,
 /// backslashes and tabs, and 64 KiB leaves room for the envelope. Text made mostly of other
 /// control characters (escaped as `\u00XX`) can exceed this and gets 413.
 pub const MAX_BODY_BYTES: u64 = 2 * 1024 * 1024 + 64 * 1024;

@@ -8,6 +8,7 @@ mod alarm;
 mod archive;
 mod do_storage;
 mod health;
+mod limits;
 mod mcp;
 mod resources;
 mod retries;

@@ -22,7 +22,7 @@ use crate::local_worker::{LocalWorker, Options, client, shared};
 /// How long one test's MCP conversation may take.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-type Client = RunningService<RoleClient, ClientConfig>;
+pub(crate) type Client = RunningService<RoleClient, ClientConfig>;
 
 /// Runs `test` on a small tokio runtime, bounded by [`TEST_TIMEOUT`]. Start workers (and
 /// call `shared()`) before: their start-up uses a blocking client, which must not run inside
@@ -52,7 +52,7 @@ pub(crate) async fn connect(worker: &LocalWorker, user: &str) -> Client {
 }
 
 /// Calls `tool` with `arguments`.
-async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallToolResult {
+pub(crate) async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallToolResult {
     let Value::Object(arguments) = arguments else {
         panic!("arguments must be an object");
     };
@@ -83,13 +83,13 @@ pub(crate) async fn ok(client: &Client, tool: &'static str, arguments: Value) ->
 }
 
 /// Calls `tool`, expects an `isError` result, and returns its text.
-async fn refused(client: &Client, tool: &'static str, arguments: Value) -> String {
+pub(crate) async fn refused(client: &Client, tool: &'static str, arguments: Value) -> String {
     let result = call(client, tool, arguments).await;
     assert_eq!(result.is_error, Some(true), "{tool} succeeded: {result:?}");
     text(&result)
 }
 
-fn text(result: &CallToolResult) -> String {
+pub(crate) fn text(result: &CallToolResult) -> String {
     result
         .content
         .iter()

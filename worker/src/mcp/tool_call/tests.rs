@@ -116,6 +116,22 @@ fn write_accepts_empty_content_and_version_zero() {
 }
 
 #[test]
+fn one_call_carries_at_most_1_mb_of_new_text() {
+    let at_limit = "x".repeat(MAX_WRITE_BYTES);
+    assert!(call("write", json!({"path": "a.md", "content": at_limit})).is_ok());
+    // Bytes, not characters: 'é' is two.
+    let over = "é".repeat(MAX_WRITE_BYTES / 2 + 1);
+    let (field, problem) = bad_field("write", json!({"path": "a.md", "content": over}));
+    assert_eq!(field, "content");
+    assert!(
+        problem.contains("is 1000002 bytes") && problem.contains("at most 1000000"),
+        "{problem}"
+    );
+    let edit = json!({"path": "a.md", "old_str": "x", "new_str": "y".repeat(MAX_WRITE_BYTES + 1)});
+    assert_eq!(bad_field("edit", edit).0, "new_str");
+}
+
+#[test]
 fn edit_changes() {
     let edit = |arguments| match call("edit", arguments) {
         Ok(ToolCall::Edit(EditArgs { path, change })) => {
