@@ -13,4 +13,5 @@ mod mcp;
 mod resources;
 mod retries;
 mod routing;
+mod scale;
 mod signin;
