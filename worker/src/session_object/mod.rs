@@ -50,6 +50,10 @@ pub(crate) const MCP_URL: &str = "https://session-object/mcp";
 /// The header that carries the user id from the front Worker to the object. The front Worker
 /// always sets it, replacing anything a client sent.
 pub(crate) const USER_HEADER: &str = "x-second-brain-user";
+/// The reply header that says, in local development only, how long opening the store took
+/// (ms) on the request that opened it: the object's own part of a cold start, for
+/// `second-brain bench-mcp`.
+pub(crate) const STORE_OPEN_HEADER: &str = "x-dev-store-open-ms";
 /// The local-development var that sets how many events make a snapshot due.
 const DEV_SNAPSHOT_EVERY_EVENTS: &str = "DEV_SNAPSHOT_EVERY_EVENTS";
 /// The longest alarm delay the dev route accepts: one day.
@@ -80,6 +84,8 @@ pub struct MCPSessionDurableObject {
     restore_failure: RefCell<Option<restore::RestoreFailure>>,
     /// Snapshot uploads failed on purpose so far (local development's fault injection).
     failed_uploads: Cell<u64>,
+    /// How long the last store open took (ms), until a reply reports it.
+    store_open_ms: Cell<Option<u64>>,
 }
 
 impl DurableObject for MCPSessionDurableObject {
@@ -94,6 +100,7 @@ impl DurableObject for MCPSessionDurableObject {
             archive_retry: Cell::new(false),
             restore_failure: RefCell::new(None),
             failed_uploads: Cell::new(0),
+            store_open_ms: Cell::new(None),
         }
     }
 
@@ -102,7 +109,10 @@ impl DurableObject for MCPSessionDurableObject {
         let path = req.path();
         match (req.method(), path.as_str()) {
             (_, "/mcp") => {
-                crate::user_limits::serve(&self.sql(), req, |req| self.serve_mcp(req)).await
+                self.store_open_ms.set(None);
+                let response =
+                    crate::user_limits::serve(&self.sql(), req, |req| self.serve_mcp(req)).await?;
+                self.report_store_open(response)
             }
             (Method::Get, "/ping") => {
                 let pings = self.bump("pings")?;
@@ -201,6 +211,8 @@ impl MCPSessionDurableObject {
         let storage = DoStorage::open(&self.state.storage()).map_err(|e| e.to_string())?;
         let (store, report) =
             Store::open(storage, self.engine_config()).map_err(|e| e.to_string())?;
+        let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
+        self.store_open_ms.set(Some(duration_ms));
         worker::console_log!(
             "{}",
             serde_json::json!({
@@ -208,11 +220,24 @@ impl MCPSessionDurableObject {
                 "snapshot_seq": report.snapshot_seq,
                 "replayed": report.replayed,
                 "head_seq": report.head.seq,
-                "duration_ms": worker::Date::now().as_millis().saturating_sub(started),
+                "duration_ms": duration_ms,
             })
         );
         *slot = Some(store);
         Ok(())
+    }
+
+    /// In local development, the reply to the request that opened the store says how long
+    /// that took ([`STORE_OPEN_HEADER`]).
+    fn report_store_open(&self, response: Response) -> Result<Response> {
+        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        if let Some(ms) = self.store_open_ms.take()
+            && local_dev
+        {
+            // A measurement aid: a reply whose headers cannot change goes out without it.
+            let _ = response.headers().set(STORE_OPEN_HEADER, &ms.to_string());
+        }
+        Ok(response)
     }
 
     /// The engine's configuration: the product defaults, except that local development may
