@@ -2,12 +2,15 @@
 # Runs the product locally: the real Worker in workerd (wrangler dev) on 127.0.0.1, with local
 # Durable Object, R2 and KV state under .wrangler/state (kept across runs).
 #   PORT=8787 (default)   --no-opt: skip wasm-opt for a faster build
+#   DEV_NO_BUILD=1: start at once with the bundle already built (restarts, cold-start timing)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-"$ROOT/scripts/setup.sh"
-"$ROOT/scripts/build-worker.sh" "$@"
+if [ "${DEV_NO_BUILD:-}" != 1 ]; then
+  "$ROOT/scripts/setup.sh"
+  "$ROOT/scripts/build-worker.sh" "$@"
+fi
 
 port="${PORT:-8787}"
 log "serving on http://127.0.0.1:$port (GET /health); Ctrl-C stops"

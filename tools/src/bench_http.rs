@@ -107,7 +107,8 @@ fn client_loop(
     Ok((samples, errors))
 }
 
-fn is_loopback(url: &reqwest::Url) -> bool {
+/// Whether `url`'s host is loopback (load runs never leave the machine).
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

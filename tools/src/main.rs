@@ -1,10 +1,12 @@
 //! `second-brain`: the operator CLI.
 //!
 //! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
-//! running Worker on loopback, and `github-standin`, a local stand-in for GitHub's OAuth flow.
+//! running Worker on loopback; `bench-mcp`, MCP tool-call latency, throughput and cold start
+//! against a local Worker; and `github-standin`, a local stand-in for GitHub's OAuth flow.
 //! `validate-config` checks wrangler.toml. Restore, verify, inspect and deploy arrive with the issues that need them.
 
 mod bench_http;
+mod bench_mcp;
 mod config_check;
 mod file_disk;
 
@@ -24,6 +26,9 @@ struct Cli {
 enum Command {
     /// Sends a bounded number of GET requests to a URL and reports latency percentiles.
     BenchHttp(bench_http::Args),
+    /// Times MCP tool calls (read, write, search, glob) and cold starts against a local Worker,
+    /// on a seeded corpus of 10,000 notes; p50/p90/p99/max and throughput, 1 and N clients.
+    BenchMcp(bench_mcp::Args),
     /// Serves a local stand-in for GitHub's OAuth web flow on 127.0.0.1 (tests, local dev).
     GithubStandin(github_standin::Args),
     /// Checks wrangler.toml: bindings, environment parity, no secrets in vars, no local-dev
@@ -34,6 +39,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::BenchHttp(args) => bench_http::run(&args),
+        Command::BenchMcp(args) => bench_mcp::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
