@@ -161,8 +161,10 @@ pub struct RevertArgs {
 /// `recent` arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecentArgs {
-    /// How many notes (default [`RECENT_DEFAULT_LIMIT`]).
+    /// How many notes per page (default [`RECENT_DEFAULT_LIMIT`]).
     pub limit: u64,
+    /// Where the previous page ended (its `next_cursor`).
+    pub cursor: Option<String>,
 }
 
 /// Why `tools/call` params are not a call we can make.
@@ -300,6 +302,7 @@ impl ToolCall {
                 limit: args
                     .bounded_opt("limit", 1, RECENT_MAX_LIMIT)?
                     .unwrap_or(RECENT_DEFAULT_LIMIT),
+                cursor: args.optional("cursor", "a string")?,
             }),
         })
     }

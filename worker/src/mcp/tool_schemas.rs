@@ -409,20 +409,23 @@ pub fn spec(name: ToolName) -> ToolSpec {
         },
         ToolName::Recent => ToolSpec {
             title: "Recent notes",
-            description: "List the most recently changed notes, newest first.",
+            description: "List the most recently changed notes, newest first. Paginated: pass \
+                `next_cursor` back as `cursor` to go further back in time.",
             hints: READ_ONLY,
             input: json!({
                 "type": "object",
                 "properties": {
-                    "limit": limit_arg(RECENT_DEFAULT_LIMIT, RECENT_MAX_LIMIT, "How many notes."),
+                    "limit": limit_arg(RECENT_DEFAULT_LIMIT, RECENT_MAX_LIMIT, "How many notes per page."),
+                    "cursor": cursor_arg(),
                 },
             }),
             output: json!({
                 "type": "object",
                 "properties": {
                     "files": { "type": "array", "items": file_entry() },
+                    "next_cursor": next_cursor(),
                 },
-                "required": ["files"],
+                "required": ["files", "next_cursor"],
             }),
         },
     }
@@ -532,7 +535,10 @@ mod tests {
                 ToolName::Revert,
                 json!({"path": "a.md", "version": 5, "reverted_to": 2}),
             ),
-            (ToolName::Recent, json!({"files": [file]})),
+            (
+                ToolName::Recent,
+                json!({"files": [file], "next_cursor": "17"}),
+            ),
         ];
         assert_eq!(samples.len(), ToolName::ALL.len());
         for (tool, sample) in samples {

@@ -103,11 +103,14 @@ fn listings_page_through_more_than_a_thousand_notes() {
         let unique: BTreeSet<&String> = found.iter().collect();
         assert_eq!((found.len(), unique.len()), (NOTES, NOTES));
 
-        // recent has no cursor: at most 100, newest first.
-        let recent = ok(client, "recent", json!({"limit": 100})).await;
-        let files = recent["files"].as_array().expect("files");
-        assert_eq!(files.len(), 100);
-        let modified: Vec<&str> = files
+        // recent pages back in time: every note once, past the 1,000th; newest first.
+        let recent = all_pages(client, "recent", json!({"limit": 100}), "files").await;
+        let unique: BTreeSet<&String> = recent.iter().collect();
+        assert_eq!((recent.len(), unique.len()), (NOTES, NOTES));
+        let first = ok(client, "recent", json!({"limit": 100})).await;
+        let modified: Vec<&str> = first["files"]
+            .as_array()
+            .expect("files")
             .iter()
             .map(|f| f["modified"].as_str().expect("a time"))
             .collect();

@@ -302,9 +302,11 @@ fn search_history_revert_recent() {
     assert_eq!(
         ToolCall::parse(params.as_object()).unwrap(),
         ToolCall::Recent(RecentArgs {
-            limit: RECENT_DEFAULT_LIMIT
+            limit: RECENT_DEFAULT_LIMIT,
+            cursor: None,
         })
     );
+    assert_eq!(bad_field("recent", json!({"cursor": 7})).0, "cursor");
     assert_eq!(bad_field("recent", json!({"limit": 101})).0, "limit");
 }
 
