@@ -14,6 +14,7 @@
 //! - [`lifecycle`]: `initialize`, capabilities, `server/discover`, per-request `_meta`.
 //! - [`tools`], [`tool_schemas`], [`tool_call`]: tool definitions and results, their JSON
 //!   Schemas, and parsing `tools/call` into a typed [`tool_call::ToolCall`].
+//! - [`note_uri`]: `note:///<path>`, the URI of one note (subscriptions).
 //!
 //! HTTP transport rules:
 //! - [`headers`]: header lookup, `Accept`/`Content-Type`, session ids, mirrored values.
@@ -73,6 +74,7 @@
 pub mod headers;
 pub mod jsonrpc;
 pub mod lifecycle;
+pub mod note_uri;
 pub mod origin;
 pub mod rejection;
 pub mod sse;
