@@ -15,6 +15,7 @@
 //! - [`tools`], [`tool_schemas`], [`tool_call`]: tool definitions and results, their JSON
 //!   Schemas, and parsing `tools/call` into a typed [`tool_call::ToolCall`].
 //! - [`note_uri`]: `note:///<path>`, the URI of one note (subscriptions).
+//! - [`progress`]: progress tokens, notifications and their rate; cancellation.
 //!
 //! HTTP transport rules:
 //! - [`headers`]: header lookup, `Accept`/`Content-Type`, session ids, mirrored values.
@@ -76,6 +77,7 @@ pub mod jsonrpc;
 pub mod lifecycle;
 pub mod note_uri;
 pub mod origin;
+pub mod progress;
 pub mod rejection;
 pub mod sse;
 pub mod tool_call;

@@ -118,8 +118,13 @@ pub fn message_event<T: Serialize>(
     message: &T,
 ) -> Result<String, serde_json::Error> {
     let json = serde_json::to_string(message)?;
+    Ok(json_event(version, id, &json))
+}
+
+/// [`message_event`] for a message that is JSON text already (as the outbox keeps it).
+pub fn json_event(version: ProtocolVersion, id: Option<EventId>, json: &str) -> String {
     let id = id.filter(|_| version.has_resumable_streams());
-    Ok(event(id, Some("message"), &json))
+    event(id, Some("message"), json)
 }
 
 /// The event that opens a stream in 2025-11-25: an id and empty data, so the client can
