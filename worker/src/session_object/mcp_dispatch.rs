@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use worker::{Request, Response, Result};
 
 use super::restore::StoreUnavailable;
-use super::{MCPSessionDurableObject, USER_HEADER, now};
+use super::{USER_HEADER, UserObject, now};
 use crate::config::Config;
 use crate::mcp::headers::{SESSION_ID, SessionId};
 use crate::mcp::jsonrpc::{self, ErrorObject, Incoming, Message};
@@ -34,7 +34,7 @@ use crate::reply;
 /// What this server implements today.
 const FEATURES: ServerFeatures = ServerFeatures::TOOLS_ONLY;
 
-impl MCPSessionDurableObject {
+impl UserObject {
     /// Serves one `/mcp` request forwarded by the front Worker.
     pub(super) async fn serve_mcp(&self, mut req: Request) -> Result<Response> {
         let Some(user) = req.headers().get(USER_HEADER)? else {

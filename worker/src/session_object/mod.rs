@@ -32,6 +32,8 @@ mod restore;
 mod upkeep;
 
 use std::cell::{Cell, RefCell};
+use std::ops::Deref;
+use std::rc::Rc;
 
 use engine::Store;
 use serde::{Deserialize, Serialize};
@@ -62,9 +64,25 @@ pub(crate) fn object_name(user: &str) -> String {
 }
 
 /// The per-user Durable Object. Its class name is fixed: deployments bind it as `MCP_SESSION`.
+/// Everything it holds lives in a shared [`UserObject`], so work that outlives one `fetch`
+/// call (an SSE stream's producer) can keep it.
 #[durable_object]
 #[derive(Debug)]
 pub struct MCPSessionDurableObject {
+    object: Rc<UserObject>,
+}
+
+impl Deref for MCPSessionDurableObject {
+    type Target = UserObject;
+
+    fn deref(&self) -> &UserObject {
+        &self.object
+    }
+}
+
+/// One user's object: its storage, store, sessions' live streams and alarms.
+#[derive(Debug)]
+pub struct UserObject {
     state: State,
     env: Env,
     schema_ready: Cell<bool>,
@@ -84,7 +102,7 @@ pub struct MCPSessionDurableObject {
 
 impl DurableObject for MCPSessionDurableObject {
     fn new(state: State, env: Env) -> Self {
-        Self {
+        let object = Rc::new(UserObject {
             state,
             env,
             schema_ready: Cell::new(false),
@@ -94,9 +112,20 @@ impl DurableObject for MCPSessionDurableObject {
             archive_retry: Cell::new(false),
             restore_failure: RefCell::new(None),
             failed_uploads: Cell::new(0),
-        }
+        });
+        Self { object }
     }
 
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.object.fetch(req).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.object.alarm().await
+    }
+}
+
+impl UserObject {
     async fn fetch(&self, req: Request) -> Result<Response> {
         self.ensure_schema()?;
         let path = req.path();
@@ -167,7 +196,7 @@ struct MetaValue {
     value: String,
 }
 
-impl MCPSessionDurableObject {
+impl UserObject {
     fn sql(&self) -> SqlStorage {
         self.state.storage().sql()
     }

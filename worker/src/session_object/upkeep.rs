@@ -29,7 +29,7 @@ use worker::{Bucket, Result};
 
 use super::archive;
 use super::restore::StoreUnavailable;
-use super::{MCPSessionDurableObject, alarm_at, now};
+use super::{UserObject, alarm_at, now};
 use crate::note_tools::{self, Notes};
 
 /// How long after the store opens (and between steps) background indexing runs.
@@ -56,7 +56,7 @@ fn failed(step: &'static str) -> impl Fn(String) -> CycleError {
     move |message| CycleError { step, message }
 }
 
-impl MCPSessionDurableObject {
+impl UserObject {
     /// The alarm's work: expire idle sessions, run the snapshot cycle when a snapshot is due
     /// or an earlier cycle did not finish, index a step, then set the alarm to the next
     /// deadline. Safe to run any number of times.
