@@ -9,6 +9,11 @@
 //! Borrowing rule: the store is borrowed only inside the synchronous closures passed to
 //! [`Notes::with`], never across an `.await`, so requests that interleave at R2 calls never
 //! meet a borrowed store; the engine checks a write again after its blob is stored.
+//!
+//! Long loops over R2 blobs (`grep`, and indexing before `search`) check
+//! [`CallControl::cancelled`] between steps and stop when the client cancelled, and report
+//! how far they got through [`CallControl::progress`]; what reaches the client, and how
+//! often, is the caller's business.
 
 mod edit;
 mod glob;
@@ -46,7 +51,37 @@ pub(crate) struct Notes<'a> {
     pub(crate) bucket: Bucket,
     /// When the call arrived.
     pub(crate) now: Timestamp,
+    /// Whether the call was cancelled, and where its progress goes.
+    pub(crate) control: &'a dyn CallControl,
+    /// Local development only: a pause between the steps of long loops (var
+    /// `DEV_STEP_PAUSE_MS`), so tests can act while a call runs.
+    pub(crate) step_pause: Option<std::time::Duration>,
 }
+
+/// What a running call is told, and tells, while it runs.
+pub(crate) trait CallControl {
+    /// Whether the client cancelled the call; long loops check it between steps.
+    fn cancelled(&self) -> bool;
+    /// `done` of `total` steps are done. Called after every step; the implementation decides
+    /// which reports reach the client.
+    fn progress(&self, done: u64, total: u64, message: &str);
+}
+
+/// A call that no one cancels or watches (background work).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unwatched;
+
+impl CallControl for Unwatched {
+    fn cancelled(&self) -> bool {
+        false
+    }
+
+    fn progress(&self, _done: u64, _total: u64, _message: &str) {}
+}
+
+/// The call stopped because the client cancelled it; it has no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallCancelled;
 
 impl fmt::Debug for Notes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -61,6 +96,8 @@ pub(crate) enum ToolFailure {
     Refused(String),
     /// The server failed; the text is for the log only.
     Internal(String),
+    /// The client cancelled the call.
+    Cancelled,
 }
 
 type ToolResult = Result<Value, ToolFailure>;
@@ -69,12 +106,13 @@ type ToolResult = Result<Value, ToolFailure>;
 const INTERNAL_MESSAGE: &str = "The server failed to complete this call. Try again; if it keeps \
 failing, the problem is on the server's side.";
 
-/// Runs one tool call and shapes its result for `version`.
+/// Runs one tool call and shapes its result for `version`; [`CallCancelled`] when the client
+/// cancelled it before it finished.
 pub(crate) async fn call(
     notes: &Notes<'_>,
     version: ProtocolVersion,
     call: ToolCall,
-) -> CallToolResult {
+) -> Result<CallToolResult, CallCancelled> {
     let tool = call.tool().as_str();
     let started = worker::Date::now().as_millis();
     let outcome = match call {
@@ -89,10 +127,11 @@ pub(crate) async fn call(
         ToolCall::Recent(args) => recent::run(notes, args),
     };
     let (result, kind, error) = match outcome {
-        Ok(value) => (CallToolResult::structured(version, value), "ok", None),
-        Err(ToolFailure::Refused(message)) => (CallToolResult::error(message), "refused", None),
+        Ok(value) => (Ok(CallToolResult::structured(version, value)), "ok", None),
+        Err(ToolFailure::Cancelled) => (Err(CallCancelled), "cancelled", None),
+        Err(ToolFailure::Refused(message)) => (Ok(CallToolResult::error(message)), "refused", None),
         Err(ToolFailure::Internal(detail)) => (
-            CallToolResult::error(INTERNAL_MESSAGE),
+            Ok(CallToolResult::error(INTERNAL_MESSAGE)),
             "failed",
             Some(detail),
         ),
@@ -135,6 +174,22 @@ impl Notes<'_> {
             .as_mut()
             .ok_or_else(|| ToolFailure::Internal("the store is not open".to_owned()))?;
         Ok(f(store))
+    }
+
+    /// Ends one step of a long loop: pauses when local development asks for it.
+    async fn step_done(&self) {
+        if let Some(pause) = self.step_pause {
+            worker::Delay::from(pause).await;
+        }
+    }
+
+    /// `Err(Cancelled)` once the client cancelled the call.
+    fn check_cancelled(&self) -> Result<(), ToolFailure> {
+        if self.control.cancelled() {
+            Err(ToolFailure::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// Reads a blob from R2, verified against its hash.

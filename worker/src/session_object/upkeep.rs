@@ -30,7 +30,7 @@ use worker::{Bucket, Result};
 use super::archive;
 use super::restore::StoreUnavailable;
 use super::{UserObject, alarm_at, now};
-use crate::note_tools::{self, Notes};
+use crate::note_tools::{self, Notes, Unwatched};
 
 /// How long after the store opens (and between steps) background indexing runs.
 pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
@@ -77,6 +77,9 @@ impl UserObject {
                 )));
             }
         }
+        // Changes made by requests are pushed after each one; this catches anything else
+        // before the log is compacted.
+        self.notify_changes();
         let now = now();
         let due = {
             let mut slot = self
@@ -99,12 +102,44 @@ impl UserObject {
                 }
             }
         };
+        self.forget_ended_sessions(now);
         if due || self.meta_flag(ARCHIVE_PENDING)? {
             self.snapshot_cycle(now).await;
         }
         self.index_step(now).await;
         self.reschedule().await;
         Ok(())
+    }
+
+    /// Drops the subscriptions and outbox rows of sessions that are no longer open (expired,
+    /// or closed by a request that failed before it cleaned up), and outbox rows past their
+    /// age.
+    fn forget_ended_sessions(&self, now: engine::Timestamp) {
+        let known = self
+            .subscribing_sessions()
+            .and_then(|mut sessions| {
+                sessions.extend(self.outbox_sessions()?);
+                Ok(sessions)
+            })
+            .and_then(|sessions| self.outbox_prune(now.0).map(|()| sessions));
+        let sessions = match known {
+            Ok(sessions) => sessions,
+            Err(err) => {
+                return log_error(json!({"msg": "session_sweep_failed", "error": err.to_string()}));
+            }
+        };
+        for session in sessions {
+            let open = self
+                .with_open_store(|store| {
+                    engine::SessionId::new(session.as_str())
+                        .ok()
+                        .is_some_and(|id| store.session(&id, now).is_ok())
+                })
+                .unwrap_or(true);
+            if !open {
+                self.forget_session(&session);
+            }
+        }
     }
 
     /// Runs one snapshot cycle (see the module docs) and keeps `archive_pending` in step.
@@ -234,7 +269,7 @@ impl UserObject {
     }
 
     /// A local-development var as a number; `None` elsewhere or when unset.
-    fn dev_number(&self, name: &str) -> Option<u64> {
+    pub(super) fn dev_number(&self, name: &str) -> Option<u64> {
         let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
         if !local_dev {
             return None;
@@ -304,6 +339,8 @@ impl UserObject {
             store: &self.store,
             bucket,
             now,
+            control: &Unwatched,
+            step_pause: None,
         };
         match note_tools::index_pending(&notes).await {
             Ok((indexed, waiting)) => {

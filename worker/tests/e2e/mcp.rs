@@ -820,17 +820,20 @@ fn malformed_json_is_400_with_a_parse_error() {
 }
 
 #[test]
-fn get_is_405_until_streams_are_served() {
+fn get_opens_the_sessions_stream() {
     let worker = shared();
     let id = session(worker);
     let response = client()
         .get(worker.url("/mcp"))
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &id)
+        .header("x-dev-user", "raw-http")
         .send()
         .unwrap();
-    assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(response.headers()["allow"], "POST, DELETE");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    // Dropping the response closes the stream; `streams.rs` reads streams.
 }
 
 #[test]
