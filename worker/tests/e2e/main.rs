@@ -11,3 +11,4 @@ mod health;
 mod mcp;
 mod routing;
 mod signin;
+mod streams;
