@@ -23,7 +23,12 @@
 //! - [`transport`]: what to do with a request to `/mcp` ([`transport::admit`], then
 //!   [`transport::PostAdmission::plan`]).
 //! - [`rejection`]: refusals as HTTP status plus JSON-RPC error body.
-//! - [`sse`]: Server-Sent Events framing and `Last-Event-ID`.
+//! - [`sse`]: Server-Sent Events framing, event ids (log positions for GET streams, outbox rows
+//!   for POST streams) and `Last-Event-ID`.
+//!
+//! The Durable Object (`session_object`) does the streaming itself: SSE replies with progress
+//! and cancellation, resumption, subscriptions and the GET stream; this module gives it the
+//! rules and the wire forms.
 //!
 //! # Example
 //! ```

@@ -1,7 +1,7 @@
 //! Note URIs: `note:///<path>`, the resource URI of one note.
 //!
 //! The path's segments are percent-encoded as RFC 3986 section 2.1 says (the `/` between
-//! segments stays literal), so any note path has exactly one URI we write ([`format`]) and
+//! segments stays literal), so any note path has exactly one URI we write ([`format()`]) and
 //! every URI a client sends names at most one path ([`parse`]).
 //!
 //! [`parse`] is strict: scheme `note` (lower case), an empty authority (`note:///`), no query

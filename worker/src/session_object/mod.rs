@@ -74,7 +74,7 @@ pub(crate) fn object_name(user: &str) -> String {
 }
 
 /// The per-user Durable Object. Its class name is fixed: deployments bind it as `MCP_SESSION`.
-/// Everything it holds lives in a shared [`UserObject`], so work that outlives one `fetch`
+/// Everything it holds lives in a shared `UserObject`, so work that outlives one `fetch`
 /// call (an SSE stream's producer) can keep it.
 #[durable_object]
 #[derive(Debug)]
