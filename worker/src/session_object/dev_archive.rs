@@ -101,6 +101,7 @@ impl UserObject {
         self.schema_ready.set(false);
         self.alarm.set(None);
         self.archive_retry.set(false);
+        self.notified_through.set(None);
         Ok(())
     }
 }

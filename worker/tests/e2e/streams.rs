@@ -261,7 +261,7 @@ impl<'a> Raw<'a> {
 fn long_user(worker: &'static LocalWorker, seeded: &'static OnceLock<()>) -> &'static str {
     const USER: &str = "long-greps";
     seeded.get_or_init(|| {
-        seed_notes(worker, USER);
+        seed_notes(worker, USER, NOTES);
     });
     USER
 }
@@ -269,11 +269,11 @@ fn long_user(worker: &'static LocalWorker, seeded: &'static OnceLock<()>) -> &'s
 static SEEDED_STREAMS: OnceLock<()> = OnceLock::new();
 static SEEDED_POLLING: OnceLock<()> = OnceLock::new();
 
-/// Writes [`NOTES`] notes for `user` (each with one `needle` line), in batches (2025-03-26
-/// allows them), and returns how many.
-fn seed_notes(worker: &LocalWorker, user: &'static str) -> usize {
+/// Writes `count` notes (a multiple of 100) for `user`, each with one `needle` line, in
+/// batches (2025-03-26 allows them).
+fn seed_notes(worker: &LocalWorker, user: &'static str, count: usize) {
     let raw = Raw::start(worker, user, "2025-03-26");
-    for batch in 0..NOTES / 100 {
+    for batch in 0..count / 100 {
         let calls: Vec<Value> = (0..100)
             .map(|i| {
                 let n = batch * 100 + i;
@@ -293,7 +293,6 @@ fn seed_notes(worker: &LocalWorker, user: &'static str) -> usize {
             "a seed write failed"
         );
     }
-    NOTES
 }
 
 /// How many log lines with `msg` the Worker has written so far.
@@ -721,6 +720,108 @@ fn a_raw_poll_resumes_from_the_outbox_and_ends_with_the_response() {
     // Resuming after the response replays nothing more and ends at once.
     let after = SseReader::new(raw.get(Some(&last_id))).rest(10);
     assert!(after.iter().all(|e| e.message().is_none()), "{after:?}");
+}
+
+#[test]
+fn a_call_lost_in_a_restart_is_reported_interrupted_when_resumed() {
+    let mut options = Options::default();
+    // 100 notes in 7 steps of 200 ms: the call is still running when the Worker stops.
+    options.vars.push(("DEV_STEP_PAUSE_MS", "200"));
+    let worker = LocalWorker::start(options);
+    let user = "restart-mid-call";
+    seed_notes(&worker, user, 100);
+    let (session, primed) = {
+        let raw = Raw::start(&worker, user, "2025-11-25");
+        let mut reader = raw.call_streamed(5, "grep", grep_args(), "lost");
+        let priming = reader.next().expect("a priming event");
+        (raw.session.clone(), priming.id.expect("an outbox id"))
+    };
+    let worker = worker.restart();
+    let raw = Raw {
+        worker: &worker,
+        user,
+        version: "2025-11-25",
+        session,
+    };
+    for attempt in 0..2 {
+        // The answer is recorded: resuming again gives the same one.
+        let events = SseReader::new(raw.get(Some(&primed))).rest(10);
+        let (_, messages) = progress_and_response(&events);
+        assert_eq!(messages.len(), 1, "attempt {attempt}: {events:?}");
+        assert_eq!(messages[0]["id"], 5);
+        assert_eq!(messages[0]["error"]["code"], -32603);
+        assert!(
+            messages[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("restarted"),
+            "{}",
+            messages[0]
+        );
+    }
+}
+
+/// The local log's first kept seq for `user` (dev route), once it is past `seq`.
+fn wait_until_compacted_past(worker: &LocalWorker, user: &str, seq: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listing: Value = stream_client()
+            .get(worker.url(&format!("/__dev/archive/{user}")))
+            .send()
+            .expect("the listing answers")
+            .json()
+            .expect("a JSON listing");
+        if listing["first_local_seq"]
+            .as_u64()
+            .is_some_and(|first| first > seq)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the log was not compacted past {seq}: {listing}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_resumption_older_than_the_local_log_replays_each_watched_notes_latest_change() {
+    let mut options = Options::default();
+    // Every event makes a snapshot due: the log is archived and compacted after each request.
+    options.vars.push(("DEV_SNAPSHOT_EVERY_EVENTS", "1"));
+    options.vars.push(("MCP_SSE_STREAM_MAX_MS", STREAM_MAX_MS));
+    let worker = LocalWorker::start(options);
+    let user = "resume-compacted";
+    let watcher = Raw::start(&worker, user, "2025-11-25");
+    let writer = Raw::start(&worker, user, "2025-11-25");
+    assert_eq!(watcher.subscribe(1, "note:///a.md")["result"], json!({}));
+    assert_eq!(watcher.subscribe(2, "note:///b.md")["result"], json!({}));
+    let mut stream = SseReader::new(watcher.get(None));
+    let primed_at = stream.next().and_then(|e| e.id).expect("a priming id");
+    drop(stream);
+    let primed: u64 = primed_at.parse().expect("a log position");
+
+    writer.write(1, "a.md", "one");
+    writer.write(2, "other.md", "not watched");
+    writer.write(3, "a.md", "two");
+    writer.write(4, "b.md", "three");
+    wait_until_compacted_past(&worker, user, primed + 4);
+
+    let events = SseReader::new(watcher.get(Some(&primed_at))).rest(100);
+    let updates: Vec<(u64, Value)> = events
+        .iter()
+        .filter_map(|e| Some((e.id.as_deref()?.parse().ok()?, e.message()?)))
+        .collect();
+    let uris: Vec<&Value> = updates.iter().map(|(_, m)| &m["params"]["uri"]).collect();
+    // From history: the latest change of each watched note, in log order; never nothing.
+    assert_eq!(
+        uris,
+        [&json!("note:///a.md"), &json!("note:///b.md")],
+        "{events:?}"
+    );
+    let ids: Vec<u64> = updates.iter().map(|(id, _)| *id).collect();
+    assert!(primed < ids[0] && ids[0] < ids[1], "{primed} {ids:?}");
 }
 
 // ---------------------------------------------------------------- (6) refusals
