@@ -6,7 +6,7 @@
 //! Replies are JSON (`application/json`): one response object, a batch's array of responses,
 //! or 202 with no body when nothing needs an answer; except a single `tools/call` that carries
 //! `_meta.progressToken`, which is answered with an SSE stream so progress can flow
-//! (`post_stream`). GET opens the session's stream of resource updates (`get_stream`), or,
+//! (`post_stream`; calls inside a batch, 2025-03-26 and older, keep JSON replies). GET opens the session's stream of resource updates (`get_stream`), or,
 //! with an outbox id in `Last-Event-ID`, resumes a POST's stream.
 //!
 //! Sessions live in the store: `initialize` opens one (its id is 32 random bytes in hex),

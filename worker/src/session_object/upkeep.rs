@@ -81,7 +81,7 @@ impl UserObject {
         // before the log is compacted.
         self.notify_changes();
         let now = now();
-        let due = {
+        let (due, expired) = {
             let mut slot = self
                 .store
                 .try_borrow_mut()
@@ -94,14 +94,19 @@ impl UserObject {
                     if !report.expired.is_empty() {
                         log(json!({"msg": "sessions_expired", "count": report.expired.len()}));
                     }
-                    report.snapshot_due
+                    (report.snapshot_due, report.expired)
                 }
                 Err(err) => {
                     log_error(json!({"msg": "deadline_failed", "error": err.to_string()}));
-                    store.snapshot_due(now)
+                    (store.snapshot_due(now), err.expired)
                 }
             }
         };
+        // An expired session's requests, stream, subscriptions and outbox rows end with it;
+        // the sweep catches any session whose clean-up was missed.
+        for session in &expired {
+            self.forget_session(session.as_str());
+        }
         self.forget_ended_sessions(now);
         if due || self.meta_flag(ARCHIVE_PENDING)? {
             self.snapshot_cycle(now).await;

@@ -431,6 +431,37 @@ fn the_rmcp_client_receives_progress_for_a_long_call() {
     });
 }
 
+#[test]
+fn a_stateless_streamed_reply_has_no_event_ids() {
+    let worker = streams_worker();
+    let user = long_user(worker, &SEEDED_STREAMS);
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "grep", "arguments": grep_args(),
+        "_meta": {
+            "progressToken": 11,
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let response = stream_client()
+        .post(worker.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("x-dev-user", user)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "grep")
+        .body(body.to_string())
+        .send()
+        .expect("POST /mcp");
+    assert_eq!(response.status().as_u16(), 200);
+    let events = SseReader::new(response).rest(1_000);
+    assert!(events.iter().all(|e| e.id.is_none()), "{events:?}");
+    let (progress, others) = progress_and_response(&events);
+    assert!(!progress.is_empty());
+    assert_eq!(others.len(), 1);
+    assert_eq!(others[0]["result"]["resultType"], "complete");
+    assert_every_note_matched(&others[0]["result"]["structuredContent"]);
+}
+
 // ---------------------------------------------------------------- (2) cancellation
 
 #[test]
