@@ -15,8 +15,8 @@
 //! - `request_log`: the one JSON log line per request.
 //! - `routes`: which handler serves a method and path.
 //! - `health`: `/health`, its probes and the report they make.
-//! - `session_object`: the `MCPSessionDurableObject` class: the user's store, MCP sessions
-//!   and tool calls, alarms and snapshots.
+//! - `session_object`: the `MCPSessionDurableObject` class: the user's store, MCP sessions,
+//!   tool calls and their SSE streams, subscriptions, alarms and snapshots.
 //! - `do_storage`: the engine's `Storage` on the object's SQLite database.
 //! - `blobs`: note contents in R2, content-addressed and verified.
 //! - `mcp_endpoint`: `/mcp` in the front Worker: admission, identity, forwarding.

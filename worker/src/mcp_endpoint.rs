@@ -3,7 +3,8 @@
 //! The head of the request is checked here ([`admit`]: origin, method, headers, declared size)
 //! so refusals never wake a Durable Object. Then the user is identified and the request,
 //! body still streaming, goes to the user's `MCPSessionDurableObject`, which reads the body and
-//! serves it.
+//! serves it. Its response comes back unbuffered: only its headers are copied (to drop an
+//! internal one and add the correlation id), so SSE streams flow event by event.
 //!
 //! Identity: a bearer access token (OAuth 2.1, [`crate::oauth::access`]): its GitHub user id
 //! selects the object, and the object counts the request against the user's rate limits

@@ -22,7 +22,8 @@ impl HeaderLookup for Headers {
 }
 
 /// How `/mcp` is configured for `config`: browser origins are refused (clients that speak
-/// MCP over HTTP send none), except local ones in local development; no GET streams yet.
+/// MCP over HTTP send none), except local ones in local development; GET opens a session's
+/// stream (handshake-era versions; 2026-07-28 refuses GET with 405 in `admit`).
 pub(crate) fn transport_config(config: &Config) -> TransportConfig {
     let origins = OriginPolicy::new(Vec::<String>::new());
     TransportConfig {
@@ -31,7 +32,7 @@ pub(crate) fn transport_config(config: &Config) -> TransportConfig {
         } else {
             origins
         },
-        get_stream: false,
+        get_stream: true,
     }
 }
 
@@ -110,7 +111,7 @@ mod tests {
                 "non-browser clients send no Origin"
             );
             assert!(!transport.origins.allows(Some("https://evil.example")));
-            assert!(!transport.get_stream);
+            assert!(transport.get_stream);
         }
     }
 }

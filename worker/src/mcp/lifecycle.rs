@@ -165,7 +165,9 @@ impl ServerCapabilities {
                 list_changed: features.tools_list_changed,
             }),
             resources: features.resources.then_some(ResourcesCapability {
-                subscribe: features.resources_subscribe,
+                // Subscriptions live in a session: 2026-07-28 has none (its
+                // `subscriptions/listen` is not served).
+                subscribe: features.resources_subscribe && version.has_sessions(),
                 list_changed: features.resources_list_changed,
             }),
             prompts: features.prompts.then_some(ListChanged {
@@ -471,9 +473,11 @@ mod tests {
                 "logging": {}
             })
         );
-        // Logging is not offered in the stateless revision, where it is deprecated.
+        // Logging is not offered in the stateless revision, where it is deprecated, nor are
+        // subscriptions, which live in sessions.
         let caps = ServerCapabilities::for_version(ProtocolVersion::V2026_07_28, &all);
         assert_eq!(caps.logging, None);
+        assert_eq!(caps.resources.map(|r| r.subscribe), Some(false));
     }
 
     #[test]

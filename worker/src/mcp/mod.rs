@@ -19,6 +19,7 @@
 //! - [`prompts`]: the prompts, parsing `prompts/get` into a typed
 //!   [`prompts::PromptRequest`], and their messages.
 //! - [`pagination`]: the `cursor` of list requests.
+//! - [`progress`]: progress tokens, notifications and their rate; cancellation.
 //!
 //! HTTP transport rules:
 //! - [`headers`]: header lookup, `Accept`/`Content-Type`, session ids, mirrored values.
@@ -26,7 +27,12 @@
 //! - [`transport`]: what to do with a request to `/mcp` ([`transport::admit`], then
 //!   [`transport::PostAdmission::plan`]).
 //! - [`rejection`]: refusals as HTTP status plus JSON-RPC error body.
-//! - [`sse`]: Server-Sent Events framing and `Last-Event-ID`.
+//! - [`sse`]: Server-Sent Events framing, event ids (log positions for GET streams, outbox rows
+//!   for POST streams) and `Last-Event-ID`.
+//!
+//! The Durable Object (`session_object`) does the streaming itself: SSE replies with progress
+//! and cancellation, resumption, subscriptions and the GET stream; this module gives it the
+//! rules and the wire forms.
 //!
 //! # Example
 //! ```
@@ -95,6 +101,7 @@ pub mod jsonrpc;
 pub mod lifecycle;
 pub mod origin;
 pub mod pagination;
+pub mod progress;
 pub mod prompts;
 pub mod rejection;
 pub mod resources;

@@ -426,6 +426,59 @@ pub fn read_params(params: Option<&Map<String, Value>>) -> Result<(String, NoteU
         })
 }
 
+/// Why `resources/subscribe` or `resources/unsubscribe` params name no note: -32602.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SubscriptionError {
+    /// No `uri`, or not a string.
+    #[error("\"uri\" is required and must be a string")]
+    NoUri,
+    /// `uri` is not a note URI.
+    #[error("{uri:?} is not a note URI: {source}")]
+    BadUri {
+        /// The URI as sent.
+        uri: String,
+        /// Why.
+        source: UriError,
+    },
+    /// A past version's URI: it never changes, so there is nothing to watch.
+    #[error(
+        "{uri:?} names a past version, which never changes; subscribe to the note's URI without ?version"
+    )]
+    Version {
+        /// The URI as sent.
+        uri: String,
+    },
+}
+
+impl SubscriptionError {
+    /// The JSON-RPC error: -32602.
+    pub fn to_error(&self) -> ErrorObject {
+        ErrorObject::invalid_params(self)
+    }
+}
+
+/// The note that `resources/subscribe` or `resources/unsubscribe` params name. The note
+/// need not exist: a client may watch a path before anything is written there.
+pub fn subscription_params(
+    params: Option<&Map<String, Value>>,
+) -> Result<NotePath, SubscriptionError> {
+    let uri = params
+        .and_then(|params| params.get("uri"))
+        .and_then(Value::as_str)
+        .ok_or(SubscriptionError::NoUri)?;
+    let parsed = NoteUri::parse(uri).map_err(|source| SubscriptionError::BadUri {
+        uri: uri.to_owned(),
+        source,
+    })?;
+    match parsed.version {
+        None => Ok(parsed.path),
+        Some(_) => Err(SubscriptionError::Version {
+            uri: uri.to_owned(),
+        }),
+    }
+}
+
 /// The result of `resources/read`: the text of what `uri` names, under its canonical URI.
 pub fn read_result(version: ProtocolVersion, uri: &NoteUri, text: String) -> Value {
     let result = json!({

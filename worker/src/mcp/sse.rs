@@ -4,10 +4,15 @@
 //! (<https://html.spec.whatwg.org/multipage/server-sent-events.html>): `field: value` lines, an
 //! empty line ends an event, `data` may repeat and its lines are joined with `\n` by the client.
 //!
-//! Event ids are the session's log sequence numbers, so they are unique across all streams of a
-//! session (the Streamable HTTP rule) and name the stream an event belonged to through the log
-//! (2025-11-25 asks ids to identify their stream). Their text form is private to [`EventId`]:
-//! clients only echo it back, so it can change (e.g. gain a stream tag) without breaking them.
+//! Event ids come in two kinds, so one `Last-Event-ID` tells which stream it belongs to
+//! (2025-11-25 asks ids to identify their stream) and both kinds are unique across all streams
+//! of a session (the Streamable HTTP rule):
+//! - [`EventId::Log`]: a position in the user's log, for the session's GET stream: the seq of
+//!   the note event an update reports (and which of its notes: a move changes two).
+//! - [`EventId::Outbox`]: a row of the object's outbox, for the events of a POST stream.
+//!
+//! Their text form is private to [`EventId`]: clients only echo it back, so it can change
+//! without breaking them, and [`EventId::parse`] accepts exactly what [`fmt::Display`] writes.
 //! 2026-07-28 has no event ids and no resumption; see [`ProtocolVersion::has_resumable_streams`].
 
 use std::fmt;
@@ -28,34 +33,80 @@ pub const RESPONSE_HEADERS: [(&str, &str); 3] = [
 /// A keep-alive comment: clients ignore it; intermediaries see traffic.
 pub const KEEP_ALIVE: &str = ":\n\n";
 
-/// The id of one SSE event: a log sequence number.
+/// The id of one SSE event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventId {
+    /// A GET stream's event: where in the log the change it reports happened.
+    Log(LogPosition),
+    /// A POST stream's event: its row in the object's outbox.
+    Outbox(u64),
+}
+
+/// A place in the log: the seq of an event and which of the notes it changed (`part` 0 for
+/// the first, 1 for a move's destination). Ordered as the changes happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventId(pub u64);
+pub struct LogPosition {
+    /// The event's seq.
+    pub seq: u64,
+    /// Which of its notes.
+    pub part: u8,
+}
+
+impl LogPosition {
+    /// The first change of event `seq` (and where a stream primed at `seq` stands).
+    pub fn at(seq: u64) -> Self {
+        LogPosition { seq, part: 0 }
+    }
+}
 
 /// A `Last-Event-ID` value that is not one of our event ids.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("Last-Event-ID {0:?} is not an event id this server issued")]
 pub struct LastEventIdError(pub String);
 
+/// The mark that starts an outbox id's text.
+const OUTBOX_MARK: char = 'o';
+
 impl EventId {
-    /// Reads a `Last-Event-ID` header value: exactly the text [`fmt::Display`] writes (decimal,
-    /// no sign, no leading zeros, no spaces).
+    /// Reads a `Last-Event-ID` header value: exactly the text [`fmt::Display`] writes (decimal
+    /// without sign, leading zeros or spaces; `<seq>` or `<seq>.<part>` with a part of 1 or
+    /// more, or `o<row>`).
     pub fn parse(value: &str) -> Result<Self, LastEventIdError> {
-        let canonical = !value.is_empty()
-            && value.bytes().all(|b| b.is_ascii_digit())
-            && (value == "0" || !value.starts_with('0'));
-        value
-            .parse::<u64>()
-            .ok()
-            .filter(|_| canonical)
-            .map(EventId)
-            .ok_or_else(|| LastEventIdError(value.chars().take(64).collect()))
+        let refused = || LastEventIdError(value.chars().take(64).collect());
+        if let Some(row) = value.strip_prefix(OUTBOX_MARK) {
+            return canonical_u64(row).map(EventId::Outbox).ok_or_else(refused);
+        }
+        let (seq, part) = match value.split_once('.') {
+            None => (value, None),
+            Some((seq, part)) => (seq, Some(part)),
+        };
+        let seq = canonical_u64(seq).ok_or_else(refused)?;
+        let part = match part {
+            None => 0,
+            Some(part) => canonical_u64(part)
+                .and_then(|part| u8::try_from(part).ok())
+                .filter(|part| *part > 0)
+                .ok_or_else(refused)?,
+        };
+        Ok(EventId::Log(LogPosition { seq, part }))
     }
+}
+
+/// A decimal `u64` in its one canonical spelling.
+fn canonical_u64(text: &str) -> Option<u64> {
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    text.parse::<u64>().ok().filter(|_| canonical)
 }
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        match self {
+            EventId::Log(LogPosition { seq, part: 0 }) => write!(f, "{seq}"),
+            EventId::Log(LogPosition { seq, part }) => write!(f, "{seq}.{part}"),
+            EventId::Outbox(row) => write!(f, "{OUTBOX_MARK}{row}"),
+        }
     }
 }
 
@@ -67,8 +118,13 @@ pub fn message_event<T: Serialize>(
     message: &T,
 ) -> Result<String, serde_json::Error> {
     let json = serde_json::to_string(message)?;
+    Ok(json_event(version, id, &json))
+}
+
+/// [`message_event`] for a message that is JSON text already (as the outbox keeps it).
+pub fn json_event(version: ProtocolVersion, id: Option<EventId>, json: &str) -> String {
     let id = id.filter(|_| version.has_resumable_streams());
-    Ok(event(id, Some("message"), &json))
+    event(id, Some("message"), json)
 }
 
 /// The event that opens a stream in 2025-11-25: an id and empty data, so the client can
@@ -140,8 +196,12 @@ mod tests {
     #[test]
     fn message_events_carry_id_and_compact_json() {
         let response = Response::result(RequestId::Number(1), json!({"text": "a\nb"}));
-        let event =
-            message_event(ProtocolVersion::V2025_06_18, Some(EventId(42)), &response).unwrap();
+        let event = message_event(
+            ProtocolVersion::V2025_06_18,
+            Some(EventId::Log(LogPosition::at(42))),
+            &response,
+        )
+        .unwrap();
         assert_eq!(
             event,
             "id: 42\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"text\":\"a\\nb\"}}\n\n"
@@ -155,15 +215,19 @@ mod tests {
     #[test]
     fn stateless_streams_carry_no_ids() {
         let response = Response::result(RequestId::Number(1), json!({}));
-        let event =
-            message_event(ProtocolVersion::V2026_07_28, Some(EventId(7)), &response).unwrap();
+        let event = message_event(
+            ProtocolVersion::V2026_07_28,
+            Some(EventId::Outbox(7)),
+            &response,
+        )
+        .unwrap();
         assert!(!event.contains("id: 7"), "{event}");
         assert!(event.starts_with("event: message\ndata: "));
     }
 
     #[test]
     fn multi_line_data_is_split_into_data_lines() {
-        let framed = event(Some(EventId(1)), None, "a\r\nb\rc\nd");
+        let framed = event(Some(EventId::Log(LogPosition::at(1))), None, "a\r\nb\rc\nd");
         assert_eq!(framed, "id: 1\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
         assert_eq!(parse_stream(&framed)[0].2, "a\nb\nc\nd");
     }
@@ -171,8 +235,8 @@ mod tests {
     #[test]
     fn priming_only_in_2025_11_25() {
         assert_eq!(
-            priming_event(ProtocolVersion::V2025_11_25, EventId(9)).as_deref(),
-            Some("id: 9\ndata: \n\n")
+            priming_event(ProtocolVersion::V2025_11_25, EventId::Outbox(9)).as_deref(),
+            Some("id: o9\ndata: \n\n")
         );
         for version in [
             ProtocolVersion::V2024_11_05,
@@ -180,7 +244,11 @@ mod tests {
             ProtocolVersion::V2025_06_18,
             ProtocolVersion::V2026_07_28,
         ] {
-            assert_eq!(priming_event(version, EventId(9)), None, "{version}");
+            assert_eq!(
+                priming_event(version, EventId::Outbox(9)),
+                None,
+                "{version}"
+            );
         }
     }
 
@@ -196,10 +264,45 @@ mod tests {
 
     #[test]
     fn last_event_id_round_trips() {
-        for n in [0, 1, 42, u64::MAX] {
-            let id = EventId(n);
-            assert_eq!(EventId::parse(&id.to_string()), Ok(id));
+        let ids = [
+            EventId::Log(LogPosition::at(0)),
+            EventId::Log(LogPosition::at(42)),
+            EventId::Log(LogPosition { seq: 42, part: 1 }),
+            EventId::Log(LogPosition {
+                seq: u64::MAX,
+                part: u8::MAX,
+            }),
+            EventId::Outbox(0),
+            EventId::Outbox(7),
+            EventId::Outbox(u64::MAX),
+        ];
+        for id in ids {
+            assert_eq!(EventId::parse(&id.to_string()), Ok(id), "{id}");
         }
+        assert_eq!(EventId::Log(LogPosition::at(41)).to_string(), "41");
+        assert_eq!(
+            EventId::Log(LogPosition { seq: 41, part: 1 }).to_string(),
+            "41.1"
+        );
+        assert_eq!(EventId::Outbox(3).to_string(), "o3");
+    }
+
+    #[test]
+    fn the_two_kinds_never_share_a_text() {
+        assert_ne!(
+            EventId::Log(LogPosition::at(3)).to_string(),
+            EventId::Outbox(3).to_string()
+        );
+        assert!(matches!(EventId::parse("3"), Ok(EventId::Log(_))));
+        assert!(matches!(EventId::parse("o3"), Ok(EventId::Outbox(3))));
+    }
+
+    #[test]
+    fn log_positions_order_by_seq_then_part() {
+        let a = LogPosition::at(5);
+        let b = LogPosition { seq: 5, part: 1 };
+        let c = LogPosition::at(6);
+        assert!(a < b && b < c);
     }
 
     #[test]
@@ -212,8 +315,20 @@ mod tests {
             "-1",
             "01",
             "1.0",
+            "1.01",
+            "1.",
+            ".1",
+            "1.256",
+            "1.1.1",
             "abc",
+            "o",
+            "O1",
+            "o01",
+            "o-1",
+            "o1.1",
+            "oo1",
             "18446744073709551616",
+            "o18446744073709551616",
         ] {
             assert!(EventId::parse(odd).is_err(), "{odd:?}");
         }

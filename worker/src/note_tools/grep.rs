@@ -6,6 +6,7 @@
 //! scans at most [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes: past that it is refused with a
 //! message asking for a narrower `path`, never answered from a silent part of the notes.
 //! (Until the engine keeps note texts or an index the object can scan, grep reads R2.)
+//! Between batches it stops if the call was cancelled, and reports the notes scanned so far.
 
 use engine::Hash;
 use engine::files::MAX_PAGE;
@@ -38,7 +39,10 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
     let context = usize::try_from(args.context_lines).unwrap_or(0);
     let mut matches = Vec::new();
     let mut truncated = false;
+    let total = candidates.len() as u64;
+    let mut scanned = 0u64;
     'notes: for chunk in candidates.chunks(FETCH_CONCURRENCY) {
+        notes.check_cancelled()?;
         let texts = join_all(
             chunk
                 .iter()
@@ -60,6 +64,13 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
                 break 'notes;
             }
         }
+        scanned += chunk.len() as u64;
+        notes.control.progress(
+            scanned,
+            total,
+            &format!("scanned {scanned} of {total} notes"),
+        );
+        notes.step_done().await;
     }
     Ok(json!({ "matches": matches, "truncated": truncated }))
 }

@@ -11,6 +11,11 @@
 //! Borrowing rule: the store is borrowed only inside the synchronous closures passed to
 //! [`Notes::with`], never across an `.await`, so requests that interleave at R2 calls never
 //! meet a borrowed store; the engine checks a write again after its blob is stored.
+//!
+//! Long loops over R2 blobs (`grep`, and indexing before `search`) check
+//! [`CallControl::cancelled`] between steps and stop when the client cancelled, and report
+//! how far they got through [`CallControl::progress`]; what reaches the client, and how
+//! often, is the caller's business.
 
 mod edit;
 mod event_ids;
@@ -55,7 +60,37 @@ pub(crate) struct Notes<'a> {
     pub(crate) bucket: Bucket,
     /// When the call arrived.
     pub(crate) now: Timestamp,
+    /// Whether the call was cancelled, and where its progress goes.
+    pub(crate) control: &'a dyn CallControl,
+    /// Local development only: a pause between the steps of long loops (var
+    /// `DEV_STEP_PAUSE_MS`), so tests can act while a call runs.
+    pub(crate) step_pause: Option<std::time::Duration>,
 }
+
+/// What a running call is told, and tells, while it runs.
+pub(crate) trait CallControl {
+    /// Whether the client cancelled the call; long loops check it between steps.
+    fn cancelled(&self) -> bool;
+    /// `done` of `total` steps are done. Called after every step; the implementation decides
+    /// which reports reach the client.
+    fn progress(&self, done: u64, total: u64, message: &str);
+}
+
+/// A call that no one cancels or watches (background work).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unwatched;
+
+impl CallControl for Unwatched {
+    fn cancelled(&self) -> bool {
+        false
+    }
+
+    fn progress(&self, _done: u64, _total: u64, _message: &str) {}
+}
+
+/// The call stopped because the client cancelled it; it has no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallCancelled;
 
 impl fmt::Debug for Notes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,6 +105,8 @@ pub(crate) enum ToolFailure {
     Refused(String),
     /// The server failed; the text is for the log only.
     Internal(String),
+    /// The client cancelled the call.
+    Cancelled,
 }
 
 type ToolResult = Result<Value, ToolFailure>;
@@ -78,15 +115,16 @@ type ToolResult = Result<Value, ToolFailure>;
 const INTERNAL_MESSAGE: &str = "The server failed to complete this call. Try again; if it keeps \
 failing, the problem is on the server's side.";
 
-/// Runs one tool call and shapes its result for `version`. `key` identifies the request
-/// within its session (`None` for a stateless request): a retry of a call that changed notes
-/// gets the first call's answer and changes nothing more (see [`event_ids`]).
+/// Runs one tool call and shapes its result for `version`; [`CallCancelled`] when the client
+/// cancelled it before it finished. `key` identifies the request within its session (`None`
+/// for a stateless request): a retry of a call that changed notes gets the first call's
+/// answer and changes nothing more (see [`event_ids`]).
 pub(crate) async fn call(
     notes: &Notes<'_>,
     version: ProtocolVersion,
     call: ToolCall,
     key: Option<RequestKey<'_>>,
-) -> CallToolResult {
+) -> Result<CallToolResult, CallCancelled> {
     let tool = call.tool().as_str();
     let started = worker::Date::now().as_millis();
     // Cheap for every call but a write's text, which is hashed once, streamed.
@@ -103,10 +141,11 @@ pub(crate) async fn call(
         ToolCall::Recent(args) => recent::run(notes, args),
     };
     let (result, kind, error) = match outcome {
-        Ok(value) => (CallToolResult::structured(version, value), "ok", None),
-        Err(ToolFailure::Refused(message)) => (CallToolResult::error(message), "refused", None),
+        Ok(value) => (Ok(CallToolResult::structured(version, value)), "ok", None),
+        Err(ToolFailure::Cancelled) => (Err(CallCancelled), "cancelled", None),
+        Err(ToolFailure::Refused(message)) => (Ok(CallToolResult::error(message)), "refused", None),
         Err(ToolFailure::Internal(detail)) => (
-            CallToolResult::error(INTERNAL_MESSAGE),
+            Ok(CallToolResult::error(INTERNAL_MESSAGE)),
             "failed",
             Some(detail),
         ),
@@ -157,6 +196,22 @@ impl Notes<'_> {
     /// The first result of event `id` when this call is a retry of one that appended it.
     fn receipt(&self, id: EventId) -> Result<Option<Receipt>, ToolFailure> {
         self.with(|store| store.receipt(&id).cloned())
+    }
+
+    /// Ends one step of a long loop: pauses when local development asks for it.
+    async fn step_done(&self) {
+        if let Some(pause) = self.step_pause {
+            worker::Delay::from(pause).await;
+        }
+    }
+
+    /// `Err(Cancelled)` once the client cancelled the call.
+    fn check_cancelled(&self) -> Result<(), ToolFailure> {
+        if self.control.cancelled() {
+            Err(ToolFailure::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 
     /// Reads a blob from R2, verified against its hash.
@@ -236,11 +291,12 @@ fn revert_error(err: RevertError) -> ToolFailure {
 
 impl ToolFailure {
     /// The JSON-RPC error for a failure outside a tool call (`method` is a resources or
-    /// prompts method): -32603 with the refusal's text, or, for a server failure, which is
-    /// logged, a short text without internals.
+    /// prompts method): -32603 with the refusal's text, -32800 when the client cancelled, or,
+    /// for a server failure, which is logged, a short text without internals.
     pub(crate) fn into_protocol_error(self, method: &str) -> ErrorObject {
         match self {
             ToolFailure::Refused(message) => ErrorObject::new(ErrorCode::INTERNAL_ERROR, message),
+            ToolFailure::Cancelled => crate::mcp::progress::request_cancelled(),
             ToolFailure::Internal(detail) => {
                 worker::console_error!(
                     "{}",

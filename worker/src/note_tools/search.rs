@@ -127,7 +127,7 @@ pub(crate) async fn ranked(
 /// Feeds the text of up to [`INDEX_PER_CALL`] notes the search index lacks to the engine;
 /// returns how many it indexed and how many still wait. A note whose blob is missing or
 /// damaged is indexed by its path alone (and logged), so it cannot hold search up forever; a
-/// note whose read failed stays waiting.
+/// note whose read failed stays waiting. Stops between batches when the call was cancelled.
 pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), ToolFailure> {
     let pending: Vec<(String, Hash)> = notes.with(|store| {
         store
@@ -137,7 +137,10 @@ pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), T
             .collect()
     })?;
     let mut indexed = 0;
+    let mut done = 0u64;
+    let total = pending.len() as u64;
     for chunk in pending.chunks(FETCH_CONCURRENCY) {
+        notes.check_cancelled()?;
         let fetched = join_all(
             chunk
                 .iter()
@@ -164,6 +167,13 @@ pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), T
                 }
             }
         })?;
+        done += chunk.len() as u64;
+        notes.control.progress(
+            done,
+            total,
+            &format!("indexed {done} of {total} notes waiting for search"),
+        );
+        notes.step_done().await;
     }
     let waiting = notes.with(|store| store.unindexed().count())?;
     Ok((indexed, waiting))

@@ -11,12 +11,12 @@ use serde_json::json;
 use worker::{Method, Request, Response, Result};
 
 use super::restore::list_all;
-use super::{MCPSessionDurableObject, USER_HEADER, archive};
+use super::{USER_HEADER, UserObject, archive};
 use crate::do_storage::DoStorage;
 use crate::reply;
 use engine::storage::Storage;
 
-impl MCPSessionDurableObject {
+impl UserObject {
     /// Serves `/archive` (see the module docs).
     pub(super) async fn serve_dev_archive(&self, req: Request) -> Result<Response> {
         let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
@@ -101,6 +101,7 @@ impl MCPSessionDurableObject {
         self.schema_ready.set(false);
         self.alarm.set(None);
         self.archive_retry.set(false);
+        self.notified_through.set(None);
         Ok(())
     }
 }

@@ -4,23 +4,35 @@
 //! 503 with a JSON-RPC error that says so, for every request.
 //!
 //! Replies are JSON (`application/json`): one response object, a batch's array of responses,
-//! or 202 with no body when nothing needs an answer. GET streams are not offered yet (405).
+//! or 202 with no body when nothing needs an answer; except a single `tools/call` that carries
+//! `_meta.progressToken`, which is answered with an SSE stream so progress can flow
+//! (`post_stream`; calls inside a batch, 2025-03-26 and older, keep JSON replies). GET opens the session's stream of resource updates (`get_stream`), or,
+//! with an outbox id in `Last-Event-ID`, resumes a POST's stream.
+//!
 //! Sessions live in the store: `initialize` opens one (its id is 32 random bytes in hex),
 //! every later request touches it, DELETE closes it; an unknown, expired or other user's
-//! session is 404.
+//! session is 404. When a session ends (DELETE or expiry), its requests in flight are
+//! cancelled, its GET stream ends, and its subscriptions and outbox rows are deleted.
+//!
+//! Cancellation: `notifications/cancelled` marks the session's request in flight; tool loops
+//! stop at their next check. A cancelled SSE reply closes without a response; a cancelled JSON
+//! reply answers -32800 (HTTP needs an answer).
 
 use serde_json::{Value, json};
 use worker::{Request, Response, Result};
 
+use super::live::RunningCall;
 use super::restore::StoreUnavailable;
-use super::{MCPSessionDurableObject, USER_HEADER, now};
+use super::{USER_HEADER, UserObject, now};
 use crate::config::Config;
 use crate::mcp::headers::{SESSION_ID, SessionId};
 use crate::mcp::jsonrpc::{self, ErrorObject, Incoming, Message};
 use crate::mcp::lifecycle::{
     InitializeParams, InitializeResult, ServerFeatures, discover_result, finish_result,
 };
+use crate::mcp::progress::{self, Cancelled, ProgressToken};
 use crate::mcp::rejection::Rejection;
+use crate::mcp::sse::EventId;
 use crate::mcp::tool_call::{ToolCall, ToolCallReply};
 use crate::mcp::tools::list_tools_result;
 use crate::mcp::transport::{
@@ -29,13 +41,22 @@ use crate::mcp::transport::{
 use crate::mcp::version::{Era, ProtocolVersion};
 use crate::mcp::{prompts, resources};
 use crate::mcp_http::{self, BodyReadError};
-use crate::note_tools::{self, Notes, RequestKey};
+use crate::note_tools::{self, CallCancelled, CallControl, Notes, RequestKey};
 use crate::{note_prompts, note_resources, reply};
 
-/// What this server implements today.
-const FEATURES: ServerFeatures = ServerFeatures::TOOLS_RESOURCES_PROMPTS;
+/// Local development: a pause between the steps of long tool loops, so tests can cancel or
+/// poll a call while it runs.
+const DEV_STEP_PAUSE_MS: &str = "DEV_STEP_PAUSE_MS";
+/// The longest pause `DEV_STEP_PAUSE_MS` may ask for.
+const MAX_STEP_PAUSE_MS: u64 = 1_000;
 
-impl MCPSessionDurableObject {
+/// What this server implements: tools, resources with subscriptions, prompts.
+const FEATURES: ServerFeatures = ServerFeatures {
+    resources_subscribe: true,
+    ..ServerFeatures::TOOLS_RESOURCES_PROMPTS
+};
+
+impl UserObject {
     /// Serves one `/mcp` request forwarded by the front Worker.
     pub(super) async fn serve_mcp(&self, mut req: Request) -> Result<Response> {
         let Some(user) = req.headers().get(USER_HEADER)? else {
@@ -92,8 +113,13 @@ impl MCPSessionDurableObject {
                             match session_version(header_version, negotiated, Some(&incoming)) {
                                 Err(rejection) => mcp_http::rejection(&rejection),
                                 Ok(version) => {
-                                    let session = Some((user.as_str(), session.as_str()));
-                                    self.answer(version, incoming, now, session).await
+                                    let post = Post {
+                                        version,
+                                        session: Some(session.as_str()),
+                                        now,
+                                        poll_after_ms: config.streams.poll_after_ms,
+                                    };
+                                    self.answer(&post, incoming).await
                                 }
                             }
                         }
@@ -101,8 +127,13 @@ impl MCPSessionDurableObject {
                     Ok(PostPlan::Stateless {
                         version, message, ..
                     }) => {
-                        let message = Incoming::Single(message);
-                        self.answer(version, message, now, None).await
+                        let post = Post {
+                            version,
+                            session: None,
+                            now,
+                            poll_after_ms: None,
+                        };
+                        self.answer(&post, Incoming::Single(message)).await
                     }
                 }
             }
@@ -110,11 +141,27 @@ impl MCPSessionDurableObject {
                 session,
                 header_version,
             } => self.end_session(&user, &session, header_version, now),
-            Admission::OpenStream { .. } => mcp_http::rejection(&Rejection::MethodNotAllowed {
-                method,
-                allow: "POST, DELETE",
-            }),
+            Admission::OpenStream {
+                session,
+                header_version,
+                last_event_id,
+            } => match self.session_version(&user, &session, now) {
+                Err(refusal) => refusal.into_response(),
+                Ok(negotiated) => match session_version(header_version, negotiated, None) {
+                    Err(rejection) => mcp_http::rejection(&rejection),
+                    Ok(version) => match last_event_id {
+                        Some(EventId::Outbox(row)) => {
+                            self.resume_post_stream(&session, version, row, &config.streams, now)
+                        }
+                        Some(EventId::Log(after)) => {
+                            self.open_get_stream(&session, version, Some(after), &config.streams)
+                        }
+                        None => self.open_get_stream(&session, version, None, &config.streams),
+                    },
+                },
+            },
         };
+        self.notify_changes();
         self.reschedule().await;
         response
     }
@@ -231,35 +278,43 @@ impl MCPSessionDurableObject {
             return internal_error(None);
         };
         match self.with_store(|store| store.close_session(event, &id, now)) {
-            Some(Ok(_)) => Ok(Response::empty()?.with_status(204)),
+            Some(Ok(_)) => {
+                self.forget_session(session.as_str());
+                Ok(Response::empty()?.with_status(204))
+            }
             Some(Err(err)) => session_refusal(err).into_response(),
             None => internal_error(None),
         }
     }
 
-    /// Answers the messages of one POST in `version`; `session` is `(user, session id)` when
-    /// the POST belongs to a session.
-    async fn answer(
-        &self,
-        version: ProtocolVersion,
-        incoming: Incoming,
-        now: engine::Timestamp,
-        session: Option<(&str, &str)>,
-    ) -> Result<Response> {
+    /// Answers the messages of one POST.
+    async fn answer(&self, post: &Post<'_>, incoming: Incoming) -> Result<Response> {
         match incoming {
             Incoming::Single(Message::Request(request)) => {
-                let response = self.handle(version, request, now, session).await;
-                mcp_http::json(response_status(version, &response), &response)
+                if request.method == "tools/call"
+                    && let Some(token) = ProgressToken::from_params(request.params.as_ref())
+                {
+                    return self.stream_reply(post, request, token);
+                }
+                let response = self.answer_one(post, request).await;
+                mcp_http::json(response_status(post.version, &response), &response)
             }
-            Incoming::Single(_) => mcp_http::accepted(),
+            Incoming::Single(Message::Notification(notification)) => {
+                self.on_notification(post.session, &notification);
+                mcp_http::accepted()
+            }
+            Incoming::Single(Message::Response(_)) => mcp_http::accepted(),
             Incoming::Batch(entries) => {
                 let mut responses = Vec::new();
                 for entry in entries {
                     match entry {
                         Ok(Message::Request(request)) => {
-                            responses.push(self.handle(version, request, now, session).await);
+                            responses.push(self.answer_one(post, request).await);
                         }
-                        Ok(_) => {}
+                        Ok(Message::Notification(notification)) => {
+                            self.on_notification(post.session, &notification);
+                        }
+                        Ok(Message::Response(_)) => {}
                         Err(invalid) => responses.push(invalid.to_response()),
                     }
                 }
@@ -272,34 +327,92 @@ impl MCPSessionDurableObject {
         }
     }
 
-    /// One request's response.
-    async fn handle(
+    /// Serves one request with a JSON reply; a cancelled one answers -32800.
+    async fn answer_one(&self, post: &Post<'_>, request: jsonrpc::Request) -> jsonrpc::Response {
+        let id = request.id.clone();
+        let call = self.in_flight.borrow_mut().start(post.session, &id, None);
+        let control = Unreported { call: &call };
+        let response = self.handle(post, request, &control).await;
+        self.in_flight
+            .borrow_mut()
+            .finish(post.session, &id, None, &call);
+        self.notify_changes();
+        response
+            .unwrap_or_else(|| jsonrpc::Response::error(Some(id), progress::request_cancelled()))
+    }
+
+    /// A notification from the client: only cancellation needs doing.
+    fn on_notification(&self, session: Option<&str>, notification: &jsonrpc::Notification) {
+        let Some(session) = session else {
+            // 2026-07-28: a request is cancelled by closing its stream, not by notification.
+            return;
+        };
+        if let Some(cancelled) = Cancelled::from_notification(notification) {
+            let found = self
+                .in_flight
+                .borrow()
+                .cancel(session, &cancelled.request_id);
+            // The reason is the client's text: it is not logged (it may name the user's notes).
+            worker::console_log!(
+                "{}",
+                json!({"msg": "request_cancelled", "found": found,
+                       "has_reason": cancelled.reason.is_some()})
+            );
+        }
+    }
+
+    /// One request's response; `None` when it was cancelled before it finished.
+    pub(super) async fn handle(
         &self,
-        version: ProtocolVersion,
+        post: &Post<'_>,
         request: jsonrpc::Request,
-        now: engine::Timestamp,
-        session: Option<(&str, &str)>,
-    ) -> jsonrpc::Response {
-        // What makes a retry of this request recognisable (see `note_tools::call`).
-        let key = session.map(|(user, session)| RequestKey {
-            user,
-            session,
-            request: &request.id,
-        });
+        control: &dyn CallControl,
+    ) -> Option<jsonrpc::Response> {
+        let version = post.version;
+        let now = post.now;
+        // What makes a retry of this request recognisable (see `note_tools::call`): the
+        // session's requests, for the user this object serves.
+        let user = self.user.borrow().clone();
+        let key = match (user.as_deref(), post.session) {
+            (Some(user), Some(session)) => Some(RequestKey {
+                user,
+                session,
+                request: &request.id,
+            }),
+            _ => None,
+        };
         let result = match request.method.as_str() {
             "ping" => Ok(json!({})),
             "tools/list" => Ok(list_tools_result(version)),
             "tools/call" => {
-                self.call_tool(version, request.params.as_ref(), now, key)
+                match self
+                    .call_tool(version, request.params.as_ref(), now, key, control)
                     .await
+                {
+                    Ok(result) => result,
+                    Err(CallCancelled) => return None,
+                }
+            }
+            method @ ("resources/subscribe" | "resources/unsubscribe")
+                if FEATURES.resources_subscribe && version.has_sessions() =>
+            {
+                match post.session {
+                    Some(session) => self.subscription(method, session, request.params.as_ref()),
+                    None => Err(ErrorObject::method_not_found(method)),
+                }
             }
             "server/discover" if version.era() == Era::Stateless => Ok(discover_result(&FEATURES)),
             "resources/list" => self
-                .notes(now)
+                .notes(now, control)
                 .and_then(|notes| note_resources::list(&notes, version, request.params.as_ref())),
             "resources/read" => {
                 async {
-                    note_resources::read(&self.notes(now)?, version, request.params.as_ref()).await
+                    note_resources::read(
+                        &self.notes(now, control)?,
+                        version,
+                        request.params.as_ref(),
+                    )
+                    .await
                 }
                 .await
             }
@@ -312,7 +425,8 @@ impl MCPSessionDurableObject {
             }
             "prompts/get" => {
                 async {
-                    note_prompts::get(&self.notes(now)?, version, request.params.as_ref()).await
+                    note_prompts::get(&self.notes(now, control)?, version, request.params.as_ref())
+                        .await
                 }
                 .await
             }
@@ -322,10 +436,10 @@ impl MCPSessionDurableObject {
             )),
             other => Err(ErrorObject::method_not_found(other)),
         };
-        match result {
+        Some(match result {
             Ok(value) => jsonrpc::Response::result(request.id, finish_result(version, value)),
             Err(error) => jsonrpc::Response::error(Some(request.id), error),
-        }
+        })
     }
 
     async fn call_tool(
@@ -334,32 +448,44 @@ impl MCPSessionDurableObject {
         params: Option<&serde_json::Map<String, Value>>,
         now: engine::Timestamp,
         key: Option<RequestKey<'_>>,
-    ) -> std::result::Result<Value, ErrorObject> {
+        control: &dyn CallControl,
+    ) -> std::result::Result<std::result::Result<Value, ErrorObject>, CallCancelled> {
         let call = match ToolCall::parse(params) {
             Ok(call) => call,
             Err(err) => {
-                return match err.reply(version) {
+                return Ok(match err.reply(version) {
                     ToolCallReply::ProtocolError(error) => Err(error),
                     ToolCallReply::ToolError(result) => Ok(result.to_value()),
-                };
+                });
             }
         };
-        let bucket = self.env.bucket("STORAGE").map_err(|err| {
-            log_failure("no_bucket", &err.to_string());
-            ErrorObject::internal("note storage is not available")
-        })?;
+        let bucket = match self.env.bucket("STORAGE") {
+            Ok(bucket) => bucket,
+            Err(err) => {
+                log_failure("no_bucket", &err.to_string());
+                return Ok(Err(ErrorObject::internal("note storage is not available")));
+            }
+        };
         let notes = Notes {
             store: &self.store,
             bucket,
             now,
+            control,
+            step_pause: self
+                .dev_number(DEV_STEP_PAUSE_MS)
+                .filter(|ms| (1..=MAX_STEP_PAUSE_MS).contains(ms))
+                .map(std::time::Duration::from_millis),
         };
-        Ok(note_tools::call(&notes, version, call, key)
-            .await
-            .to_value())
+        let result = note_tools::call(&notes, version, call, key).await?;
+        Ok(Ok(result.to_value()))
     }
 
     /// The user's notes, for resources and prompts.
-    fn notes(&self, now: engine::Timestamp) -> std::result::Result<Notes<'_>, ErrorObject> {
+    fn notes<'a>(
+        &'a self,
+        now: engine::Timestamp,
+        control: &'a dyn CallControl,
+    ) -> std::result::Result<Notes<'a>, ErrorObject> {
         let bucket = self.env.bucket("STORAGE").map_err(|err| {
             log_failure("no_bucket", &err.to_string());
             ErrorObject::internal("note storage is not available")
@@ -368,17 +494,90 @@ impl MCPSessionDurableObject {
             store: &self.store,
             bucket,
             now,
+            control,
+            step_pause: None,
         })
     }
 
+    /// `resources/subscribe` and `resources/unsubscribe` `{uri}` for `session`.
+    fn subscription(
+        &self,
+        method: &str,
+        session: &str,
+        params: Option<&serde_json::Map<String, Value>>,
+    ) -> std::result::Result<Value, ErrorObject> {
+        let path = resources::subscription_params(params).map_err(|err| err.to_error())?;
+        let failed = |err: worker::Error| {
+            log_failure("subscription_failed", &err.to_string());
+            ErrorObject::internal("the subscription could not be saved")
+        };
+        if method == "resources/subscribe" {
+            self.subscribe(session, path.as_str())
+                .map_err(failed)?
+                .map_err(|_| {
+                    ErrorObject::invalid_params(format!(
+                        "a session may watch at most {} notes; unsubscribe from some first",
+                        super::subscriptions::MAX_PER_SESSION
+                    ))
+                })?;
+        } else {
+            self.unsubscribe(session, path.as_str()).map_err(failed)?;
+        }
+        Ok(json!({}))
+    }
+
+    /// Cleans up after `session` ended: cancels its requests, ends its GET stream, and drops
+    /// its subscriptions and outbox rows.
+    pub(super) fn forget_session(&self, session: &str) {
+        self.in_flight.borrow().cancel_session(session);
+        self.get_streams.borrow_mut().end_session(session);
+        match self
+            .forget_subscriptions(session)
+            .and_then(|subscriptions| Ok((subscriptions, self.outbox_forget(session)?)))
+        {
+            Ok((subscriptions, outbox_rows)) => worker::console_log!(
+                "{}",
+                json!({"msg": "session_forgotten", "subscriptions": subscriptions,
+                       "outbox_rows": outbox_rows})
+            ),
+            Err(err) => log_failure("session_cleanup_failed", &err.to_string()),
+        }
+    }
+
     /// Runs `f` on the open store; `None` when it is not open or is borrowed.
-    fn with_store<R>(
+    pub(super) fn with_store<R>(
         &self,
         f: impl FnOnce(&mut engine::Store<crate::do_storage::DoStorage>) -> R,
     ) -> Option<R> {
         let mut slot = self.store.try_borrow_mut().ok()?;
         slot.as_mut().map(f)
     }
+}
+
+/// One POST being answered.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Post<'a> {
+    /// The version it is served in.
+    pub(super) version: ProtocolVersion,
+    /// Its session (`None` in 2026-07-28).
+    pub(super) session: Option<&'a str>,
+    /// When it arrived.
+    pub(super) now: engine::Timestamp,
+    /// `MCP_SSE_POLL_AFTER_MS`.
+    pub(super) poll_after_ms: Option<u64>,
+}
+
+/// The control of a call whose reply is JSON: it can be cancelled; its progress goes nowhere.
+struct Unreported<'a> {
+    call: &'a RunningCall,
+}
+
+impl CallControl for Unreported<'_> {
+    fn cancelled(&self) -> bool {
+        self.call.is_cancelled()
+    }
+
+    fn progress(&self, _done: u64, _total: u64, _message: &str) {}
 }
 
 /// Why a session's request is not served.
@@ -413,7 +612,7 @@ fn session_refusal(err: engine::store::SessionError) -> Refusal {
 }
 
 /// 500 with a JSON-RPC internal error that reveals nothing.
-fn internal_error(id: Option<jsonrpc::RequestId>) -> Result<Response> {
+pub(super) fn internal_error(id: Option<jsonrpc::RequestId>) -> Result<Response> {
     mcp_http::json(
         500,
         &jsonrpc::Response::error(id, ErrorObject::internal("the server failed; try again")),
@@ -433,6 +632,6 @@ fn not_restored(reason: &str) -> Result<Response> {
     mcp_http::json(503, &jsonrpc::Response::error(None, error))
 }
 
-fn log_failure(what: &str, error: &str) {
+pub(super) fn log_failure(what: &str, error: &str) {
     worker::console_error!("{}", json!({"msg": what, "error": error}));
 }

@@ -20,6 +20,11 @@
 //!
 //! # Layout
 //! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
+//! - `post_stream`: SSE replies to POSTs (progress, cancellation, polling) and their
+//!   resumption from the `outbox`.
+//! - `get_stream`: the sessions' GET streams: resource updates, live and replayed.
+//! - `live`: calls and streams in flight (memory); `outbox`: POST streams' events (SQLite);
+//!   `subscriptions`: which notes each session watches (SQLite) and what a stream replays.
 //! - `upkeep`: deadlines, the alarm, the snapshot cycle (snapshot, archive, compact) to R2.
 //! - `archive`: the archive's R2 keys and what a rebuild reads (pure).
 //! - `restore`: opening the store, rebuilding it from the archive when storage is empty.
@@ -27,11 +32,18 @@
 
 mod archive;
 mod dev_archive;
+mod get_stream;
+mod live;
 mod mcp_dispatch;
+mod outbox;
+mod post_stream;
 mod restore;
+mod subscriptions;
 mod upkeep;
 
 use std::cell::{Cell, RefCell};
+use std::ops::Deref;
+use std::rc::{Rc, Weak};
 
 use engine::Store;
 use serde::{Deserialize, Serialize};
@@ -66,9 +78,27 @@ pub(crate) fn object_name(user: &str) -> String {
 }
 
 /// The per-user Durable Object. Its class name is fixed: deployments bind it as `MCP_SESSION`.
+/// Everything it holds lives in a shared `UserObject`, so work that outlives one `fetch`
+/// call (an SSE stream's producer) can keep it.
 #[durable_object]
 #[derive(Debug)]
 pub struct MCPSessionDurableObject {
+    object: Rc<UserObject>,
+}
+
+impl Deref for MCPSessionDurableObject {
+    type Target = UserObject;
+
+    fn deref(&self) -> &UserObject {
+        &self.object
+    }
+}
+
+/// One user's object: its storage, store, sessions' live streams and alarms.
+#[derive(Debug)]
+pub struct UserObject {
+    /// This object, for work that must outlive the call that started it.
+    this: Weak<UserObject>,
     state: State,
     env: Env,
     schema_ready: Cell<bool>,
@@ -86,11 +116,19 @@ pub struct MCPSessionDurableObject {
     failed_uploads: Cell<u64>,
     /// How long the last store open took (ms), until a reply reports it.
     store_open_ms: Cell<Option<u64>>,
+    /// The MCP requests being served.
+    in_flight: RefCell<live::InFlight>,
+    /// The sessions' open GET streams.
+    get_streams: RefCell<live::GetStreams>,
+    /// The log seq up to which note changes were pushed to GET streams (`None` until the
+    /// first push or stream).
+    notified_through: Cell<Option<u64>>,
 }
 
 impl DurableObject for MCPSessionDurableObject {
     fn new(state: State, env: Env) -> Self {
-        Self {
+        let object = Rc::new_cyclic(|this| UserObject {
+            this: this.clone(),
             state,
             env,
             schema_ready: Cell::new(false),
@@ -101,9 +139,23 @@ impl DurableObject for MCPSessionDurableObject {
             restore_failure: RefCell::new(None),
             failed_uploads: Cell::new(0),
             store_open_ms: Cell::new(None),
-        }
+            in_flight: RefCell::new(live::InFlight::default()),
+            get_streams: RefCell::new(live::GetStreams::default()),
+            notified_through: Cell::new(None),
+        });
+        Self { object }
     }
 
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.object.fetch(req).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.object.alarm().await
+    }
+}
+
+impl UserObject {
     async fn fetch(&self, req: Request) -> Result<Response> {
         self.ensure_schema()?;
         let path = req.path();
@@ -156,6 +208,11 @@ impl DurableObject for MCPSessionDurableObject {
         self.run_upkeep().await?;
         Response::ok("alarm handled")
     }
+
+    /// This object, shared, for work that outlives the current call.
+    fn shared(&self) -> Option<Rc<UserObject>> {
+        self.this.upgrade()
+    }
 }
 
 /// What the alarm routes report.
@@ -177,7 +234,7 @@ struct MetaValue {
     value: String,
 }
 
-impl MCPSessionDurableObject {
+impl UserObject {
     fn sql(&self) -> SqlStorage {
         self.state.storage().sql()
     }
@@ -193,6 +250,9 @@ impl MCPSessionDurableObject {
                 "CREATE TABLE IF NOT EXISTS object_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
                 None,
             )?;
+            for statement in outbox::SCHEMA.iter().chain(&subscriptions::SCHEMA) {
+                sql.exec(statement, None)?;
+            }
             self.schema_ready.set(true);
         }
         Ok(())

@@ -21,7 +21,7 @@ use worker::Bucket;
 
 use super::archive::{self, ArchivedSegment, RestorePlan};
 use super::upkeep::{ARCHIVE_PENDING, log, log_error};
-use super::{MCPSessionDurableObject, now};
+use super::{UserObject, now};
 use crate::do_storage::DoStorage;
 
 /// How long a failed rebuild is remembered before a request tries again.
@@ -45,7 +45,7 @@ pub(super) struct RestoreFailure {
     retry_at_ms: u64,
 }
 
-impl MCPSessionDurableObject {
+impl UserObject {
     /// Opens the store if it is not open yet, rebuilding it from the archive when local
     /// storage is empty and the archive is not.
     pub(super) async fn ensure_store(&self) -> Result<(), StoreUnavailable> {

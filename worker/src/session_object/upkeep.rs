@@ -29,8 +29,8 @@ use worker::{Bucket, Result};
 
 use super::archive;
 use super::restore::StoreUnavailable;
-use super::{MCPSessionDurableObject, alarm_at, now};
-use crate::note_tools::{self, Notes};
+use super::{UserObject, alarm_at, now};
+use crate::note_tools::{self, Notes, Unwatched};
 
 /// How long after the store opens (and between steps) background indexing runs.
 pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
@@ -56,7 +56,7 @@ fn failed(step: &'static str) -> impl Fn(String) -> CycleError {
     move |message| CycleError { step, message }
 }
 
-impl MCPSessionDurableObject {
+impl UserObject {
     /// The alarm's work: expire idle sessions, run the snapshot cycle when a snapshot is due
     /// or an earlier cycle did not finish, index a step, then set the alarm to the next
     /// deadline. Safe to run any number of times.
@@ -77,8 +77,11 @@ impl MCPSessionDurableObject {
                 )));
             }
         }
+        // Changes made by requests are pushed after each one; this catches anything else
+        // before the log is compacted.
+        self.notify_changes();
         let now = now();
-        let due = {
+        let (due, expired) = {
             let mut slot = self
                 .store
                 .try_borrow_mut()
@@ -91,20 +94,57 @@ impl MCPSessionDurableObject {
                     if !report.expired.is_empty() {
                         log(json!({"msg": "sessions_expired", "count": report.expired.len()}));
                     }
-                    report.snapshot_due
+                    (report.snapshot_due, report.expired)
                 }
                 Err(err) => {
                     log_error(json!({"msg": "deadline_failed", "error": err.to_string()}));
-                    store.snapshot_due(now)
+                    (store.snapshot_due(now), err.expired)
                 }
             }
         };
+        // An expired session's requests, stream, subscriptions and outbox rows end with it;
+        // the sweep catches any session whose clean-up was missed.
+        for session in &expired {
+            self.forget_session(session.as_str());
+        }
+        self.forget_ended_sessions(now);
         if due || self.meta_flag(ARCHIVE_PENDING)? {
             self.snapshot_cycle(now).await;
         }
         self.index_step(now).await;
         self.reschedule().await;
         Ok(())
+    }
+
+    /// Drops the subscriptions and outbox rows of sessions that are no longer open (expired,
+    /// or closed by a request that failed before it cleaned up), and outbox rows past their
+    /// age.
+    fn forget_ended_sessions(&self, now: engine::Timestamp) {
+        let known = self
+            .subscribing_sessions()
+            .and_then(|mut sessions| {
+                sessions.extend(self.outbox_sessions()?);
+                Ok(sessions)
+            })
+            .and_then(|sessions| self.outbox_prune(now.0).map(|()| sessions));
+        let sessions = match known {
+            Ok(sessions) => sessions,
+            Err(err) => {
+                return log_error(json!({"msg": "session_sweep_failed", "error": err.to_string()}));
+            }
+        };
+        for session in sessions {
+            let open = self
+                .with_open_store(|store| {
+                    engine::SessionId::new(session.as_str())
+                        .ok()
+                        .is_some_and(|id| store.session(&id, now).is_ok())
+                })
+                .unwrap_or(true);
+            if !open {
+                self.forget_session(&session);
+            }
+        }
     }
 
     /// Runs one snapshot cycle (see the module docs) and keeps `archive_pending` in step.
@@ -234,7 +274,7 @@ impl MCPSessionDurableObject {
     }
 
     /// A local-development var as a number; `None` elsewhere or when unset.
-    fn dev_number(&self, name: &str) -> Option<u64> {
+    pub(super) fn dev_number(&self, name: &str) -> Option<u64> {
         let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
         if !local_dev {
             return None;
@@ -304,6 +344,8 @@ impl MCPSessionDurableObject {
             store: &self.store,
             bucket,
             now,
+            control: &Unwatched,
+            step_pause: None,
         };
         match note_tools::index_pending(&notes).await {
             Ok((indexed, waiting)) => {

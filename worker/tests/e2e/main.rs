@@ -16,3 +16,4 @@ mod retries;
 mod routing;
 mod scale;
 mod signin;
+mod streams;

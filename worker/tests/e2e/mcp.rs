@@ -12,7 +12,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, ProtocolV
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use rmcp::{ClientLifecycleMode, ClientServiceExt, Peer, RoleClient, ServiceExt};
 use second_brain_worker::mcp::tool_schemas;
 use second_brain_worker::mcp::tools::ToolName;
 use serde_json::{Value, json};
@@ -52,7 +52,11 @@ pub(crate) async fn connect(worker: &LocalWorker, user: &str) -> Client {
 }
 
 /// Calls `tool` with `arguments`.
-pub(crate) async fn call(client: &Client, tool: &'static str, arguments: Value) -> CallToolResult {
+pub(crate) async fn call(
+    client: &Peer<RoleClient>,
+    tool: &'static str,
+    arguments: Value,
+) -> CallToolResult {
     let Value::Object(arguments) = arguments else {
         panic!("arguments must be an object");
     };
@@ -64,7 +68,7 @@ pub(crate) async fn call(client: &Client, tool: &'static str, arguments: Value) 
 
 /// Calls `tool` and returns its structured result, failing on an `isError` result or on a
 /// result that does not match the tool's output schema.
-pub(crate) async fn ok(client: &Client, tool: &'static str, arguments: Value) -> Value {
+pub(crate) async fn ok(client: &Peer<RoleClient>, tool: &'static str, arguments: Value) -> Value {
     let result = call(client, tool, arguments).await;
     assert_ne!(result.is_error, Some(true), "{tool}: {}", text(&result));
     let structured = result
@@ -83,7 +87,11 @@ pub(crate) async fn ok(client: &Client, tool: &'static str, arguments: Value) ->
 }
 
 /// Calls `tool`, expects an `isError` result, and returns its text.
-pub(crate) async fn refused(client: &Client, tool: &'static str, arguments: Value) -> String {
+pub(crate) async fn refused(
+    client: &Peer<RoleClient>,
+    tool: &'static str,
+    arguments: Value,
+) -> String {
     let result = call(client, tool, arguments).await;
     assert_eq!(result.is_error, Some(true), "{tool} succeeded: {result:?}");
     text(&result)
@@ -820,17 +828,20 @@ fn malformed_json_is_400_with_a_parse_error() {
 }
 
 #[test]
-fn get_is_405_until_streams_are_served() {
+fn get_opens_the_sessions_stream() {
     let worker = shared();
     let id = session(worker);
     let response = client()
         .get(worker.url("/mcp"))
         .header("accept", "text/event-stream")
         .header("mcp-session-id", &id)
+        .header("x-dev-user", "raw-http")
         .send()
         .unwrap();
-    assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(response.headers()["allow"], "POST, DELETE");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    // Dropping the response closes the stream; `streams.rs` reads streams.
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn resources_list_pages_through_every_note_once_in_order() {
         let capabilities = serde_json::to_value(capabilities).expect("JSON");
         assert_eq!(
             capabilities["resources"],
-            json!({"subscribe": false, "listChanged": false})
+            json!({"subscribe": true, "listChanged": false})
         );
         assert_eq!(capabilities["prompts"], json!({"listChanged": false}));
 

@@ -344,3 +344,34 @@ fn template_expansions_parse_back() {
     let past = NoteUri::parse("note:///projects/garden%20plan.md?version=2").unwrap();
     assert_eq!(past.version, Some(2));
 }
+
+#[test]
+fn subscriptions_name_a_current_note() {
+    let named = |value: Value| subscription_params(Some(&params(value)));
+    assert_eq!(
+        named(json!({"uri": "note:///my%20notes/a.md"})),
+        Ok(path("my notes/a.md"))
+    );
+    // Not written yet is fine: the client may watch a path before it exists.
+    assert_eq!(
+        named(json!({"uri": uri("later.md", None)})),
+        Ok(path("later.md"))
+    );
+    assert!(matches!(
+        named(json!({"uri": uri("a.md", Some(2))})),
+        Err(SubscriptionError::Version { .. })
+    ));
+    assert!(matches!(named(json!({})), Err(SubscriptionError::NoUri)));
+    assert!(matches!(
+        named(json!({"uri": 3})),
+        Err(SubscriptionError::NoUri)
+    ));
+    assert!(matches!(
+        named(json!({"uri": "file:///a.md"})),
+        Err(SubscriptionError::BadUri { .. })
+    ));
+    let error = named(json!({"uri": "note:///a.md?version=1"}))
+        .unwrap_err()
+        .to_error();
+    assert_eq!(error.code, crate::mcp::jsonrpc::ErrorCode::INVALID_PARAMS);
+}

@@ -3,6 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::mcp::headers::SessionIdError;
 use crate::mcp::jsonrpc::{BatchError, BodyError, RequestId};
+use crate::mcp::sse::LogPosition;
 
 const SID: &str = "3f1c0d2e4b5a69788796a5b4c3d2e1f0";
 const BOTH: &str = "application/json, text/event-stream";
@@ -198,7 +199,7 @@ fn get_opens_a_stream_for_a_session() {
     };
     assert_eq!(session.as_str(), SID);
     assert_eq!(header_version, Some(ProtocolVersion::V2025_11_25));
-    assert_eq!(last_event_id, Some(EventId(41)));
+    assert_eq!(last_event_id, Some(EventId::Log(LogPosition::at(41))));
 }
 
 #[test]
