@@ -125,6 +125,8 @@ pub struct GrepArgs {
     pub max_matches: u64,
     /// Context lines on each side (default 0).
     pub context_lines: u64,
+    /// Where the previous call's scan stopped (its `next_cursor`).
+    pub cursor: Option<String>,
 }
 
 /// `search` arguments.
@@ -277,6 +279,7 @@ impl ToolCall {
                 context_lines: args
                     .bounded_opt("context_lines", 0, GREP_MAX_CONTEXT_LINES)?
                     .unwrap_or(0),
+                cursor: args.optional("cursor", "a string")?,
             }),
             ToolName::Search => ToolCall::Search(SearchArgs {
                 query: args.non_empty("query")?,

@@ -263,7 +263,8 @@ pub fn spec(name: ToolName) -> ToolSpec {
             title: "Grep notes",
             description: "Find lines matching a regular expression, in all notes or in those \
                 matching `path` (a path or glob). Returns each match with its line number and \
-                `context_lines` lines before and after.",
+                `context_lines` lines before and after. One call scans at most 900 notes; when \
+                more are left it returns `next_cursor`: pass it back as `cursor` to go on.",
             hints: READ_ONLY,
             input: json!({
                 "type": "object",
@@ -275,6 +276,7 @@ pub fn spec(name: ToolName) -> ToolSpec {
                         "type": "integer", "minimum": 0, "maximum": GREP_MAX_CONTEXT_LINES, "default": 0,
                         "description": "Lines of context before and after each match.",
                     },
+                    "cursor": cursor_arg(),
                 },
                 "required": ["pattern"],
             }),
@@ -297,10 +299,15 @@ pub fn spec(name: ToolName) -> ToolSpec {
                     },
                     "truncated": {
                         "type": "boolean",
-                        "description": "More matches exist than max_matches.",
+                        "description": "More matches exist than max_matches (then next_cursor is null).",
                     },
+                    "scanned": {
+                        "type": "integer", "minimum": 0,
+                        "description": "Notes this call scanned.",
+                    },
+                    "next_cursor": next_cursor(),
                 },
-                "required": ["matches", "truncated"],
+                "required": ["matches", "truncated", "scanned", "next_cursor"],
             }),
         },
         ToolName::Search => ToolSpec {
@@ -519,7 +526,8 @@ mod tests {
             (
                 ToolName::Grep,
                 json!({"matches": [{"path": "a.md", "line": 1, "text": "hi",
-                "before": [], "after": ["x"]}], "truncated": false}),
+                "before": [], "after": ["x"]}], "truncated": false, "scanned": 900,
+                "next_cursor": "a.md"}),
             ),
             (
                 ToolName::Search,
@@ -583,9 +591,11 @@ mod tests {
             props(ToolName::Edit),
             ["delete", "new_path", "new_str", "old_str", "path"]
         );
+        // `cursor` is ours (optional): a first call without it is the original's call.
         assert_eq!(
             props(ToolName::Grep),
-            ["context_lines", "max_matches", "path", "pattern"]
+            ["context_lines", "cursor", "max_matches", "path", "pattern"]
         );
+        assert_eq!(spec(ToolName::Grep).input["required"], json!(["pattern"]));
     }
 }

@@ -1,12 +1,16 @@
-//! `grep`: lines matching a regular expression, with context, in path order.
+//! `grep`: lines matching a regular expression, with context, in path order, a page of notes
+//! at a time.
 //!
 //! The expression is compiled by `regex-lite`, whose matching time is linear in the text (no
 //! backtracking), so no pattern can stall the object. The notes to scan are every note, the
-//! one note `path` names, or those matching `path` as a glob; their texts come from R2. A call
-//! scans at most [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes: past that it is refused with a
-//! message asking for a narrower `path`, never answered from a silent part of the notes.
-//! (Until the engine keeps note texts or an index the object can scan, grep reads R2.)
-//! Between batches it stops if the call was cancelled, and reports the notes scanned so far.
+//! one note `path` names, or those matching `path` as a glob; their texts come from R2. One
+//! call scans at most [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes; when more notes are left,
+//! the reply says how far it got in `next_cursor`, and a call with that `cursor` goes on from
+//! there, so any number of notes can be searched and none is skipped silently. A reply that
+//! reached `max_matches` is `truncated` and has no cursor: raise `max_matches` or narrow
+//! `path` to see the rest. (Until the engine keeps note texts or an index the object can
+//! scan, grep reads R2.) Between batches it stops if the call was cancelled, and reports the
+//! notes scanned so far.
 
 use engine::Hash;
 use engine::files::MAX_PAGE;
@@ -34,7 +38,8 @@ const MAX_LINE_BYTES: usize = 1_000;
 
 pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
     let regex = compile(&args.pattern)?;
-    let candidates = candidates(notes, args.path.as_deref())?;
+    let (candidates, mut next_cursor) =
+        candidates(notes, args.path.as_deref(), args.cursor.as_deref())?;
     let max_matches = usize::try_from(args.max_matches).unwrap_or(usize::MAX);
     let context = usize::try_from(args.context_lines).unwrap_or(0);
     let mut matches = Vec::new();
@@ -50,6 +55,7 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
         )
         .await;
         for ((path, _), fetched) in chunk.iter().zip(texts) {
+            scanned += 1;
             let content = match fetched {
                 Ok(bytes) => text(bytes),
                 Err(err) => return Err(ToolFailure::Internal(err.to_string())),
@@ -61,10 +67,10 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
             // match shows that `truncated` is true.
             if more {
                 truncated = true;
+                next_cursor = None;
                 break 'notes;
             }
         }
-        scanned += chunk.len() as u64;
         notes.control.progress(
             scanned,
             total,
@@ -72,7 +78,12 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
         );
         notes.step_done().await;
     }
-    Ok(json!({ "matches": matches, "truncated": truncated }))
+    Ok(json!({
+        "matches": matches,
+        "truncated": truncated,
+        "scanned": scanned,
+        "next_cursor": next_cursor,
+    }))
 }
 
 fn compile(pattern: &str) -> Result<Regex, ToolFailure> {
@@ -88,41 +99,46 @@ fn compile(pattern: &str) -> Result<Regex, ToolFailure> {
         .map_err(|err| ToolFailure::Refused(format!("invalid regular expression: {err}")))
 }
 
-/// The notes to scan, in path order, with their content hashes.
-fn candidates(notes: &Notes<'_>, path: Option<&str>) -> Result<Vec<(String, Hash)>, ToolFailure> {
+/// The notes this call scans, in path order, with their content hashes: those after `cursor`,
+/// up to [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes (at least one note); and the cursor of
+/// the rest, if any are left.
+fn candidates(
+    notes: &Notes<'_>,
+    path: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<(Vec<(String, Hash)>, Option<String>), ToolFailure> {
     notes.with(|store| {
         let files = store.files();
-        let mut out = Vec::new();
+        let mut out: Vec<(String, Hash)> = Vec::new();
         let mut bytes = 0u64;
-        let mut after: Option<String> = None;
+        let mut after = cursor.map(str::to_owned);
         loop {
             let page = match path {
                 None => files.list(after.as_deref(), MAX_PAGE),
                 Some(path) if !is_glob(path) => {
-                    return Ok(files
+                    // One note: nothing to page through (a cursor passes it by).
+                    let one = files
                         .get_key_value(path)
-                        .map(|(p, e)| (p.to_string(), e.hash))
-                        .into_iter()
-                        .collect());
+                        .filter(|_| cursor.is_none_or(|cursor| path > cursor))
+                        .map(|(p, e)| (p.to_string(), e.hash));
+                    return Ok((one.into_iter().collect(), None));
                 }
                 Some(pattern) => files
                     .glob(pattern, after.as_deref(), MAX_PAGE)
                     .map_err(|err| ToolFailure::Refused(err.to_string()))?,
             };
             for (path, entry) in &page.items {
+                let full = out.len() >= MAX_NOTES || bytes.saturating_add(entry.size) > MAX_BYTES;
+                if full && !out.is_empty() {
+                    let next = out.last().map(|(path, _)| path.clone());
+                    return Ok((out, next));
+                }
                 bytes = bytes.saturating_add(entry.size);
                 out.push((path.to_string(), entry.hash));
             }
-            if out.len() > MAX_NOTES || bytes > MAX_BYTES {
-                return Err(ToolFailure::Refused(format!(
-                    "grep scans at most {MAX_NOTES} notes and {} MB per call, and this one \
-                     covers more; narrow it with `path` (a folder glob such as projects/**)",
-                    MAX_BYTES / (1024 * 1024)
-                )));
-            }
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(out),
+                None => return Ok((out, None)),
             }
         }
     })?

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
 use crate::local_worker::shared;
-use crate::mcp::{Client, call, connect, ok, refused, run, text};
+use crate::mcp::{Client, call, connect, ok, run, text};
 
 /// More notes than one page of the largest listing (1,000).
 const NOTES: usize = 1_050;
@@ -116,13 +116,35 @@ fn listings_page_through_more_than_a_thousand_notes() {
             .collect();
         assert!(modified.windows(2).all(|w| w[0] >= w[1]), "{modified:?}");
 
-        // grep over every note is refused, naming its bound, rather than answered from part of
-        // them; a folder's worth is answered, and a match budget says when it stopped.
-        let message = refused(client, "grep", json!({"pattern": "pangolin"})).await;
-        assert!(
-            message.contains("at most 900 notes") && message.contains("path"),
-            "{message}"
-        );
+        // grep over every note goes on page by page (at most 900 notes a call), so every match
+        // is found once; each page says how many notes it scanned.
+        let mut matched = Vec::new();
+        let mut scanned = 0;
+        let mut cursor: Option<String> = None;
+        for _ in 0..=NOTES.div_ceil(900) {
+            let mut args = json!({"pattern": "pangolin", "max_matches": 1000});
+            if let Some(cursor) = &cursor {
+                args["cursor"] = json!(cursor);
+            }
+            let page = ok(client, "grep", args).await;
+            assert_eq!(page["truncated"], false);
+            scanned += page["scanned"].as_u64().expect("scanned");
+            matched.extend(
+                page["matches"]
+                    .as_array()
+                    .expect("matches")
+                    .iter()
+                    .map(|m| m["path"].as_str().expect("a path").to_owned()),
+            );
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert!(cursor.is_none(), "grep did not finish within its pages");
+        assert_eq!(scanned, NOTES as u64);
+        assert_eq!(matched, expected);
+
         let folder = ok(
             client,
             "grep",

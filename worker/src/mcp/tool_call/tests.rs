@@ -240,7 +240,8 @@ fn grep_defaults_and_bounds() {
             pattern: "TODO".into(),
             path: None,
             max_matches: GREP_DEFAULT_MATCHES,
-            context_lines: 0
+            context_lines: 0,
+            cursor: None,
         })
     );
     assert!(
