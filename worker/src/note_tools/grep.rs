@@ -99,6 +99,9 @@ fn compile(pattern: &str) -> Result<Regex, ToolFailure> {
         .map_err(|err| ToolFailure::Refused(format!("invalid regular expression: {err}")))
 }
 
+/// The notes one call scans (path and content hash), and the cursor of the rest.
+type Batch = (Vec<(String, Hash)>, Option<String>);
+
 /// The notes this call scans, in path order, with their content hashes: those after `cursor`,
 /// up to [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes (at least one note); and the cursor of
 /// the rest, if any are left.
@@ -106,7 +109,7 @@ fn candidates(
     notes: &Notes<'_>,
     path: Option<&str>,
     cursor: Option<&str>,
-) -> Result<(Vec<(String, Hash)>, Option<String>), ToolFailure> {
+) -> Result<Batch, ToolFailure> {
     notes.with(|store| {
         let files = store.files();
         let mut out: Vec<(String, Hash)> = Vec::new();
