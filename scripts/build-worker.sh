@@ -33,7 +33,7 @@ rm -rf "$out.tmp" && mkdir -p "$out.tmp"
 wasm-bindgen --target bundler --out-dir "$out.tmp" --out-name index --no-typescript "$wasm"
 rm -f "$out.tmp/index.js"   # the bundler entry; the shim replaces it
 if [ "$opt" = 1 ]; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$out.tmp/index_bg.wasm" -o "$out.tmp/index.wasm"
   rm "$out.tmp/index_bg.wasm"
