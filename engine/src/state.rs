@@ -155,21 +155,18 @@ impl State {
 
     /// The loaded search index (loading it first).
     pub(crate) fn search_mut(&mut self) -> &mut SearchIndex {
+        // Loading here first sets the queue right should the bytes not decode.
         self.load_search();
-        match &mut self.search {
-            LazyIndex::Ready(index) => index,
-            // `load_search` left it ready.
-            LazyIndex::Encoded { .. } => unreachable!("the index was just loaded"),
-        }
+        self.search.loaded_mut()
     }
 
     /// The search index and the queue of unindexed notes as loading would leave them, without
     /// changing `self` (borrowed when the index is loaded already).
     pub(crate) fn search_view(&self) -> (Cow<'_, SearchIndex>, Cow<'_, BTreeSet<NotePath>>) {
-        match &self.search {
-            LazyIndex::Ready(index) => (Cow::Borrowed(index), Cow::Borrowed(&self.unindexed)),
-            LazyIndex::Encoded { bytes, pending, .. } => {
-                let Built { index, fell_back } = LazyIndex::build(bytes, pending);
+        match self.search.ready_or_build() {
+            Ok(index) => (Cow::Borrowed(index), Cow::Borrowed(&self.unindexed)),
+            Err(built) => {
+                let Built { index, fell_back } = *built;
                 let unindexed = if fell_back {
                     Cow::Owned(unindexed_besides(&self.files, &index))
                 } else {

@@ -44,17 +44,21 @@ impl PendingOp {
 }
 
 /// A search index that is either decoded or still the bytes a snapshot stored.
+#[derive(Clone, Default)]
+pub(crate) struct LazyIndex {
+    /// The decoded index; empty (and unused) while `encoded` is set.
+    index: SearchIndex,
+    /// The index as stored, while it is not decoded.
+    encoded: Option<Encoded>,
+}
+
+/// The serialized index and the changes since, oldest first.
 #[derive(Clone)]
-pub(crate) enum LazyIndex {
-    /// The serialized index and the changes since, oldest first.
-    Encoded {
-        bytes: Vec<u8>,
-        pending: Vec<PendingOp>,
-        /// Sum of the pending ops' path and text bytes.
-        pending_bytes: usize,
-    },
-    /// The decoded index.
-    Ready(SearchIndex),
+struct Encoded {
+    bytes: Vec<u8>,
+    pending: Vec<PendingOp>,
+    /// Sum of the pending ops' path and text bytes.
+    pending_bytes: usize,
 }
 
 /// What [`LazyIndex::build`] made of the bytes.
@@ -65,45 +69,47 @@ pub(crate) struct Built {
     pub(crate) fell_back: bool,
 }
 
-impl Default for LazyIndex {
-    fn default() -> Self {
-        LazyIndex::Ready(SearchIndex::new())
-    }
-}
-
 impl LazyIndex {
     /// The index stored as `bytes`, not decoded yet.
     pub(crate) fn encoded(bytes: Vec<u8>) -> Self {
-        LazyIndex::Encoded {
-            bytes,
-            pending: Vec::new(),
-            pending_bytes: 0,
+        LazyIndex {
+            index: SearchIndex::new(),
+            encoded: Some(Encoded {
+                bytes,
+                pending: Vec::new(),
+                pending_bytes: 0,
+            }),
         }
     }
 
     /// The decoded index, if it is.
     pub(crate) fn ready(&self) -> Option<&SearchIndex> {
-        match self {
-            LazyIndex::Ready(index) => Some(index),
-            LazyIndex::Encoded { .. } => None,
+        match self.encoded {
+            None => Some(&self.index),
+            Some(_) => None,
+        }
+    }
+
+    /// The decoded index if it is, else what loading would make (leaving `self` as it is).
+    pub(crate) fn ready_or_build(&self) -> Result<&SearchIndex, Box<Built>> {
+        match &self.encoded {
+            None => Ok(&self.index),
+            Some(e) => Err(Box::new(LazyIndex::build(&e.bytes, &e.pending))),
         }
     }
 
     /// The stored bytes when nothing changed since they were read: they still serialize the
     /// index exactly (the serialized form is canonical).
     pub(crate) fn untouched_bytes(&self) -> Option<&[u8]> {
-        match self {
-            LazyIndex::Encoded { bytes, pending, .. } if pending.is_empty() => Some(bytes),
+        match &self.encoded {
+            Some(e) if e.pending.is_empty() => Some(&e.bytes),
             _ => None,
         }
     }
 
     /// Bytes of paths and text held by pending ops (0 when decoded).
     pub(crate) fn pending_bytes(&self) -> usize {
-        match self {
-            LazyIndex::Encoded { pending_bytes, .. } => *pending_bytes,
-            LazyIndex::Ready(_) => 0,
-        }
+        self.encoded.as_ref().map_or(0, |e| e.pending_bytes)
     }
 
     /// See [`SearchIndex::upsert`].
@@ -137,16 +143,12 @@ impl LazyIndex {
     }
 
     fn change(&mut self, now: impl FnOnce(&mut SearchIndex), later: impl FnOnce() -> PendingOp) {
-        match self {
-            LazyIndex::Ready(index) => now(index),
-            LazyIndex::Encoded {
-                pending,
-                pending_bytes,
-                ..
-            } => {
+        match &mut self.encoded {
+            None => now(&mut self.index),
+            Some(e) => {
                 let op = later();
-                *pending_bytes += op.bytes();
-                pending.push(op);
+                e.pending_bytes += op.bytes();
+                e.pending.push(op);
             }
         }
     }
@@ -166,28 +168,28 @@ impl LazyIndex {
     /// Decodes in place. `None` when already decoded; else what [`LazyIndex::build`] reported
     /// (the index is then ready).
     pub(crate) fn load(&mut self) -> Option<bool> {
-        let LazyIndex::Encoded { bytes, pending, .. } = self else {
-            return None;
-        };
-        let Built { index, fell_back } = LazyIndex::build(bytes, pending);
-        *self = LazyIndex::Ready(index);
+        let e = self.encoded.take()?;
+        let Built { index, fell_back } = LazyIndex::build(&e.bytes, &e.pending);
+        self.index = index;
         Some(fell_back)
+    }
+
+    /// The index, decoded first if need be.
+    pub(crate) fn loaded_mut(&mut self) -> &mut SearchIndex {
+        self.load();
+        &mut self.index
     }
 }
 
 impl fmt::Debug for LazyIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LazyIndex::Ready(index) => index.fmt(f),
-            LazyIndex::Encoded {
-                bytes,
-                pending,
-                pending_bytes,
-            } => f
+        match &self.encoded {
+            None => self.index.fmt(f),
+            Some(e) => f
                 .debug_struct("Encoded")
-                .field("bytes", &bytes.len())
-                .field("pending", &pending.len())
-                .field("pending_bytes", pending_bytes)
+                .field("bytes", &e.bytes.len())
+                .field("pending", &e.pending.len())
+                .field("pending_bytes", &e.pending_bytes)
                 .finish(),
         }
     }
@@ -209,7 +211,8 @@ mod tests {
         base.upsert("a.md", "apples and pears");
         base.upsert("b.md", "basil");
         let mut lazy = LazyIndex::encoded(bytes_of(&base));
-        let mut eager = LazyIndex::Ready(base);
+        let mut eager = LazyIndex::default();
+        *eager.loaded_mut() = base;
         for target in [&mut lazy, &mut eager] {
             target.upsert("c.md", "cherries");
             target.rename("a.md", "d.md");
