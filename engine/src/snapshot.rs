@@ -8,6 +8,7 @@
 //! version. Restoring = decoding a snapshot and replaying the events after its seq; that equals
 //! replaying the whole log (tested in `tests/replay.rs`).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,7 @@ use crate::history::{Change, Content, History, Version};
 use crate::ids::{EventId, Hash, Timestamp};
 use crate::path::NotePath;
 use crate::receipts::{Receipt, Receipts};
-use crate::search::SearchIndex;
+use crate::search::lazy::LazyIndex;
 use crate::sessions::SessionTable;
 use crate::state::State;
 
@@ -152,9 +153,18 @@ impl VersionWire {
 
 /// Encodes `state` as a snapshot at its head.
 pub fn encode(state: &State) -> Snapshot {
-    let mut search_bytes = Vec::new();
-    // Writing to a Vec does not fail; the index serializes infallibly.
-    let _ = ciborium::into_writer(&state.search, &mut search_bytes);
+    // An index untouched since it was read is written back as it was read: the serialized
+    // form is canonical, so those bytes are what serializing it would give, and cheaper.
+    let (search_bytes, unindexed) = match state.search.untouched_bytes() {
+        Some(bytes) => (bytes.to_vec(), Cow::Borrowed(&state.unindexed)),
+        None => {
+            let (index, unindexed) = state.search_view();
+            let mut bytes = Vec::new();
+            // Writing to a Vec does not fail; the index serializes infallibly.
+            let _ = ciborium::into_writer(&*index, &mut bytes);
+            (bytes, unindexed)
+        }
+    };
     let body = Body(
         state.head,
         state
@@ -169,7 +179,7 @@ pub fn encode(state: &State) -> Snapshot {
             .collect(),
         state.sessions.clone(),
         serde_bytes::ByteBuf::from(search_bytes),
-        state.unindexed.iter().cloned().collect(),
+        unindexed.iter().cloned().collect(),
         state
             .receipts
             .entries()
@@ -249,16 +259,12 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
         )));
     }
     let files = FileIndex::from_sorted(current);
-    let mut unindexed: BTreeSet<NotePath> = unindexed.into_iter().collect();
-    // The digest vouches for the bytes, so a search index that does not load was written in a
-    // format this build no longer reads: start it empty and queue every note's text.
-    let search = match crate::cbor::from_slice::<SearchIndex>(&search) {
-        Ok(index) => index,
-        Err(_) => {
-            unindexed = files.iter().map(|(p, _)| p.clone()).collect();
-            SearchIndex::new()
-        }
-    };
+    let unindexed: BTreeSet<NotePath> = unindexed.into_iter().collect();
+    // Decoding the index is most of the work, and the digest vouches for its bytes: keep them
+    // until a search needs the index (`State::load_search`). Bytes that do not decode then were
+    // written in a format this build no longer reads: the index starts empty and every note's
+    // text is queued.
+    let search = LazyIndex::encoded(search.into_vec());
     if let Some(p) = unindexed.iter().find(|p| files.get(p.as_str()).is_none()) {
         return Err(SnapshotError::Inconsistent(format!(
             "{p} is queued for indexing but is not a current note"
@@ -336,10 +342,25 @@ mod tests {
         assert_eq!(decoded, state);
     }
 
-    #[test]
-    fn an_unreadable_search_index_is_rebuilt_not_fatal() {
-        let state = state_with_note();
-        let snap = encode(&state);
+    fn note(seq: u64, path: &str, version: u64, text: &str) -> Envelope {
+        let content = NoteContent {
+            path: NotePath::new(path).unwrap(),
+            version,
+            hash: Hash::of(text.as_bytes()),
+            size: text.len() as u64,
+            media_type: "text/markdown".into(),
+        };
+        let event = if version == 1 {
+            Event::NoteWritten(content)
+        } else {
+            Event::NoteEdited(content)
+        };
+        Envelope::new(seq, EventId::default(), Timestamp(seq), event)
+    }
+
+    /// `state`'s snapshot with its search index replaced by bytes this build cannot read.
+    fn with_future_index(state: &State) -> Vec<u8> {
+        let snap = encode(state);
         let OuterIn(version, seq, _, body) = crate::cbor::from_slice_exact(&snap.bytes, 4).unwrap();
         let Body(head, history, sessions, _, unindexed, receipts, archived, last_time) =
             crate::cbor::from_slice_exact(&body, 8).unwrap();
@@ -359,11 +380,80 @@ mod tests {
         let mut bytes = Vec::new();
         let outer = OuterOut(version, seq, Hash::of(&body_bytes), &body_bytes);
         ciborium::into_writer(&outer, &mut bytes).unwrap();
+        bytes
+    }
 
-        let decoded = decode(&bytes, 10).unwrap();
-        assert!(decoded.search().is_empty());
+    #[test]
+    fn an_unreadable_search_index_is_rebuilt_not_fatal() {
+        let state = state_with_note();
+        let bytes = with_future_index(&state);
+        let mut decoded = decode(&bytes, 10).unwrap();
+        assert!(decoded.search().is_none());
+        // Re-encoded untouched, the unreadable index is kept as it is.
+        assert_eq!(encode(&decoded).bytes, bytes);
+        assert!(decoded.load_search());
+        assert!(decoded.search().unwrap().is_empty());
         let queued: Vec<&str> = decoded.unindexed().iter().map(NotePath::as_str).collect();
         assert_eq!(queued, ["a.md"]);
         assert_eq!(decoded.files(), state.files());
+    }
+
+    #[test]
+    fn an_unreadable_index_found_after_changes_queues_every_note_not_indexed_since() {
+        let mut state = state_with_note();
+        for (seq, path) in [(2, "b.md"), (3, "c.md")] {
+            let env = note(seq, path, 1, "text");
+            state.apply(&env, Hash::of(b"head"), Some("text")).unwrap();
+        }
+        let mut decoded = decode(&with_future_index(&state), 10).unwrap();
+        let moved = Envelope::new(
+            6,
+            EventId::default(),
+            Timestamp(6),
+            Event::NoteMoved(crate::event::NoteMoved {
+                from: NotePath::new("c.md").unwrap(),
+                from_version: 2,
+                to: NotePath::new("e.md").unwrap(),
+                to_version: 1,
+            }),
+        );
+        let tail = [
+            (note(4, "b.md", 2, "basil"), Some("basil")),
+            (note(5, "d.md", 1, "dill"), None),
+            (moved, None),
+        ];
+        for (env, text) in &tail {
+            decoded.apply(env, Hash::of(b"head"), *text).unwrap();
+        }
+        assert!(decoded.search().is_none());
+        let queued: Vec<&str> = decoded.unindexed().iter().map(NotePath::as_str).collect();
+        assert_eq!(
+            queued,
+            ["d.md"],
+            "before loading, only what the tail queued"
+        );
+
+        let lazy = decoded.clone();
+        assert!(decoded.load_search());
+        assert_eq!(lazy, decoded, "compares as loaded");
+        assert_eq!(encode(&lazy).bytes, encode(&decoded).bytes);
+        let queued: Vec<&str> = decoded.unindexed().iter().map(NotePath::as_str).collect();
+        assert_eq!(queued, ["a.md", "d.md", "e.md"]);
+        let index = decoded.search().unwrap();
+        assert_eq!((index.len(), index.contains("b.md")), (1, true));
+    }
+
+    #[test]
+    fn pending_text_is_bounded_by_loading_the_index() {
+        let mut state = decode(&encode(&state_with_note()).bytes, 10).unwrap();
+        let text = "x".repeat(1 << 20);
+        for version in 2..=4 {
+            let env = note(version, "a.md", version, &text);
+            state.apply(&env, Hash::of(b"head"), Some(&text)).unwrap();
+        }
+        assert!(state.search().is_none(), "3 MB pending");
+        let env = note(5, "a.md", 5, &text);
+        state.apply(&env, Hash::of(b"head"), Some(&text)).unwrap();
+        assert!(state.search().is_some(), "over 4 MB pending: loaded");
     }
 }

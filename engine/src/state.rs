@@ -5,6 +5,7 @@
 //! that does not fit (a version that is not the next one, a session that is not open) is an
 //! [`ApplyError`] and leaves the state untouched.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use thiserror::Error;
@@ -17,18 +18,24 @@ use crate::ids::{Hash, SessionId, Timestamp};
 use crate::path::NotePath;
 use crate::receipts::{Receipt, Receipts};
 use crate::search::SearchIndex;
+use crate::search::lazy::{Built, LazyIndex, MAX_PENDING_BYTES};
 use crate::sessions::{Session, SessionTable};
 
 /// Everything derived from the log.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `PartialEq` compares the logical state: a search index still held as snapshot bytes
+/// compares as if loaded (which costs a decode; tests and tools only).
+#[derive(Debug, Clone)]
 pub struct State {
     pub(crate) head: ChainHead,
     pub(crate) files: FileIndex,
     pub(crate) history: History,
     pub(crate) sessions: SessionTable,
-    pub(crate) search: SearchIndex,
+    /// Possibly still the snapshot's bytes: see [`State::load_search`].
+    pub(crate) search: LazyIndex,
     /// Current notes whose text is not in the search index yet (their events were replayed
-    /// without the bytes). The caller fetches them and hands the text in.
+    /// without the bytes). The caller fetches them and hands the text in. While the index
+    /// is not loaded, notes the index will turn out not to read (a newer format) are missing.
     pub(crate) unindexed: BTreeSet<NotePath>,
     pub(crate) receipts: Receipts,
     /// The end of the last archived segment (seq 0: none archived).
@@ -96,7 +103,7 @@ impl State {
             files: FileIndex::default(),
             history: History::default(),
             sessions: SessionTable::default(),
-            search: SearchIndex::new(),
+            search: LazyIndex::default(),
             unindexed: BTreeSet::new(),
             receipts: Receipts::new(receipts),
             archived: ChainHead::default(),
@@ -124,9 +131,64 @@ impl State {
         &self.sessions
     }
 
-    /// The search index.
-    pub fn search(&self) -> &SearchIndex {
-        &self.search
+    /// The search index, once loaded: `None` while it is still the bytes of the snapshot the
+    /// state was decoded from (see [`State::load_search`]).
+    pub fn search(&self) -> Option<&SearchIndex> {
+        self.search.ready()
+    }
+
+    /// Decodes the search index kept as snapshot bytes and applies the changes made since.
+    /// Returns whether there was anything to do. Bytes this build cannot read (a newer index
+    /// format) give an empty index with every current note queued in [`State::unindexed`],
+    /// except those whose text was handed in since.
+    pub fn load_search(&mut self) -> bool {
+        match self.search.load() {
+            None => false,
+            Some(fell_back) => {
+                if fell_back && let Some(index) = self.search.ready() {
+                    self.unindexed = unindexed_besides(&self.files, index);
+                }
+                true
+            }
+        }
+    }
+
+    /// The loaded search index (loading it first).
+    pub(crate) fn search_mut(&mut self) -> &mut SearchIndex {
+        // Loading here first sets the queue right should the bytes not decode.
+        self.load_search();
+        self.search.loaded_mut()
+    }
+
+    /// The search index and the queue of unindexed notes as loading would leave them, without
+    /// changing `self` (borrowed when the index is loaded already).
+    pub(crate) fn search_view(&self) -> (Cow<'_, SearchIndex>, Cow<'_, BTreeSet<NotePath>>) {
+        match self.search.ready_or_build() {
+            Ok(index) => (Cow::Borrowed(index), Cow::Borrowed(&self.unindexed)),
+            Err(built) => {
+                let Built { index, fell_back } = *built;
+                let unindexed = if fell_back {
+                    Cow::Owned(unindexed_besides(&self.files, &index))
+                } else {
+                    Cow::Borrowed(&self.unindexed)
+                };
+                (Cow::Owned(index), unindexed)
+            }
+        }
+    }
+
+    /// Indexes `text` as the content of the current note `path`, taking it off the queue.
+    pub(crate) fn index_text(&mut self, path: &str, text: &str) {
+        self.search.upsert(path, text);
+        self.unindexed.remove(path);
+        self.bound_pending();
+    }
+
+    /// Loads the index once pending changes hold too much text to keep waiting.
+    fn bound_pending(&mut self) {
+        if self.search.pending_bytes() > MAX_PENDING_BYTES {
+            self.load_search();
+        }
     }
 
     /// Current notes waiting for their text to be indexed.
@@ -310,6 +372,7 @@ impl State {
         self.receipts.record(envelope.id, receipt);
         self.head = ChainHead { seq, hash };
         self.last_time = self.last_time.max(time);
+        self.bound_pending();
     }
 
     fn check_exists(&self, path: &NotePath) -> Result<(), ApplyError> {
@@ -389,6 +452,32 @@ impl State {
         }
         Receipt::note(seq, &c.path, c.version)
     }
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &Self) -> bool {
+        let (index, unindexed) = self.search_view();
+        let (other_index, other_unindexed) = other.search_view();
+        self.head == other.head
+            && self.files == other.files
+            && self.history == other.history
+            && self.sessions == other.sessions
+            && index == other_index
+            && unindexed == other_unindexed
+            && self.receipts == other.receipts
+            && self.archived == other.archived
+            && self.last_time == other.last_time
+    }
+}
+
+/// The current notes `index` lacks: the queue after an index that did not load was rebuilt
+/// from the texts handed in since.
+fn unindexed_besides(files: &FileIndex, index: &SearchIndex) -> BTreeSet<NotePath> {
+    files
+        .iter()
+        .filter(|(path, _)| !index.contains(path.as_str()))
+        .map(|(path, _)| path.clone())
+        .collect()
 }
 
 impl Receipt {

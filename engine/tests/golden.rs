@@ -206,3 +206,13 @@ fn v1_log_replays_and_v1_snapshot_restores_the_same_notes() {
     assert_eq!(restored.history(), replayed.history());
     assert_eq!(restored.files(), replayed.files());
 }
+
+#[test]
+fn v1_snapshot_is_written_back_byte_for_byte_loaded_or_not() {
+    let bytes = golden("snapshot.cbor");
+    let mut restored = engine::snapshot::decode(&bytes, 100).expect("snapshot");
+    assert!(restored.search().is_none(), "the index is left as bytes");
+    assert_eq!(engine::snapshot::encode(&restored).bytes, bytes);
+    assert!(restored.load_search());
+    assert_eq!(engine::snapshot::encode(&restored).bytes, bytes);
+}

@@ -220,7 +220,7 @@ fn fill_index(store: &mut Store<MemoryStorage>, blobs: &BTreeMap<Hash, Vec<u8>>)
 }
 
 /// Everything observable about a store's state.
-fn assert_same(live: &Store<MemoryStorage>, other: &Store<MemoryStorage>, how: &str) {
+fn assert_same(live: &mut Store<MemoryStorage>, other: &mut Store<MemoryStorage>, how: &str) {
     let (a, b) = (live.state(), other.state());
     assert_eq!(a.head(), b.head(), "{how}: head");
     assert_eq!(a.files(), b.files(), "{how}: files");
@@ -268,7 +268,7 @@ proptest! {
         let storage = run.store.storage().clone();
         let (mut reopened, _) = Store::open(storage, config()).unwrap();
         fill_index(&mut reopened, &run.blobs);
-        assert_same(&run.store, &reopened, "snapshot + tail");
+        assert_same(&mut run.store, &mut reopened, "snapshot + tail");
         prop_assert_eq!(run.store.next_deadline(), reopened.next_deadline());
 
         // 2. Every event from seq 1.
@@ -278,7 +278,7 @@ proptest! {
         let (mut replayed, report) = Store::open(full, config()).unwrap();
         prop_assert_eq!(report.replayed, run.store.head().seq);
         fill_index(&mut replayed, &run.blobs);
-        assert_same(&run.store, &replayed, "full replay");
+        assert_same(&mut run.store, &mut replayed, "full replay");
 
         // 3. Rebuilt from the archive: equal to the live store up to the archived head.
         if !run.segments.is_empty() {

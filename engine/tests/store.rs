@@ -447,3 +447,54 @@ fn raw_appends_check_the_expected_seq_and_the_state() {
     assert_eq!((applied.seq, applied.version), (2, Some(2)));
     assert!(s.files().is_empty());
 }
+
+#[test]
+fn the_search_index_loads_on_first_need_with_the_changes_since_the_snapshot() {
+    let mut live = open();
+    write(&mut live, 1, "garden.md", "tomatoes and basil");
+    write(&mut live, 2, "work.md", "quarterly planning");
+    write(&mut live, 3, "soup.md", "pumpkin soup");
+    let taken = live.take_snapshot().unwrap();
+
+    // Opened from the snapshot alone: the index stays bytes, and an untouched index is
+    // written back byte for byte.
+    let (mut cold, _) = Store::open(live.storage().clone(), Config::default()).unwrap();
+    assert!(cold.state().search().is_none());
+    assert_eq!(cold.take_snapshot().unwrap().bytes, taken.bytes);
+    assert!(
+        cold.state().search().is_none(),
+        "copying the bytes needs no decode"
+    );
+
+    // Changes while it is bytes are kept and applied, in order, on the first search.
+    for s in [&mut live, &mut cold] {
+        write(s, 4, "work.md", "holiday in the garden");
+        s.move_note(id(5), "garden.md", "plants.md", None, Timestamp(5))
+            .unwrap();
+        s.delete(id(6), "soup.md", None, Timestamp(6)).unwrap();
+        write(s, 7, "soup.md", "leek soup");
+    }
+    assert!(cold.state().search().is_none());
+    assert_eq!(cold.state(), live.state(), "equal as if loaded");
+    assert_eq!(cold.search("basil", 10, None).hits[0].path, "plants.md");
+    assert!(cold.state().search().is_some());
+    assert!(!cold.load_search_index(), "already loaded");
+    for word in ["garden", "quarterly", "pumpkin", "leek", "holiday"] {
+        assert_eq!(
+            cold.search(word, 10, None),
+            live.search(word, 10, None),
+            "{word}"
+        );
+    }
+
+    // A snapshot taken with changes pending equals the live store's.
+    live.take_snapshot().unwrap();
+    let (mut pending, _) = Store::open(live.storage().clone(), Config::default()).unwrap();
+    write(&mut pending, 8, "new.md", "fresh");
+    write(&mut live, 8, "new.md", "fresh");
+    assert_eq!(
+        pending.take_snapshot().unwrap().bytes,
+        live.take_snapshot().unwrap().bytes
+    );
+    assert!(pending.state().search().is_some(), "loaded to be written");
+}

@@ -298,9 +298,24 @@ impl<S: Storage> Store<S> {
     }
 
     /// Ranked full-text search over current notes. Notes listed by [`Store::unindexed`] are
-    /// not found until their text is handed in.
-    pub fn search(&self, query: &str, limit: usize, after: Option<&SearchCursor>) -> SearchPage {
-        self.state.search.search(query, limit, after)
+    /// not found until their text is handed in. Loads the index first if it is still the
+    /// snapshot's bytes (see [`Store::load_search_index`]).
+    pub fn search(
+        &mut self,
+        query: &str,
+        limit: usize,
+        after: Option<&SearchCursor>,
+    ) -> SearchPage {
+        self.state.search_mut().search(query, limit, after)
+    }
+
+    /// Decodes the search index that opening left as snapshot bytes, applying the changes made
+    /// since; returns whether there was anything to do. Opening does not decode it, since it is
+    /// most of a snapshot; call this after answering the first request, or let the first search
+    /// do it. When the bytes are in a format this build does not read, the index starts empty
+    /// and every note shows up in [`Store::unindexed`].
+    pub fn load_search_index(&mut self) -> bool {
+        self.state.load_search()
     }
 
     /// Current notes whose text the search index lacks (replayed without their bytes).
@@ -319,8 +334,7 @@ impl<S: Storage> Store<S> {
         if !current || !self.state.unindexed.contains(path) {
             return false;
         }
-        self.state.search.upsert(path, searchable_text(content));
-        self.state.unindexed.remove(path);
+        self.state.index_text(path, searchable_text(content));
         true
     }
 

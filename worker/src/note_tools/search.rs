@@ -130,6 +130,8 @@ pub(crate) async fn ranked(
 /// note whose read failed stays waiting. Stops between batches when the call was cancelled.
 pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), ToolFailure> {
     let pending: Vec<(String, Hash)> = notes.with(|store| {
+        // Loading first: an index this build cannot read queues every note's text.
+        store.load_search_index();
         store
             .unindexed()
             .take(INDEX_PER_CALL)

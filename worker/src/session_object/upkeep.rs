@@ -21,7 +21,9 @@
 //!
 //! Search indexing after a restart also runs here, a step at a time: while notes wait for
 //! their text, the alarm comes back [`INDEX_STEP_DELAY_MS`] later to index the next step, so
-//! the index catches up without waiting for someone to search.
+//! the index catches up without waiting for someone to search. Opening the store leaves the
+//! snapshot's search index undecoded (most of the open's cost); the first step decodes it,
+//! after the request that opened the store has had its answer (unless a search came first).
 
 use engine::snapshot::Snapshot;
 use serde_json::json;
@@ -324,6 +326,11 @@ impl UserObject {
 
     /// Indexes the next step of notes that wait for their text, if any.
     async fn index_step(&self, now: engine::Timestamp) {
+        let started = worker::Date::now().as_millis();
+        if let Ok(true) = self.with_open_store(|store| store.load_search_index()) {
+            let ms = worker::Date::now().as_millis().saturating_sub(started);
+            log(json!({"msg": "search_index_loaded", "duration_ms": ms}));
+        }
         let waiting = match self.store.try_borrow() {
             Ok(slot) => slot
                 .as_ref()
@@ -373,7 +380,9 @@ impl UserObject {
                     } else {
                         deadline
                     };
-                    if store.unindexed().next().is_some() {
+                    let index_work =
+                        store.unindexed().next().is_some() || store.state().search().is_none();
+                    if index_work {
                         let step = now().0 + INDEX_STEP_DELAY_MS;
                         // Keep an earlier indexing alarm rather than push it back on every
                         // request.
