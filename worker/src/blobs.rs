@@ -4,10 +4,89 @@
 //! bytes already stored is harmless, and every get verifies the hash before anything is
 //! returned. A put happens before the event that references it is appended, so a crash
 //! leaves at most an unreferenced blob, never an event pointing at a missing one.
+//!
+//! [`BlobCache`] keeps recently read and written contents in the object's memory, so reading a
+//! note again (or showing it as a search hit) needs no R2 round trip. Content addressing makes
+//! that safe: the bytes under a hash never change, and only verified bytes (read back and
+//! checked, or hashed by the engine before the put) enter the cache.
+
+use std::collections::{BTreeMap, HashMap};
 
 use engine::Hash;
 use thiserror::Error;
 use worker::Bucket;
+
+/// A bounded cache of blob contents, least recently used out first.
+#[derive(Debug)]
+pub(crate) struct BlobCache {
+    /// Most bytes held.
+    capacity: usize,
+    /// Larger blobs are never held.
+    max_entry: usize,
+    /// Bytes held now.
+    used: usize,
+    /// Advances on every use; orders entries by recency.
+    clock: u64,
+    entries: HashMap<Hash, (Vec<u8>, u64)>,
+    /// Last use -> hash, oldest first.
+    by_use: BTreeMap<u64, Hash>,
+}
+
+impl BlobCache {
+    /// What the object keeps: 16 MiB of notes of at most 1 MiB each (a note is at most
+    /// 10 MB; large ones are rare and would push many small ones out).
+    pub(crate) fn for_object() -> Self {
+        Self::new(16 * 1024 * 1024, 1024 * 1024)
+    }
+
+    /// A cache of at most `capacity` bytes that holds blobs of at most `max_entry` bytes.
+    pub(crate) fn new(capacity: usize, max_entry: usize) -> Self {
+        BlobCache {
+            capacity,
+            max_entry: max_entry.min(capacity),
+            used: 0,
+            clock: 0,
+            entries: HashMap::new(),
+            by_use: BTreeMap::new(),
+        }
+    }
+
+    /// A copy of the blob's bytes, if held; marks it used.
+    pub(crate) fn get(&mut self, hash: &Hash) -> Option<Vec<u8>> {
+        self.clock += 1;
+        let (bytes, used) = self.entries.get_mut(hash)?;
+        self.by_use.remove(used);
+        *used = self.clock;
+        self.by_use.insert(self.clock, *hash);
+        Some(bytes.clone())
+    }
+
+    /// Holds `bytes`, which must be the blob `hash` names, pushing out the least recently
+    /// used blobs to make room. Blobs over the entry limit are not held.
+    pub(crate) fn insert(&mut self, hash: Hash, bytes: &[u8]) {
+        if bytes.len() > self.max_entry || self.get(&hash).is_some() {
+            return;
+        }
+        while self.used + bytes.len() > self.capacity {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some((evicted, _)) = self.entries.remove(&oldest) {
+                self.used -= evicted.len();
+            }
+        }
+        self.clock += 1;
+        self.used += bytes.len();
+        self.by_use.insert(self.clock, hash);
+        self.entries.insert(hash, (bytes.to_vec(), self.clock));
+    }
+
+    /// Bytes held now.
+    #[cfg(test)]
+    fn used(&self) -> usize {
+        self.used
+    }
+}
 
 /// The R2 key prefix of note contents.
 const PREFIX: &str = "blobs/";
@@ -66,6 +145,24 @@ pub(crate) async fn get(bucket: &Bucket, hash: Hash) -> Result<Vec<u8>, GetBlobE
     verify(hash, bytes)
 }
 
+/// Reads the blob with `hash` from `cache`, else from R2 (verified), keeping it in `cache`
+/// when `keep` (scans over many notes pass false, so they do not push out what is in use).
+pub(crate) async fn get_cached(
+    bucket: &Bucket,
+    cache: &std::cell::RefCell<BlobCache>,
+    hash: Hash,
+    keep: bool,
+) -> Result<Vec<u8>, GetBlobError> {
+    if let Some(bytes) = cache.borrow_mut().get(&hash) {
+        return Ok(bytes);
+    }
+    let bytes = get(bucket, hash).await?;
+    if keep {
+        cache.borrow_mut().insert(hash, &bytes);
+    }
+    Ok(bytes)
+}
+
 /// Returns `bytes` if they hash to `expected`.
 fn verify(expected: Hash, bytes: Vec<u8>) -> Result<Vec<u8>, GetBlobError> {
     let actual = Hash::of(&bytes);
@@ -79,6 +176,47 @@ fn verify(expected: Hash, bytes: Vec<u8>) -> Result<Vec<u8>, GetBlobError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn blob(byte: u8, len: usize) -> (Hash, Vec<u8>) {
+        let bytes = vec![byte; len];
+        (Hash::of(&bytes), bytes)
+    }
+
+    #[test]
+    fn the_cache_returns_what_it_holds_and_drops_the_least_recently_used() {
+        let mut cache = BlobCache::new(100, 60);
+        let (a, a_bytes) = blob(1, 40);
+        let (b, b_bytes) = blob(2, 40);
+        let (c, c_bytes) = blob(3, 40);
+        cache.insert(a, &a_bytes);
+        cache.insert(b, &b_bytes);
+        assert_eq!(cache.get(&a), Some(a_bytes.clone()));
+        // a was used after b, so c pushes b out.
+        cache.insert(c, &c_bytes);
+        assert_eq!(cache.get(&b), None);
+        assert_eq!(cache.get(&a), Some(a_bytes));
+        assert_eq!(cache.get(&c), Some(c_bytes));
+        assert_eq!(cache.used(), 80);
+    }
+
+    #[test]
+    fn the_cache_never_exceeds_its_capacity_or_holds_large_blobs() {
+        let mut cache = BlobCache::new(100, 60);
+        let (big, big_bytes) = blob(9, 61);
+        cache.insert(big, &big_bytes);
+        assert_eq!((cache.get(&big), cache.used()), (None, 0));
+        for i in 0..50u8 {
+            let (hash, bytes) = blob(i, 7 + usize::from(i % 50));
+            cache.insert(hash, &bytes);
+            assert!(cache.used() <= 100, "{}", cache.used());
+            assert_eq!(cache.get(&hash), Some(bytes), "the newest blob is held");
+        }
+        // Inserting what is held changes nothing.
+        let (hash, bytes) = blob(49, 7 + 49);
+        let before = cache.used();
+        cache.insert(hash, &bytes);
+        assert_eq!(cache.used(), before);
+    }
 
     #[test]
     fn keys_are_content_addressed() {

@@ -51,7 +51,7 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
         let texts = join_all(
             chunk
                 .iter()
-                .map(|(_, hash)| blobs::get(&notes.bucket, *hash)),
+                .map(|(_, hash)| blobs::get_cached(&notes.bucket, notes.cache, *hash, false)),
         )
         .await;
         for ((path, _), fetched) in chunk.iter().zip(texts) {

@@ -58,6 +58,8 @@ pub(crate) struct Notes<'a> {
     pub(crate) store: &'a RefCell<Option<Store<DoStorage>>>,
     /// `STORAGE`.
     pub(crate) bucket: Bucket,
+    /// Recently used note contents (see [`blobs::BlobCache`]).
+    pub(crate) cache: &'a RefCell<blobs::BlobCache>,
     /// When the call arrived.
     pub(crate) now: Timestamp,
     /// Whether the call was cancelled, and where its progress goes.
@@ -214,9 +216,10 @@ impl Notes<'_> {
         }
     }
 
-    /// Reads a blob from R2, verified against its hash.
+    /// Reads a blob (from the cache, else from R2, verified against its hash) and keeps it
+    /// in the cache.
     pub(crate) async fn blob(&self, hash: Hash) -> Result<Vec<u8>, ToolFailure> {
-        blobs::get(&self.bucket, hash)
+        blobs::get_cached(&self.bucket, self.cache, hash, true)
             .await
             .map_err(|err| match err {
                 GetBlobError::Storage { .. } => ToolFailure::Internal(err.to_string()),
@@ -237,6 +240,8 @@ impl Notes<'_> {
         blobs::put(&self.bucket, plan.hash(), req.content.to_vec())
             .await
             .map_err(|err| ToolFailure::Internal(err.to_string()))?;
+        // The engine hashed these bytes for the plan: they are the blob.
+        self.cache.borrow_mut().insert(plan.hash(), req.content);
         self.with(|store| store.write(req, &plan, self.now))?
             .map_err(write_error)
     }

@@ -102,12 +102,11 @@ pub(crate) async fn ranked(
     })?;
     let mut results = Vec::with_capacity(hits.len());
     for chunk in hits.chunks(FETCH_CONCURRENCY) {
-        let texts = join_all(
-            chunk
-                .iter()
-                .map(|(_, entry, _)| blobs::get(&notes.bucket, entry.hash)),
-        )
-        .await;
+        let texts =
+            join_all(chunk.iter().map(|(_, entry, _)| {
+                blobs::get_cached(&notes.bucket, notes.cache, entry.hash, true)
+            }))
+            .await;
         for ((path, entry, score), fetched) in chunk.iter().zip(texts) {
             let snippet = match fetched {
                 Ok(bytes) => snippet(&text(bytes), query),
@@ -146,7 +145,7 @@ pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), T
         let fetched = join_all(
             chunk
                 .iter()
-                .map(|(_, hash)| blobs::get(&notes.bucket, *hash)),
+                .map(|(_, hash)| blobs::get_cached(&notes.bucket, notes.cache, *hash, false)),
         )
         .await;
         notes.with(|store| {

@@ -469,6 +469,7 @@ impl UserObject {
         let notes = Notes {
             store: &self.store,
             bucket,
+            cache: &self.blob_cache,
             now,
             control,
             step_pause: self
@@ -493,6 +494,7 @@ impl UserObject {
         Ok(Notes {
             store: &self.store,
             bucket,
+            cache: &self.blob_cache,
             now,
             control,
             step_pause: None,

@@ -116,6 +116,8 @@ pub struct UserObject {
     failed_uploads: Cell<u64>,
     /// How long the last store open took (ms), until a reply reports it.
     store_open_ms: Cell<Option<u64>>,
+    /// Recently used note contents, so a note read again skips R2.
+    blob_cache: RefCell<crate::blobs::BlobCache>,
     /// The MCP requests being served.
     in_flight: RefCell<live::InFlight>,
     /// The sessions' open GET streams.
@@ -139,6 +141,7 @@ impl DurableObject for MCPSessionDurableObject {
             restore_failure: RefCell::new(None),
             failed_uploads: Cell::new(0),
             store_open_ms: Cell::new(None),
+            blob_cache: RefCell::new(crate::blobs::BlobCache::for_object()),
             in_flight: RefCell::new(live::InFlight::default()),
             get_streams: RefCell::new(live::GetStreams::default()),
             notified_through: Cell::new(None),

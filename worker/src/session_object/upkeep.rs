@@ -350,6 +350,7 @@ impl UserObject {
         let notes = Notes {
             store: &self.store,
             bucket,
+            cache: &self.blob_cache,
             now,
             control: &Unwatched,
             step_pause: None,
