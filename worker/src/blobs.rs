@@ -53,18 +53,25 @@ impl BlobCache {
 
     /// A copy of the blob's bytes, if held; marks it used.
     pub(crate) fn get(&mut self, hash: &Hash) -> Option<Vec<u8>> {
+        self.touch(hash).then(|| self.entries[hash].0.clone())
+    }
+
+    /// Marks the blob used; whether it is held.
+    fn touch(&mut self, hash: &Hash) -> bool {
         self.clock += 1;
-        let (bytes, used) = self.entries.get_mut(hash)?;
+        let Some((_, used)) = self.entries.get_mut(hash) else {
+            return false;
+        };
         self.by_use.remove(used);
         *used = self.clock;
         self.by_use.insert(self.clock, *hash);
-        Some(bytes.clone())
+        true
     }
 
     /// Holds `bytes`, which must be the blob `hash` names, pushing out the least recently
     /// used blobs to make room. Blobs over the entry limit are not held.
     pub(crate) fn insert(&mut self, hash: Hash, bytes: &[u8]) {
-        if bytes.len() > self.max_entry || self.get(&hash).is_some() {
+        if bytes.len() > self.max_entry || self.touch(&hash) {
             return;
         }
         while self.used + bytes.len() > self.capacity {

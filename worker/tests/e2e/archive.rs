@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::local_worker::{LocalWorker, Options, client};
-use crate::mcp::{connect, ok, run, wait_for_log};
+use crate::mcp::{connect, ok, post_as, run, wait_for_log};
 
 const USER: &str = "archive";
 
@@ -203,20 +203,11 @@ fn the_log_is_archived_compacted_and_rebuilt_from_r2() {
     // A damaged archive is refused, not loaded as an empty store.
     dev_delete(&worker, USER, "local=1");
     dev_delete(&worker, USER, &format!("key={}", segments[0]));
-    let response = client()
-        .post(worker.url("/mcp"))
-        .header("x-dev-user", USER)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "e2e", "version": "1"}}})
-            .to_string(),
-        )
-        .send()
-        .expect("the server answers");
-    assert_eq!(response.status(), 503);
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "e2e", "version": "1"}}});
+    let (status, response) = post_as(&worker, USER, &initialize.to_string(), &[]);
+    assert_eq!(status, 503);
     let body: Value = response.json().expect("a JSON-RPC error");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use crate::local_worker::{LocalWorker, Options, client};
+use crate::local_worker::{LocalWorker, Options};
+use crate::mcp::post_as;
 
 const HEADER: &str = "x-dev-store-open-ms";
 
@@ -14,15 +15,8 @@ fn initialize(worker: &LocalWorker, user: &str) -> Option<u64> {
         "params": {"protocolVersion": "2025-06-18", "capabilities": {},
                    "clientInfo": {"name": "cold-start", "version": "1"}},
     });
-    let response = client()
-        .post(worker.url("/mcp"))
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("x-dev-user", user)
-        .body(body.to_string())
-        .send()
-        .expect("POST /mcp");
-    assert_eq!(response.status().as_u16(), 200);
+    let (status, response) = post_as(worker, user, &body.to_string(), &[]);
+    assert_eq!(status, 200);
     response
         .headers()
         .get(HEADER)

@@ -6,7 +6,8 @@ use std::cell::Cell;
 
 use serde_json::{Value, json};
 
-use crate::local_worker::{LocalWorker, client, shared};
+use crate::local_worker::{LocalWorker, shared};
+use crate::mcp::post_as;
 
 const VERSION: &str = "2025-06-18";
 
@@ -77,17 +78,11 @@ fn send(
     session: Option<&str>,
     body: &Value,
 ) -> reqwest::blocking::Response {
-    let mut request = client()
-        .post(worker.url("/mcp"))
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", VERSION)
-        .header("x-dev-user", user)
-        .body(body.to_string());
+    let mut headers = vec![("mcp-protocol-version", VERSION)];
     if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
+        headers.push(("mcp-session-id", session));
     }
-    request.send().expect("POST /mcp")
+    post_as(worker, user, &body.to_string(), &headers).1
 }
 
 #[test]
