@@ -9,6 +9,19 @@ cd "$ROOT"
 
 step() { log "── $*"; }
 
+# Scratch files (rustdoc's doctest binaries, workerd's state in the e2e tests) go beside the
+# build, on the disk that holds target/, not in a /tmp that may be a small tmpfs. Fresh each run.
+export TMPDIR="$ROOT/target/scratch"
+rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
+
+# A fresh run writes about FRESH_RUN_GB to target/ (docs/benchmarks.md); say so up front
+# rather than fail later in a linker with a bus error.
+FRESH_RUN_GB=6
+free_kb=$(df -Pk "$ROOT" | awk 'NR == 2 { print $4 }')
+if [ "$free_kb" -lt $((FRESH_RUN_GB * 1024 * 1024)) ] && [ ! -d "$ROOT/target/debug/deps" ]; then
+  log "warning: $((free_kb / 1024)) MiB free on the disk holding target/; a fresh run needs about ${FRESH_RUN_GB} GiB"
+fi
+
 step "set-up"
 "$ROOT/scripts/setup.sh"
 
