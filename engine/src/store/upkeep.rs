@@ -242,6 +242,44 @@ impl<S: Storage> Store<S> {
                 next: prev.seq + 1,
             });
         }
+        self.encode_stored(prev, last)
+    }
+
+    /// Encodes the stored events `first..=last` as a segment without archiving them (backups
+    /// copy the part of the log that is not archived yet). The events must still be stored, and
+    /// so must the one before `first` unless it is the archived head.
+    pub fn encode_range(&self, first: u64, last: u64) -> Result<Segment, ArchiveError> {
+        let archived = self.state.archived;
+        if first == 0 || last < first || last > self.state.head.seq {
+            return Err(ArchiveError::Range {
+                first,
+                last,
+                next: archived.seq + 1,
+            });
+        }
+        let prev = if first == archived.seq + 1 {
+            archived
+        } else {
+            let before = self.storage.read(first - 1, 1)?;
+            match before.first() {
+                Some(event) if event.seq == first - 1 => ChainHead {
+                    seq: event.seq,
+                    hash: event.hash,
+                },
+                _ => {
+                    return Err(ArchiveError::Missing {
+                        first: first - 1,
+                        last,
+                    });
+                }
+            }
+        };
+        self.encode_stored(prev, last)
+    }
+
+    /// Encodes the stored events after `prev` up to `last`, chained from `prev`.
+    fn encode_stored(&self, prev: ChainHead, last: u64) -> Result<Segment, ArchiveError> {
+        let first = prev.seq + 1;
         let mut events: Vec<StoredEvent> = Vec::new();
         while events.last().map_or(first - 1, |e| e.seq) < last {
             let from = events.last().map_or(first, |e| e.seq + 1);

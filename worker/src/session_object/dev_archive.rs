@@ -11,9 +11,10 @@ use serde_json::json;
 use worker::{Method, Request, Response, Result};
 
 use super::restore::list_all;
-use super::{USER_HEADER, UserObject, archive};
+use super::{USER_HEADER, UserObject};
 use crate::do_storage::DoStorage;
 use crate::reply;
+use backups::archive;
 use engine::storage::Storage;
 
 impl UserObject {

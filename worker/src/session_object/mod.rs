@@ -30,7 +30,6 @@
 //! - `restore`: opening the store, rebuilding it from the archive when storage is empty.
 //! - `dev_archive`: the local-development archive routes.
 
-mod archive;
 mod dev_archive;
 mod get_stream;
 mod live;

@@ -11,7 +11,6 @@
 //! refuses MCP requests with it, retrying the rebuild at most every [`RESTORE_RETRY_MS`],
 //! instead of starting empty and hiding the notes.
 
-use engine::Hash;
 use engine::envelope::ChainHead;
 use engine::segment::Segment;
 use engine::storage::Storage;
@@ -19,10 +18,10 @@ use engine::{Store, Timestamp};
 use serde_json::json;
 use worker::Bucket;
 
-use super::archive::{self, ArchivedSegment, RestorePlan};
 use super::upkeep::{ARCHIVE_PENDING, log, log_error};
 use super::{UserObject, now};
 use crate::do_storage::DoStorage;
+use backups::archive::{self, ArchivedSegment, RestorePlan};
 
 /// How long a failed rebuild is remembered before a request tries again.
 const RESTORE_RETRY_MS: u64 = 30_000;
@@ -190,7 +189,8 @@ impl UserObject {
             let bytes = get(bucket, &segment.key).await?;
             segments.push((segment.clone(), bytes));
         }
-        let chain = chain(&segments, archived, snapshot_head, plan.covered_through)?;
+        let chain = archive::verify_chain(&segments, archived, snapshot_head, plan.covered_through)
+            .map_err(|e| e.to_string())?;
         Ok(Loaded {
             snapshot,
             snapshot_head,
@@ -209,71 +209,6 @@ struct Loaded {
     segments: Vec<(ArchivedSegment, Vec<u8>)>,
     /// The segments that continue the snapshot's archived log, in chain order, checked.
     chain: Vec<Segment>,
-}
-
-/// Checks that the downloaded segments continue the archived log from `archived` up to
-/// `covered_through` (every byte against its key's digest, every hash chain, the link at the
-/// snapshot's head) and returns them in chain order.
-fn chain(
-    segments: &[(ArchivedSegment, Vec<u8>)],
-    archived: ChainHead,
-    snapshot_head: ChainHead,
-    covered_through: u64,
-) -> Result<Vec<Segment>, String> {
-    let mut chain = Vec::new();
-    let mut head = archived;
-    while head.seq < covered_through {
-        let next = head.seq + 1;
-        // Overlapping segments may start at the same seq: take the longest.
-        let Some((listed, bytes)) = segments
-            .iter()
-            .filter(|(s, _)| s.first == next)
-            .max_by_key(|(s, _)| s.last)
-        else {
-            return Err(format!(
-                "the archive lacks the segment starting at seq {next}"
-            ));
-        };
-        let digest = Hash::of(bytes);
-        if listed.digest != digest {
-            return Err(format!(
-                "segment {} is corrupt: its bytes hash to {}",
-                listed.key,
-                digest.to_hex()
-            ));
-        }
-        let decoded = engine::segment::decode(bytes)
-            .map_err(|e| format!("segment {} is unreadable: {e}", listed.key))?;
-        let Some(last) = decoded.events.last() else {
-            return Err(format!("segment {} is empty", listed.key));
-        };
-        if decoded.prev != head || last.seq != listed.last {
-            return Err(format!(
-                "segment {} does not continue the archived log at seq {}",
-                listed.key, head.seq
-            ));
-        }
-        if let Some(at_snapshot) = decoded.events.iter().find(|e| e.seq == snapshot_head.seq)
-            && at_snapshot.hash != snapshot_head.hash
-        {
-            return Err(format!(
-                "segment {} does not lead to the snapshot's chain head",
-                listed.key
-            ));
-        }
-        chain.push(Segment {
-            first_seq: next,
-            last_seq: last.seq,
-            last_hash: last.hash,
-            digest,
-            bytes: Vec::new(),
-        });
-        head = ChainHead {
-            seq: last.seq,
-            hash: last.hash,
-        };
-    }
-    Ok(chain)
 }
 
 /// Records the checked segments that the rebuilt log does not record as archived yet (those
@@ -341,108 +276,4 @@ async fn get(bucket: &Bucket, key: &str) -> Result<Vec<u8>, String> {
 
 fn internal(message: String) -> StoreUnavailable {
     StoreUnavailable::Internal(message)
-}
-
-#[cfg(test)]
-mod tests {
-    use engine::store::OpenSession;
-    use engine::{Config, EventId, MemoryStorage, SessionId};
-
-    use super::*;
-
-    /// Segments 1..=3 and 4..=6 of a real log, as the archive would list them, and the chain
-    /// head at seq 6.
-    fn archive() -> (Vec<(ArchivedSegment, Vec<u8>)>, ChainHead) {
-        let (mut store, _) = Store::open(MemoryStorage::default(), Config::default()).unwrap();
-        for i in 0..6u8 {
-            let open = OpenSession {
-                session: SessionId::new(format!("{i:064x}")).unwrap(),
-                user: "u".into(),
-                protocol_version: "2025-11-25".into(),
-                client_name: String::new(),
-                client_version: String::new(),
-            };
-            store
-                .open_session(EventId::derive(&[i]), open, Timestamp(1_000))
-                .unwrap();
-        }
-        let head = store.head();
-        let mut segments = Vec::new();
-        for (first, last) in [(1, 3), (4, 6)] {
-            let segment = store.encode_segment(first, last).unwrap();
-            store.record_archived(&segment, Timestamp(2_000)).unwrap();
-            let listed = ArchivedSegment {
-                first,
-                last,
-                digest: segment.digest,
-                key: archive::segment_key("u", &segment),
-            };
-            segments.push((listed, segment.bytes));
-        }
-        (segments, head)
-    }
-
-    #[test]
-    fn segments_that_continue_the_log_are_chained_in_order() {
-        let (mut segments, head) = archive();
-        segments.reverse();
-        let chain = chain(&segments, ChainHead::default(), head, 6).unwrap();
-        let ranges: Vec<_> = chain.iter().map(|s| (s.first_seq, s.last_seq)).collect();
-        assert_eq!(ranges, [(1, 3), (4, 6)]);
-        assert_eq!(chain[1].last_hash, head.hash);
-        // From a snapshot that had archived the first one, only the second is chained.
-        let after_first = ChainHead {
-            seq: 3,
-            hash: chain[0].last_hash,
-        };
-        assert_eq!(chain_len(&segments, after_first, head), Ok(1));
-    }
-
-    fn chain_len(
-        segments: &[(ArchivedSegment, Vec<u8>)],
-        from: ChainHead,
-        head: ChainHead,
-    ) -> Result<usize, String> {
-        chain(segments, from, head, 6).map(|c| c.len())
-    }
-
-    #[test]
-    fn a_missing_segment_is_an_error() {
-        let (segments, head) = archive();
-        let error = chain_len(&segments[1..], ChainHead::default(), head).unwrap_err();
-        assert!(
-            error.contains("lacks the segment starting at seq 1"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn bytes_that_do_not_match_their_key_are_corrupt() {
-        let (mut segments, head) = archive();
-        let last = segments[1].1.len() - 1;
-        segments[1].1[last] ^= 1;
-        let error = chain_len(&segments, ChainHead::default(), head).unwrap_err();
-        assert!(error.contains("is corrupt"), "{error}");
-        // The same damage under a key that names the damaged bytes fails the hash chain.
-        segments[1].0.digest = Hash::of(&segments[1].1);
-        let error = chain_len(&segments, ChainHead::default(), head).unwrap_err();
-        assert!(error.contains("unreadable"), "{error}");
-    }
-
-    #[test]
-    fn segments_must_lead_to_the_snapshot() {
-        let (segments, head) = archive();
-        let other = ChainHead {
-            seq: head.seq,
-            hash: Hash::of(b"another log"),
-        };
-        let error = chain_len(&segments, ChainHead::default(), other).unwrap_err();
-        assert!(error.contains("snapshot's chain head"), "{error}");
-        let elsewhere = ChainHead {
-            seq: 0,
-            hash: Hash::of(b"another start"),
-        };
-        let error = chain_len(&segments, elsewhere, head).unwrap_err();
-        assert!(error.contains("does not continue"), "{error}");
-    }
 }

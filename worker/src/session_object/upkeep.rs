@@ -29,10 +29,10 @@ use engine::snapshot::Snapshot;
 use serde_json::json;
 use worker::{Bucket, Result};
 
-use super::archive;
 use super::restore::StoreUnavailable;
 use super::{UserObject, alarm_at, now};
 use crate::note_tools::{self, Notes, Unwatched};
+use backups::archive;
 
 /// How long after the store opens (and between steps) background indexing runs.
 pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;

@@ -1,0 +1,457 @@
+//! Planning an export: which objects a user's next backup still needs, in bounded steps.
+//!
+//! An export copies the user's log and note contents into the backup bucket and then writes
+//! a manifest naming all of it. It is a step machine: [`ExportRun::next_step`] says what to do
+//! next, the adapter (the user's Durable Object) performs it and hands the result back with
+//! [`ExportRun::complete`]. Objects go first and the manifest last, so a backup is never a
+//! manifest that names a missing object. Every completed object is recorded by the adapter
+//! ([`Exported`]), so a run that stops (a failed upload, the end of an invocation's budget)
+//! loses nothing: the next run plans again from what is recorded and uploads each object once.
+//!
+//! What goes in:
+//! - the archived segments in R2 that tile seqs `1..=archived` are copied as they are (their
+//!   bytes and names are the same in both buckets);
+//! - the events after the archive, up to the live head, go up as a *tail* segment encoded from
+//!   the object's local log (superseded by archived segments in later exports);
+//! - every content that a version up to the head names goes into packs
+//!   ([`crate::pack`]), each content once across all exports.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use engine::Hash;
+use engine::envelope::{ChainHead, Envelope};
+use engine::segment::{self, SegmentError};
+use thiserror::Error;
+
+use crate::archive::{self, ArchivedSegment, RestorePlanError};
+use crate::layout::UserLayout;
+use crate::manifest::{
+    EncodedManifest, MANIFEST_FORMAT_VERSION, Manifest, PackRef, SegmentRef, TimeRange,
+};
+use crate::pack::PACK_TARGET_BYTES;
+
+/// The most contents one pack step reads (each is one read from R2).
+pub const PACK_MAX_CONTENTS: usize = 200;
+/// The most events one tail segment holds.
+pub const TAIL_MAX_EVENTS: u64 = 10_000;
+
+/// What the bucket holds already: objects recorded by earlier exports and unfinished runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exported {
+    /// Segments, by key.
+    pub segments: BTreeMap<String, SegmentRef>,
+    /// Packs, by key.
+    pub packs: BTreeMap<String, PackRef>,
+    /// Each content's pack key.
+    pub contents: BTreeMap<Hash, String>,
+}
+
+/// The notes at the head, as the manifest states them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateSummary {
+    /// [`engine::files::FileIndex::digest`] at the head.
+    pub digest: Hash,
+    /// How many notes.
+    pub notes: u64,
+    /// Their bytes.
+    pub note_bytes: u64,
+}
+
+/// Everything an export is planned from.
+#[derive(Debug, Clone)]
+pub struct ExportInputs<'a> {
+    /// The user.
+    pub user: &'a str,
+    /// What is exporting (crate, version, commit), for the manifest.
+    pub build: &'a str,
+    /// The live head: the backup restores to it.
+    pub head: ChainHead,
+    /// The archived head the log records: R2's segments tile `1..=archived.seq`.
+    pub archived: ChainHead,
+    /// The archive's segments, as listed (any order; strays and duplicates are fine).
+    pub archive: &'a [ArchivedSegment],
+    /// The notes at the head.
+    pub state: StateSummary,
+    /// Every content that a version up to the head names, with its size.
+    pub contents: &'a BTreeMap<Hash, u64>,
+    /// What the bucket holds already.
+    pub exported: &'a Exported,
+    /// The newest manifest in the bucket, if any.
+    pub previous: Option<Hash>,
+    /// Now (unix milliseconds): the manifest's creation time.
+    pub now_ms: u64,
+}
+
+/// How much one run may do: requests (R2 and S3 together) and bytes uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Requests.
+    pub requests: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportStep {
+    /// Read this archived segment from R2, check it, describe it ([`describe_segment`]) and
+    /// put it into the bucket under [`SegmentRef::key`]. Two requests.
+    CopySegment(ArchivedSegment),
+    /// Encode the local events `first..=last` as a segment, describe it and put it. One
+    /// request.
+    PutTail {
+        /// The first seq (right after the archived head).
+        first: u64,
+        /// The last seq.
+        last: u64,
+    },
+    /// Read these contents (from R2 or a cache; each checked against its hash), pack them
+    /// ([`crate::pack::encode`]) and put the pack. One request per content and one more.
+    PutPack(Vec<Hash>),
+    /// Put the manifest. One request.
+    PutManifest(EncodedManifest),
+}
+
+/// What a step produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepResult {
+    /// A segment is in the bucket.
+    Segment(SegmentRef),
+    /// A pack is in the bucket, holding these contents.
+    Pack {
+        /// The pack.
+        pack: PackRef,
+        /// Its contents.
+        contents: Vec<Hash>,
+    },
+    /// The manifest is in the bucket.
+    Manifest,
+}
+
+/// Why an export cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ExportPlanError {
+    /// The archive does not tile the log up to the archived head.
+    #[error("the archive in R2 is incomplete: {0}")]
+    Archive(#[from] RestorePlanError),
+    /// The archived head is past the live head.
+    #[error("the archived head (seq {archived}) is past the live head (seq {head})")]
+    ArchivedPastHead {
+        /// Archived seq.
+        archived: u64,
+        /// Live seq.
+        head: u64,
+    },
+}
+
+/// Why a step result was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CompleteError {
+    /// No step is waiting for a result.
+    #[error("no step is in flight")]
+    NothingInFlight,
+    /// The result does not answer the step in flight.
+    #[error("the result does not answer the step in flight: {0}")]
+    Mismatch(String),
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// Steps remain; the budget allows more.
+    Working,
+    /// Steps remain but the budget is spent: continue in another run.
+    OutOfBudget,
+    /// The manifest is in the bucket.
+    Complete(Box<Manifest>),
+}
+
+/// One export run (see the module docs).
+#[derive(Debug)]
+pub struct ExportRun {
+    layout: UserLayout,
+    user: String,
+    build: String,
+    head: ChainHead,
+    state: StateSummary,
+    previous: Option<Hash>,
+    now_ms: u64,
+    budget: Budget,
+    /// Segments of the manifest in log order: known refs, or `None` until their step completes.
+    segments: Vec<(u64, u64, Option<SegmentRef>)>,
+    /// Data steps still to yield.
+    pending: std::collections::VecDeque<ExportStep>,
+    in_flight: Option<ExportStep>,
+    /// Pack keys of every content the manifest needs (filled as packs complete).
+    contents: BTreeMap<Hash, Option<String>>,
+    packs: BTreeMap<String, PackRef>,
+    manifest: Option<Manifest>,
+    complete: bool,
+}
+
+impl ExportRun {
+    /// Plans a run. Nothing in the inputs is changed; the adapter records each result it
+    /// hands back.
+    pub fn new(inputs: &ExportInputs<'_>, budget: Budget) -> Result<ExportRun, ExportPlanError> {
+        if inputs.archived.seq > inputs.head.seq {
+            return Err(ExportPlanError::ArchivedPastHead {
+                archived: inputs.archived.seq,
+                head: inputs.head.seq,
+            });
+        }
+        let layout = UserLayout::new(inputs.user);
+        let mut pending = std::collections::VecDeque::new();
+        let mut segments = Vec::new();
+        for listed in archive::tiling(inputs.archive, inputs.archived.seq)? {
+            let key = layout.segment_key(listed.first, listed.last, &listed.digest);
+            let known = inputs.exported.segments.get(&key).cloned();
+            if known.is_none() {
+                pending.push_back(ExportStep::CopySegment(listed.clone()));
+            }
+            segments.push((listed.first, listed.last, known));
+        }
+        let mut first = inputs.archived.seq + 1;
+        while first <= inputs.head.seq {
+            let last = inputs.head.seq.min(first + TAIL_MAX_EVENTS - 1);
+            let known = inputs
+                .exported
+                .segments
+                .values()
+                .find(|s| s.first_seq == first && s.last_seq == last)
+                .cloned();
+            if known.is_none() {
+                pending.push_back(ExportStep::PutTail { first, last });
+            }
+            segments.push((first, last, known));
+            first = last + 1;
+        }
+        let mut contents = BTreeMap::new();
+        let mut packs = BTreeMap::new();
+        let mut batch: Vec<Hash> = Vec::new();
+        let mut batch_bytes = 0u64;
+        for (hash, size) in inputs.contents {
+            let known = inputs
+                .exported
+                .contents
+                .get(hash)
+                .filter(|key| inputs.exported.packs.contains_key(key.as_str()));
+            if let Some(key) = known {
+                packs.insert(key.clone(), inputs.exported.packs[key.as_str()].clone());
+                contents.insert(*hash, Some(key.clone()));
+                continue;
+            }
+            contents.insert(*hash, None);
+            if !batch.is_empty()
+                && (batch.len() >= PACK_MAX_CONTENTS || batch_bytes + size > PACK_TARGET_BYTES)
+            {
+                pending.push_back(ExportStep::PutPack(std::mem::take(&mut batch)));
+                batch_bytes = 0;
+            }
+            batch.push(*hash);
+            batch_bytes += size;
+        }
+        if !batch.is_empty() {
+            pending.push_back(ExportStep::PutPack(batch));
+        }
+        Ok(ExportRun {
+            layout,
+            user: inputs.user.to_owned(),
+            build: inputs.build.to_owned(),
+            head: inputs.head,
+            state: inputs.state,
+            previous: inputs.previous,
+            now_ms: inputs.now_ms,
+            budget,
+            segments,
+            pending,
+            in_flight: None,
+            contents,
+            packs,
+            manifest: None,
+            complete: false,
+        })
+    }
+
+    /// How many data steps (segments and packs) remain before the manifest.
+    pub fn remaining(&self) -> usize {
+        self.pending.len() + usize::from(self.in_flight.is_some())
+    }
+
+    /// The next step, or `None` while one is in flight, when the budget is spent, or when the
+    /// run is complete ([`ExportRun::state`] tells which).
+    pub fn next_step(&mut self) -> Option<ExportStep> {
+        if self.in_flight.is_some() || self.complete {
+            return None;
+        }
+        // A pack larger than what the budget has left is split: its first part goes now.
+        if let Some(ExportStep::PutPack(contents)) = self.pending.front_mut()
+            && contents.len() as u64 + 1 > self.budget.requests
+            && self.budget.requests >= 2
+        {
+            let rest = contents.split_off(usize::try_from(self.budget.requests - 1).unwrap_or(0));
+            self.pending.insert(1, ExportStep::PutPack(rest));
+        }
+        let step = match self.pending.front() {
+            Some(step) => step.clone(),
+            None => ExportStep::PutManifest(self.build_manifest().encode()),
+        };
+        let (requests, bytes) = self.cost(&step);
+        if requests > self.budget.requests || bytes > self.budget.bytes {
+            return None;
+        }
+        self.budget.requests -= requests;
+        self.budget.bytes -= bytes;
+        if !self.pending.is_empty() {
+            self.pending.pop_front();
+        }
+        self.in_flight = Some(step.clone());
+        Some(step)
+    }
+
+    /// Takes the result of the step in flight.
+    pub fn complete(&mut self, result: StepResult) -> Result<(), CompleteError> {
+        let Some(step) = self.in_flight.take() else {
+            return Err(CompleteError::NothingInFlight);
+        };
+        let mismatch = |what: &str| Err(CompleteError::Mismatch(what.to_owned()));
+        match (&step, result) {
+            (ExportStep::CopySegment(listed), StepResult::Segment(done)) => {
+                if (done.first_seq, done.last_seq, done.blake3)
+                    != (listed.first, listed.last, listed.digest)
+                {
+                    self.in_flight = Some(step.clone());
+                    return mismatch("a copied segment must keep its range and bytes");
+                }
+                self.set_segment(done);
+            }
+            (ExportStep::PutTail { first, last }, StepResult::Segment(done)) => {
+                if (done.first_seq, done.last_seq) != (*first, *last) {
+                    self.in_flight = Some(step.clone());
+                    return mismatch("the tail segment must cover the asked range");
+                }
+                self.set_segment(done);
+            }
+            (ExportStep::PutPack(asked), StepResult::Pack { pack, contents }) => {
+                if asked.iter().any(|h| !contents.contains(h)) {
+                    self.in_flight = Some(step.clone());
+                    return mismatch("the pack must hold every asked content");
+                }
+                for hash in contents {
+                    if let Some(slot) = self.contents.get_mut(&hash) {
+                        *slot = Some(pack.key.clone());
+                    }
+                }
+                self.packs.insert(pack.key.clone(), pack);
+            }
+            (ExportStep::PutManifest(_), StepResult::Manifest) => {
+                self.manifest = Some(self.build_manifest());
+                self.complete = true;
+            }
+            _ => {
+                self.in_flight = Some(step.clone());
+                return mismatch("a result of another kind");
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the run stands.
+    pub fn state(&self) -> RunState {
+        match &self.manifest {
+            Some(manifest) if self.complete => RunState::Complete(Box::new(manifest.clone())),
+            _ if self.in_flight.is_some() => RunState::Working,
+            _ => {
+                let next = match self.pending.front() {
+                    Some(step) => self.cost(step),
+                    None => (1, 0),
+                };
+                if next.0 > self.budget.requests || next.1 > self.budget.bytes {
+                    RunState::OutOfBudget
+                } else {
+                    RunState::Working
+                }
+            }
+        }
+    }
+
+    fn set_segment(&mut self, done: SegmentRef) {
+        if let Some(slot) = self
+            .segments
+            .iter_mut()
+            .find(|(first, last, _)| (*first, *last) == (done.first_seq, done.last_seq))
+        {
+            slot.2 = Some(done);
+        }
+    }
+
+    /// Requests and bytes a step costs (bytes estimated from sizes where known).
+    fn cost(&self, step: &ExportStep) -> (u64, u64) {
+        match step {
+            ExportStep::CopySegment(_) => (2, 0),
+            ExportStep::PutTail { .. } => (1, 0),
+            ExportStep::PutPack(contents) => (contents.len() as u64 + 1, 0),
+            ExportStep::PutManifest(_) => (1, 0),
+        }
+    }
+
+    /// The manifest of everything the run has (called once every data step is done).
+    fn build_manifest(&self) -> Manifest {
+        let segments: Vec<SegmentRef> = self
+            .segments
+            .iter()
+            .filter_map(|(_, _, known)| known.clone())
+            .collect();
+        let needed: BTreeSet<&String> = self.contents.values().flatten().collect();
+        let packs: Vec<PackRef> = needed
+            .into_iter()
+            .filter_map(|key| self.packs.get(key).cloned())
+            .collect();
+        let events = TimeRange {
+            first_ms: segments.first().map_or(0, |s| s.events.first_ms),
+            last_ms: segments.last().map_or(0, |s| s.events.last_ms),
+        };
+        Manifest {
+            format: MANIFEST_FORMAT_VERSION,
+            user: self.user.clone(),
+            created_ms: self.now_ms,
+            head: self.head,
+            state_digest: self.state.digest,
+            notes: self.state.notes,
+            note_bytes: self.state.note_bytes,
+            events,
+            segments,
+            packs,
+            previous: self.previous,
+            build: self.build.clone(),
+        }
+    }
+
+    /// The layout of the user's backup.
+    pub fn layout(&self) -> &UserLayout {
+        &self.layout
+    }
+}
+
+/// Describes segment bytes as a backup object of `layout`: key, size, digest, range and event
+/// times. The bytes are decoded and their hash chain checked.
+pub fn describe_segment(layout: &UserLayout, bytes: &[u8]) -> Result<SegmentRef, SegmentError> {
+    let decoded = segment::decode(bytes)?;
+    let (Some(first), Some(last)) = (decoded.events.first(), decoded.events.last()) else {
+        return Err(SegmentError::Empty);
+    };
+    let time = |bytes: &[u8]| Envelope::decode(bytes).map(|e| e.time.0);
+    // The chain check above decoded every envelope already.
+    let first_ms = time(&first.bytes).unwrap_or(0);
+    let last_ms = time(&last.bytes).unwrap_or(0);
+    let blake3 = Hash::of(bytes);
+    Ok(SegmentRef {
+        key: layout.segment_key(first.seq, last.seq, &blake3),
+        size: bytes.len() as u64,
+        blake3,
+        first_seq: first.seq,
+        last_seq: last.seq,
+        events: TimeRange { first_ms, last_ms },
+    })
+}

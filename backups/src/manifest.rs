@@ -1,0 +1,342 @@
+//! Manifests: what one backup of a user holds, and the proof of what it must restore to.
+//!
+//! A manifest names every object the backup needs (segments from seq 1 to the head, and the
+//! packs holding every content any version up to the head had) with its size and blake3, the
+//! chain head the segments must lead to, and the digest of the notes at that head
+//! ([`engine::files::FileIndex::digest`]). Manifests form a chain of their own: each names the
+//! blake3 of the one before it.
+//!
+//! Byte layout (frozen by `tests/golden/manifest-v1.cbor`; described in
+//! `docs/backup-format.md`): a CBOR map with the fields of [`Manifest`] under their Rust names.
+//! A manifest's name is the blake3 of its bytes.
+
+use engine::Hash;
+use engine::envelope::ChainHead;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::layout::UserLayout;
+
+/// The manifest format this code writes.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+
+/// One backup of one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT_VERSION`] when written by this code.
+    pub format: u32,
+    /// The user (as the Worker names them: the GitHub user id).
+    pub user: String,
+    /// When the export that wrote it finished (unix milliseconds).
+    pub created_ms: u64,
+    /// The log head this backup restores to.
+    pub head: ChainHead,
+    /// The digest of the notes at `head` ([`engine::files::FileIndex::digest`]).
+    pub state_digest: Hash,
+    /// How many notes exist at `head`.
+    pub notes: u64,
+    /// Their total size in bytes.
+    pub note_bytes: u64,
+    /// The times of the first and the last event (unix milliseconds; 0 when empty).
+    pub events: TimeRange,
+    /// The segments, in log order, covering seqs `1..=head.seq` without a gap.
+    pub segments: Vec<SegmentRef>,
+    /// The packs, holding every content that a version up to `head` names.
+    pub packs: Vec<PackRef>,
+    /// The blake3 of the previous manifest of this user, if any.
+    pub previous: Option<Hash>,
+    /// What wrote it (crate name, version and commit).
+    pub build: String,
+}
+
+/// A span of event times, unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TimeRange {
+    /// The first event's time.
+    pub first_ms: u64,
+    /// The last event's time.
+    pub last_ms: u64,
+}
+
+/// A segment object of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentRef {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The blake3 of its bytes.
+    pub blake3: Hash,
+    /// Its first seq.
+    pub first_seq: u64,
+    /// Its last seq.
+    pub last_seq: u64,
+    /// Its events' times.
+    pub events: TimeRange,
+}
+
+/// A pack object of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRef {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The blake3 of its bytes.
+    pub blake3: Hash,
+    /// How many contents it holds.
+    pub contents: u64,
+}
+
+/// Why manifest bytes could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The bytes are not a manifest.
+    #[error("not a manifest: {0}")]
+    Cbor(String),
+    /// A manifest of a format this code does not know.
+    #[error("manifest format version {0} is not supported (this build reads version 1)")]
+    UnsupportedVersion(u32),
+    /// The manifest contradicts itself.
+    #[error("the manifest is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+/// An encoded manifest and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedManifest {
+    /// blake3 of `bytes`.
+    pub digest: Hash,
+    /// Its key in the bucket.
+    pub key: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: u32,
+}
+
+impl Manifest {
+    /// Encodes the manifest and names it.
+    pub fn encode(&self) -> EncodedManifest {
+        let mut bytes = Vec::new();
+        // Writing to a Vec does not fail.
+        let _ = ciborium::into_writer(self, &mut bytes);
+        let digest = Hash::of(&bytes);
+        EncodedManifest {
+            key: UserLayout::new(&self.user).manifest_key(self.head.seq, &digest),
+            digest,
+            bytes,
+        }
+    }
+
+    /// Reads manifest bytes and checks that they agree with themselves: segments in order from
+    /// seq 1 to the head without gaps or overlaps, every key under the user's prefix.
+    pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let cbor = |e: ciborium::de::Error<std::io::Error>| ManifestError::Cbor(e.to_string());
+        let FormatOnly { format } = ciborium::from_reader(bytes).map_err(cbor)?;
+        if format != MANIFEST_FORMAT_VERSION {
+            return Err(ManifestError::UnsupportedVersion(format));
+        }
+        let manifest: Manifest = ciborium::from_reader(bytes).map_err(cbor)?;
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    fn check(&self) -> Result<(), ManifestError> {
+        let bad = |what: String| Err(ManifestError::Inconsistent(what));
+        let layout = UserLayout::new(&self.user);
+        let mut next = 1u64;
+        for segment in &self.segments {
+            if segment.first_seq != next || segment.last_seq < segment.first_seq {
+                return bad(format!(
+                    "segment {} covers seqs {}..={} where seq {next} comes next",
+                    segment.key, segment.first_seq, segment.last_seq
+                ));
+            }
+            if segment.key
+                != layout.segment_key(segment.first_seq, segment.last_seq, &segment.blake3)
+            {
+                return bad(format!(
+                    "segment key {} does not name its content",
+                    segment.key
+                ));
+            }
+            next = segment.last_seq + 1;
+        }
+        if next != self.head.seq + 1 {
+            return bad(format!(
+                "the segments end at seq {} but the head is seq {}",
+                next - 1,
+                self.head.seq
+            ));
+        }
+        for pack in &self.packs {
+            if pack.key != layout.pack_key(&pack.blake3) {
+                return bad(format!("pack key {} does not name its content", pack.key));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every object the manifest needs: key, size and blake3.
+    pub fn objects(&self) -> impl Iterator<Item = (&str, u64, &Hash)> {
+        let segments = self
+            .segments
+            .iter()
+            .map(|s| (s.key.as_str(), s.size, &s.blake3));
+        let packs = self
+            .packs
+            .iter()
+            .map(|p| (p.key.as_str(), p.size, &p.blake3));
+        segments.chain(packs)
+    }
+
+    /// The total size of the objects it needs.
+    pub fn object_bytes(&self) -> u64 {
+        self.objects().map(|(_, size, _)| size).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let layout = UserLayout::new("1001");
+        let s1 = Hash::of(b"segment 1");
+        let s2 = Hash::of(b"segment 2");
+        let p1 = Hash::of(b"pack 1");
+        Manifest {
+            format: MANIFEST_FORMAT_VERSION,
+            user: "1001".into(),
+            created_ms: 1_796_515_200_000,
+            head: ChainHead {
+                seq: 7,
+                hash: Hash::of(b"head"),
+            },
+            state_digest: Hash::of(b"notes"),
+            notes: 2,
+            note_bytes: 11,
+            events: TimeRange {
+                first_ms: 1_796_500_000_000,
+                last_ms: 1_796_510_000_000,
+            },
+            segments: vec![
+                SegmentRef {
+                    key: layout.segment_key(1, 4, &s1),
+                    size: 400,
+                    blake3: s1,
+                    first_seq: 1,
+                    last_seq: 4,
+                    events: TimeRange {
+                        first_ms: 1_796_500_000_000,
+                        last_ms: 1_796_505_000_000,
+                    },
+                },
+                SegmentRef {
+                    key: layout.segment_key(5, 7, &s2),
+                    size: 300,
+                    blake3: s2,
+                    first_seq: 5,
+                    last_seq: 7,
+                    events: TimeRange {
+                        first_ms: 1_796_506_000_000,
+                        last_ms: 1_796_510_000_000,
+                    },
+                },
+            ],
+            packs: vec![PackRef {
+                key: layout.pack_key(&p1),
+                size: 120,
+                blake3: p1,
+                contents: 2,
+            }],
+            previous: Some(Hash::of(b"previous manifest")),
+            build: "second-brain-worker 0.1.0".into(),
+        }
+    }
+
+    /// The frozen bytes of a version 1 manifest (`GOLDEN_WRITE=1` writes the file when a new
+    /// version is created; never rewrite a published one).
+    #[test]
+    fn version_1_bytes_are_frozen() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/manifest-v1.cbor");
+        let encoded = sample().encode();
+        if std::env::var_os("GOLDEN_WRITE").is_some() && !path.exists() {
+            std::fs::write(&path, &encoded.bytes).unwrap();
+        }
+        let golden = std::fs::read(&path)
+            .expect("tests/golden/manifest-v1.cbor (GOLDEN_WRITE=1 creates it)");
+        assert_eq!(Manifest::decode(&golden), Ok(sample()));
+        assert_eq!(
+            encoded.bytes, golden,
+            "the encoder changed the version 1 bytes"
+        );
+    }
+
+    #[test]
+    fn a_manifest_round_trips_and_is_named_by_its_bytes() {
+        let manifest = sample();
+        let encoded = manifest.encode();
+        assert_eq!(encoded.digest, Hash::of(&encoded.bytes));
+        assert_eq!(
+            encoded.key,
+            UserLayout::new("1001").manifest_key(7, &encoded.digest)
+        );
+        assert_eq!(Manifest::decode(&encoded.bytes), Ok(manifest.clone()));
+        assert_eq!(manifest.object_bytes(), 820);
+        assert_eq!(manifest.objects().count(), 3);
+    }
+
+    #[test]
+    fn inconsistent_manifests_are_refused_naming_the_fault() {
+        type Damage = fn(&mut Manifest);
+        let cases: [(Damage, &str); 5] = [
+            (
+                |m| {
+                    m.segments.remove(0);
+                },
+                "covers seqs 5..=7 where seq 1",
+            ),
+            (|m| m.head.seq = 8, "end at seq 7 but the head is seq 8"),
+            (
+                |m| m.segments[1].first_seq = 4,
+                "covers seqs 4..=7 where seq 5",
+            ),
+            (
+                |m| m.segments[0].blake3 = Hash::ZERO,
+                "does not name its content",
+            ),
+            (
+                |m| m.packs[0].key = "users/1002/packs/x.pack".into(),
+                "pack key",
+            ),
+        ];
+        for (damage, expected) in cases {
+            let mut manifest = sample();
+            damage(&mut manifest);
+            match Manifest::decode(&manifest.encode().bytes) {
+                Err(ManifestError::Inconsistent(why)) => {
+                    assert!(why.contains(expected), "{why} lacks {expected}")
+                }
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+        let mut future = sample();
+        future.format = 2;
+        assert_eq!(
+            Manifest::decode(&future.encode().bytes),
+            Err(ManifestError::UnsupportedVersion(2))
+        );
+        assert!(matches!(
+            Manifest::decode(b"\xa0"),
+            Err(ManifestError::Cbor(_))
+        ));
+        assert!(matches!(Manifest::decode(b""), Err(ManifestError::Cbor(_))));
+    }
+}

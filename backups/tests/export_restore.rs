@@ -1,0 +1,475 @@
+//! Export and restore, natively: a user's store (the engine over memory), an R2 archive and a
+//! backup bucket as maps, the export driven step by step as the Durable Object drives it, with
+//! uploads that fail on a countdown and budgets that stop runs midway; then restores checked
+//! against the live store.
+
+use std::collections::BTreeMap;
+
+use backups::archive::{self, ArchivedSegment};
+use backups::export::{
+    Budget, ExportInputs, ExportRun, ExportStep, Exported, RunState, StateSummary, StepResult,
+    describe_segment,
+};
+use backups::layout::UserLayout;
+use backups::manifest::{Manifest, PackRef};
+use backups::pack;
+use backups::restore::{self, RestoreError, Target};
+use engine::store::WriteRequest;
+use engine::{Config, EventId, Hash, MemoryStorage, Store, Timestamp};
+
+const USER: &str = "1001";
+
+/// A user's world: the store, R2 (blobs and archive) and the backup bucket.
+struct World {
+    store: Store<MemoryStorage>,
+    blobs: BTreeMap<Hash, Vec<u8>>,
+    r2: BTreeMap<String, Vec<u8>>,
+    bucket: BTreeMap<String, Vec<u8>>,
+    exported: Exported,
+    clock: u64,
+    ids: u64,
+    /// Bucket puts that succeed before one fails (None: none fails).
+    puts_before_failure: Option<u32>,
+    /// Bytes and requests put into the bucket.
+    put_bytes: u64,
+    puts: u64,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            store: Store::open(MemoryStorage::default(), Config::default())
+                .unwrap()
+                .0,
+            blobs: BTreeMap::new(),
+            r2: BTreeMap::new(),
+            bucket: BTreeMap::new(),
+            exported: Exported::default(),
+            clock: 1_796_515_200_000,
+            ids: 0,
+            puts_before_failure: None,
+            put_bytes: 0,
+            puts: 0,
+        }
+    }
+
+    fn tick(&mut self) -> Timestamp {
+        self.clock += 1_000;
+        Timestamp(self.clock)
+    }
+
+    fn id(&mut self) -> EventId {
+        self.ids += 1;
+        EventId::derive(&self.ids.to_le_bytes())
+    }
+
+    fn write(&mut self, path: &str, text: &str) {
+        let id = self.id();
+        let now = self.tick();
+        let req = WriteRequest {
+            id,
+            path,
+            content: text.as_bytes(),
+            media_type: "text/markdown",
+            expected_version: None,
+            edit: false,
+        };
+        let plan = self.store.plan_write(&req).unwrap();
+        self.blobs.insert(plan.hash(), text.as_bytes().to_vec());
+        self.store.write(&req, &plan, now).unwrap();
+    }
+
+    fn delete(&mut self, path: &str) {
+        let (id, now) = (self.id(), self.tick());
+        self.store.delete(id, path, None, now).unwrap();
+    }
+
+    fn rename(&mut self, from: &str, to: &str) {
+        let (id, now) = (self.id(), self.tick());
+        self.store.move_note(id, from, to, None, now).unwrap();
+    }
+
+    /// The Durable Object's snapshot cycle: snapshot, archive each planned range, compact.
+    fn archive_cycle(&mut self) {
+        self.store.take_snapshot().unwrap();
+        let plan = self.store.compaction_plan();
+        for range in plan.segments {
+            let segment = self
+                .store
+                .encode_segment(*range.start(), *range.end())
+                .unwrap();
+            self.r2
+                .insert(archive::segment_key(USER, &segment), segment.bytes.clone());
+            let now = self.tick();
+            self.store.record_archived(&segment, now).unwrap();
+        }
+        self.store.compact().unwrap();
+    }
+
+    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        if let Some(left) = self.puts_before_failure.as_mut() {
+            if *left == 0 {
+                return Err(format!("put {key}: the bucket refuses writes"));
+            }
+            *left -= 1;
+        }
+        self.puts += 1;
+        self.put_bytes += bytes.len() as u64;
+        self.bucket.insert(key.to_owned(), bytes.to_vec());
+        Ok(())
+    }
+
+    /// One export run as the Durable Object drives it.
+    fn export(&mut self, budget: Budget) -> Result<RunState, String> {
+        let layout = UserLayout::new(USER);
+        let listed: Vec<ArchivedSegment> = self
+            .r2
+            .keys()
+            .filter_map(|k| archive::parse_segment_key(&archive::segment_prefix(USER), k))
+            .collect();
+        let head = self.store.head();
+        let mut contents = BTreeMap::new();
+        for (_, versions) in self.store.history().iter() {
+            for v in versions.iter().filter(|v| v.seq <= head.seq) {
+                if let Some(c) = &v.content {
+                    contents.insert(c.hash, c.size);
+                }
+            }
+        }
+        let previous = self
+            .bucket
+            .keys()
+            .find_map(|k| layout.parse_manifest_key(k))
+            .map(|(_, digest)| digest);
+        let files = self.store.files();
+        let inputs = ExportInputs {
+            user: USER,
+            build: "test",
+            head,
+            archived: self.store.archived(),
+            archive: &listed,
+            state: StateSummary {
+                digest: files.digest(),
+                notes: files.len() as u64,
+                note_bytes: files.total_bytes(),
+            },
+            contents: &contents,
+            exported: &self.exported.clone(),
+            previous,
+            now_ms: self.clock,
+        };
+        let mut run = ExportRun::new(&inputs, budget).map_err(|e| e.to_string())?;
+        while let Some(step) = run.next_step() {
+            let result = match step {
+                ExportStep::CopySegment(listed) => {
+                    let bytes = self.r2[&listed.key].clone();
+                    assert_eq!(Hash::of(&bytes), listed.digest);
+                    let described = describe_segment(&layout, &bytes).unwrap();
+                    self.put(&described.key, &bytes)?;
+                    self.exported
+                        .segments
+                        .insert(described.key.clone(), described.clone());
+                    StepResult::Segment(described)
+                }
+                ExportStep::PutTail { first, last } => {
+                    let segment = self.store.encode_range(first, last).unwrap();
+                    let described = describe_segment(&layout, &segment.bytes).unwrap();
+                    self.put(&described.key, &segment.bytes)?;
+                    self.exported
+                        .segments
+                        .insert(described.key.clone(), described.clone());
+                    StepResult::Segment(described)
+                }
+                ExportStep::PutPack(hashes) => {
+                    let held: Vec<(Hash, &[u8])> = hashes
+                        .iter()
+                        .map(|h| (*h, self.blobs[h].as_slice()))
+                        .collect();
+                    let packed = pack::encode(&held);
+                    let pack = PackRef {
+                        key: layout.pack_key(&packed.digest),
+                        size: packed.bytes.len() as u64,
+                        blake3: packed.digest,
+                        contents: packed.blobs.len() as u64,
+                    };
+                    self.put(&pack.key, &packed.bytes)?;
+                    self.exported.packs.insert(pack.key.clone(), pack.clone());
+                    for hash in &packed.blobs {
+                        self.exported.contents.insert(*hash, pack.key.clone());
+                    }
+                    StepResult::Pack {
+                        pack,
+                        contents: packed.blobs,
+                    }
+                }
+                ExportStep::PutManifest(manifest) => {
+                    self.put(&manifest.key, &manifest.bytes)?;
+                    StepResult::Manifest
+                }
+            };
+            run.complete(result).map_err(|e| e.to_string())?;
+        }
+        Ok(run.state())
+    }
+
+    /// Runs exports until one completes, at most `runs`.
+    fn export_fully(&mut self, budget: Budget, runs: usize) -> Manifest {
+        for _ in 0..runs {
+            if let RunState::Complete(manifest) = self.export(budget).unwrap() {
+                return *manifest;
+            }
+        }
+        panic!("the export did not complete in {runs} runs");
+    }
+
+    fn newest_manifest(&self) -> Manifest {
+        let layout = UserLayout::new(USER);
+        let key = self
+            .bucket
+            .keys()
+            .find(|k| layout.parse_manifest_key(k).is_some())
+            .expect("a manifest");
+        Manifest::decode(&self.bucket[key]).unwrap()
+    }
+
+    fn restore(
+        &self,
+        manifest: &Manifest,
+        target: Target,
+    ) -> Result<Store<MemoryStorage>, RestoreError> {
+        let plan = restore::plan(manifest, target)?;
+        let fetched: BTreeMap<String, Vec<u8>> = plan
+            .keys()
+            .filter_map(|k| self.bucket.get(k).map(|b| (k.to_owned(), b.clone())))
+            .collect();
+        let assembled = restore::assemble(manifest, &plan, &fetched)?;
+        restore::rebuild(
+            manifest,
+            &assembled,
+            MemoryStorage::default(),
+            Config::default(),
+        )
+    }
+}
+
+const PLENTY: Budget = Budget {
+    requests: u64::MAX,
+    bytes: u64::MAX,
+};
+
+fn notes(store: &Store<MemoryStorage>) -> Vec<(String, u64, Hash)> {
+    store
+        .files()
+        .iter()
+        .map(|(p, e)| (p.as_str().to_owned(), e.version, e.hash))
+        .collect()
+}
+
+/// A user with archived and unarchived history: writes, edits, moves, deletes.
+fn busy_world() -> World {
+    let mut w = World::new();
+    for i in 0..30 {
+        w.write(&format!("notes/{i:02}.md"), &format!("note {i}\n"));
+    }
+    w.archive_cycle();
+    w.write("notes/00.md", "note 0, edited\n");
+    w.rename("notes/01.md", "archive/01.md");
+    w.delete("notes/02.md");
+    w.archive_cycle();
+    w.write("notes/03.md", "note 3, after the archive\n");
+    w.write("notes/31.md", "a new note\n");
+    w
+}
+
+#[test]
+fn an_export_restores_every_note_and_version_exactly() {
+    let mut w = busy_world();
+    let manifest = w.export_fully(PLENTY, 1);
+    assert_eq!(manifest.head, w.store.head());
+    assert_eq!(manifest.notes, w.store.files().len() as u64);
+    assert!(manifest.previous.is_none());
+    let restored = w.restore(&manifest, Target::Head).unwrap();
+    assert_eq!(notes(&restored), notes(&w.store));
+    assert_eq!(restored.head(), w.store.head());
+    // Every version of every path, with its content.
+    let mut versions = 0;
+    for (path, live) in w.store.history().iter() {
+        assert_eq!(restored.history().versions(path.as_str()), live);
+        versions += live.len();
+    }
+    assert!(versions > 30);
+}
+
+#[test]
+fn a_restore_to_an_earlier_seq_or_time_gives_that_state_exactly() {
+    let mut w = World::new();
+    w.write("a.md", "one\n");
+    w.write("b.md", "two\n");
+    let (seq, time, before) = (w.store.head().seq, w.clock, notes(&w.store));
+    w.archive_cycle();
+    w.write("a.md", "one, changed\n");
+    w.delete("b.md");
+    let manifest = w.export_fully(PLENTY, 1);
+    assert_eq!(
+        notes(&w.restore(&manifest, Target::Seq(seq)).unwrap()),
+        before
+    );
+    assert_eq!(
+        notes(&w.restore(&manifest, Target::Time(time)).unwrap()),
+        before
+    );
+    assert_eq!(
+        w.restore(&manifest, Target::Seq(manifest.head.seq + 1))
+            .unwrap_err(),
+        RestoreError::BeyondHead {
+            target: manifest.head.seq + 1,
+            head: manifest.head.seq
+        }
+    );
+    assert!(matches!(
+        w.restore(&manifest, Target::Time(manifest.events.first_ms - 1)),
+        Err(RestoreError::BeforeFirst { .. })
+    ));
+}
+
+#[test]
+fn a_failed_upload_never_leaves_a_manifest_and_the_next_run_completes_uploading_nothing_twice() {
+    let total = {
+        let mut w = busy_world();
+        w.export_fully(PLENTY, 1);
+        u32::try_from(w.puts).unwrap()
+    };
+    assert!(total >= 5, "{total} puts");
+    for fail_after in 0..total {
+        let mut w = busy_world();
+        w.puts_before_failure = Some(fail_after);
+        assert!(w.export(PLENTY).is_err(), "put {fail_after} fails");
+        let layout = UserLayout::new(USER);
+        assert!(
+            !w.bucket
+                .keys()
+                .any(|k| layout.parse_manifest_key(k).is_some()),
+            "a manifest after a failure at put {fail_after}"
+        );
+        let uploaded: Vec<String> = w.bucket.keys().cloned().collect();
+        w.puts_before_failure = None;
+        let manifest = w.export_fully(PLENTY, 1);
+        // Nothing that went up before the failure went up again.
+        assert_eq!(
+            w.puts as usize,
+            manifest.objects().count() + 1,
+            "after failing at put {fail_after}"
+        );
+        assert!(uploaded.iter().all(|k| w.bucket.contains_key(k)));
+        assert_eq!(
+            notes(&w.restore(&manifest, Target::Head).unwrap()),
+            notes(&w.store)
+        );
+    }
+}
+
+#[test]
+fn small_budgets_spread_an_export_over_runs_that_each_stop_within_budget() {
+    let mut w = World::new();
+    for i in 0..450 {
+        w.write(&format!("n/{i:03}.md"), &format!("note {i}\n"));
+    }
+    w.archive_cycle();
+    let budget = Budget {
+        requests: 120,
+        bytes: u64::MAX,
+    };
+    let mut runs = 0;
+    let manifest = loop {
+        runs += 1;
+        let before = w.puts;
+        match w.export(budget).unwrap() {
+            RunState::Complete(manifest) => break *manifest,
+            RunState::OutOfBudget => assert!(w.puts > before, "a run made no progress"),
+            RunState::Working => panic!("a run stopped while working"),
+        }
+        assert!(runs < 20);
+    };
+    // 450 contents in packs of at most 200 would need 201 requests a pack: the budget splits
+    // them, so every run makes progress and none goes over.
+    assert!(runs >= 4, "{runs} runs");
+    assert_eq!(
+        notes(&w.restore(&manifest, Target::Head).unwrap()),
+        notes(&w.store)
+    );
+}
+
+#[test]
+fn exports_are_incremental_and_manifests_chain() {
+    let mut w = World::new();
+    for i in 0..200 {
+        w.write(&format!("n/{i:03}.md"), &"x".repeat(4_000 + i));
+    }
+    w.archive_cycle();
+    let first = w.export_fully(PLENTY, 1);
+    let full_bytes = w.put_bytes;
+    // Change 1% of the notes.
+    w.write("n/007.md", &"y".repeat(4_100));
+    w.write("n/150.md", &"z".repeat(4_100));
+    w.archive_cycle();
+    w.put_bytes = 0;
+    let second = w.export_fully(PLENTY, 1);
+    assert_eq!(second.previous, Some(first.encode().digest));
+    assert!(
+        w.put_bytes * 100 <= full_bytes * 2,
+        "incremental {} bytes against {} for the first export",
+        w.put_bytes,
+        full_bytes
+    );
+    assert_eq!(w.newest_manifest(), second);
+    assert_eq!(
+        notes(&w.restore(&second, Target::Head).unwrap()),
+        notes(&w.store)
+    );
+    // The older backup still restores its own state.
+    assert_eq!(w.restore(&first, Target::Head).unwrap().head(), first.head);
+}
+
+#[test]
+fn damaged_backups_fail_naming_the_object() {
+    let mut w = busy_world();
+    let manifest = w.export_fully(PLENTY, 1);
+    let segment = manifest.segments[1].key.clone();
+    let pack = manifest.packs[0].key.clone();
+
+    let mut altered = w.bucket.clone();
+    altered.get_mut(&segment).unwrap()[10] ^= 1;
+    let deleted = {
+        let mut b = w.bucket.clone();
+        b.remove(&pack);
+        b
+    };
+    std::mem::swap(&mut w.bucket, &mut altered);
+    assert!(matches!(
+        w.restore(&manifest, Target::Head),
+        Err(RestoreError::Altered { key, .. }) if key == segment
+    ));
+    w.bucket = deleted;
+    assert!(matches!(
+        w.restore(&manifest, Target::Head),
+        Err(RestoreError::Missing { key }) if key == pack
+    ));
+    // A manifest whose digest does not match the log's notes.
+    w.bucket = altered;
+    let mut wrong = manifest.clone();
+    wrong.state_digest = Hash::ZERO;
+    assert!(matches!(
+        w.restore(&wrong, Target::Head),
+        Err(RestoreError::StateMismatch { .. })
+    ));
+}
+
+#[test]
+fn an_archive_with_a_gap_is_refused_before_anything_is_uploaded() {
+    let mut w = busy_world();
+    let first = w.r2.keys().next().unwrap().clone();
+    w.r2.remove(&first);
+    let error = w.export(PLENTY).unwrap_err();
+    assert!(error.contains("seqs 1..="), "{error}");
+    assert!(w.bucket.is_empty());
+}
