@@ -1,18 +1,28 @@
 //! Backups of Second Brain's logs and note contents to S3-compatible storage.
 //!
 //! This crate is the home of the backup layout, the manifest, SigV4-signed requests and restore
-//! planning. It performs no I/O of its own and reads no clock: callers pass the time in, and
-//! requests go through a small HTTP trait that the Worker (fetch) and the operator CLI (a
-//! blocking client) implement. It builds for `x86_64` and `wasm32-unknown-unknown`.
+//! planning. It builds for `x86_64` and `wasm32-unknown-unknown` (it runs inside the Worker).
+//!
+//! # What it never does
+//!
+//! - Open a connection or read a file: requests are built as values and responses parsed from
+//!   values; callers send them (the Worker with fetch, the CLI with a blocking client).
+//! - Read a clock: every signing call and every plan takes the time (`now_ms`, unix
+//!   milliseconds) as an input. `SystemTime::now()` panics on wasm32.
+//! - Depend on an async runtime or an HTTP client.
 //!
 //! # Layout
+//!
 //! - [`archive`]: the user's archive in R2 (snapshots and segments the Durable Object
 //!   writes): its keys, which objects a rebuild needs, which segments continue the log.
 //! - [`export`]: planning an export as a step machine the Durable Object drives.
-//! - [`layout`]: the keys of a user's manifests, segments and packs.
+//! - [`layout`]: the keys of a user's manifests, segments and packs in the backup bucket.
 //! - [`manifest`]: what one backup holds; the chain of manifests.
 //! - [`pack`]: note contents stored together.
 //! - [`restore`]: the objects a restore needs, checked, and the log replayed with the engine.
+//! - [`s3`]: the S3 protocol as values: path-style SigV4-signed request builders, response and
+//!   error-XML parsers, the multipart planner, and loops over a blocking sender
+//!   ([`s3::BlockingHttp`]) for the CLI.
 //!
 //! The byte formats are described in `docs/backup-format.md` and frozen by golden files.
 
@@ -22,3 +32,4 @@ pub mod layout;
 pub mod manifest;
 pub mod pack;
 pub mod restore;
+pub mod s3;

@@ -2,5 +2,10 @@
 //!
 //! - [`github_standin`]: the local stand-in for GitHub's OAuth web flow (the Worker's
 //!   end-to-end sign-in test runs it on a thread).
+//! - [`s3_local`]: a real S3 server (s3s-fs) on a directory, checking SigV4; tests start it on
+//!   port 0.
+//! - [`s3_http`]: the blocking sender for the `backups` crate's S3 requests.
 
 pub mod github_standin;
+pub mod s3_http;
+pub mod s3_local;

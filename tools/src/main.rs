@@ -2,7 +2,8 @@
 //!
 //! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
 //! running Worker on loopback; `bench-mcp`, MCP tool-call latency, throughput and cold start
-//! against a local Worker; and `github-standin`, a local stand-in for GitHub's OAuth flow.
+//! against a local Worker; `github-standin`, a local stand-in for GitHub's OAuth flow; and
+//! `s3-local`, a local S3 server on a directory.
 //! `validate-config` checks wrangler.toml. Restore, verify, inspect and deploy arrive with the issues that need them.
 
 mod bench_http;
@@ -12,7 +13,7 @@ mod file_disk;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use second_brain_tools::github_standin;
+use second_brain_tools::{github_standin, s3_local};
 
 /// The Second Brain operator CLI.
 #[derive(Debug, Parser)]
@@ -31,6 +32,8 @@ enum Command {
     BenchMcp(bench_mcp::Args),
     /// Serves a local stand-in for GitHub's OAuth web flow on 127.0.0.1 (tests, local dev).
     GithubStandin(github_standin::Args),
+    /// Serves a directory as S3 (s3s-fs, SigV4 checked) on 127.0.0.1 (tests, local dev).
+    S3Local(s3_local::Args),
     /// Checks wrangler.toml: bindings, environment parity, no secrets in vars, no local-dev
     /// settings in production, placeholders (errors with --strict).
     ValidateConfig(config_check::Args),
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchMcp(args) => bench_mcp::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
+        Command::S3Local(args) => s3_local::run(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
 }
