@@ -99,6 +99,33 @@ impl UserLayout {
     }
 }
 
+/// The user whose prefix (`users/<user>/`, as a listing with delimiter `/` returns it) this
+/// is; `None` for anything else.
+pub fn user_of_prefix(prefix: &str) -> Option<String> {
+    let segment = prefix.strip_prefix("users/")?.strip_suffix('/')?;
+    if segment.is_empty() || segment.contains('/') {
+        return None;
+    }
+    if segment == "%" {
+        return Some(String::new());
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let user = String::from_utf8(out).ok()?;
+    (UserLayout::new(&user).prefix() == prefix).then_some(user)
+}
+
 /// Lowercase hex of 64 characters as a hash.
 fn parse_digest(text: &str) -> Option<Hash> {
     if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
@@ -184,6 +211,20 @@ mod tests {
         assert_eq!(UserLayout::new("..").prefix(), "users/%2E%2E/");
         assert_eq!(UserLayout::new("").prefix(), "users/%/");
         assert_eq!(UserLayout::new("é").prefix(), "users/%C3%A9/");
+        for user in ["1001", "local-dev", "a/b", "..", "", "é", "50%"] {
+            let layout = UserLayout::new(user);
+            assert_eq!(user_of_prefix(layout.prefix()).as_deref(), Some(user));
+        }
+        for stray in [
+            "users/",
+            "users//",
+            "users/a/b/",
+            "other/a/",
+            "users/%ZZ/",
+            "users/%2/",
+        ] {
+            assert_eq!(user_of_prefix(stray), None, "{stray}");
+        }
         // Distinct users never share a prefix, and no prefix contains another's.
         let a = UserLayout::new("a");
         assert!(!a.owns("users/ab/x") && a.owns("users/a/x"));

@@ -15,11 +15,13 @@
 //!
 //! - [`archive`]: the user's archive in R2 (snapshots and segments the Durable Object
 //!   writes): its keys, which objects a rebuild needs, which segments continue the log.
+//! - [`audit`]: the cron's pass over users (nudges, drills) and the status `/health` reports.
 //! - [`export`]: planning an export as a step machine the Durable Object drives.
 //! - [`layout`]: the keys of a user's manifests, segments and packs in the backup bucket.
 //! - [`manifest`]: what one backup holds; the chain of manifests.
 //! - [`pack`]: note contents stored together.
 //! - [`restore`]: the objects a restore needs, checked, and the log replayed with the engine.
+//! - [`schedule`]: when a user's next export is due; what the object remembers of its runs.
 //! - [`s3`]: the S3 protocol as values: path-style SigV4-signed request builders, response and
 //!   error-XML parsers, the multipart planner, and loops over a blocking sender
 //!   ([`s3::BlockingHttp`]) for the CLI.
@@ -27,9 +29,11 @@
 //! The byte formats are described in `docs/backup-format.md` and frozen by golden files.
 
 pub mod archive;
+pub mod audit;
 pub mod export;
 pub mod layout;
 pub mod manifest;
 pub mod pack;
 pub mod restore;
 pub mod s3;
+pub mod schedule;

@@ -9,7 +9,7 @@
 //! notes' digest against the manifest where the target is its head. Every failure names the
 //! object or content at fault.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use engine::envelope::{ChainHead, Envelope, StoredEvent};
 use engine::segment::{self, SegmentError};
@@ -203,8 +203,138 @@ pub struct Assembled {
     pub events: Vec<StoredEvent>,
     /// The head they lead to.
     pub head: ChainHead,
-    /// Every content in the fetched packs, by hash.
+    /// The hashes of every content in the fetched packs.
+    pub held: BTreeSet<Hash>,
+    /// The contents themselves, by hash (empty when the assembler was told not to keep
+    /// them: a drill checks them and lets them go).
     pub contents: BTreeMap<Hash, Vec<u8>>,
+}
+
+/// Checks a plan's objects one at a time, in plan order (segments, then packs), keeping the
+/// events and, if asked, the contents. Lets a caller fetch and check objects one by one
+/// without holding them all.
+#[derive(Debug)]
+pub struct Assembler<'m> {
+    manifest: &'m Manifest,
+    plan: RestorePlan,
+    keep_contents: bool,
+    /// How many objects of the plan were fed.
+    fed: usize,
+    /// The target was reached: later events are not kept.
+    reached: bool,
+    out: Assembled,
+}
+
+impl<'m> Assembler<'m> {
+    /// Starts checking `plan`'s objects against `manifest`.
+    pub fn new(manifest: &'m Manifest, plan: RestorePlan, keep_contents: bool) -> Assembler<'m> {
+        Assembler {
+            manifest,
+            plan,
+            keep_contents,
+            fed: 0,
+            reached: false,
+            out: Assembled {
+                events: Vec::new(),
+                head: ChainHead::default(),
+                held: BTreeSet::new(),
+                contents: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// The key of the next object to feed, or `None` when every one was fed.
+    pub fn next_key(&self) -> Option<&str> {
+        self.plan.keys().nth(self.fed)
+    }
+
+    /// Feeds the next object's bytes (`None`: the bucket does not have it).
+    pub fn feed(&mut self, bytes: Option<&[u8]>) -> Result<(), RestoreError> {
+        let segments = self.plan.segments.len();
+        if self.fed < segments {
+            let listed = self.plan.segments[self.fed].clone();
+            self.fed += 1;
+            let bytes = checked(bytes, &listed.key, listed.size, &listed.blake3)?;
+            self.segment(&listed, bytes)
+        } else if let Some(listed) = self.plan.packs.get(self.fed - segments).cloned() {
+            self.fed += 1;
+            let bytes = checked(bytes, &listed.key, listed.size, &listed.blake3)?;
+            let unpacked = pack::decode(bytes).map_err(|source| RestoreError::Pack {
+                key: listed.key.clone(),
+                source,
+            })?;
+            for (hash, content) in unpacked {
+                self.out.held.insert(hash);
+                if self.keep_contents {
+                    self.out.contents.insert(hash, content);
+                }
+            }
+            Ok(())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn segment(&mut self, listed: &SegmentRef, bytes: &[u8]) -> Result<(), RestoreError> {
+        let decoded = segment::decode(bytes).map_err(|source| RestoreError::Segment {
+            key: listed.key.clone(),
+            source,
+        })?;
+        let last = decoded.events.last().map(|e| e.seq);
+        if self.reached {
+            return Ok(());
+        }
+        if decoded.prev != self.out.head || last != Some(listed.last_seq) {
+            return Err(RestoreError::Discontinuous {
+                key: listed.key.clone(),
+                at: self.out.head.seq,
+            });
+        }
+        for event in decoded.events {
+            let past = match self.plan.target {
+                Target::Head => false,
+                Target::Seq(seq) => event.seq > seq,
+                Target::Time(ms) => {
+                    let time = Envelope::decode(&event.bytes).map(|e| e.time.0);
+                    time.is_ok_and(|t| t > ms)
+                }
+            };
+            if past {
+                self.reached = true;
+                return Ok(());
+            }
+            self.out.head = ChainHead {
+                seq: event.seq,
+                hash: event.hash,
+            };
+            self.out.events.push(event);
+        }
+        Ok(())
+    }
+
+    /// Ends the check: every object must have been fed, and where the target is the
+    /// manifest's head, the log must lead to it.
+    pub fn finish(self) -> Result<Assembled, RestoreError> {
+        if let Some(key) = self.next_key() {
+            return Err(RestoreError::Missing {
+                key: key.to_owned(),
+            });
+        }
+        let expected = match self.plan.target {
+            Target::Head => Some(self.manifest.head),
+            Target::Seq(seq) if seq == self.manifest.head.seq => Some(self.manifest.head),
+            _ => None,
+        };
+        if let Some(expected) = expected
+            && self.out.head != expected
+        {
+            return Err(RestoreError::HeadMismatch {
+                expected,
+                actual: self.out.head,
+            });
+        }
+        Ok(self.out)
+    }
 }
 
 /// Checks the fetched objects (`key -> bytes`) of `plan` against `manifest` and returns the
@@ -214,77 +344,22 @@ pub fn assemble(
     plan: &RestorePlan,
     fetched: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Assembled, RestoreError> {
-    let mut events: Vec<StoredEvent> = Vec::new();
-    let mut head = ChainHead::default();
-    'segments: for listed in &plan.segments {
-        let bytes = object(fetched, &listed.key, listed.size, &listed.blake3)?;
-        let decoded = segment::decode(bytes).map_err(|source| RestoreError::Segment {
-            key: listed.key.clone(),
-            source,
-        })?;
-        let last = decoded.events.last().map(|e| e.seq);
-        if decoded.prev != head || last != Some(listed.last_seq) {
-            return Err(RestoreError::Discontinuous {
-                key: listed.key.clone(),
-                at: head.seq,
-            });
-        }
-        for event in decoded.events {
-            let stop = match plan.target {
-                Target::Head => false,
-                Target::Seq(seq) => event.seq > seq,
-                Target::Time(ms) => {
-                    let time = Envelope::decode(&event.bytes).map(|e| e.time.0);
-                    time.is_ok_and(|t| t > ms)
-                }
-            };
-            if stop {
-                break 'segments;
-            }
-            head = ChainHead {
-                seq: event.seq,
-                hash: event.hash,
-            };
-            events.push(event);
-        }
+    let mut assembler = Assembler::new(manifest, plan.clone(), true);
+    while let Some(key) = assembler.next_key() {
+        let bytes = fetched.get(key).map(Vec::as_slice);
+        assembler.feed(bytes)?;
     }
-    let expected = match plan.target {
-        Target::Head => Some(manifest.head),
-        Target::Seq(seq) if seq == manifest.head.seq => Some(manifest.head),
-        _ => None,
-    };
-    if let Some(expected) = expected
-        && head != expected
-    {
-        return Err(RestoreError::HeadMismatch {
-            expected,
-            actual: head,
-        });
-    }
-    let mut contents = BTreeMap::new();
-    for listed in &plan.packs {
-        let bytes = object(fetched, &listed.key, listed.size, &listed.blake3)?;
-        let unpacked = pack::decode(bytes).map_err(|source| RestoreError::Pack {
-            key: listed.key.clone(),
-            source,
-        })?;
-        contents.extend(unpacked);
-    }
-    Ok(Assembled {
-        events,
-        head,
-        contents,
-    })
+    assembler.finish()
 }
 
 /// The bytes of `key`, checked against the manifest's size and hash.
-fn object<'a>(
-    fetched: &'a BTreeMap<String, Vec<u8>>,
+fn checked<'a>(
+    bytes: Option<&'a [u8]>,
     key: &str,
     size: u64,
     blake3: &Hash,
 ) -> Result<&'a [u8], RestoreError> {
-    let Some(bytes) = fetched.get(key) else {
+    let Some(bytes) = bytes else {
         return Err(RestoreError::Missing {
             key: key.to_owned(),
         });
@@ -328,7 +403,7 @@ pub fn rebuild<S: Storage>(
     for (path, versions) in store.history().iter() {
         for version in versions {
             if let Some(content) = &version.content
-                && !assembled.contents.contains_key(&content.hash)
+                && !assembled.held.contains(&content.hash)
             {
                 return Err(RestoreError::ContentMissing {
                     hash: content.hash,

@@ -33,6 +33,7 @@
 //! The pure parts (config, correlation, routes, the health report, log lines) are unit-tested
 //! natively; everything that touches a binding is tested end to end in workerd (`tests/`).
 
+mod backup;
 mod blobs;
 pub mod config;
 mod correlation;
@@ -104,10 +105,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 /// The cron trigger's entry point.
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
-    // The S3 export is its own piece of work; until it lands the trigger says so in the log
-    // instead of failing silently.
-    worker::console_log!("{}", request_log::scheduled_skipped(&event.cron()));
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    // Exports run in each user's object; the cron audits them (nudges, restore drills).
+    backup::cron::run(&env, &event.cron()).await;
 }
 
 async fn serve(

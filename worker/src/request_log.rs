@@ -44,22 +44,6 @@ pub(crate) fn internal_error(correlation_id: &str, error: &str) -> String {
     )
 }
 
-/// The line for a cron run that had nothing to do yet.
-pub(crate) fn scheduled_skipped(cron: &str) -> String {
-    #[derive(Serialize)]
-    struct Line<'a> {
-        cron: &'a str,
-        outcome: &'a str,
-    }
-    tagged(
-        "scheduled",
-        &Line {
-            cron,
-            outcome: "skipped: backup export not configured",
-        },
-    )
-}
-
 fn tagged<T: Serialize>(msg: &str, fields: &T) -> String {
     let mut value = serde_json::to_value(fields).unwrap_or_default();
     if let serde_json::Value::Object(map) = &mut value {

@@ -92,6 +92,9 @@ pub struct ListRequest {
     pub start_after: Option<String>,
     /// At most this many keys (the server caps it at 1,000).
     pub max_keys: Option<u32>,
+    /// Group keys that share a prefix up to this text (`/`): each group comes back once as a
+    /// common prefix (a "folder") instead of its keys.
+    pub delimiter: Option<String>,
 }
 
 /// A part of a multipart upload, for [`S3Config::complete_multipart_upload`].
@@ -160,6 +163,9 @@ impl S3Config {
         }
         if let Some(max) = &max_keys {
             query.push(("max-keys", Some(max.as_str())));
+        }
+        if let Some(delimiter) = &list.delimiter {
+            query.push(("delimiter", Some(delimiter.as_str())));
         }
         let path = format!("{}/", self.bucket_path()?);
         let op = Operation::ListObjectsV2;

@@ -105,6 +105,8 @@ pub struct ListPage {
     pub next_continuation_token: Option<String>,
     /// Whether more keys follow.
     pub is_truncated: bool,
+    /// With a delimiter: the groups of keys of this page, each once, in order.
+    pub common_prefixes: Vec<String>,
 }
 
 /// Maps a response to `Ok` (2xx) or to the [`S3Error`] it reports, naming `operation` and
@@ -151,6 +153,14 @@ pub fn parse_list(response: &HttpResponse) -> Result<ListPage, S3Error> {
     for node in root.children().filter(roxmltree::Node::is_element) {
         match node.tag_name().name() {
             "Contents" => page.objects.push(listed_object(node)?),
+            "CommonPrefixes" => {
+                let prefix = node
+                    .children()
+                    .find(|n| n.has_tag_name("Prefix"))
+                    .map(|n| text_of(n).to_owned())
+                    .ok_or_else(|| malformed("CommonPrefixes without a Prefix".to_owned()))?;
+                page.common_prefixes.push(prefix);
+            }
             "IsTruncated" => {
                 page.is_truncated = match text_of(node).trim() {
                     "true" => true,

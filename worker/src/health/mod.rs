@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::future::{self, Either, LocalBoxFuture};
 use worker::{Date, Delay, Env, Response, Result};
 
+use crate::backup::BackupSettings;
 use crate::config::Config;
 use crate::reply;
 use report::{Build, Criticality, HealthReport, ProbeResult};
@@ -19,13 +20,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 const SENTINEL_KEY: &str = "health/sentinel";
 /// The name of the Durable Object instance that answers health pings. It is never a user's.
 pub(crate) const HEALTH_OBJECT: &str = "__health";
-/// The secrets the scheduled S3 export needs.
-const BACKUP_SECRETS: [&str; 4] = [
-    "S3_BACKUP_ACCESS_KEY",
-    "S3_BACKUP_SECRET_KEY",
-    "S3_BACKUP_BUCKET",
-    "S3_BACKUP_REGION",
-];
 
 /// Serves `/health`.
 pub(crate) async fn serve(env: &Env, config: &Config) -> Result<Response> {
@@ -50,7 +44,7 @@ pub(crate) async fn serve(env: &Env, config: &Config) -> Result<Response> {
         Box::pin(probe(
             "S3_BACKUP",
             Criticality::Optional,
-            backup_secrets(env),
+            backup_bucket(env),
         )),
     ];
     let results = future::join_all(probes).await;
@@ -127,14 +121,24 @@ async fn analytics(env: &Env) -> std::result::Result<(), String> {
         .map_err(|_| "binding ANALYTICS is not configured".to_owned())
 }
 
-async fn backup_secrets(env: &Env) -> std::result::Result<(), String> {
-    let missing: Vec<&str> = BACKUP_SECRETS
-        .into_iter()
-        .filter(|name| env.secret(name).is_err())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("missing secrets: {}", missing.join(", ")))
-    }
+/// The backup bucket, for real: a SigV4-signed `HeadBucket` with the configured keys.
+async fn backup_bucket(env: &Env) -> std::result::Result<(), String> {
+    let settings = match BackupSettings::from_env(env) {
+        Ok(Some(settings)) => settings,
+        Ok(None) => {
+            return Err(format!(
+                "backups are not configured (secrets {})",
+                crate::backup::SECRETS.join(", ")
+            ));
+        }
+        Err(err) => return Err(err.to_string()),
+    };
+    let request = settings
+        .s3
+        .head_bucket(Date::now().as_millis())
+        .map_err(|e| e.to_string())?;
+    let response = crate::backup::send(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    backups::s3::check(&response, backups::s3::Operation::HeadBucket, "").map_err(|e| e.to_string())
 }

@@ -48,7 +48,18 @@ impl UserObject {
                     reply::error(400, "what", "give key=K or local=1")
                 }
             }
-            _ => reply::error(405, "method_not_allowed", "GET or DELETE"),
+            Method::Post if query("export").is_some() => {
+                let Some(settings) = self.backup_settings() else {
+                    return reply::error(409, "backups_off", "backups are not configured");
+                };
+                if let Err(err) = self.ensure_store().await {
+                    return reply::error(503, "store_unavailable", &format!("{err:?}"));
+                }
+                let report = self.export_now(&settings).await;
+                self.reschedule().await;
+                reply::json(200, &report)
+            }
+            _ => reply::error(405, "method_not_allowed", "GET, DELETE or POST ?export=1"),
         }
     }
 

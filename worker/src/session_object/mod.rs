@@ -10,13 +10,16 @@
 //! - `POST|GET|DELETE /mcp`: an MCP request the front Worker admitted, with the user id in
 //!   [`USER_HEADER`] (see `mcp_dispatch`).
 //! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
+//! - `POST /backup-nudge`: exports if an export is due; answers whether one is overdue (the
+//!   cron's audit).
 //! - `GET|PUT|DELETE /alarm[?in_ms=N]`: reads, sets or clears the alarm (local dev only; the
 //!   front Worker forwards `/__dev/alarm/{object}` here when `LOCAL_DEV=1`).
 //! - `POST /storage-selftest`: checks the SQLite storage's promises on this (scratch) object
 //!   (local dev only: `/__dev/storage/{object}`).
 //! - `GET|DELETE /archive[?key=K|?local=1]`: lists the user's archive in R2 and the local log's
 //!   bounds; deletes one archive object; or wipes the object's local storage, as if it had
-//!   been lost (local dev only: `/__dev/archive/{user}`).
+//!   been lost; `POST /archive?export=1` runs a backup export now and answers its report
+//!   (local dev only: `/__dev/archive/{user}`).
 //!
 //! # Layout
 //! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
@@ -26,11 +29,12 @@
 //! - `live`: calls and streams in flight (memory); `outbox`: POST streams' events (SQLite);
 //!   `subscriptions`: which notes each session watches (SQLite) and what a stream replays.
 //! - `upkeep`: deadlines, the alarm, the snapshot cycle (snapshot, archive, compact) to R2.
-//! - `archive`: the archive's R2 keys and what a rebuild reads (pure).
+//! - `export`: the user's backup export to S3, driven from the alarm (`backups::export`).
 //! - `restore`: opening the store, rebuilding it from the archive when storage is empty.
 //! - `dev_archive`: the local-development archive routes.
 
 mod dev_archive;
+mod export;
 mod get_stream;
 mod live;
 mod mcp_dispatch;
@@ -179,6 +183,7 @@ impl UserObject {
                 }
             }
             (_, "/archive") => self.serve_dev_archive(req).await,
+            (Method::Post, "/backup-nudge") => self.serve_backup_nudge().await,
             (Method::Get, "/alarm") => self.alarm_state().await,
             (Method::Put, "/alarm") => {
                 let Some(delay) = delay_from_query(&req.url()?) else {
@@ -252,7 +257,8 @@ impl UserObject {
                 "CREATE TABLE IF NOT EXISTS object_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
                 None,
             )?;
-            for statement in outbox::SCHEMA.iter().chain(&subscriptions::SCHEMA) {
+            let tables = outbox::SCHEMA.iter().chain(&subscriptions::SCHEMA);
+            for statement in tables.chain(&export::SCHEMA) {
                 sql.exec(statement, None)?;
             }
             self.schema_ready.set(true);
@@ -447,6 +453,20 @@ pub(crate) async fn forward_dev_archive(req: Request, env: &Env, user: &str) -> 
     let mut init = worker::RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
     let inner = Request::new_with_init(&format!("https://session-object/archive{query}"), &init)?;
+    stub.fetch_with_request(inner).await
+}
+
+/// Asks `user`'s object to export if an export is due, and whether one is overdue (the
+/// cron's audit). Answers `{"overdue": bool}`.
+pub(crate) async fn nudge_backup(env: &Env, user: &str) -> Result<Response> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&object_name(user))?;
+    let headers = worker::Headers::new();
+    headers.set(USER_HEADER, user)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers);
+    let inner = Request::new_with_init("https://session-object/backup-nudge", &init)?;
     stub.fetch_with_request(inner).await
 }
 

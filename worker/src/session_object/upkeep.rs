@@ -1,5 +1,5 @@
-//! Deadlines, snapshots and the archive: what the alarm does, and keeping the alarm at the
-//! store's next deadline.
+//! Deadlines, snapshots, the archive and backup exports: what the alarm does, and keeping the
+//! alarm at the store's next deadline.
 //!
 //! # The snapshot cycle
 //! When a snapshot falls due (or an earlier cycle did not finish), the alarm runs one cycle:
@@ -113,6 +113,7 @@ impl UserObject {
         if due || self.meta_flag(ARCHIVE_PENDING)? {
             self.snapshot_cycle(now).await;
         }
+        self.export_if_due(worker::Date::now().as_millis()).await;
         self.index_step(now).await;
         self.reschedule().await;
         Ok(())
@@ -366,6 +367,8 @@ impl UserObject {
     /// Sets the alarm to the store's next deadline, or deletes it when there is none. Skips
     /// the storage call when the alarm is already where it should be.
     pub(super) async fn reschedule(&self) {
+        // Read before the store is borrowed below (it borrows the store itself).
+        let export_due = self.export_due();
         let next = match self.store.try_borrow() {
             Ok(slot) => match slot.as_ref() {
                 Some(store) => {
@@ -380,6 +383,14 @@ impl UserObject {
                         Some(deadline.map_or(retry, |d| d.min(retry)))
                     } else {
                         deadline
+                    };
+                    let deadline = match export_due {
+                        Some(due) => {
+                            // A due time in the past means now (alarms take no past times).
+                            let due = due.max(now().0 + 1);
+                            Some(deadline.map_or(due, |d| d.min(due)))
+                        }
+                        None => deadline,
                     };
                     let index_work =
                         store.unindexed().next().is_some() || store.state().search().is_none();

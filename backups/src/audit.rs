@@ -1,0 +1,247 @@
+//! The scheduled audit: which users a cron run visits, and what it found.
+//!
+//! The cron never exports. Each run visits a bounded page of users (those with a prefix in the
+//! backup bucket), going on from where the last run stopped and starting over when it reaches
+//! the end, so one cron serves any number of users and each is visited once per pass. For each
+//! user it asks the user's object whether an export is overdue (which also nudges the object
+//! to export if one is due) and runs a restore drill on the newest backup: every object
+//! fetched and checked, the log replayed with the engine in memory, the notes' digest and the
+//! chain head compared with the manifest. [`AuditStatus`] keeps the outcome for `/health` and
+//! the operator.
+
+use serde::{Deserialize, Serialize};
+
+/// The most failures and overdue users a status lists by name.
+pub const MAX_NAMED: usize = 20;
+
+/// What the audit keeps between runs (JSON; the Worker stores it in R2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditStatus {
+    /// The last user prefix a run visited in the current pass (`None`: start from the first).
+    pub cursor: Option<String>,
+    /// The newest export seen (unix milliseconds): the newest manifest's creation time.
+    pub newest_export_ms: Option<u64>,
+    /// The last run.
+    pub last_run: Option<RunSummary>,
+    /// The last run that drilled at least one user.
+    pub last_drill: Option<DrillSummary>,
+    /// Users whose export is overdue, as last visited (at most [`MAX_NAMED`]).
+    pub overdue: Vec<String>,
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// When it ended.
+    pub at_ms: u64,
+    /// Users visited.
+    pub users: u32,
+    /// Whether it reached the last user (the next run starts over).
+    pub pass_complete: bool,
+}
+
+/// The drills of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillSummary {
+    /// When the run ended.
+    pub at_ms: u64,
+    /// Users drilled.
+    pub users: u32,
+    /// Users whose drill passed.
+    pub passed: u32,
+    /// The failures, by user (at most [`MAX_NAMED`]).
+    pub failures: Vec<DrillFailure>,
+}
+
+/// A drill that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillFailure {
+    /// The user.
+    pub user: String,
+    /// Why, naming the object or check at fault.
+    pub error: String,
+}
+
+/// What a run found for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Visit {
+    /// The user.
+    pub user: String,
+    /// The user's prefix (the run's cursor moves past it).
+    pub prefix: String,
+    /// The newest manifest's creation time, if the user has one.
+    pub newest_manifest_ms: Option<u64>,
+    /// The user's object says an export is overdue.
+    pub overdue: bool,
+    /// The drill's outcome: `None` when not drilled (no manifest yet).
+    pub drill: Option<Result<(), String>>,
+}
+
+impl AuditStatus {
+    /// Folds one run's visits into the status. `pass_complete`: the listing ended after them.
+    pub fn record_run(&mut self, visits: &[Visit], pass_complete: bool, now_ms: u64) {
+        for visit in visits {
+            if let Some(ms) = visit.newest_manifest_ms {
+                self.newest_export_ms = Some(self.newest_export_ms.map_or(ms, |n| n.max(ms)));
+            }
+            self.overdue.retain(|u| *u != visit.user);
+            if visit.overdue && self.overdue.len() < MAX_NAMED {
+                self.overdue.push(visit.user.clone());
+            }
+        }
+        self.cursor = if pass_complete {
+            None
+        } else {
+            visits
+                .last()
+                .map(|v| v.prefix.clone())
+                .or(self.cursor.take())
+        };
+        self.last_run = Some(RunSummary {
+            at_ms: now_ms,
+            users: u32::try_from(visits.len()).unwrap_or(u32::MAX),
+            pass_complete,
+        });
+        let drilled: Vec<(&Visit, &Result<(), String>)> = visits
+            .iter()
+            .filter_map(|v| v.drill.as_ref().map(|d| (v, d)))
+            .collect();
+        if drilled.is_empty() {
+            return;
+        }
+        let failures: Vec<DrillFailure> = drilled
+            .iter()
+            .filter_map(|(v, d)| {
+                d.as_ref().err().map(|error| DrillFailure {
+                    user: v.user.clone(),
+                    error: error.clone(),
+                })
+            })
+            .collect();
+        self.last_drill = Some(DrillSummary {
+            at_ms: now_ms,
+            users: u32::try_from(drilled.len()).unwrap_or(u32::MAX),
+            passed: u32::try_from(drilled.len() - failures.len()).unwrap_or(u32::MAX),
+            failures: failures.into_iter().take(MAX_NAMED).collect(),
+        });
+    }
+
+    /// Why backups are not well, for `/health` (empty: well). `interval_ms` is the export
+    /// interval; an export is overdue past two of them.
+    pub fn warnings(&self, now_ms: u64, interval_ms: u64) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.overdue.is_empty() {
+            warnings.push(format!(
+                "exports are overdue (no export for more than two intervals while notes changed) for: {}",
+                self.overdue.join(", ")
+            ));
+        }
+        if let Some(drill) = &self.last_drill
+            && !drill.failures.is_empty()
+        {
+            let named: Vec<String> = drill
+                .failures
+                .iter()
+                .map(|f| format!("{}: {}", f.user, f.error))
+                .collect();
+            warnings.push(format!(
+                "the last restore drill failed for {} of {} users: {}",
+                drill.users - drill.passed,
+                drill.users,
+                named.join("; ")
+            ));
+        }
+        if let Some(newest) = self.newest_export_ms
+            && now_ms.saturating_sub(newest) > 2 * interval_ms
+            && !self.overdue.is_empty()
+        {
+            warnings.push(format!(
+                "the newest export is {} minutes old",
+                now_ms.saturating_sub(newest) / 60_000
+            ));
+        }
+        warnings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visit(
+        user: &str,
+        manifest: Option<u64>,
+        overdue: bool,
+        drill: Option<Result<(), String>>,
+    ) -> Visit {
+        Visit {
+            user: user.into(),
+            prefix: format!("users/{user}/"),
+            newest_manifest_ms: manifest,
+            overdue,
+            drill,
+        }
+    }
+
+    #[test]
+    fn runs_go_on_from_the_cursor_and_start_over_after_a_complete_pass() {
+        let mut status = AuditStatus::default();
+        status.record_run(
+            &[
+                visit("a", Some(5), false, Some(Ok(()))),
+                visit("b", None, false, None),
+            ],
+            false,
+            100,
+        );
+        assert_eq!(status.cursor.as_deref(), Some("users/b/"));
+        assert_eq!(status.newest_export_ms, Some(5));
+        status.record_run(&[visit("c", Some(9), false, Some(Ok(())))], true, 200);
+        assert_eq!(status.cursor, None);
+        assert_eq!(status.newest_export_ms, Some(9));
+        assert!(status.last_run.as_ref().unwrap().pass_complete);
+        // A run with no users keeps the cursor where it was.
+        status.cursor = Some("users/x/".into());
+        status.record_run(&[], false, 300);
+        assert_eq!(status.cursor.as_deref(), Some("users/x/"));
+    }
+
+    #[test]
+    fn failures_and_overdue_users_are_named_until_they_recover() {
+        let mut status = AuditStatus::default();
+        let broken = Some(Err("object users/a/packs/x.pack is missing".to_owned()));
+        status.record_run(
+            &[
+                visit("a", Some(1), true, broken),
+                visit("b", Some(2), false, Some(Ok(()))),
+            ],
+            false,
+            10,
+        );
+        let drill = status.last_drill.clone().unwrap();
+        assert_eq!((drill.users, drill.passed), (2, 1));
+        let warnings = status.warnings(10, 3_600_000);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("overdue") && warnings[0].contains('a'));
+        assert!(warnings[1].contains("users/a/packs/x.pack"));
+        // The next visit finds both well.
+        status.record_run(&[visit("a", Some(3), false, Some(Ok(())))], true, 20);
+        assert!(status.overdue.is_empty());
+        assert!(status.warnings(20, 3_600_000).is_empty());
+        // A run without drills keeps the last drill's outcome.
+        status.record_run(&[visit("z", None, false, None)], true, 30);
+        assert_eq!(status.last_drill.unwrap().at_ms, 20);
+    }
+
+    #[test]
+    fn the_status_round_trips_as_json() {
+        let mut status = AuditStatus::default();
+        status.record_run(
+            &[visit("a", Some(1), true, Some(Err("x".into())))],
+            false,
+            10,
+        );
+        let json = serde_json::to_string(&status).unwrap();
+        assert_eq!(serde_json::from_str::<AuditStatus>(&json).unwrap(), status);
+    }
+}

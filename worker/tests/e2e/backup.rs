@@ -1,0 +1,271 @@
+//! Backups end to end: notes written through MCP (the rmcp client), exported by the user's
+//! object into S3 (s3s-fs beside the Worker, which checks every signature), read back from the
+//! bucket, restored with the engine and compared with what MCP serves.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use backups::layout::UserLayout;
+use backups::manifest::Manifest;
+use backups::restore::{self, RestoreError, Target};
+use backups::s3::{self, BlockingHttp, Operation, S3Config};
+use engine::{Config, MemoryStorage, Store};
+use second_brain_tools::s3_http::S3Http;
+use serde_json::{Value, json};
+
+use crate::local_worker::{LOCAL_BACKUP_VARS, LocalWorker, Options, client, local_backup_bucket};
+use crate::mcp::{Client, connect, ok, run, wait_for_log};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The backup bucket beside `worker`.
+fn bucket(worker: &LocalWorker) -> S3Config {
+    S3Config {
+        endpoint: worker.s3_url().expect("the worker has a backup bucket"),
+        region: LOCAL_BACKUP_VARS[3].1.into(),
+        bucket: local_backup_bucket().into(),
+        access_key: LOCAL_BACKUP_VARS[0].1.into(),
+        secret_key: LOCAL_BACKUP_VARS[1].1.into(),
+    }
+}
+
+/// Every manifest of `user`, newest first.
+fn manifests(worker: &LocalWorker, user: &str) -> Vec<Manifest> {
+    let s3 = bucket(worker);
+    let mut http = S3Http::new().expect("an HTTP client");
+    let layout = UserLayout::new(user);
+    let listed = s3::list_all(&mut http, &s3, &layout.manifests(), now_ms).expect("listing");
+    listed
+        .iter()
+        .map(|object| Manifest::decode(&get(&s3, &mut http, &object.key).unwrap()).unwrap())
+        .collect()
+}
+
+fn get(s3: &S3Config, http: &mut S3Http, key: &str) -> Result<Vec<u8>, s3::S3Error> {
+    let response = http
+        .send(s3.get_object(key, now_ms()).expect("signed"))
+        .expect("an answer");
+    s3::check(&response, Operation::GetObject, key)?;
+    Ok(response.body)
+}
+
+/// Note contents by hash.
+type Contents = BTreeMap<engine::Hash, Vec<u8>>;
+
+/// Restores `manifest` to `target` from the bucket, as the operator's restore does.
+fn restore_from(
+    worker: &LocalWorker,
+    manifest: &Manifest,
+    target: Target,
+) -> Result<(Store<MemoryStorage>, Contents), RestoreError> {
+    let s3 = bucket(worker);
+    let mut http = S3Http::new().expect("an HTTP client");
+    let plan = restore::plan(manifest, target)?;
+    let fetched = plan
+        .keys()
+        .filter_map(|key| Some((key.to_owned(), get(&s3, &mut http, key).ok()?)))
+        .collect();
+    let assembled = restore::assemble(manifest, &plan, &fetched)?;
+    let store = restore::rebuild(
+        manifest,
+        &assembled,
+        MemoryStorage::default(),
+        Config::default(),
+    )?;
+    Ok((store, assembled.contents))
+}
+
+/// Every note a restored store holds: path -> text.
+fn restored_notes(store: &Store<MemoryStorage>, contents: &Contents) -> BTreeMap<String, String> {
+    store
+        .files()
+        .iter()
+        .map(|(path, entry)| {
+            let bytes = &contents[&entry.hash];
+            (
+                path.as_str().to_owned(),
+                String::from_utf8(bytes.clone()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every note as MCP serves it: path -> text (glob pages, then read).
+async fn served_notes(client: &Client) -> BTreeMap<String, String> {
+    let mut notes = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = json!({"pattern": "**", "limit": 100});
+        if let Some(cursor) = &cursor {
+            args["cursor"] = json!(cursor);
+        }
+        let page = ok(client, "glob", args).await;
+        for file in page["files"].as_array().unwrap() {
+            let path = file["path"].as_str().unwrap().to_owned();
+            let read = ok(client, "read", json!({"path": path})).await;
+            notes.insert(path, read["content"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return notes,
+        }
+    }
+}
+
+/// Runs an export now through the local-development route; its report.
+fn export_now(worker: &LocalWorker, user: &str) -> Value {
+    let response = client()
+        .post(worker.url(&format!("/__dev/archive/{user}?export=1")))
+        .send()
+        .expect("the export route answers");
+    assert_eq!(response.status(), 200);
+    response.json().expect("a JSON report")
+}
+
+#[test]
+fn notes_written_over_mcp_are_exported_and_restore_exactly_at_each_point() {
+    let worker = LocalWorker::start(Options::default());
+    let user = "backup-e2e";
+    let first_state = run_and_return(async {
+        let client = connect(&worker, user).await;
+        for i in 0..12 {
+            let note = json!({"path": format!("garden/{i:02}.md"), "content": format!("# Bed {i}\n\nTomatoes {i}.\n")});
+            ok(&client, "write", note).await;
+        }
+        ok(
+            &client,
+            "edit",
+            json!({"path": "garden/00.md", "old_str": "Tomatoes 0.", "new_str": "Beans."}),
+        )
+        .await;
+        ok(
+            &client,
+            "edit",
+            json!({"path": "garden/01.md", "new_path": "archive/01.md"}),
+        )
+        .await;
+        ok(
+            &client,
+            "edit",
+            json!({"path": "garden/02.md", "delete": true}),
+        )
+        .await;
+        served_notes(&client).await
+    });
+    // The object exports from its own alarm: the first export is due as soon as there is
+    // anything to back up.
+    let automatic = wait_for_log(&worker, "backup_export", 0);
+    assert!(
+        automatic
+            .iter()
+            .any(|l| l["report"]["outcome"] == "complete"),
+        "no automatic export completed:\n{}",
+        worker.log()
+    );
+    let report = export_now(&worker, user);
+    assert_eq!(report["outcome"], "complete", "{report:#}");
+    let first = manifests(&worker, user).remove(0);
+    assert_eq!(first.head.seq, report["head_seq"].as_u64().unwrap());
+    assert_eq!(first.notes as usize, first_state.len());
+    let (store, contents) = restore_from(&worker, &first, Target::Head).unwrap();
+    assert_eq!(restored_notes(&store, &contents), first_state);
+    // Every version is there: the moved note's history and the deleted note's.
+    assert!(store.history().versions("garden/01.md").len() >= 2);
+    assert!(store.history().versions("garden/02.md").len() >= 2);
+
+    std::thread::sleep(Duration::from_millis(5));
+    let second_state = run_and_return(async {
+        let client = connect(&worker, user).await;
+        ok(
+            &client,
+            "write",
+            json!({"path": "garden/03.md", "content": "replaced\n"}),
+        )
+        .await;
+        ok(
+            &client,
+            "write",
+            json!({"path": "new.md", "content": "after the first backup\n"}),
+        )
+        .await;
+        served_notes(&client).await
+    });
+    let report = export_now(&worker, user);
+    assert_eq!(report["outcome"], "complete", "{report:#}");
+    let all = manifests(&worker, user);
+    assert!(all.len() >= 2);
+    let second = &all[0];
+    assert_eq!(second.previous, Some(all[1].encode().digest));
+    let (store, contents) = restore_from(&worker, second, Target::Head).unwrap();
+    assert_eq!(restored_notes(&store, &contents), second_state);
+    // The newest backup restores the earlier state too, by seq and by time.
+    let (store, contents) = restore_from(&worker, second, Target::Seq(first.head.seq)).unwrap();
+    assert_eq!(restored_notes(&store, &contents), first_state);
+    let (store, contents) = restore_from(&worker, second, Target::Time(first.created_ms)).unwrap();
+    assert_eq!(restored_notes(&store, &contents), first_state);
+    // The second export uploaded only what changed: far fewer bytes than the first.
+    assert!(second.object_bytes() > first.object_bytes());
+
+    // A deleted object fails the restore, naming it.
+    let pack = second.packs[0].key.clone();
+    let s3 = bucket(&worker);
+    let mut http = S3Http::new().unwrap();
+    let response = http
+        .send(s3.delete_object(&pack, now_ms()).unwrap())
+        .unwrap();
+    s3::check(&response, Operation::DeleteObject, &pack).unwrap();
+    assert_eq!(
+        restore_from(&worker, second, Target::Head).unwrap_err(),
+        RestoreError::Missing { key: pack }
+    );
+}
+
+#[test]
+fn wrong_keys_fail_the_export_and_the_health_check_and_leave_no_manifest() {
+    let mut vars = vec![("LOCAL_DEV", "1")];
+    for (name, value) in LOCAL_BACKUP_VARS {
+        let value = if name == "S3_BACKUP_SECRET_KEY" {
+            "not-the-secret"
+        } else {
+            value
+        };
+        vars.push((name, value));
+    }
+    let worker = LocalWorker::start(Options {
+        vars,
+        ..Options::default()
+    });
+    let user = "backup-wrong-key";
+    run(async {
+        let client = connect(&worker, user).await;
+        ok(&client, "write", json!({"path": "a.md", "content": "a"})).await;
+    });
+    let report = export_now(&worker, user);
+    assert_eq!(report["outcome"], "failed", "{report:#}");
+    let error = report["error"].as_str().unwrap();
+    assert!(error.contains("SignatureDoesNotMatch"), "{error}");
+    let health: Value = client()
+        .get(worker.url("/health"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["status"], "degraded", "{health:#}");
+    let probe = &health["bindings"]["S3_BACKUP"];
+    assert_eq!(probe["ok"], false);
+    assert!(probe["error"].as_str().unwrap().contains("403"), "{probe}");
+    assert!(manifests(&worker, user).is_empty());
+}
+
+/// Runs `test` like [`run`] and returns its value.
+fn run_and_return<T>(test: impl Future<Output = T>) -> T {
+    let mut out = None;
+    run(async {
+        out = Some(test.await);
+    });
+    out.expect("the test finished")
+}
