@@ -12,7 +12,7 @@ use worker::{Date, Delay, Env, Response, Result};
 use crate::backup::BackupSettings;
 use crate::config::Config;
 use crate::reply;
-use report::{Build, Criticality, HealthReport, ProbeResult};
+use report::{BackupsReport, Build, Criticality, HealthReport, ProbeResult};
 
 /// How long one probe may take before it counts as failed.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -52,7 +52,25 @@ pub(crate) async fn serve(env: &Env, config: &Config) -> Result<Response> {
         commit: option_env!("SECOND_BRAIN_COMMIT").unwrap_or("unknown"),
         environment: config.environment.as_str(),
     };
-    let report = HealthReport::assess(results, env!("CARGO_PKG_VERSION"), build);
+    let mut report = HealthReport::assess(results, env!("CARGO_PKG_VERSION"), build);
+    if let Ok(Some(settings)) = BackupSettings::from_env(env) {
+        let now = Date::now().as_millis();
+        let status = match env.bucket("STORAGE") {
+            Ok(bucket) => crate::backup::cron::read_status(&bucket).await,
+            Err(err) => Err(err.to_string()),
+        };
+        let (backups, warnings) = match status {
+            Ok(status) => (
+                BackupsReport::of(&status, now),
+                status.warnings(now, settings.interval_ms),
+            ),
+            Err(error) => (
+                BackupsReport::of(&Default::default(), now),
+                vec![format!("the backup audit's status is unreadable: {error}")],
+            ),
+        };
+        report = report.with_backups(backups, warnings);
+    }
     let response = reply::json(report.http_status(), &report)?;
     response.headers().set("cache-control", "no-store")?;
     Ok(response)

@@ -40,7 +40,53 @@ pub(crate) struct HealthReport {
     pub(crate) version: &'static str,
     pub(crate) build: Build,
     pub(crate) bindings: BTreeMap<&'static str, BindingReport>,
+    /// The backups' freshness, when backups are configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) backups: Option<BackupsReport>,
     pub(crate) warnings: Vec<String>,
+}
+
+/// How fresh the backups are, from the cron's audit (`backups::audit::AuditStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct BackupsReport {
+    /// The newest export the audit has seen (ms since the epoch), if any.
+    pub(crate) newest_export_ms: Option<u64>,
+    /// Its age in seconds.
+    pub(crate) newest_export_age_s: Option<u64>,
+    /// The last restore drill, if any ran.
+    pub(crate) last_drill: Option<DrillReport>,
+    /// Users whose export is overdue, as last audited.
+    pub(crate) overdue_users: u32,
+    /// When the audit last ran (ms since the epoch), if ever.
+    pub(crate) last_audit_ms: Option<u64>,
+}
+
+/// The last restore drill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct DrillReport {
+    pub(crate) at_ms: u64,
+    pub(crate) age_s: u64,
+    pub(crate) users: u32,
+    pub(crate) passed: u32,
+}
+
+impl BackupsReport {
+    /// The report of `status` at `now_ms`.
+    pub(crate) fn of(status: &backups::audit::AuditStatus, now_ms: u64) -> Self {
+        let age = |ms: u64| now_ms.saturating_sub(ms) / 1_000;
+        BackupsReport {
+            newest_export_ms: status.newest_export_ms,
+            newest_export_age_s: status.newest_export_ms.map(age),
+            last_drill: status.last_drill.as_ref().map(|d| DrillReport {
+                at_ms: d.at_ms,
+                age_s: age(d.at_ms),
+                users: d.users,
+                passed: d.passed,
+            }),
+            overdue_users: u32::try_from(status.overdue.len()).unwrap_or(u32::MAX),
+            last_audit_ms: status.last_run.as_ref().map(|r| r.at_ms),
+        }
+    }
 }
 
 /// Which build is serving.
@@ -94,8 +140,19 @@ impl HealthReport {
             version,
             build,
             bindings,
+            backups: None,
             warnings,
         }
+    }
+
+    /// Adds the backups' freshness; each warning degrades a healthy report.
+    pub(crate) fn with_backups(mut self, report: BackupsReport, warnings: Vec<String>) -> Self {
+        if !warnings.is_empty() && self.status == Status::Healthy {
+            self.status = Status::Degraded;
+        }
+        self.warnings.extend(warnings);
+        self.backups = Some(report);
+        self
     }
 
     /// 200 while the Worker can serve (healthy or degraded), 503 otherwise.
@@ -134,6 +191,46 @@ mod tests {
                 environment: "dev",
             },
         )
+    }
+
+    #[test]
+    fn backup_warnings_degrade_a_healthy_report_but_never_heal_an_unhealthy_one() {
+        let mut status = backups::audit::AuditStatus::default();
+        status.record_run(
+            &[backups::audit::Visit {
+                user: "1001".into(),
+                prefix: "users/1001/".into(),
+                newest_manifest_ms: Some(1_000),
+                overdue: false,
+                drill: Some(Err("object users/1001/packs/x.pack is missing".into())),
+            }],
+            true,
+            5_000,
+        );
+        let backups = BackupsReport::of(&status, 65_000);
+        assert_eq!(backups.newest_export_age_s, Some(64));
+        assert_eq!(
+            backups
+                .last_drill
+                .as_ref()
+                .map(|d| (d.users, d.passed, d.age_s)),
+            Some((1, 0, 60))
+        );
+        let warnings = status.warnings(65_000, 3_600_000);
+        let healthy = assess(vec![probe("STORAGE", Criticality::Critical, true)]);
+        let report = healthy.with_backups(backups.clone(), warnings.clone());
+        assert_eq!(report.status, Status::Degraded);
+        assert!(report.warnings[0].contains("users/1001/packs/x.pack"));
+        let unhealthy = assess(vec![probe("STORAGE", Criticality::Critical, false)]);
+        assert_eq!(
+            unhealthy.with_backups(backups.clone(), warnings).status,
+            Status::Unhealthy
+        );
+        let quiet = assess(vec![probe("STORAGE", Criticality::Critical, true)]);
+        assert_eq!(
+            quiet.with_backups(backups, Vec::new()).status,
+            Status::Healthy
+        );
     }
 
     #[test]
