@@ -477,3 +477,23 @@ fn a_missing_previous_manifest_is_a_broken_chain_but_the_newest_still_restores()
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(files_outside_meta(&dir), w.notes());
 }
+
+#[test]
+fn a_note_under_the_restore_metadata_directory_stops_the_restore_before_writing() {
+    let mut w = World::new();
+    w.write("a.md", b"a\n");
+    w.write(
+        ".second-brain/events.log",
+        b"a note that would overwrite the log\n",
+    );
+    w.export();
+    let (_parent, dir) = restore_dir();
+    let out = w.cli(&["restore", "--user", USER, "--to", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".second-brain/events.log"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.exists(), "nothing is left behind");
+}

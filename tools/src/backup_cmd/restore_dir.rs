@@ -163,16 +163,14 @@ pub(crate) fn write(
         versions: 0,
         blobs: 0,
     };
+    // Every path is checked before any note is written: a note that cannot be written as a
+    // file inside DIR (one under .second-brain/) is a plain error (exit 1), not damage.
     let files: Vec<(PathBuf, Hash)> = store
         .files()
         .iter()
-        .map(|(path, entry)| {
-            Ok((
-                note_file(dir, path.as_str()).map_err(Failure::Damaged)?,
-                entry.hash,
-            ))
-        })
-        .collect::<Result<_, Failure>>()?;
+        .map(|(path, entry)| Ok((note_file(dir, path.as_str())?, entry.hash)))
+        .collect::<Result<_, String>>()
+        .map_err(|why| anyhow::anyhow!("cannot restore into a directory: {why}"))?;
     for (file, hash) in files {
         // rebuild checked that every version's content is present.
         let bytes = &assembled.contents[&hash];
