@@ -6,9 +6,6 @@
 //! followed by a sync of the directory. Directory syncs happen on Unix only; elsewhere the
 //! platform's rename is trusted as it is.
 
-// The restore and inspect commands will use this; until they land only the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -18,7 +15,7 @@ use engine::disk::{Disk, DiskError};
 
 /// A [`Disk`] whose files are the plain files of one directory.
 #[derive(Debug)]
-pub(crate) struct FileDisk {
+pub struct FileDisk {
     dir: PathBuf,
     /// Files created since the directory was last synced: their names are not durable yet.
     new_names: BTreeSet<String>,
@@ -26,7 +23,7 @@ pub(crate) struct FileDisk {
 
 impl FileDisk {
     /// Keeps files in `dir`, creating it (and its parents) if needed.
-    pub(crate) fn open(dir: impl Into<PathBuf>) -> Result<FileDisk, DiskError> {
+    pub fn open(dir: impl Into<PathBuf>) -> Result<FileDisk, DiskError> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| failed("creating", &dir.to_string_lossy(), &e))?;
         Ok(FileDisk {

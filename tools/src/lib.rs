@@ -1,11 +1,14 @@
 //! The library side of the operator tools: pieces that tests in other crates start in-process.
 //!
+//! - [`file_disk`]: the engine's `Disk` on the files of one directory, for
+//!   `engine::file_storage::FileStorage` (`restore` writes its log with it; tests read it back).
 //! - [`github_standin`]: the local stand-in for GitHub's OAuth web flow (the Worker's
 //!   end-to-end sign-in test runs it on a thread).
 //! - [`s3_local`]: a real S3 server (s3s-fs) on a directory, checking SigV4; tests start it on
 //!   port 0.
 //! - [`s3_http`]: the blocking sender for the `backups` crate's S3 requests.
 
+pub mod file_disk;
 pub mod github_standin;
 pub mod s3_http;
 pub mod s3_local;

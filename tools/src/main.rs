@@ -2,14 +2,18 @@
 //!
 //! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
 //! running Worker on loopback; `bench-mcp`, MCP tool-call latency, throughput and cold start
-//! against a local Worker; `github-standin`, a local stand-in for GitHub's OAuth flow; and
-//! `s3-local`, a local S3 server on a directory.
-//! `validate-config` checks wrangler.toml. Restore, verify, inspect and deploy arrive with the issues that need them.
+//! against a local Worker; `github-standin`, a local stand-in for GitHub's OAuth flow;
+//! `s3-local`, a local S3 server on a directory; `backup list` / `backup verify` and
+//! `restore`, reading a user's backup from S3 (exit codes in [`backup_cmd`]);
+//! `validate-config` checks wrangler.toml. Inspect and deploy arrive with the issues that
+//! need them.
 
+mod backup_cmd;
 mod bench_http;
 mod bench_mcp;
 mod config_check;
-mod file_disk;
+
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -17,7 +21,7 @@ use second_brain_tools::{github_standin, s3_local};
 
 /// The Second Brain operator CLI.
 #[derive(Debug, Parser)]
-#[command(name = "second-brain", version, about)]
+#[command(name = "second-brain", version, about, after_help = backup_cmd::BACKUPS_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -25,6 +29,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Lists or verifies a user's backups in the S3 backup bucket (read only).
+    #[command(subcommand, after_help = backup_cmd::BACKUPS_HELP)]
+    Backup(BackupCommand),
+    /// Restores a user's notes from the newest backup (at its head, --at SEQ or --time) into
+    /// a new directory: the notes as files, the log, every version's content and a report
+    /// under DIR/.second-brain.
+    #[command(after_help = backup_cmd::BACKUPS_HELP)]
+    Restore(backup_cmd::restore::Args),
     /// Sends a bounded number of GET requests to a URL and reports latency percentiles.
     BenchHttp(bench_http::Args),
     /// Times MCP tool calls (read, write, search, glob) and cold starts against a local Worker,
@@ -39,8 +51,34 @@ enum Command {
     ValidateConfig(config_check::Args),
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+#[derive(Debug, Subcommand)]
+enum BackupCommand {
+    /// Every backup (manifest) of a user, newest first: created, head seq, notes, size, key.
+    /// Exit 3 when the user has none.
+    #[command(after_help = backup_cmd::BACKUPS_HELP)]
+    List(backup_cmd::list::Args),
+    /// Checks the newest backup (or --all): manifest chain, every object present with its
+    /// size, a sample read back (--read-data PERCENT; 100 also replays the log and checks the
+    /// notes digest). Exit 4 naming each damaged object.
+    #[command(after_help = backup_cmd::BACKUPS_HELP)]
+    Verify(backup_cmd::verify::Args),
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            backup_cmd::exit_code(&error)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Backup(BackupCommand::List(args)) => backup_cmd::list::run(&args),
+        Command::Backup(BackupCommand::Verify(args)) => backup_cmd::verify::run(&args),
+        Command::Restore(args) => backup_cmd::restore::run(&args),
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchMcp(args) => bench_mcp::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
