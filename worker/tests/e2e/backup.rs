@@ -116,6 +116,80 @@ async fn served_notes(client: &Client) -> BTreeMap<String, String> {
     }
 }
 
+/// The operator CLI, built once (a workspace test run has built it already).
+fn cli() -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let root = crate::local_worker::repo_root();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
+    BUILT.call_once(|| {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "second-brain-tools",
+                "--bin",
+                "second-brain",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the CLI builds");
+    });
+    target.join("debug/second-brain")
+}
+
+/// `second-brain restore --user U ARGS --to DIR` against the worker's bucket: its exit code
+/// and stderr.
+fn cli_restore(
+    worker: &LocalWorker,
+    user: &str,
+    args: &[&str],
+    dir: &std::path::Path,
+) -> (i32, String) {
+    let output = std::process::Command::new(cli())
+        .args(["restore", "--user", user, "--to"])
+        .arg(dir)
+        .args(args)
+        .env("S3_BACKUP_ENDPOINT", worker.s3_url().unwrap())
+        .env("S3_BACKUP_REGION", LOCAL_BACKUP_VARS[3].1)
+        .env("S3_BACKUP_BUCKET", local_backup_bucket())
+        .env("S3_BACKUP_ACCESS_KEY", LOCAL_BACKUP_VARS[0].1)
+        .env("S3_BACKUP_SECRET_KEY", LOCAL_BACKUP_VARS[1].1)
+        .output()
+        .expect("the CLI runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The plain files a restore wrote (everything outside `.second-brain/`): path -> text.
+fn files_in(dir: &std::path::Path) -> BTreeMap<String, String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if relative == ".second-brain" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(relative, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
 /// Runs an export now through the local-development route; its report.
 fn export_now(worker: &LocalWorker, user: &str) -> Value {
     let response = client()
@@ -202,6 +276,37 @@ fn notes_written_over_mcp_are_exported_and_restore_exactly_at_each_point() {
     assert_eq!(second.previous, Some(all[1].encode().digest));
     let (store, contents) = restore_from(&worker, second, Target::Head).unwrap();
     assert_eq!(restored_notes(&store, &contents), second_state);
+    // The operator's restore gives the notes back as plain files, byte for byte, and the
+    // earlier state at the first backup's seq and time.
+    let scratch = tempfile::tempdir().unwrap();
+    let at_head = scratch.path().join("head");
+    let (code, stderr) = cli_restore(&worker, user, &[], &at_head);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(files_in(&at_head), second_state);
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(at_head.join(".second-brain/restore-report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        report["head_seq"].as_u64(),
+        Some(second.head.seq),
+        "{report:#}"
+    );
+    let seq = first.head.seq.to_string();
+    let at_seq = scratch.path().join("seq");
+    let (code, stderr) = cli_restore(&worker, user, &["--at", &seq], &at_seq);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(files_in(&at_seq), first_state);
+    let time =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(first.created_ms) * 1_000_000)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let at_time = scratch.path().join("time");
+    let (code, stderr) = cli_restore(&worker, user, &["--time", &time], &at_time);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(files_in(&at_time), first_state);
+
     // The newest backup restores the earlier state too, by seq and by time.
     let (store, contents) = restore_from(&worker, second, Target::Seq(first.head.seq)).unwrap();
     assert_eq!(restored_notes(&store, &contents), first_state);
@@ -220,8 +325,12 @@ fn notes_written_over_mcp_are_exported_and_restore_exactly_at_each_point() {
     s3::check(&response, Operation::DeleteObject, &pack).unwrap();
     assert_eq!(
         restore_from(&worker, second, Target::Head).unwrap_err(),
-        RestoreError::Missing { key: pack }
+        RestoreError::Missing { key: pack.clone() }
     );
+    let (code, stderr) = cli_restore(&worker, user, &[], &scratch.path().join("damaged"));
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains(&pack), "{stderr}");
+    assert!(!scratch.path().join("damaged").join("new.md").exists());
 }
 
 #[test]
