@@ -378,3 +378,83 @@ fn run_and_return<T>(test: impl Future<Output = T>) -> T {
     });
     out.expect("the test finished")
 }
+
+/// Fires the cron trigger (wrangler's local route) and waits until it has run.
+fn fire_cron(worker: &LocalWorker) {
+    let response = client()
+        .get(worker.url("/cdn-cgi/local/scheduled?cron=17+*+*+*+*"))
+        .send()
+        .expect("the scheduled route answers");
+    assert_eq!(response.status(), 200, "{}", worker.log());
+}
+
+/// `/health` once the audit has run `runs` times (bounded wait).
+fn health_after_audits(worker: &LocalWorker, runs: usize) -> Value {
+    wait_for_log(worker, "backup_audit", runs - 1);
+    client()
+        .get(worker.url("/health"))
+        .send()
+        .expect("/health answers")
+        .json()
+        .expect("JSON")
+}
+
+#[test]
+fn the_cron_drills_each_users_newest_backup_and_health_reports_a_failed_drill() {
+    let worker = LocalWorker::start(Options::default());
+    let users = ["drill-a", "drill-b"];
+    run(async {
+        for user in users {
+            let client = connect(&worker, user).await;
+            for i in 0..3 {
+                let note = json!({"path": format!("{i}.md"), "content": format!("{user} {i}")});
+                ok(&client, "write", note).await;
+            }
+        }
+    });
+    for user in users {
+        assert_eq!(export_now(&worker, user)["outcome"], "complete");
+    }
+    fire_cron(&worker);
+    let health = health_after_audits(&worker, 1);
+    let drill = &health["backups"]["last_drill"];
+    assert_eq!(
+        (drill["users"].as_u64(), drill["passed"].as_u64()),
+        (Some(2), Some(2)),
+        "{health:#}"
+    );
+    assert!(
+        health["backups"]["newest_export_age_s"].is_u64(),
+        "{health:#}"
+    );
+    assert_eq!(health["status"], "healthy", "{health:#}");
+
+    // Damage one user's newest backup: the next pass's drill fails, naming the object.
+    let manifest = manifests(&worker, "drill-a").remove(0);
+    let segment = manifest.segments[0].key.clone();
+    let s3 = bucket(&worker);
+    let mut http = S3Http::new().unwrap();
+    let put = s3
+        .put_object(
+            &segment,
+            b"not a segment".to_vec(),
+            Default::default(),
+            now_ms(),
+        )
+        .unwrap();
+    s3::check(&http.send(put).unwrap(), Operation::PutObject, &segment).unwrap();
+    fire_cron(&worker);
+    let health = health_after_audits(&worker, 2);
+    let drill = &health["backups"]["last_drill"];
+    assert_eq!(
+        (drill["users"].as_u64(), drill["passed"].as_u64()),
+        (Some(2), Some(1)),
+        "{health:#}"
+    );
+    assert_eq!(health["status"], "degraded", "{health:#}");
+    let warnings = health["warnings"].to_string();
+    assert!(
+        warnings.contains(&segment) && warnings.contains("drill-a"),
+        "{warnings}"
+    );
+}
