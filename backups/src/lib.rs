@@ -22,6 +22,7 @@
 //! - [`pack`]: note contents stored together.
 //! - [`restore`]: the objects a restore needs, checked, and the log replayed with the engine.
 //! - [`schedule`]: when a user's next export is due; what the object remembers of its runs.
+//! - [`retention`]: which backups are kept, and which objects may then be deleted.
 //! - [`s3`]: the S3 protocol as values: path-style SigV4-signed request builders, response and
 //!   error-XML parsers, the multipart planner, and loops over a blocking sender
 //!   ([`s3::BlockingHttp`]) for the CLI.
@@ -35,5 +36,6 @@ pub mod layout;
 pub mod manifest;
 pub mod pack;
 pub mod restore;
+pub mod retention;
 pub mod s3;
 pub mod schedule;

@@ -94,6 +94,8 @@ pub struct ListedObject {
     pub size: u64,
     /// The ETag as listed (quotes included), if the server sent one.
     pub etag: Option<String>,
+    /// When it was written (unix milliseconds), if the server said (`LastModified`).
+    pub last_modified_ms: Option<u64>,
 }
 
 /// One page of `ListObjectsV2`.
@@ -273,7 +275,60 @@ fn listed_object(node: roxmltree::Node<'_, '_>) -> Result<ListedObject, S3Error>
         key: key.to_owned(),
         size,
         etag: child_text(node, "ETag").map(str::to_owned),
+        last_modified_ms: child_text(node, "LastModified").and_then(parse_time),
     })
+}
+
+/// Reads an ISO 8601 UTC time as S3 writes it (`2026-12-06T09:41:13.539Z`, the fraction
+/// optional) as unix milliseconds; `None` for anything else.
+pub(crate) fn parse_time(text: &str) -> Option<u64> {
+    let text = text.trim().strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut date = date.split('-');
+    let (year, month, day): (i64, u32, u32) = (
+        date.next()?.parse().ok()?,
+        date.next()?.parse().ok()?,
+        date.next()?.parse().ok()?,
+    );
+    if date.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let (clock, fraction) = match time.split_once('.') {
+        Some((clock, fraction)) => (clock, fraction),
+        None => (time, ""),
+    };
+    let mut clock = clock.split(':');
+    let (hour, minute, second): (u64, u64, u64) = (
+        clock.next()?.parse().ok()?,
+        clock.next()?.parse().ok()?,
+        clock.next()?.parse().ok()?,
+    );
+    if clock.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let millis: u64 = if fraction.is_empty() {
+        0
+    } else {
+        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let padded = format!("{fraction:0<3}");
+        padded[..3].parse().ok()?
+    };
+    let days = u64::try_from(days_from_civil(year, month, day)).ok()?;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1_000 + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month = i64::from(month);
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// The text of the first child element named `name` (local name: S3 sets a namespace).

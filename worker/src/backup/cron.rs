@@ -1,7 +1,8 @@
 //! The cron's backup audit (`backups::audit`): a bounded page of users per run, each nudged
-//! (its object exports if one is due, and says whether one is overdue) and drilled (its newest
-//! backup fetched, checked and replayed in memory). The status goes to R2 under
-//! [`STATUS_KEY`], where `/health` reads it.
+//! (its object exports if one is due, and says whether one is overdue), drilled (its newest
+//! backup fetched, checked and replayed in memory) and pruned (`prune`: what the retention
+//! policy lets go). A run stays within [`RUN_REQUESTS`]; the rest waits for the next. The
+//! status goes to R2 under [`STATUS_KEY`], where `/health` reads it.
 
 use backups::audit::{AuditStatus, Visit};
 use backups::layout::{self, UserLayout};
@@ -24,7 +25,13 @@ const USERS_PER_RUN: u32 = 25;
 #[derive(Debug, Deserialize)]
 struct Nudged {
     overdue: bool,
+    /// An export run is unfinished or failing: leave the user's objects alone.
+    exporting: bool,
 }
+
+/// The requests one run may make (older Workers plans allow 1,000 subrequests per
+/// invocation; a run stays below and the next run goes on).
+const RUN_REQUESTS: u32 = 900;
 
 /// Runs one audit. Failures are logged; nothing is returned to the runtime.
 pub(crate) async fn run(env: &Env, cron: &str) {
@@ -90,13 +97,22 @@ async fn audit(env: &Env, settings: &BackupSettings) -> Result<AuditStatus, Stri
     let response = super::send(request).await.map_err(|e| e.to_string())?;
     let page = s3::parse_list(&response).map_err(|e| e.to_string())?;
     let mut visits = Vec::new();
+    let mut budget = RUN_REQUESTS - 1;
+    let mut stopped_early = false;
     for prefix in &page.common_prefixes {
         let Some(user) = layout::user_of_prefix(prefix) else {
             continue;
         };
-        visits.push(visit(env, settings, &user, prefix).await);
+        if budget < RUN_REQUESTS / 4 {
+            // The rest of the page waits for the next run (the cursor stays at the last
+            // user visited).
+            stopped_early = true;
+            break;
+        }
+        visits.push(visit(env, settings, &user, prefix, &mut budget).await);
     }
-    status.record_run(&visits, !page.is_truncated, Date::now().as_millis());
+    let pass_complete = !page.is_truncated && !stopped_early;
+    status.record_run(&visits, pass_complete, Date::now().as_millis());
     let text = serde_json::to_string(&status).map_err(|e| e.to_string())?;
     bucket
         .put(STATUS_KEY, text)
@@ -120,27 +136,51 @@ pub(crate) async fn read_status(bucket: &worker::Bucket) -> Result<AuditStatus, 
     serde_json::from_str(&text).map_err(|e| format!("{STATUS_KEY} is unreadable: {e}"))
 }
 
-async fn visit(env: &Env, settings: &BackupSettings, user: &str, prefix: &str) -> Visit {
-    let overdue = match nudge(env, user).await {
-        Ok(nudged) => nudged.overdue,
+async fn visit(
+    env: &Env,
+    settings: &BackupSettings,
+    user: &str,
+    prefix: &str,
+    budget: &mut u32,
+) -> Visit {
+    let nudged = match nudge(env, user).await {
+        Ok(nudged) => nudged,
         Err(error) => {
             worker::console_error!("{}", json!({"msg": "backup_nudge_failed", "error": error}));
-            false
+            Nudged {
+                overdue: false,
+                exporting: true,
+            }
         }
     };
+    *budget = budget.saturating_sub(1);
     let (newest_manifest_ms, drill) = match newest_manifest(&settings.s3, user).await {
-        Ok(Some(manifest)) => (
-            Some(manifest.created_ms),
-            Some(drill(&settings.s3, &manifest).await),
-        ),
+        Ok(Some(manifest)) => {
+            *budget = budget.saturating_sub(2 + manifest.objects().count() as u32);
+            (
+                Some(manifest.created_ms),
+                Some(drill(&settings.s3, &manifest).await),
+            )
+        }
         Ok(None) => (None, None),
         Err(error) => (None, Some(Err(error))),
     };
+    if !nudged.exporting && newest_manifest_ms.is_some() {
+        match super::prune::prune_user(&settings.s3, user, &settings.retention, *budget).await {
+            Ok(pruned) => {
+                *budget = budget.saturating_sub(pruned.requests);
+                worker::console_log!("{}", json!({"msg": "backup_pruned", "pruned": pruned}));
+            }
+            Err(error) => {
+                worker::console_error!("{}", json!({"msg": "backup_prune_failed", "error": error}));
+            }
+        }
+    }
     Visit {
         user: user.to_owned(),
         prefix: prefix.to_owned(),
         newest_manifest_ms,
-        overdue,
+        overdue: nudged.overdue,
         drill,
     }
 }

@@ -3,6 +3,7 @@
 //! Object drives the export (`session_object::export`).
 
 pub(crate) mod cron;
+mod prune;
 mod settings;
 
 pub(crate) use settings::{BackupSettings, SECRETS};

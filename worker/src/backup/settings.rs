@@ -2,10 +2,12 @@
 //!
 //! Secrets `S3_BACKUP_ACCESS_KEY`, `S3_BACKUP_SECRET_KEY`, `S3_BACKUP_BUCKET`,
 //! `S3_BACKUP_REGION`; vars `S3_BACKUP_ENDPOINT` (default `https://s3.<region>.amazonaws.com`;
-//! R2's is `https://<account>.r2.cloudflarestorage.com`) and `BACKUP_INTERVAL_MINUTES`
-//! (default 60). None of the four secrets set: backups are off. Some but not all: an error
-//! naming the missing ones.
+//! R2's is `https://<account>.r2.cloudflarestorage.com`), `BACKUP_INTERVAL_MINUTES` (default
+//! 60) and `BACKUP_RETENTION` (`backups::retention::RetentionPolicy::parse`; default
+//! `all:7d daily:30d weekly:12w monthly:365d grace:48h`). None of the four secrets set:
+//! backups are off. Some but not all: an error naming the missing ones.
 
+use backups::retention::{RetentionParseError, RetentionPolicy};
 use backups::s3::S3Config;
 use thiserror::Error;
 
@@ -18,6 +20,7 @@ pub(crate) const SECRETS: [&str; 4] = [
 ];
 const ENDPOINT: &str = "S3_BACKUP_ENDPOINT";
 const INTERVAL: &str = "BACKUP_INTERVAL_MINUTES";
+const RETENTION: &str = "BACKUP_RETENTION";
 /// The default time between a user's exports.
 const DEFAULT_INTERVAL_MINUTES: u64 = 60;
 /// The longest interval accepted: a week.
@@ -30,6 +33,8 @@ pub(crate) struct BackupSettings {
     pub(crate) s3: S3Config,
     /// How long after a user's last export the next one is due (while they have changes).
     pub(crate) interval_ms: u64,
+    /// Which backups the cron's pruner keeps (var `BACKUP_RETENTION`).
+    pub(crate) retention: RetentionPolicy,
 }
 
 /// Why the backup settings are unusable.
@@ -41,6 +46,9 @@ pub(crate) enum BackupSettingsError {
     /// The interval is not a whole number of minutes in range.
     #[error("{INTERVAL} is {0:?} (expected whole minutes from 1 to {MAX_INTERVAL_MINUTES})")]
     Interval(String),
+    /// `BACKUP_RETENTION` is unreadable.
+    #[error("{RETENTION}: {0}")]
+    Retention(#[from] RetentionParseError),
     /// The endpoint is not an http(s) origin.
     #[error("{ENDPOINT} is {0:?} (expected http:// or https:// and a host, no path)")]
     Endpoint(String),
@@ -100,6 +108,10 @@ impl BackupSettings {
                 _ => return Err(BackupSettingsError::Interval(text)),
             },
         };
+        let retention = match value(RETENTION) {
+            Some(text) => RetentionPolicy::parse(&text)?,
+            None => RetentionPolicy::default(),
+        };
         Ok(Some(BackupSettings {
             s3: S3Config {
                 endpoint,
@@ -109,6 +121,7 @@ impl BackupSettings {
                 secret_key,
             },
             interval_ms,
+            retention,
         }))
     }
 }
@@ -164,6 +177,7 @@ mod tests {
             ("S3_BACKUP_ENDPOINT", "ftp://host"),
             ("S3_BACKUP_ENDPOINT", "https://host/path"),
             ("S3_BACKUP_ENDPOINT", "https://"),
+            ("BACKUP_RETENTION", "forever:1d"),
         ] {
             let mut pairs = ALL.to_vec();
             pairs.push((name, bad));

@@ -194,25 +194,25 @@ impl UserObject {
         }
     }
 
-    /// Serves the cron's nudge: exports if due, then answers `{"overdue": bool}`.
+    /// Serves the cron's nudge: exports if due, then answers `{"overdue": bool, "exporting":
+    /// bool}`. `exporting`: a run is unfinished or failing, so the bucket may hold objects
+    /// that no manifest names yet and the pruner must leave this user alone.
     pub(super) async fn serve_backup_nudge(&self) -> worker::Result<worker::Response> {
         let Some(settings) = self.backup_settings() else {
-            return crate::reply::json(200, &json!({"overdue": false}));
+            return crate::reply::json(200, &json!({"overdue": false, "exporting": false}));
         };
         if self.ensure_store().await.is_err() {
             // No user yet, or the store cannot open (its own log line says why).
-            return crate::reply::json(200, &json!({"overdue": false}));
+            return crate::reply::json(200, &json!({"overdue": false, "exporting": true}));
         }
         let now = worker::Date::now().as_millis();
         self.export_if_due(now).await;
         self.reschedule().await;
         let head = self.with_open_store(|store| store.head().seq).unwrap_or(0);
-        let overdue = self.export_record().overdue(
-            head,
-            settings.interval_ms,
-            worker::Date::now().as_millis(),
-        );
-        crate::reply::json(200, &json!({"overdue": overdue}))
+        let record = self.export_record();
+        let overdue = record.overdue(head, settings.interval_ms, worker::Date::now().as_millis());
+        let exporting = record.unfinished || record.failures > 0;
+        crate::reply::json(200, &json!({"overdue": overdue, "exporting": exporting}))
     }
 
     /// Runs one export run now, records its outcome and logs it.

@@ -458,3 +458,54 @@ fn the_cron_drills_each_users_newest_backup_and_health_reports_a_failed_drill() 
         "{warnings}"
     );
 }
+
+#[test]
+fn the_cron_prunes_what_retention_lets_go_and_the_newest_backup_still_restores() {
+    // Keep only the newest backup, with no grace: everything it does not name can go.
+    let mut options = Options::default();
+    options.vars.push((
+        "BACKUP_RETENTION",
+        "all:0h daily:0h weekly:0h monthly:0h grace:0h",
+    ));
+    let worker = LocalWorker::start(options);
+    let user = "prune-e2e";
+    for round in 0..2 {
+        run(async {
+            let client = connect(&worker, user).await;
+            let note = json!({"path": format!("{round}.md"), "content": format!("round {round}")});
+            ok(&client, "write", note).await;
+        });
+        assert_eq!(export_now(&worker, user)["outcome"], "complete");
+    }
+    let before = manifests(&worker, user);
+    assert!(before.len() >= 2, "{} manifests", before.len());
+    let newest = before[0].clone();
+    let superseded: Vec<String> = before[1]
+        .segments
+        .iter()
+        .map(|s| s.key.clone())
+        .filter(|k| !newest.segments.iter().any(|s| s.key == *k))
+        .collect();
+    assert!(
+        !superseded.is_empty(),
+        "the older backup's tail is superseded"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    fire_cron(&worker);
+    let health = health_after_audits(&worker, 1);
+    assert_eq!(health["status"], "healthy", "{health:#}");
+    let pruned = wait_for_log(&worker, "backup_pruned", 0);
+    assert!(!pruned.is_empty(), "{}", worker.log());
+    let after = manifests(&worker, user);
+    assert_eq!(after, vec![newest.clone()]);
+    let s3 = bucket(&worker);
+    let mut http = S3Http::new().unwrap();
+    for key in &superseded {
+        assert!(
+            matches!(get(&s3, &mut http, key), Err(s3::S3Error::NotFound { .. })),
+            "{key} survived the prune"
+        );
+    }
+    let (store, contents) = restore_from(&worker, &newest, Target::Head).unwrap();
+    assert_eq!(restored_notes(&store, &contents).len(), 2);
+}

@@ -175,6 +175,29 @@ const PAGE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 </ListBucketResult>"#;
 
 #[test]
+fn listed_times_are_read_as_unix_milliseconds() {
+    use super::parse_time;
+    assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(0));
+    assert_eq!(
+        parse_time("2026-12-06T09:41:13.539Z"),
+        Some(1_796_550_073_539)
+    );
+    assert_eq!(
+        parse_time("2024-02-29T23:59:59.5Z"),
+        Some(1_709_251_199_500)
+    );
+    for bad in [
+        "2026-12-06T09:41:13",
+        "2026-13-01T00:00:00Z",
+        "x",
+        "2026-12-06T25:00:00Z",
+        "2026-12-06T09:41:13.5aZ",
+    ] {
+        assert_eq!(parse_time(bad), None, "{bad}");
+    }
+}
+
+#[test]
 fn a_truncated_page_unescapes_keys_and_etags() {
     let page = parse_list(&response(200, PAGE)).unwrap();
     assert_eq!(
@@ -185,11 +208,13 @@ fn a_truncated_page_unescapes_keys_and_etags() {
                     key: "logs/a & b <1>".into(),
                     size: 12,
                     etag: Some("\"9b2cf535f27731c974343645a3985328\"".into()),
+                    last_modified_ms: Some(1_764_999_200_000),
                 },
                 ListedObject {
                     key: " spaced \u{263A} ".into(),
                     size: 0,
                     etag: None,
+                    last_modified_ms: None,
                 },
             ],
             next_continuation_token: Some("token+/=".into()),
