@@ -157,10 +157,39 @@ async fn visit(
     let (newest_manifest_ms, drill) = match newest_manifest(&settings.s3, user).await {
         Ok(Some(manifest)) => {
             *budget = budget.saturating_sub(2 + manifest.objects().count() as u32);
-            (
-                Some(manifest.created_ms),
-                Some(drill(&settings.s3, &manifest).await),
-            )
+            let started = Date::now().as_millis();
+            let outcome = drill(&settings.s3, &manifest).await;
+            let tag = super::telemetry::user_tag(env, user);
+            let error = outcome
+                .as_ref()
+                .err()
+                .map(|e| e.replace(UserLayout::new(user).prefix(), &format!("users/<{tag}>/")));
+            worker::console_log!(
+                "{}",
+                json!({
+                    "msg": "backup_drill",
+                    "user_tag": tag,
+                    "outcome": if outcome.is_ok() { "passed" } else { "failed" },
+                    "head_seq": manifest.head.seq,
+                    "objects": manifest.objects().count(),
+                    "bytes": manifest.object_bytes(),
+                    "duration_ms": Date::now().as_millis().saturating_sub(started),
+                    "error": error,
+                })
+            );
+            super::telemetry::record(
+                env,
+                super::telemetry::Point {
+                    kind: "backup_drill",
+                    outcome: if outcome.is_ok() { "passed" } else { "failed" },
+                    user,
+                    duration_ms: Date::now().as_millis().saturating_sub(started),
+                    bytes: manifest.object_bytes(),
+                    objects: manifest.objects().count() as u64,
+                    head_seq: manifest.head.seq,
+                },
+            );
+            (Some(manifest.created_ms), Some(outcome))
         }
         Ok(None) => (None, None),
         Err(error) => (None, Some(Err(error))),

@@ -5,6 +5,7 @@
 pub(crate) mod cron;
 mod prune;
 mod settings;
+pub(crate) mod telemetry;
 
 pub(crate) use settings::{BackupSettings, SECRETS};
 

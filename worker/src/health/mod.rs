@@ -53,17 +53,14 @@ pub(crate) async fn serve(env: &Env, config: &Config) -> Result<Response> {
         environment: config.environment.as_str(),
     };
     let mut report = HealthReport::assess(results, env!("CARGO_PKG_VERSION"), build);
-    if let Ok(Some(settings)) = BackupSettings::from_env(env) {
+    if let Ok(Some(_)) = BackupSettings::from_env(env) {
         let now = Date::now().as_millis();
         let status = match env.bucket("STORAGE") {
             Ok(bucket) => crate::backup::cron::read_status(&bucket).await,
             Err(err) => Err(err.to_string()),
         };
         let (backups, warnings) = match status {
-            Ok(status) => (
-                BackupsReport::of(&status, now),
-                status.warnings(now, settings.interval_ms),
-            ),
+            Ok(status) => (BackupsReport::of(&status, now), status.warnings()),
             Err(error) => (
                 BackupsReport::of(&Default::default(), now),
                 vec![format!("the backup audit's status is unreadable: {error}")],

@@ -216,11 +216,11 @@ mod tests {
                 .map(|d| (d.users, d.passed, d.age_s)),
             Some((1, 0, 60))
         );
-        let warnings = status.warnings(65_000, 3_600_000);
+        let warnings = status.warnings();
         let healthy = assess(vec![probe("STORAGE", Criticality::Critical, true)]);
         let report = healthy.with_backups(backups.clone(), warnings.clone());
         assert_eq!(report.status, Status::Degraded);
-        assert!(report.warnings[0].contains("users/1001/packs/x.pack"));
+        assert!(report.warnings[0].contains("failed for 1 of 1 users"));
         let unhealthy = assess(vec![probe("STORAGE", Criticality::Critical, false)]);
         assert_eq!(
             unhealthy.with_backups(backups.clone(), warnings).status,

@@ -27,7 +27,7 @@ use thiserror::Error;
 use super::restore::list_all;
 use super::upkeep::{log, log_error};
 use super::{MetaValue, UserObject};
-use crate::backup::{self, BackupSettings, SendError};
+use crate::backup::{self, BackupSettings, SendError, telemetry};
 use crate::blobs::{self, GetBlobError};
 
 /// The tables of what the bucket holds.
@@ -236,12 +236,34 @@ impl UserObject {
             }
             Err(err) => {
                 report.outcome = "failed";
-                report.error = Some(err.to_string());
-                record.failed(err.to_string(), now);
+                // Logs name the user only by its keyed tag.
+                let error = match self.user() {
+                    Ok(Some(user)) => err.to_string().replace(
+                        UserLayout::new(&user).prefix(),
+                        &format!("users/<{}>/", telemetry::user_tag(&self.env, &user)),
+                    ),
+                    _ => err.to_string(),
+                };
+                report.error = Some(error.clone());
+                record.failed(error, now);
             }
         }
         if let Err(err) = self.save_export_record(&record) {
             log_error(json!({"msg": "export_record_failed", "error": err.to_string()}));
+        }
+        if let Ok(Some(user)) = self.user() {
+            telemetry::record(
+                &self.env,
+                telemetry::Point {
+                    kind: "backup_export",
+                    outcome: report.outcome,
+                    user: &user,
+                    duration_ms: report.duration_ms,
+                    bytes: report.bytes,
+                    objects: u64::from(report.segments + report.packs),
+                    head_seq: report.head_seq,
+                },
+            );
         }
         let line = json!({"msg": "backup_export", "report": &report});
         if report.error.is_some() {

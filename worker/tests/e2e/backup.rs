@@ -417,6 +417,7 @@ fn the_cron_drills_each_users_newest_backup_and_health_reports_a_failed_drill() 
     }
     fire_cron(&worker);
     let health = health_after_audits(&worker, 1);
+    assert_eq!(wait_for_log(&worker, "backup_drill", 1).len(), 2);
     let drill = &health["backups"]["last_drill"];
     assert_eq!(
         (drill["users"].as_u64(), drill["passed"].as_u64()),
@@ -453,10 +454,21 @@ fn the_cron_drills_each_users_newest_backup_and_health_reports_a_failed_drill() 
     );
     assert_eq!(health["status"], "degraded", "{health:#}");
     let warnings = health["warnings"].to_string();
+    assert!(warnings.contains("failed for 1 of 2 users"), "{warnings}");
+    // /health is public: it names neither the user nor the object; the log line names the
+    // object under the user's keyed tag.
+    assert!(!warnings.contains("drill-a"), "{warnings}");
+    let lines = wait_for_log(&worker, "backup_drill", 3);
+    let failure = lines
+        .iter()
+        .find(|l| l["outcome"] == "failed")
+        .unwrap_or_else(|| panic!("no failed drill line:\n{}", worker.log()));
+    let error = failure["error"].as_str().unwrap();
     assert!(
-        warnings.contains(&segment) && warnings.contains("drill-a"),
-        "{warnings}"
+        error.contains(&segment[segment.find("/segments/").unwrap()..]),
+        "{error}"
     );
+    assert!(!error.contains("drill-a"), "{error}");
 }
 
 #[test]
