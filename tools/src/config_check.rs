@@ -33,7 +33,7 @@ pub(crate) struct Args {
 }
 
 /// Secrets: set with `wrangler secret put`, never as vars.
-const SECRETS: [&str; 7] = [
+const SECRETS: [&str; 8] = [
     "GITHUB_CLIENT_ID",
     "GITHUB_CLIENT_SECRET",
     "COOKIE_ENCRYPTION_KEY",
@@ -41,6 +41,7 @@ const SECRETS: [&str; 7] = [
     "S3_BACKUP_SECRET_KEY",
     "S3_BACKUP_BUCKET",
     "S3_BACKUP_REGION",
+    "ADMIN_TOKEN",
 ];
 
 /// The environments and their fixed Worker names.

@@ -33,6 +33,7 @@
 //! The pure parts (config, correlation, routes, the health report, log lines) are unit-tested
 //! natively; everything that touches a binding is tested end to end in workerd (`tests/`).
 
+mod admin;
 mod backup;
 mod blobs;
 pub mod config;
@@ -123,6 +124,7 @@ async fn serve(
         Route::OAuth(resolution) => {
             oauth_http::serve(resolution, req, env, config, decisions).await
         }
+        Route::AdminRebuild { user } => admin::rebuild(req, env, user).await,
         Route::DevArchive { user } if config.local_dev => {
             session_object::forward_dev_archive(req, env, user).await
         }

@@ -17,6 +17,9 @@ pub(crate) enum Route<'a> {
     /// `/__dev/archive/{user}`: looks at and damages a user's archive, or wipes the user's
     /// object's local storage; served only in local dev.
     DevArchive { user: &'a str },
+    /// `POST /admin/rebuild/{user}`: the operator's rebuild of a user's object from its
+    /// archive (behind `ADMIN_TOKEN`).
+    AdminRebuild { user: &'a str },
     /// An OAuth endpoint (discovery, registration, sign-in, tokens), as the OAuth layer
     /// resolved it.
     OAuth(Resolution),
@@ -36,6 +39,15 @@ impl<'a> Route<'a> {
             (method, path) => {
                 if let Some(resolution) = Endpoint::resolve(method, path) {
                     return Route::OAuth(resolution);
+                }
+                if let Some(user) = path.strip_prefix("/admin/rebuild/")
+                    && is_object_name(user)
+                {
+                    return if method == "POST" {
+                        Route::AdminRebuild { user }
+                    } else {
+                        Route::MethodNotAllowed { allow: "POST" }
+                    };
                 }
                 if let Some(object) = path.strip_prefix("/__dev/alarm/") {
                     if is_object_name(object) {
@@ -63,6 +75,7 @@ impl<'a> Route<'a> {
             Route::DevAlarm { .. } => "/__dev/alarm/{object}",
             Route::DevStorage { .. } => "/__dev/storage/{object}",
             Route::DevArchive { .. } => "/__dev/archive/{user}",
+            Route::AdminRebuild { .. } => "/admin/rebuild/{user}",
             Route::OAuth(Resolution::Endpoint(endpoint)) => match endpoint {
                 Endpoint::ProtectedResourceMetadata => "/.well-known/oauth-protected-resource",
                 Endpoint::AuthorizationServerMetadata => "/.well-known/oauth-authorization-server",
@@ -91,6 +104,23 @@ fn is_object_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_rebuild_takes_post_and_a_plain_user_id() {
+        assert_eq!(
+            Route::resolve("POST", "/admin/rebuild/1001"),
+            Route::AdminRebuild { user: "1001" }
+        );
+        assert_eq!(
+            Route::resolve("GET", "/admin/rebuild/1001"),
+            Route::MethodNotAllowed { allow: "POST" }
+        );
+        assert_eq!(
+            Route::resolve("POST", "/admin/rebuild/a/b"),
+            Route::NotFound
+        );
+        assert_eq!(Route::resolve("POST", "/admin/rebuild/"), Route::NotFound);
+    }
 
     #[test]
     fn health_takes_get_and_head_only() {

@@ -101,19 +101,4 @@ impl UserObject {
             }),
         )
     }
-
-    /// Deletes the object's SQLite storage and alarm and forgets its in-memory state.
-    async fn wipe_local(&self) -> Result<()> {
-        let storage = self.state.storage();
-        storage.delete_alarm().await?;
-        storage.delete_all().await?;
-        *self.store.borrow_mut() = None;
-        *self.user.borrow_mut() = None;
-        *self.restore_failure.borrow_mut() = None;
-        self.schema_ready.set(false);
-        self.alarm.set(None);
-        self.archive_retry.set(false);
-        self.notified_through.set(None);
-        Ok(())
-    }
 }

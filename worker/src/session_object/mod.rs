@@ -10,6 +10,8 @@
 //! - `POST|GET|DELETE /mcp`: an MCP request the front Worker admitted, with the user id in
 //!   [`USER_HEADER`] (see `mcp_dispatch`).
 //! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
+//! - `POST /rebuild[?dry_run=1][&force=1]`: drops local state and rebuilds from the archive
+//!   (the operator's `/admin/rebuild/{user}`; see `rebuild`).
 //! - `POST /backup-nudge`: exports if an export is due; answers whether one is overdue (the
 //!   cron's audit).
 //! - `GET|PUT|DELETE /alarm[?in_ms=N]`: reads, sets or clears the alarm (local dev only; the
@@ -31,6 +33,7 @@
 //! - `upkeep`: deadlines, the alarm, the snapshot cycle (snapshot, archive, compact) to R2.
 //! - `export`: the user's backup export to S3, driven from the alarm (`backups::export`).
 //! - `restore`: opening the store, rebuilding it from the archive when storage is empty.
+//! - `rebuild`: the operator's rebuild from the archive.
 //! - `dev_archive`: the local-development archive routes.
 
 mod dev_archive;
@@ -40,6 +43,7 @@ mod live;
 mod mcp_dispatch;
 mod outbox;
 mod post_stream;
+mod rebuild;
 mod restore;
 mod subscriptions;
 mod upkeep;
@@ -184,6 +188,15 @@ impl UserObject {
             }
             (_, "/archive") => self.serve_dev_archive(req).await,
             (Method::Post, "/backup-nudge") => self.serve_backup_nudge().await,
+            (Method::Post, "/rebuild") => {
+                let Some(user) = req.headers().get(USER_HEADER)? else {
+                    return reply::error(400, "no_user", "the user header is missing");
+                };
+                let url = req.url()?;
+                let flag = |name: &str| url.query_pairs().any(|(k, v)| k == name && v == "1");
+                self.serve_rebuild(&user, flag("dry_run"), flag("force"))
+                    .await
+            }
             (Method::Get, "/alarm") => self.alarm_state().await,
             (Method::Put, "/alarm") => {
                 let Some(delay) = delay_from_query(&req.url()?) else {
@@ -468,6 +481,29 @@ pub(crate) async fn nudge_backup(env: &Env, user: &str) -> Result<Response> {
     init.with_method(Method::Post).with_headers(headers);
     let inner = Request::new_with_init("https://session-object/backup-nudge", &init)?;
     stub.fetch_with_request(inner).await
+}
+
+/// Forwards the operator's rebuild of `user`'s object (`crate::admin`).
+pub(crate) async fn forward_rebuild(
+    env: &Env,
+    user: &str,
+    dry_run: bool,
+    force: bool,
+) -> Result<Response> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&object_name(user))?;
+    let headers = worker::Headers::new();
+    headers.set(USER_HEADER, user)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post).with_headers(headers);
+    let url = format!(
+        "https://session-object/rebuild?dry_run={}&force={}",
+        u8::from(dry_run),
+        u8::from(force)
+    );
+    stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+        .await
 }
 
 /// Forwards `/__dev/alarm/{object}` to the Durable Object named `dev-alarm-{object}`.
