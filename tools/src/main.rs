@@ -9,6 +9,7 @@
 //! need them.
 
 mod backup_cmd;
+mod bench_backup;
 mod bench_http;
 mod bench_mcp;
 mod config_check;
@@ -37,6 +38,10 @@ enum Command {
     /// under DIR/.second-brain.
     #[command(after_help = backup_cmd::BACKUPS_HELP)]
     Restore(backup_cmd::restore::Args),
+    /// Times the backup path against a local Worker (scripts/dev.sh): the first export of
+    /// 10,000 notes of 4 KiB, the incremental export after 1% changed, restore, verify and a
+    /// cron run's drill.
+    BenchBackup(bench_backup::Args),
     /// Sends a bounded number of GET requests to a URL and reports latency percentiles.
     BenchHttp(bench_http::Args),
     /// Times MCP tool calls (read, write, search, glob) and cold starts against a local Worker,
@@ -79,6 +84,7 @@ fn run(command: Command) -> Result<()> {
         Command::Backup(BackupCommand::List(args)) => backup_cmd::list::run(&args),
         Command::Backup(BackupCommand::Verify(args)) => backup_cmd::verify::run(&args),
         Command::Restore(args) => backup_cmd::restore::run(&args),
+        Command::BenchBackup(args) => bench_backup::run(&args),
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchMcp(args) => bench_mcp::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),

@@ -58,7 +58,7 @@ impl Rng {
 
 /// The words and their Zipf weights.
 #[derive(Debug)]
-pub(super) struct Corpus {
+pub(crate) struct Corpus {
     seed: u64,
     words: Vec<String>,
     /// Cumulative weights, ending at 1.0.
@@ -66,7 +66,7 @@ pub(super) struct Corpus {
 }
 
 impl Corpus {
-    pub(super) fn new(seed: u64) -> Corpus {
+    pub(crate) fn new(seed: u64) -> Corpus {
         let mut rng = Rng::new(seed ^ 0x0076_6f63_6162);
         let mut words: Vec<String> = COMMON.iter().map(|w| (*w).to_owned()).collect();
         let mut seen: std::collections::HashSet<String> = words.iter().cloned().collect();
@@ -115,7 +115,7 @@ impl Corpus {
     }
 
     /// Text of exactly `bytes` bytes (ASCII), for the read and write measures.
-    pub(super) fn sized(&self, key: u64, bytes: usize) -> String {
+    pub(crate) fn sized(&self, key: u64, bytes: usize) -> String {
         let mut rng = Rng::new(self.seed ^ key.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5157);
         let mut text = self.text(&mut rng, bytes);
         text.truncate(bytes);

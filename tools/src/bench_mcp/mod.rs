@@ -16,9 +16,9 @@
 //! - [`serve`]: the Worker as a child process, for cold starts.
 //! - here: arguments, seeding, the measure loops, the report.
 
-mod corpus;
+pub(crate) mod corpus;
 mod serve;
-mod session;
+pub(crate) mod session;
 
 use std::collections::BTreeSet;
 use std::sync::Barrier;

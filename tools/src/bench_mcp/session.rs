@@ -15,7 +15,7 @@ pub(super) const STORE_OPEN_HEADER: &str = "x-dev-store-open-ms";
 
 /// An open session of one user.
 #[derive(Debug)]
-pub(super) struct Session {
+pub(crate) struct Session {
     http: reqwest::blocking::Client,
     endpoint: reqwest::Url,
     user: String,
@@ -38,7 +38,7 @@ pub(super) struct Reply {
 
 impl Session {
     /// Opens a session of `user` at `endpoint` (`.../mcp`).
-    pub(super) fn open(endpoint: &reqwest::Url, user: &str) -> Result<Session> {
+    pub(crate) fn open(endpoint: &reqwest::Url, user: &str) -> Result<Session> {
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()?;
@@ -105,7 +105,7 @@ impl Session {
     }
 
     /// Calls `tool` and fails on an `isError` result; its structured content.
-    pub(super) fn ok(&mut self, tool: &str, arguments: Value) -> Result<Value> {
+    pub(crate) fn ok(&mut self, tool: &str, arguments: Value) -> Result<Value> {
         let reply = self.call(tool, arguments)?;
         if reply.is_error {
             bail!("{tool}: {}", reply.text);
@@ -114,7 +114,7 @@ impl Session {
     }
 
     /// Ends the session (DELETE); failures are ignored, the session expires anyway.
-    pub(super) fn close(self) {
+    pub(crate) fn close(self) {
         let _ = self
             .http
             .delete(self.endpoint.clone())
