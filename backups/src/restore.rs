@@ -156,6 +156,21 @@ pub enum RestoreError {
     },
 }
 
+impl RestoreError {
+    /// The object at fault, when one object is: missing, altered, or unreadable. A backup
+    /// whose object is at fault can be repaired by uploading that object again.
+    pub fn object(&self) -> Option<&str> {
+        match self {
+            RestoreError::Missing { key }
+            | RestoreError::Altered { key, .. }
+            | RestoreError::Segment { key, .. }
+            | RestoreError::Discontinuous { key, .. }
+            | RestoreError::Pack { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 /// Chooses the objects a restore to `target` reads: the segments up to it, and every pack.
 pub fn plan(manifest: &Manifest, target: Target) -> Result<RestorePlan, RestoreError> {
     let segments = match target {

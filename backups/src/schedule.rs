@@ -27,6 +27,10 @@ pub struct ExportRecord {
     pub unfinished: bool,
     /// The last failure's message, until a run succeeds.
     pub last_error: Option<String>,
+    /// Objects of the newest backup were found missing or damaged (by the cron's drill) and
+    /// forgotten: an export is due now, whatever changed, to upload them again.
+    #[serde(default)]
+    pub repair: bool,
 }
 
 /// A completed export.
@@ -55,6 +59,9 @@ impl ExportRecord {
         let last_run = self.last_run_ms.unwrap_or(0);
         if self.unfinished {
             return Some(last_run + CONTINUE_AFTER_MS);
+        }
+        if self.repair && self.failures == 0 {
+            return Some(0);
         }
         let covered = self.last_complete.as_ref().map_or(0, |c| c.head_seq);
         if head_seq <= covered {
@@ -99,6 +106,7 @@ impl ExportRecord {
             failures: 0,
             unfinished: false,
             last_error: None,
+            repair: false,
         };
     }
 
@@ -175,6 +183,17 @@ mod tests {
         assert!(!record.overdue(5, HOUR, 10 * HOUR), "idle is never overdue");
         assert!(!record.overdue(6, HOUR, 3 * HOUR));
         assert!(record.overdue(6, HOUR, 3 * HOUR + 1));
+    }
+
+    #[test]
+    fn a_repair_is_due_at_once_even_without_changes_until_an_export_completes() {
+        let mut record = ExportRecord::default();
+        record.completed(10, "m".into(), HOUR);
+        record.repair = true;
+        assert_eq!(record.next_due(10, HOUR, 0), Some(0));
+        record.completed(10, "m2".into(), 2 * HOUR);
+        assert!(!record.repair);
+        assert_eq!(record.next_due(10, HOUR, 0), None);
     }
 
     #[test]

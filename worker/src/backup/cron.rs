@@ -143,7 +143,7 @@ async fn visit(
     prefix: &str,
     budget: &mut u32,
 ) -> Visit {
-    let nudged = match nudge(env, user).await {
+    let nudged = match nudge(env, user, &[]).await {
         Ok(nudged) => nudged,
         Err(error) => {
             worker::console_error!("{}", json!({"msg": "backup_nudge_failed", "error": error}));
@@ -159,6 +159,13 @@ async fn visit(
             *budget = budget.saturating_sub(2 + manifest.objects().count() as u32);
             let started = Date::now().as_millis();
             let outcome = drill(&settings.s3, &manifest).await;
+            let repaired = match &outcome {
+                Err(DrillFailure {
+                    object: Some(key), ..
+                }) => repair(env, &settings.s3, user, key).await,
+                _ => false,
+            };
+            let outcome = outcome.map_err(|failure| failure.message);
             let tag = super::telemetry::user_tag(env, user);
             let error = outcome
                 .as_ref()
@@ -175,6 +182,7 @@ async fn visit(
                     "bytes": manifest.object_bytes(),
                     "duration_ms": Date::now().as_millis().saturating_sub(started),
                     "error": error,
+                    "repaired": repaired,
                 })
             );
             super::telemetry::record(
@@ -214,9 +222,27 @@ async fn visit(
     }
 }
 
-/// Asks the user's object to export if one is due, and whether one is overdue.
-async fn nudge(env: &Env, user: &str) -> Result<Nudged, String> {
-    let mut response = crate::session_object::nudge_backup(env, user)
+/// Repairs `user`'s backup whose drill found `key` missing or damaged: deletes what is under
+/// the key (a damaged object would otherwise stand, as keys are written once) and has the
+/// user's object forget it and export again at once. Whether the new export was started.
+async fn repair(env: &Env, s3: &S3Config, user: &str, key: &str) -> bool {
+    let deleted = match s3.delete_object(key, Date::now().as_millis()) {
+        Ok(request) => match super::send(request).await {
+            Ok(response) => matches!(
+                s3::check(&response, Operation::DeleteObject, key),
+                Ok(()) | Err(S3Error::NotFound { .. })
+            ),
+            Err(_) => false,
+        },
+        Err(_) => false,
+    };
+    deleted && nudge(env, user, &[key.to_owned()]).await.is_ok()
+}
+
+/// Asks the user's object to export if one is due, and whether one is overdue; `forget`: see
+/// [`repair`].
+async fn nudge(env: &Env, user: &str, forget: &[String]) -> Result<Nudged, String> {
+    let mut response = crate::session_object::nudge_backup(env, user, forget)
         .await
         .map_err(|e| e.to_string())?;
     if response.status_code() != 200 {
@@ -251,16 +277,14 @@ async fn newest_manifest(s3: &S3Config, user: &str) -> Result<Option<Manifest>, 
 
 /// Fetches every object of `manifest`, checks it, replays the log in memory and compares the
 /// notes' digest and the chain head with the manifest.
-async fn drill(s3: &S3Config, manifest: &Manifest) -> Result<(), String> {
-    let plan = restore::plan(manifest, Target::Head).map_err(|e| e.to_string())?;
+async fn drill(s3: &S3Config, manifest: &Manifest) -> Result<(), DrillFailure> {
+    let plan = restore::plan(manifest, Target::Head).map_err(DrillFailure::of)?;
     let mut assembler = Assembler::new(manifest, plan, false);
     while let Some(key) = assembler.next_key().map(str::to_owned) {
-        let bytes = get(s3, &key).await?;
-        assembler
-            .feed(bytes.as_deref())
-            .map_err(|e| e.to_string())?;
+        let bytes = get(s3, &key).await.map_err(DrillFailure::io)?;
+        assembler.feed(bytes.as_deref()).map_err(DrillFailure::of)?;
     }
-    let assembled = assembler.finish().map_err(|e| e.to_string())?;
+    let assembled = assembler.finish().map_err(DrillFailure::of)?;
     restore::rebuild(
         manifest,
         &assembled,
@@ -268,7 +292,31 @@ async fn drill(s3: &S3Config, manifest: &Manifest) -> Result<(), String> {
         Config::default(),
     )
     .map(drop)
-    .map_err(|e| e.to_string())
+    .map_err(DrillFailure::of)
+}
+
+/// Why a drill failed, and the object at fault when one is (the backup is repaired by
+/// uploading it again).
+#[derive(Debug)]
+struct DrillFailure {
+    message: String,
+    object: Option<String>,
+}
+
+impl DrillFailure {
+    fn of(error: restore::RestoreError) -> Self {
+        DrillFailure {
+            object: error.object().map(str::to_owned),
+            message: error.to_string(),
+        }
+    }
+
+    fn io(message: String) -> Self {
+        DrillFailure {
+            message,
+            object: None,
+        }
+    }
 }
 
 /// The bytes under `key`; `None` when the bucket does not have it.

@@ -197,13 +197,19 @@ impl UserObject {
     /// Serves the cron's nudge: exports if due, then answers `{"overdue": bool, "exporting":
     /// bool}`. `exporting`: a run is unfinished or failing, so the bucket may hold objects
     /// that no manifest names yet and the pruner must leave this user alone.
-    pub(super) async fn serve_backup_nudge(&self) -> worker::Result<worker::Response> {
+    pub(super) async fn serve_backup_nudge(
+        &self,
+        forget: &[String],
+    ) -> worker::Result<worker::Response> {
         let Some(settings) = self.backup_settings() else {
             return crate::reply::json(200, &json!({"overdue": false, "exporting": false}));
         };
         if self.ensure_store().await.is_err() {
             // No user yet, or the store cannot open (its own log line says why).
             return crate::reply::json(200, &json!({"overdue": false, "exporting": true}));
+        }
+        if !forget.is_empty() {
+            self.forget_exported(forget)?;
         }
         let now = worker::Date::now().as_millis();
         self.export_if_due(now).await;
@@ -213,6 +219,31 @@ impl UserObject {
         let overdue = record.overdue(head, settings.interval_ms, worker::Date::now().as_millis());
         let exporting = record.unfinished || record.failures > 0;
         crate::reply::json(200, &json!({"overdue": overdue, "exporting": exporting}))
+    }
+
+    /// Forgets that the bucket holds `keys` (found missing or damaged) and marks the backup
+    /// for repair: the next run, due at once, uploads what they held again (packs under new
+    /// names, segments under theirs) and writes a new manifest.
+    fn forget_exported(&self, keys: &[String]) -> worker::Result<()> {
+        let sql = self.sql();
+        for key in keys {
+            let key: worker::SqlStorageValue = key.as_str().into();
+            sql.exec(
+                "DELETE FROM backup_segments WHERE key = ?",
+                vec![key.clone()],
+            )?;
+            sql.exec(
+                "DELETE FROM backup_contents WHERE pack = ?",
+                vec![key.clone()],
+            )?;
+            sql.exec("DELETE FROM backup_packs WHERE key = ?", vec![key])?;
+        }
+        let mut record = self.export_record();
+        record.repair = true;
+        self.save_export_record(&record)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        log(json!({"msg": "backup_repair", "forgotten": keys.len()}));
+        Ok(())
     }
 
     /// Runs one export run now, records its outcome and logs it.

@@ -12,8 +12,8 @@
 //! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
 //! - `POST /rebuild[?dry_run=1][&force=1]`: drops local state and rebuilds from the archive
 //!   (the operator's `/admin/rebuild/{user}`; see `rebuild`).
-//! - `POST /backup-nudge`: exports if an export is due; answers whether one is overdue (the
-//!   cron's audit).
+//! - `POST /backup-nudge` (`{"forget": [keys]}`): forgets backup objects found damaged,
+//!   exports if an export is due; answers whether one is overdue (the cron's audit).
 //! - `GET|PUT|DELETE /alarm[?in_ms=N]`: reads, sets or clears the alarm (local dev only; the
 //!   front Worker forwards `/__dev/alarm/{object}` here when `LOCAL_DEV=1`).
 //! - `POST /storage-selftest`: checks the SQLite storage's promises on this (scratch) object
@@ -187,7 +187,19 @@ impl UserObject {
                 }
             }
             (_, "/archive") => self.serve_dev_archive(req).await,
-            (Method::Post, "/backup-nudge") => self.serve_backup_nudge().await,
+            (Method::Post, "/backup-nudge") => {
+                let mut req = req;
+                let body: serde_json::Value = req.json().await.unwrap_or_default();
+                let forget: Vec<String> = body["forget"]
+                    .as_array()
+                    .map(|keys| {
+                        keys.iter()
+                            .filter_map(|k| k.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.serve_backup_nudge(&forget).await
+            }
             (Method::Post, "/rebuild") => {
                 let Some(user) = req.headers().get(USER_HEADER)? else {
                     return reply::error(400, "no_user", "the user header is missing");
@@ -470,15 +482,20 @@ pub(crate) async fn forward_dev_archive(req: Request, env: &Env, user: &str) -> 
 }
 
 /// Asks `user`'s object to export if an export is due, and whether one is overdue (the
-/// cron's audit). Answers `{"overdue": bool}`.
-pub(crate) async fn nudge_backup(env: &Env, user: &str) -> Result<Response> {
+/// cron's audit); `forget` names objects of its backup found missing or damaged, which the
+/// object forgets and uploads again at once. Answers `{"overdue": bool, "exporting": bool}`.
+pub(crate) async fn nudge_backup(env: &Env, user: &str, forget: &[String]) -> Result<Response> {
     let stub = env
         .durable_object("MCP_SESSION")?
         .get_by_name(&object_name(user))?;
     let headers = worker::Headers::new();
     headers.set(USER_HEADER, user)?;
+    headers.set("content-type", "application/json")?;
+    let body = serde_json::json!({ "forget": forget }).to_string();
     let mut init = worker::RequestInit::new();
-    init.with_method(Method::Post).with_headers(headers);
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
     let inner = Request::new_with_init("https://session-object/backup-nudge", &init)?;
     stub.fetch_with_request(inner).await
 }

@@ -469,6 +469,18 @@ fn the_cron_drills_each_users_newest_backup_and_health_reports_a_failed_drill() 
         "{error}"
     );
     assert!(!error.contains("drill-a"), "{error}");
+    // The audit repaired the backup: the damaged object went, the user's object uploaded it
+    // again, and the next pass's drill passes.
+    assert_eq!(failure["repaired"], true, "{failure}");
+    fire_cron(&worker);
+    let health = health_after_audits(&worker, 3);
+    let drill = &health["backups"]["last_drill"];
+    assert_eq!(
+        (drill["users"].as_u64(), drill["passed"].as_u64()),
+        (Some(2), Some(2)),
+        "{health:#}"
+    );
+    assert_eq!(health["status"], "healthy", "{health:#}");
 }
 
 #[test]
