@@ -2,12 +2,18 @@
 //! (its object exports if one is due, and says whether one is overdue) and drilled (its newest
 //! backup fetched, checked and replayed in memory). The status goes to R2 under
 //! [`STATUS_KEY`], where `/health` reads it.
+//!
+//! With `BACKUP_SIGNING_KEY` the drill refuses a manifest that its public key did not sign.
+//! A sealed backup cannot be opened here (the Worker never holds the identity): its drill
+//! checks every object as stored (present, size and blake3 the manifest names) and says that
+//! the replay needs the identity.
 
 use backups::audit::{AuditStatus, Visit};
 use backups::layout::{self, UserLayout};
 use backups::manifest::Manifest;
 use backups::restore::{self, Assembler, Target};
 use backups::s3::{self, ListRequest, Operation, S3Config, S3Error};
+use backups::sign::PublicKey;
 use engine::{Config, MemoryStorage};
 use serde::Deserialize;
 use serde_json::json;
@@ -55,6 +61,8 @@ pub(crate) async fn run(env: &Env, cron: &str) {
                     "users": status.last_run.as_ref().map_or(0, |r| r.users),
                     "drilled": drill.map_or(0, |d| d.users),
                     "drill_failures": drill.map_or(0, |d| d.users - d.passed),
+                    // Sealed backups: objects checked as stored; the replay needs the identity.
+                    "drilled_objects_only": drill.map_or(0, |d| d.objects_only),
                     "overdue": status.overdue.len(),
                     "duration_ms": Date::now().as_millis().saturating_sub(started),
                 })
@@ -128,20 +136,27 @@ async fn visit(env: &Env, settings: &BackupSettings, user: &str, prefix: &str) -
             false
         }
     };
-    let (newest_manifest_ms, drill) = match newest_manifest(&settings.s3, user).await {
-        Ok(Some(manifest)) => (
-            Some(manifest.created_ms),
-            Some(drill(&settings.s3, &manifest).await),
-        ),
-        Ok(None) => (None, None),
-        Err(error) => (None, Some(Err(error))),
-    };
+    let trusted = settings.signing.as_ref().map(|key| key.public_key());
+    let (newest_manifest_ms, drill, objects_only) =
+        match newest_manifest(&settings.s3, user, trusted.as_ref()).await {
+            Ok(Some(manifest)) => {
+                let sealed = manifest.encryption.is_some();
+                (
+                    Some(manifest.created_ms),
+                    Some(drill(&settings.s3, &manifest).await),
+                    sealed,
+                )
+            }
+            Ok(None) => (None, None, false),
+            Err(error) => (None, Some(Err(error)), false),
+        };
     Visit {
         user: user.to_owned(),
         prefix: prefix.to_owned(),
         newest_manifest_ms,
         overdue,
         drill,
+        objects_only,
     }
 }
 
@@ -156,8 +171,13 @@ async fn nudge(env: &Env, user: &str) -> Result<Nudged, String> {
     response.json().await.map_err(|e| e.to_string())
 }
 
-/// The user's newest manifest (one list request: names count down), if any.
-async fn newest_manifest(s3: &S3Config, user: &str) -> Result<Option<Manifest>, String> {
+/// The user's newest manifest (one list request: names count down), if any; signed by
+/// `trusted` when a key is given.
+async fn newest_manifest(
+    s3: &S3Config,
+    user: &str,
+    trusted: Option<&PublicKey>,
+) -> Result<Option<Manifest>, String> {
     let layout = UserLayout::new(user);
     let list = ListRequest {
         prefix: layout.manifests(),
@@ -175,16 +195,27 @@ async fn newest_manifest(s3: &S3Config, user: &str) -> Result<Option<Manifest>, 
     let bytes = get(s3, &key)
         .await?
         .ok_or_else(|| format!("manifest {key} vanished while it was read"))?;
-    Manifest::decode(&bytes)
+    Manifest::open(&bytes)
+        .map_err(|e| format!("manifest {key}: {e}"))?
+        .trusted(trusted)
         .map(Some)
         .map_err(|e| format!("manifest {key}: {e}"))
 }
 
 /// Fetches every object of `manifest`, checks it, replays the log in memory and compares the
-/// notes' digest and the chain head with the manifest.
+/// notes' digest and the chain head with the manifest. A sealed backup's objects are checked
+/// as stored only.
 async fn drill(s3: &S3Config, manifest: &Manifest) -> Result<(), String> {
     let plan = restore::plan(manifest, Target::Head).map_err(|e| e.to_string())?;
-    let mut assembler = Assembler::new(manifest, plan, false);
+    if manifest.encryption.is_some() {
+        for (key, size, blake3) in manifest.objects() {
+            let bytes = get(s3, key).await?;
+            restore::check_object(bytes.as_deref(), key, size, blake3)
+                .map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    }
+    let mut assembler = Assembler::new(manifest, &[], plan, false).map_err(|e| e.to_string())?;
     while let Some(key) = assembler.next_key().map(str::to_owned) {
         let bytes = get(s3, &key).await?;
         assembler
