@@ -51,6 +51,11 @@ pub struct DrillSummary {
     pub passed: u32,
     /// The failures, by user (at most [`MAX_NAMED`]).
     pub failures: Vec<DrillFailure>,
+    /// Passed drills that checked the objects as stored but could not replay the log: the
+    /// backup is sealed and the Worker never holds the identity (the operator's
+    /// `backup verify --read-data 100 --identity FILE` replays it).
+    #[serde(default)]
+    pub objects_only: u32,
 }
 
 /// A drill that failed.
@@ -75,6 +80,8 @@ pub struct Visit {
     pub overdue: bool,
     /// The drill's outcome: `None` when not drilled (no manifest yet).
     pub drill: Option<Result<(), String>>,
+    /// The drill checked the objects as stored, without replaying (a sealed backup).
+    pub objects_only: bool,
 }
 
 impl AuditStatus {
@@ -123,6 +130,13 @@ impl AuditStatus {
             users: u32::try_from(drilled.len()).unwrap_or(u32::MAX),
             passed: u32::try_from(drilled.len() - failures.len()).unwrap_or(u32::MAX),
             failures: failures.into_iter().take(MAX_NAMED).collect(),
+            objects_only: u32::try_from(
+                drilled
+                    .iter()
+                    .filter(|(v, d)| v.objects_only && d.is_ok())
+                    .count(),
+            )
+            .unwrap_or(u32::MAX),
         });
     }
 
@@ -166,6 +180,7 @@ mod tests {
             newest_manifest_ms: manifest,
             overdue,
             drill,
+            objects_only: false,
         }
     }
 

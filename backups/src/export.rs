@@ -15,6 +15,12 @@
 //!   the object's local log (superseded by archived segments in later exports);
 //! - every content that a version up to the head names goes into packs
 //!   ([`crate::pack`]), each content once across all exports.
+//!
+//! With a [`Recipient`] every object is sealed ([`crate::seal`]) before it is put, and named
+//! and listed by the blake3 of its sealed bytes, so nothing in the bucket names a plaintext's
+//! hash; with a [`SigningKey`] the manifest is signed. [`ExportRun::prepare_segment`] and
+//! [`ExportRun::prepare_pack`] make an object ready to put either way. What was sealed to
+//! one recipient is reused only while that recipient stays the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,9 +32,11 @@ use thiserror::Error;
 use crate::archive::{self, ArchivedSegment, RestorePlanError};
 use crate::layout::UserLayout;
 use crate::manifest::{
-    EncodedManifest, MANIFEST_FORMAT_VERSION, Manifest, PackRef, SegmentRef, TimeRange,
+    EncodedManifest, Encryption, MANIFEST_FORMAT_VERSION, Manifest, PackRef, SegmentRef, TimeRange,
 };
-use crate::pack::PACK_TARGET_BYTES;
+use crate::pack::{self, PACK_TARGET_BYTES};
+use crate::seal::{self, Entropy, Recipient};
+use crate::sign::SigningKey;
 
 /// The most contents one pack step reads (each is one read from R2).
 pub const PACK_MAX_CONTENTS: usize = 200;
@@ -44,6 +52,62 @@ pub struct Exported {
     pub packs: BTreeMap<String, PackRef>,
     /// Each content's pack key.
     pub contents: BTreeMap<Hash, String>,
+    /// The sealed objects among them, by key (the others are plain).
+    pub sealed: BTreeMap<String, SealedObject>,
+}
+
+/// What an object's key does not tell once it is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedObject {
+    /// The recipient it is sealed to (`age1...`).
+    pub recipient: String,
+    /// The blake3 of its plaintext (kept by the Durable Object, never in the bucket).
+    pub plain: Hash,
+}
+
+impl Exported {
+    /// Records what a completed step put into the bucket.
+    pub fn record(&mut self, result: &StepResult) {
+        match result {
+            StepResult::Segment { segment, sealed } => {
+                if let Some(sealed) = sealed {
+                    self.sealed.insert(segment.key.clone(), sealed.clone());
+                }
+                self.segments.insert(segment.key.clone(), segment.clone());
+            }
+            StepResult::Pack {
+                pack,
+                contents,
+                sealed,
+            } => {
+                if let Some(sealed) = sealed {
+                    self.sealed.insert(pack.key.clone(), sealed.clone());
+                }
+                self.packs.insert(pack.key.clone(), pack.clone());
+                for hash in contents {
+                    self.contents.insert(*hash, pack.key.clone());
+                }
+            }
+            StepResult::Manifest => {}
+        }
+    }
+
+    /// Whether the object at `key` was written the way `sealing` writes (plain, or sealed to
+    /// the same recipient).
+    fn usable(&self, key: &str, sealing: Option<&Recipient>) -> bool {
+        match (self.sealed.get(key), sealing) {
+            (None, None) => true,
+            (Some(sealed), Some(recipient)) => sealed.recipient == recipient.to_string(),
+            _ => false,
+        }
+    }
+
+    /// The blake3 of a recorded segment's plaintext.
+    fn plain_digest(&self, segment: &SegmentRef) -> Hash {
+        self.sealed
+            .get(&segment.key)
+            .map_or(segment.blake3, |sealed| sealed.plain)
+    }
 }
 
 /// The notes at the head, as the manifest states them.
@@ -80,6 +144,10 @@ pub struct ExportInputs<'a> {
     pub previous: Option<Hash>,
     /// Now (unix milliseconds): the manifest's creation time.
     pub now_ms: u64,
+    /// Seal every object to this recipient (`None`: plain objects).
+    pub sealing: Option<&'a Recipient>,
+    /// Sign the manifest with this key (`None`: unsigned).
+    pub signing: Option<&'a SigningKey>,
 }
 
 /// How much one run may do: requests (R2 and S3 together) and bytes uploaded.
@@ -94,10 +162,10 @@ pub struct Budget {
 /// One thing to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportStep {
-    /// Read this archived segment from R2, check it, describe it ([`describe_segment`]) and
-    /// put it into the bucket under [`SegmentRef::key`]. Two requests.
+    /// Read this archived segment from R2, check it against its digest, prepare it
+    /// ([`ExportRun::prepare_segment`]) and put it. Two requests.
     CopySegment(ArchivedSegment),
-    /// Encode the local events `first..=last` as a segment, describe it and put it. One
+    /// Encode the local events `first..=last` as a segment, prepare it and put it. One
     /// request.
     PutTail {
         /// The first seq (right after the archived head).
@@ -106,7 +174,7 @@ pub enum ExportStep {
         last: u64,
     },
     /// Read these contents (from R2 or a cache; each checked against its hash), pack them
-    /// ([`crate::pack::encode`]) and put the pack. One request per content and one more.
+    /// ([`ExportRun::prepare_pack`]) and put the pack. One request per content and one more.
     PutPack(Vec<Hash>),
     /// Put the manifest. One request.
     PutManifest(EncodedManifest),
@@ -116,16 +184,34 @@ pub enum ExportStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepResult {
     /// A segment is in the bucket.
-    Segment(SegmentRef),
+    Segment {
+        /// The segment as the manifest lists it.
+        segment: SegmentRef,
+        /// How it is sealed, if it is.
+        sealed: Option<SealedObject>,
+    },
     /// A pack is in the bucket, holding these contents.
     Pack {
         /// The pack.
         pack: PackRef,
         /// Its contents.
         contents: Vec<Hash>,
+        /// How it is sealed, if it is.
+        sealed: Option<SealedObject>,
     },
     /// The manifest is in the bucket.
     Manifest,
+}
+
+/// An object ready to put, and the result to hand back once the bucket has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    /// Its key.
+    pub key: String,
+    /// The bytes to put (sealed when the run seals).
+    pub bytes: Vec<u8>,
+    /// For [`ExportRun::complete`] (and the adapter's records, [`Exported::record`]).
+    pub result: StepResult,
 }
 
 /// Why an export cannot be planned.
@@ -178,6 +264,8 @@ pub struct ExportRun {
     state: StateSummary,
     previous: Option<Hash>,
     now_ms: u64,
+    sealing: Option<Recipient>,
+    signing: Option<SigningKey>,
     budget: Budget,
     /// Segments of the manifest in log order: known refs, or `None` until their step completes.
     segments: Vec<(u64, u64, Option<SegmentRef>)>,
@@ -202,11 +290,21 @@ impl ExportRun {
             });
         }
         let layout = UserLayout::new(inputs.user);
+        let exported = inputs.exported;
+        let usable = |key: &str| exported.usable(key, inputs.sealing);
+        // Recorded segments written as this run writes, by range and plaintext digest.
+        let recorded: BTreeMap<(u64, u64, Hash), &SegmentRef> = exported
+            .segments
+            .values()
+            .filter(|s| usable(&s.key))
+            .map(|s| ((s.first_seq, s.last_seq, exported.plain_digest(s)), s))
+            .collect();
         let mut pending = std::collections::VecDeque::new();
         let mut segments = Vec::new();
         for listed in archive::tiling(inputs.archive, inputs.archived.seq)? {
-            let key = layout.segment_key(listed.first, listed.last, &listed.digest);
-            let known = inputs.exported.segments.get(&key).cloned();
+            let known = recorded
+                .get(&(listed.first, listed.last, listed.digest))
+                .map(|s| (*s).clone());
             if known.is_none() {
                 pending.push_back(ExportStep::CopySegment(listed.clone()));
             }
@@ -215,12 +313,11 @@ impl ExportRun {
         let mut first = inputs.archived.seq + 1;
         while first <= inputs.head.seq {
             let last = inputs.head.seq.min(first + TAIL_MAX_EVENTS - 1);
-            let known = inputs
-                .exported
-                .segments
-                .values()
-                .find(|s| s.first_seq == first && s.last_seq == last)
-                .cloned();
+            let known = recorded
+                .range((first, last, Hash::ZERO)..)
+                .next()
+                .filter(|((f, l, _), _)| (*f, *l) == (first, last))
+                .map(|(_, s)| (*s).clone());
             if known.is_none() {
                 pending.push_back(ExportStep::PutTail { first, last });
             }
@@ -232,11 +329,10 @@ impl ExportRun {
         let mut batch: Vec<Hash> = Vec::new();
         let mut batch_bytes = 0u64;
         for (hash, size) in inputs.contents {
-            let known = inputs
-                .exported
+            let known = exported
                 .contents
                 .get(hash)
-                .filter(|key| inputs.exported.packs.contains_key(key.as_str()));
+                .filter(|key| exported.packs.contains_key(key.as_str()) && usable(key));
             if let Some(key) = known {
                 packs.insert(key.clone(), inputs.exported.packs[key.as_str()].clone());
                 contents.insert(*hash, Some(key.clone()));
@@ -263,6 +359,8 @@ impl ExportRun {
             state: inputs.state,
             previous: inputs.previous,
             now_ms: inputs.now_ms,
+            sealing: inputs.sealing.cloned(),
+            signing: inputs.signing.cloned(),
             budget,
             segments,
             pending,
@@ -295,7 +393,9 @@ impl ExportRun {
         }
         let step = match self.pending.front() {
             Some(step) => step.clone(),
-            None => ExportStep::PutManifest(self.build_manifest().encode()),
+            None => {
+                ExportStep::PutManifest(self.build_manifest().encode_with(self.signing.as_ref()))
+            }
         };
         let (requests, bytes) = self.cost(&step);
         if requests > self.budget.requests || bytes > self.budget.bytes {
@@ -316,24 +416,37 @@ impl ExportRun {
             return Err(CompleteError::NothingInFlight);
         };
         let mismatch = |what: &str| Err(CompleteError::Mismatch(what.to_owned()));
+        let sealed = match &result {
+            StepResult::Segment { sealed, .. } | StepResult::Pack { sealed, .. } => {
+                Some(sealed.as_ref().map(|s| s.recipient.clone()))
+            }
+            StepResult::Manifest => None,
+        };
+        if let Some(sealed) = sealed
+            && sealed != self.sealing.as_ref().map(Recipient::to_string)
+        {
+            self.in_flight = Some(step);
+            return mismatch("an object must be sealed as the run seals");
+        }
         match (&step, result) {
-            (ExportStep::CopySegment(listed), StepResult::Segment(done)) => {
-                if (done.first_seq, done.last_seq, done.blake3)
+            (ExportStep::CopySegment(listed), StepResult::Segment { segment, sealed }) => {
+                let plain = sealed.map_or(segment.blake3, |s| s.plain);
+                if (segment.first_seq, segment.last_seq, plain)
                     != (listed.first, listed.last, listed.digest)
                 {
                     self.in_flight = Some(step.clone());
                     return mismatch("a copied segment must keep its range and bytes");
                 }
-                self.set_segment(done);
+                self.set_segment(segment);
             }
-            (ExportStep::PutTail { first, last }, StepResult::Segment(done)) => {
+            (ExportStep::PutTail { first, last }, StepResult::Segment { segment: done, .. }) => {
                 if (done.first_seq, done.last_seq) != (*first, *last) {
                     self.in_flight = Some(step.clone());
                     return mismatch("the tail segment must cover the asked range");
                 }
                 self.set_segment(done);
             }
-            (ExportStep::PutPack(asked), StepResult::Pack { pack, contents }) => {
+            (ExportStep::PutPack(asked), StepResult::Pack { pack, contents, .. }) => {
                 if asked.iter().any(|h| !contents.contains(h)) {
                     self.in_flight = Some(step.clone());
                     return mismatch("the pack must hold every asked content");
@@ -425,6 +538,81 @@ impl ExportRun {
             packs,
             previous: self.previous,
             build: self.build.clone(),
+            encryption: self.sealing.as_ref().map(Encryption::age),
+        }
+    }
+
+    /// Makes segment bytes (archived or encoded from the local log) ready to put: described
+    /// ([`describe_segment`]: decoded, chain checked) and, when the run seals, sealed and named
+    /// by the sealed bytes. `entropy` is used only when sealing.
+    pub fn prepare_segment(
+        &self,
+        plain: Vec<u8>,
+        entropy: &Entropy,
+    ) -> Result<Prepared, SegmentError> {
+        let described = describe_segment(&self.layout, &plain)?;
+        let Some(recipient) = &self.sealing else {
+            return Ok(Prepared {
+                key: described.key.clone(),
+                bytes: plain,
+                result: StepResult::Segment {
+                    segment: described,
+                    sealed: None,
+                },
+            });
+        };
+        let bytes = seal::seal(recipient, &plain, entropy);
+        let blake3 = Hash::of(&bytes);
+        let segment = SegmentRef {
+            key: self
+                .layout
+                .segment_key(described.first_seq, described.last_seq, &blake3),
+            size: bytes.len() as u64,
+            blake3,
+            ..described
+        };
+        Ok(Prepared {
+            key: segment.key.clone(),
+            bytes,
+            result: StepResult::Segment {
+                segment,
+                sealed: Some(SealedObject {
+                    recipient: recipient.to_string(),
+                    plain: described.blake3,
+                }),
+            },
+        })
+    }
+
+    /// Packs `contents` ([`pack::encode`]; the caller vouches for their hashes) and makes the
+    /// pack ready to put, sealed when the run seals. `entropy` is used only when sealing.
+    pub fn prepare_pack(&self, contents: &[(Hash, &[u8])], entropy: &Entropy) -> Prepared {
+        let packed = pack::encode(contents);
+        let (bytes, sealed) = match &self.sealing {
+            None => (packed.bytes, None),
+            Some(recipient) => (
+                seal::seal(recipient, &packed.bytes, entropy),
+                Some(SealedObject {
+                    recipient: recipient.to_string(),
+                    plain: packed.digest,
+                }),
+            ),
+        };
+        let blake3 = Hash::of(&bytes);
+        let pack = PackRef {
+            key: self.layout.pack_key(&blake3),
+            size: bytes.len() as u64,
+            blake3,
+            contents: packed.blobs.len() as u64,
+        };
+        Prepared {
+            key: pack.key.clone(),
+            bytes,
+            result: StepResult::Pack {
+                pack,
+                contents: packed.blobs,
+                sealed,
+            },
         }
     }
 

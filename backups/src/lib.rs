@@ -9,6 +9,7 @@
 //!   values; callers send them (the Worker with fetch, the CLI with a blocking client).
 //! - Read a clock: every signing call and every plan takes the time (`now_ms`, unix
 //!   milliseconds) as an input. `SystemTime::now()` panics on wasm32.
+//! - Read randomness: sealing takes its random bytes as an input ([`seal::Entropy`]).
 //! - Depend on an async runtime or an HTTP client.
 //!
 //! # Layout
@@ -23,6 +24,8 @@
 //! - [`restore`]: the objects a restore needs, checked, and the log replayed with the engine.
 //! - [`schedule`]: when a user's next export is due; what the object remembers of its runs.
 //! - [`retention`]: which backups are kept, and which objects may then be deleted.
+//! - [`seal`]: objects encrypted to an age X25519 recipient, and opened with its identity.
+//! - [`sign`]: the ed25519 keys that sign manifests and check them.
 //! - [`s3`]: the S3 protocol as values: path-style SigV4-signed request builders, response and
 //!   error-XML parsers, the multipart planner, and loops over a blocking sender
 //!   ([`s3::BlockingHttp`]) for the CLI.
@@ -39,3 +42,5 @@ pub mod restore;
 pub mod retention;
 pub mod s3;
 pub mod schedule;
+pub mod seal;
+pub mod sign;

@@ -6,9 +6,14 @@
 //! ([`engine::files::FileIndex::digest`]). Manifests form a chain of their own: each names the
 //! blake3 of the one before it.
 //!
-//! Byte layout (frozen by `tests/golden/manifest-v1.cbor`; described in
-//! `docs/backup-format.md`): a CBOR map with the fields of [`Manifest`] under their Rust names.
-//! A manifest's name is the blake3 of its bytes.
+//! Byte layouts (frozen by `tests/golden/manifest-v1.cbor` and `manifest-v2.cbor`; described
+//! in `docs/backup-format.md`):
+//! - version 1: a CBOR map with the fields of [`Manifest`] under their Rust names;
+//! - version 2: a CBOR map `{format: 2, body, signature}` where `body` is the bytes of that map
+//!   (with `format` 2 and, for sealed backups, `encryption`) and `signature` is null or
+//!   `{key, sig}`: an ed25519 signature of `body` ([`crate::sign`]).
+//!
+//! A manifest's name is the blake3 of its bytes. Readers read both versions.
 
 use engine::Hash;
 use engine::envelope::ChainHead;
@@ -16,9 +21,13 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::layout::UserLayout;
+use crate::seal::{self, Recipient};
+use crate::sign::{PublicKey, SigningKey};
 
 /// The manifest format this code writes.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
+/// The oldest manifest format this code reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
 /// One backup of one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +56,28 @@ pub struct Manifest {
     pub previous: Option<Hash>,
     /// What wrote it (crate name, version and commit).
     pub build: String,
+    /// How the objects are sealed; `None`: they are plain (version 2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// How a backup's objects are sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// [`seal::SCHEME`]: age with one X25519 recipient.
+    pub scheme: String,
+    /// The recipient (`age1...`) every object is sealed to.
+    pub recipient: String,
+}
+
+impl Encryption {
+    /// Objects sealed to `recipient` with [`seal`].
+    pub fn age(recipient: &Recipient) -> Encryption {
+        Encryption {
+            scheme: seal::SCHEME.to_owned(),
+            recipient: recipient.to_string(),
+        }
+    }
 }
 
 /// A span of event times, unix milliseconds.
@@ -96,8 +127,11 @@ pub enum ManifestError {
     #[error("not a manifest: {0}")]
     Cbor(String),
     /// A manifest of a format this code does not know.
-    #[error("manifest format version {0} is not supported (this build reads version 1)")]
+    #[error("manifest format version {0} is not supported (this build reads versions 1 and 2)")]
     UnsupportedVersion(u32),
+    /// Its signature does not verify under the key it names: the body was altered.
+    #[error("its signature does not verify under the key it names (altered)")]
+    BadSignature,
     /// The manifest contradicts itself.
     #[error("the manifest is inconsistent: {0}")]
     Inconsistent(String),
@@ -114,17 +148,99 @@ pub struct EncodedManifest {
     pub bytes: Vec<u8>,
 }
 
+/// Why a manifest is not trusted under a given public key.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// It carries no signature, but one by `expected` is required.
+    #[error("the manifest is not signed, and a signature by {expected} is required")]
+    Unsigned {
+        /// The key required.
+        expected: PublicKey,
+    },
+    /// It is signed by another key.
+    #[error("the manifest is signed by {found}, not by the required key {expected}")]
+    OtherKey {
+        /// The key required.
+        expected: PublicKey,
+        /// The key that signed it.
+        found: PublicKey,
+    },
+}
+
+/// A decoded manifest and who signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The key whose valid signature it carries (`None`: unsigned).
+    pub signer: Option<PublicKey>,
+}
+
+impl Opened {
+    /// The manifest, if it is signed by `key` (`None`: no key required, any manifest does).
+    pub fn trusted(self, key: Option<&PublicKey>) -> Result<Manifest, TrustError> {
+        match (key, self.signer) {
+            (None, _) => Ok(self.manifest),
+            (Some(expected), None) => Err(TrustError::Unsigned {
+                expected: *expected,
+            }),
+            (Some(expected), Some(found)) if found != *expected => Err(TrustError::OtherKey {
+                expected: *expected,
+                found,
+            }),
+            (Some(_), Some(_)) => Ok(self.manifest),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct FormatOnly {
     format: u32,
 }
 
+/// Version 2 on the wire.
+#[derive(Serialize, Deserialize)]
+struct WireV2 {
+    format: u32,
+    body: serde_bytes::ByteBuf,
+    signature: Option<WireSignature>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireSignature {
+    key: serde_bytes::ByteBuf,
+    sig: serde_bytes::ByteBuf,
+}
+
 impl Manifest {
-    /// Encodes the manifest and names it.
+    /// Encodes the manifest, unsigned, and names it.
     pub fn encode(&self) -> EncodedManifest {
-        let mut bytes = Vec::new();
+        self.encode_with(None)
+    }
+
+    /// Encodes the manifest, signed with `key` if given, and names it. A manifest of
+    /// `format` 1 is written as version 1, which has no place for a signature.
+    pub fn encode_with(&self, key: Option<&SigningKey>) -> EncodedManifest {
+        let mut body = Vec::new();
         // Writing to a Vec does not fail.
-        let _ = ciborium::into_writer(self, &mut bytes);
+        let _ = ciborium::into_writer(self, &mut body);
+        let bytes = if self.format == 1 {
+            body
+        } else {
+            let signature = key.map(|key| WireSignature {
+                key: serde_bytes::ByteBuf::from(key.public_key().to_bytes().to_vec()),
+                sig: serde_bytes::ByteBuf::from(key.sign(&body).to_vec()),
+            });
+            let wire = WireV2 {
+                format: self.format,
+                body: serde_bytes::ByteBuf::from(body),
+                signature,
+            };
+            let mut bytes = Vec::new();
+            let _ = ciborium::into_writer(&wire, &mut bytes);
+            bytes
+        };
         let digest = Hash::of(&bytes);
         EncodedManifest {
             key: UserLayout::new(&self.user).manifest_key(self.head.seq, &digest),
@@ -134,16 +250,56 @@ impl Manifest {
     }
 
     /// Reads manifest bytes and checks that they agree with themselves: segments in order from
-    /// seq 1 to the head without gaps or overlaps, every key under the user's prefix.
+    /// seq 1 to the head without gaps or overlaps, every key under the user's prefix, and a
+    /// signature, if any, valid under the key it names. Who signed is dropped: see
+    /// [`Manifest::open`].
     pub fn decode(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        Manifest::open(bytes).map(|opened| opened.manifest)
+    }
+
+    /// [`Manifest::decode`], keeping who signed it ([`Opened::trusted`] checks the key).
+    pub fn open(bytes: &[u8]) -> Result<Opened, ManifestError> {
         let cbor = |e: ciborium::de::Error<std::io::Error>| ManifestError::Cbor(e.to_string());
         let FormatOnly { format } = ciborium::from_reader(bytes).map_err(cbor)?;
-        if format != MANIFEST_FORMAT_VERSION {
-            return Err(ManifestError::UnsupportedVersion(format));
-        }
-        let manifest: Manifest = ciborium::from_reader(bytes).map_err(cbor)?;
+        let (manifest, signer) = match format {
+            1 => {
+                let manifest: Manifest = ciborium::from_reader(bytes).map_err(cbor)?;
+                if manifest.encryption.is_some() {
+                    return Err(ManifestError::Inconsistent(
+                        "a version 1 manifest names an encryption".into(),
+                    ));
+                }
+                (manifest, None)
+            }
+            2 => {
+                let wire: WireV2 = ciborium::from_reader(bytes).map_err(cbor)?;
+                let manifest: Manifest =
+                    ciborium::from_reader(wire.body.as_slice()).map_err(cbor)?;
+                if manifest.format != 2 {
+                    return Err(ManifestError::Inconsistent(format!(
+                        "a version 2 manifest's body says format {}",
+                        manifest.format
+                    )));
+                }
+                let signer = match wire.signature {
+                    None => None,
+                    Some(signature) => {
+                        let key = <[u8; 32]>::try_from(signature.key.as_slice())
+                            .ok()
+                            .and_then(|key| PublicKey::from_bytes(key).ok());
+                        let sig = <[u8; 64]>::try_from(signature.sig.as_slice()).ok();
+                        match (key, sig) {
+                            (Some(key), Some(sig)) if key.verifies(&wire.body, &sig) => Some(key),
+                            _ => return Err(ManifestError::BadSignature),
+                        }
+                    }
+                };
+                (manifest, signer)
+            }
+            other => return Err(ManifestError::UnsupportedVersion(other)),
+        };
         manifest.check()?;
-        Ok(manifest)
+        Ok(Opened { manifest, signer })
     }
 
     fn check(&self) -> Result<(), ManifestError> {
@@ -179,6 +335,17 @@ impl Manifest {
                 return bad(format!("pack key {} does not name its content", pack.key));
             }
         }
+        if let Some(encryption) = &self.encryption
+            && (encryption.scheme != seal::SCHEME
+                || encryption.recipient.parse::<Recipient>().is_err())
+        {
+            return bad(format!(
+                "encryption {:?} to {:?} is not {} to an age1 recipient",
+                encryption.scheme,
+                encryption.recipient,
+                seal::SCHEME
+            ));
+        }
         Ok(())
     }
 
@@ -211,7 +378,7 @@ mod tests {
         let s2 = Hash::of(b"segment 2");
         let p1 = Hash::of(b"pack 1");
         Manifest {
-            format: MANIFEST_FORMAT_VERSION,
+            format: 1,
             user: "1001".into(),
             created_ms: 1_796_515_200_000,
             head: ChainHead {
@@ -257,6 +424,22 @@ mod tests {
             }],
             previous: Some(Hash::of(b"previous manifest")),
             build: "second-brain-worker 0.1.0".into(),
+            encryption: None,
+        }
+    }
+
+    /// The signing key of the version 2 golden file (a test key).
+    fn golden_signing_key() -> SigningKey {
+        SigningKey::from_seed(Hash::of(b"golden signing key").0)
+    }
+
+    /// A sealed version 2 manifest (a test recipient).
+    fn sample_v2() -> Manifest {
+        let identity = seal::Identity::from_secret_bytes(Hash::of(b"golden identity").0);
+        Manifest {
+            format: 2,
+            encryption: Some(Encryption::age(&identity.recipient())),
+            ..sample()
         }
     }
 
@@ -279,9 +462,78 @@ mod tests {
         );
     }
 
+    /// The frozen bytes of a signed, sealed version 2 manifest.
+    #[test]
+    fn version_2_bytes_are_frozen() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/manifest-v2.cbor");
+        let encoded = sample_v2().encode_with(Some(&golden_signing_key()));
+        if std::env::var_os("GOLDEN_WRITE").is_some() && !path.exists() {
+            std::fs::write(&path, &encoded.bytes).unwrap();
+        }
+        let golden = std::fs::read(&path)
+            .expect("tests/golden/manifest-v2.cbor (GOLDEN_WRITE=1 creates it)");
+        let opened = Manifest::open(&golden).unwrap();
+        assert_eq!(opened.manifest, sample_v2());
+        assert_eq!(opened.signer, Some(golden_signing_key().public_key()));
+        assert_eq!(
+            encoded.bytes, golden,
+            "the encoder changed the version 2 bytes"
+        );
+    }
+
+    #[test]
+    fn signatures_are_checked_and_a_required_key_must_have_signed() {
+        let key = golden_signing_key();
+        let other = SigningKey::from_seed([9; 32]);
+        let manifest = sample_v2();
+        let signed = manifest.encode_with(Some(&key));
+        let unsigned = manifest.encode();
+        assert_ne!(signed.key, unsigned.key, "the name covers the signature");
+        let public = key.public_key();
+        assert_eq!(
+            Manifest::open(&signed.bytes)
+                .unwrap()
+                .trusted(Some(&public)),
+            Ok(manifest.clone())
+        );
+        assert_eq!(
+            Manifest::open(&unsigned.bytes)
+                .unwrap()
+                .trusted(Some(&public)),
+            Err(TrustError::Unsigned { expected: public })
+        );
+        assert_eq!(
+            Manifest::open(&unsigned.bytes).unwrap().trusted(None),
+            Ok(manifest.clone())
+        );
+        let by_other = manifest.encode_with(Some(&other));
+        assert_eq!(
+            Manifest::open(&by_other.bytes)
+                .unwrap()
+                .trusted(Some(&public)),
+            Err(TrustError::OtherKey {
+                expected: public,
+                found: other.public_key()
+            })
+        );
+        // A changed body no longer verifies under the key it names.
+        let mut altered = signed.bytes.clone();
+        let at = altered
+            .windows(6)
+            .position(|w| w == b"worker")
+            .expect("the build string");
+        altered[at] = b'W';
+        assert_eq!(Manifest::decode(&altered), Err(ManifestError::BadSignature));
+        // Version 1 is read as it always was: unsigned.
+        let v1 = Manifest::open(&sample().encode().bytes).unwrap();
+        assert_eq!(v1.signer, None);
+        assert_eq!(v1.manifest.format, 1);
+    }
+
     #[test]
     fn a_manifest_round_trips_and_is_named_by_its_bytes() {
-        let manifest = sample();
+        let manifest = sample_v2();
         let encoded = manifest.encode();
         assert_eq!(encoded.digest, Hash::of(&encoded.bytes));
         assert_eq!(
@@ -328,11 +580,20 @@ mod tests {
             }
         }
         let mut future = sample();
-        future.format = 2;
+        future.format = 3;
         assert_eq!(
             Manifest::decode(&future.encode().bytes),
-            Err(ManifestError::UnsupportedVersion(2))
+            Err(ManifestError::UnsupportedVersion(3))
         );
+        let mut bad_recipient = sample_v2();
+        bad_recipient.encryption = Some(Encryption {
+            scheme: "age-x25519".into(),
+            recipient: "age1nothing".into(),
+        });
+        assert!(matches!(
+            Manifest::decode(&bad_recipient.encode().bytes),
+            Err(ManifestError::Inconsistent(why)) if why.contains("age1nothing")
+        ));
         assert!(matches!(
             Manifest::decode(b"\xa0"),
             Err(ManifestError::Cbor(_))

@@ -8,6 +8,11 @@
 //! is present. [`rebuild`] then replays the log with the engine into any storage and checks the
 //! notes' digest against the manifest where the target is its head. Every failure names the
 //! object or content at fault.
+//!
+//! A sealed backup (the manifest names an [`Encryption`]) needs the identity of its recipient:
+//! [`check_identities`] says up front whether the given ones fit, and each object is checked
+//! as stored (sealed bytes, size and blake3) and then opened. Without the identity,
+//! [`check_object`] still checks what is stored.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,8 +23,9 @@ use engine::store::RebuildError;
 use engine::{Config, Hash, Store};
 use thiserror::Error;
 
-use crate::manifest::{Manifest, PackRef, SegmentRef};
+use crate::manifest::{Encryption, Manifest, PackRef, SegmentRef};
 use crate::pack::{self, PackError};
+use crate::seal::{self, Identity, OpenError, Recipient};
 
 /// What to restore to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +152,36 @@ pub enum RestoreError {
     /// Replaying the log failed.
     #[error("replaying the log failed: {0}")]
     Rebuild(#[from] RebuildError),
+    /// The backup is sealed and no identity was given.
+    #[error("the backup is sealed to {recipient}: its identity is needed to read it")]
+    NeedsIdentity {
+        /// The recipient it is sealed to.
+        recipient: String,
+    },
+    /// None of the identities given is the recipient's.
+    #[error(
+        "the backup is sealed to {recipient}, and no identity given is its identity (given: {given})"
+    )]
+    WrongIdentity {
+        /// The recipient it is sealed to.
+        recipient: String,
+        /// The recipients of the identities given.
+        given: String,
+    },
+    /// The backup names an encryption this build does not know.
+    #[error("the backup is sealed with {scheme:?}, which this build cannot open")]
+    UnknownScheme {
+        /// The scheme it names.
+        scheme: String,
+    },
+    /// A sealed object does not open.
+    #[error("object {key} does not open: {source}")]
+    Unsealing {
+        /// Its key.
+        key: String,
+        /// Why.
+        source: OpenError,
+    },
     /// The replayed notes differ from the manifest's digest.
     #[error("the restored notes hash to {actual}, the manifest says {expected}")]
     StateMismatch {
@@ -231,6 +267,7 @@ pub struct Assembled {
 #[derive(Debug)]
 pub struct Assembler<'m> {
     manifest: &'m Manifest,
+    identities: &'m [Identity],
     plan: RestorePlan,
     keep_contents: bool,
     /// How many objects of the plan were fed.
@@ -241,10 +278,18 @@ pub struct Assembler<'m> {
 }
 
 impl<'m> Assembler<'m> {
-    /// Starts checking `plan`'s objects against `manifest`.
-    pub fn new(manifest: &'m Manifest, plan: RestorePlan, keep_contents: bool) -> Assembler<'m> {
-        Assembler {
+    /// Starts checking `plan`'s objects against `manifest`. A sealed manifest needs the
+    /// identity of its recipient among `identities` ([`check_identities`]).
+    pub fn new(
+        manifest: &'m Manifest,
+        identities: &'m [Identity],
+        plan: RestorePlan,
+        keep_contents: bool,
+    ) -> Result<Assembler<'m>, RestoreError> {
+        check_identities(manifest, identities)?;
+        Ok(Assembler {
             manifest,
+            identities,
             plan,
             keep_contents,
             fed: 0,
@@ -255,7 +300,24 @@ impl<'m> Assembler<'m> {
                 held: BTreeSet::new(),
                 contents: BTreeMap::new(),
             },
+        })
+    }
+
+    /// The plaintext of an object checked as stored: opened when the backup is sealed.
+    fn plain<'b>(
+        &self,
+        key: &str,
+        stored: &'b [u8],
+    ) -> Result<std::borrow::Cow<'b, [u8]>, RestoreError> {
+        if self.manifest.encryption.is_none() {
+            return Ok(std::borrow::Cow::Borrowed(stored));
         }
+        seal::open(stored, self.identities)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|source| RestoreError::Unsealing {
+                key: key.to_owned(),
+                source,
+            })
     }
 
     /// The key of the next object to feed, or `None` when every one was fed.
@@ -269,12 +331,14 @@ impl<'m> Assembler<'m> {
         if self.fed < segments {
             let listed = self.plan.segments[self.fed].clone();
             self.fed += 1;
-            let bytes = checked(bytes, &listed.key, listed.size, &listed.blake3)?;
-            self.segment(&listed, bytes)
+            let stored = check_object(bytes, &listed.key, listed.size, &listed.blake3)?;
+            let plain = self.plain(&listed.key, stored)?;
+            self.segment(&listed, &plain)
         } else if let Some(listed) = self.plan.packs.get(self.fed - segments).cloned() {
             self.fed += 1;
-            let bytes = checked(bytes, &listed.key, listed.size, &listed.blake3)?;
-            let unpacked = pack::decode(bytes).map_err(|source| RestoreError::Pack {
+            let stored = check_object(bytes, &listed.key, listed.size, &listed.blake3)?;
+            let plain = self.plain(&listed.key, stored)?;
+            let unpacked = pack::decode(&plain).map_err(|source| RestoreError::Pack {
                 key: listed.key.clone(),
                 source,
             })?;
@@ -352,14 +416,16 @@ impl<'m> Assembler<'m> {
     }
 }
 
-/// Checks the fetched objects (`key -> bytes`) of `plan` against `manifest` and returns the
-/// events up to the target and the contents.
+/// Checks the fetched objects (`key -> bytes`) of `plan` against `manifest` (opening them
+/// with `identities` when it is sealed) and returns the events up to the target and the
+/// contents.
 pub fn assemble(
     manifest: &Manifest,
+    identities: &[Identity],
     plan: &RestorePlan,
     fetched: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Assembled, RestoreError> {
-    let mut assembler = Assembler::new(manifest, plan.clone(), true);
+    let mut assembler = Assembler::new(manifest, identities, plan.clone(), true)?;
     while let Some(key) = assembler.next_key() {
         let bytes = fetched.get(key).map(Vec::as_slice);
         assembler.feed(bytes)?;
@@ -367,8 +433,39 @@ pub fn assemble(
     assembler.finish()
 }
 
-/// The bytes of `key`, checked against the manifest's size and hash.
-fn checked<'a>(
+/// Whether `identities` open what `manifest` names: always for a plain backup; for a sealed
+/// one, when one of them is the identity of its recipient.
+pub fn check_identities(manifest: &Manifest, identities: &[Identity]) -> Result<(), RestoreError> {
+    let Some(Encryption { scheme, recipient }) = &manifest.encryption else {
+        return Ok(());
+    };
+    if scheme != seal::SCHEME {
+        return Err(RestoreError::UnknownScheme {
+            scheme: scheme.clone(),
+        });
+    }
+    if identities.is_empty() {
+        return Err(RestoreError::NeedsIdentity {
+            recipient: recipient.clone(),
+        });
+    }
+    let given: Vec<Recipient> = identities.iter().map(Identity::recipient).collect();
+    if given.iter().any(|r| r.to_string() == *recipient) {
+        return Ok(());
+    }
+    Err(RestoreError::WrongIdentity {
+        recipient: recipient.clone(),
+        given: given
+            .iter()
+            .map(Recipient::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// The bytes of `key` as stored (sealed or not), checked against the manifest's size and
+/// blake3: `None` is [`RestoreError::Missing`].
+pub fn check_object<'a>(
     bytes: Option<&'a [u8]>,
     key: &str,
     size: u64,

@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use backups::archive::{self, ArchivedSegment};
 use backups::export::{
     Budget, ExportInputs, ExportRun, ExportStep, Exported, RunState, StateSummary, StepResult,
-    describe_segment,
 };
 use backups::layout::UserLayout;
-use backups::manifest::{Manifest, PackRef};
-use backups::pack;
+use backups::manifest::Manifest;
 use backups::restore::{self, RestoreError, Target};
+use backups::seal::{Entropy, Identity, Recipient};
+use backups::sign::SigningKey;
 use engine::store::WriteRequest;
 use engine::{Config, EventId, Hash, MemoryStorage, Store, Timestamp};
 
@@ -33,6 +33,13 @@ struct World {
     /// Bytes and requests put into the bucket.
     put_bytes: u64,
     puts: u64,
+    /// Seal to this recipient; sign with this key.
+    sealing: Option<Recipient>,
+    signing: Option<SigningKey>,
+    /// The identity restores open sealed backups with.
+    identities: Vec<Identity>,
+    /// Draws of entropy (seeded: the same world seals the same bytes).
+    draws: u64,
 }
 
 impl World {
@@ -50,7 +57,32 @@ impl World {
             puts_before_failure: None,
             put_bytes: 0,
             puts: 0,
+            sealing: None,
+            signing: None,
+            identities: Vec::new(),
+            draws: 0,
         }
+    }
+
+    /// A world whose exports are sealed and signed.
+    fn sealed() -> World {
+        let identity = Identity::from_secret_bytes(Hash::of(b"test identity").0);
+        World {
+            sealing: Some(identity.recipient()),
+            signing: Some(SigningKey::from_seed(Hash::of(b"test signing key").0)),
+            identities: vec![identity],
+            ..World::new()
+        }
+    }
+
+    fn entropy(&mut self) -> Entropy {
+        self.draws += 1;
+        let mut bytes = [0u8; 64];
+        let mut xof = blake3::Hasher::new()
+            .update(&self.draws.to_le_bytes())
+            .finalize_xof();
+        xof.fill(&mut bytes);
+        Entropy::from_bytes(bytes)
     }
 
     fn tick(&mut self) -> Timestamp {
@@ -142,6 +174,7 @@ impl World {
             .find_map(|k| layout.parse_manifest_key(k))
             .map(|(_, digest)| digest);
         let files = self.store.files();
+        let (sealing, signing) = (self.sealing.clone(), self.signing.clone());
         let inputs = ExportInputs {
             user: USER,
             build: "test",
@@ -157,57 +190,41 @@ impl World {
             exported: &self.exported.clone(),
             previous,
             now_ms: self.clock,
+            sealing: sealing.as_ref(),
+            signing: signing.as_ref(),
         };
         let mut run = ExportRun::new(&inputs, budget).map_err(|e| e.to_string())?;
         while let Some(step) = run.next_step() {
-            let result = match step {
+            let prepared = match step {
                 ExportStep::CopySegment(listed) => {
                     let bytes = self.r2[&listed.key].clone();
                     assert_eq!(Hash::of(&bytes), listed.digest);
-                    let described = describe_segment(&layout, &bytes).unwrap();
-                    self.put(&described.key, &bytes)?;
-                    self.exported
-                        .segments
-                        .insert(described.key.clone(), described.clone());
-                    StepResult::Segment(described)
+                    let entropy = self.entropy();
+                    run.prepare_segment(bytes, &entropy).unwrap()
                 }
                 ExportStep::PutTail { first, last } => {
                     let segment = self.store.encode_range(first, last).unwrap();
-                    let described = describe_segment(&layout, &segment.bytes).unwrap();
-                    self.put(&described.key, &segment.bytes)?;
-                    self.exported
-                        .segments
-                        .insert(described.key.clone(), described.clone());
-                    StepResult::Segment(described)
+                    let entropy = self.entropy();
+                    run.prepare_segment(segment.bytes, &entropy).unwrap()
                 }
                 ExportStep::PutPack(hashes) => {
+                    let entropy = self.entropy();
                     let held: Vec<(Hash, &[u8])> = hashes
                         .iter()
                         .map(|h| (*h, self.blobs[h].as_slice()))
                         .collect();
-                    let packed = pack::encode(&held);
-                    let pack = PackRef {
-                        key: layout.pack_key(&packed.digest),
-                        size: packed.bytes.len() as u64,
-                        blake3: packed.digest,
-                        contents: packed.blobs.len() as u64,
-                    };
-                    self.put(&pack.key, &packed.bytes)?;
-                    self.exported.packs.insert(pack.key.clone(), pack.clone());
-                    for hash in &packed.blobs {
-                        self.exported.contents.insert(*hash, pack.key.clone());
-                    }
-                    StepResult::Pack {
-                        pack,
-                        contents: packed.blobs,
-                    }
+                    run.prepare_pack(&held, &entropy)
                 }
                 ExportStep::PutManifest(manifest) => {
                     self.put(&manifest.key, &manifest.bytes)?;
-                    StepResult::Manifest
+                    run.complete(StepResult::Manifest)
+                        .map_err(|e| e.to_string())?;
+                    continue;
                 }
             };
-            run.complete(result).map_err(|e| e.to_string())?;
+            self.put(&prepared.key, &prepared.bytes)?;
+            self.exported.record(&prepared.result);
+            run.complete(prepared.result).map_err(|e| e.to_string())?;
         }
         Ok(run.state())
     }
@@ -242,7 +259,7 @@ impl World {
             .keys()
             .filter_map(|k| self.bucket.get(k).map(|b| (k.to_owned(), b.clone())))
             .collect();
-        let assembled = restore::assemble(manifest, &plan, &fetched)?;
+        let assembled = restore::assemble(manifest, &self.identities, &plan, &fetched)?;
         restore::rebuild(
             manifest,
             &assembled,
@@ -267,7 +284,10 @@ fn notes(store: &Store<MemoryStorage>) -> Vec<(String, u64, Hash)> {
 
 /// A user with archived and unarchived history: writes, edits, moves, deletes.
 fn busy_world() -> World {
-    let mut w = World::new();
+    busy(World::new())
+}
+
+fn busy(mut w: World) -> World {
     for i in 0..30 {
         w.write(&format!("notes/{i:02}.md"), &format!("note {i}\n"));
     }
@@ -486,4 +506,170 @@ fn an_archive_with_a_gap_is_refused_before_anything_is_uploaded() {
     let error = w.export(PLENTY).unwrap_err();
     assert!(error.contains("seqs 1..="), "{error}");
     assert!(w.bucket.is_empty());
+}
+
+#[test]
+fn a_sealed_signed_export_restores_exactly_with_the_identity_and_names_no_plaintext_hash() {
+    let mut w = busy(World::sealed());
+    let manifest = w.export_fully(PLENTY, 1);
+    let recipient = w.sealing.clone().unwrap();
+    assert_eq!(
+        manifest.encryption.as_ref().map(|e| e.recipient.clone()),
+        Some(recipient.to_string())
+    );
+    let restored = w.restore(&manifest, Target::Head).unwrap();
+    assert_eq!(notes(&restored), notes(&w.store));
+    for (path, live) in w.store.history().iter() {
+        assert_eq!(restored.history().versions(path.as_str()), live);
+    }
+
+    // The manifest in the bucket is signed by the world's key.
+    let layout = UserLayout::new(USER);
+    let (key, bytes) = w
+        .bucket
+        .iter()
+        .find(|(k, _)| layout.parse_manifest_key(k).is_some())
+        .unwrap();
+    let opened = Manifest::open(bytes).unwrap();
+    assert_eq!(
+        opened.signer,
+        w.signing.as_ref().map(SigningKey::public_key)
+    );
+    assert_eq!(*key, manifest.encode_with(w.signing.as_ref()).key);
+
+    // No key and no manifest byte names a plaintext: contents, segments, packs.
+    let mut plain: Vec<Hash> = w.blobs.keys().copied().collect();
+    plain.extend(w.exported.sealed.values().map(|s| s.plain));
+    plain.extend(
+        w.r2.keys()
+            .filter_map(|k| archive::parse_segment_key(&archive::segment_prefix(USER), k))
+            .map(|s| s.digest),
+    );
+    assert!(plain.len() > 35, "{} plaintext hashes", plain.len());
+    let manifest_text = String::from_utf8_lossy(bytes).into_owned();
+    for hash in &plain {
+        let hex = hash.to_hex();
+        assert!(
+            w.bucket.keys().all(|k| !k.contains(&hex)),
+            "a key names {hex}"
+        );
+        assert!(!manifest_text.contains(&hex));
+        assert!(
+            !bytes.windows(32).any(|win| win == hash.0),
+            "the manifest holds {hex}"
+        );
+    }
+    // And no object holds a note's text.
+    for object in w.bucket.values() {
+        assert!(!object.windows(14).any(|win| win == b"note 0, edited"));
+    }
+    assert_eq!(w.exported.sealed.len(), manifest.objects().count());
+}
+
+#[test]
+fn a_sealed_backup_needs_the_recipients_identity() {
+    let mut w = busy(World::sealed());
+    let manifest = w.export_fully(PLENTY, 1);
+    let recipient = manifest.encryption.clone().unwrap().recipient;
+    w.identities = Vec::new();
+    assert_eq!(
+        w.restore(&manifest, Target::Head).unwrap_err(),
+        RestoreError::NeedsIdentity {
+            recipient: recipient.clone()
+        }
+    );
+    let stranger = Identity::from_secret_bytes([5; 32]);
+    w.identities = vec![stranger.clone()];
+    assert_eq!(
+        w.restore(&manifest, Target::Head).unwrap_err(),
+        RestoreError::WrongIdentity {
+            recipient,
+            given: stranger.recipient().to_string()
+        }
+    );
+    // Objects can still be checked as stored without it (what the cron's drill does).
+    let key = &manifest.packs[0].key;
+    let stored = restore::check_object(
+        w.bucket.get(key).map(Vec::as_slice),
+        key,
+        manifest.packs[0].size,
+        &manifest.packs[0].blake3,
+    )
+    .unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+}
+
+#[test]
+fn a_sealed_export_interrupted_anywhere_uploads_each_object_once() {
+    let total = {
+        let mut w = busy(World::sealed());
+        w.export_fully(PLENTY, 1);
+        u32::try_from(w.puts).unwrap()
+    };
+    for fail_after in 0..total {
+        let mut w = busy(World::sealed());
+        w.puts_before_failure = Some(fail_after);
+        assert!(w.export(PLENTY).is_err(), "put {fail_after} fails");
+        w.puts_before_failure = None;
+        let manifest = w.export_fully(PLENTY, 1);
+        assert_eq!(
+            w.puts as usize,
+            manifest.objects().count() + 1,
+            "after failing at put {fail_after}"
+        );
+        assert_eq!(
+            notes(&w.restore(&manifest, Target::Head).unwrap()),
+            notes(&w.store)
+        );
+    }
+    // Later exports upload only what is new, sealed exports too.
+    let mut w = busy(World::sealed());
+    w.export_fully(PLENTY, 1);
+    let before = w.puts;
+    w.write("notes/50.md", "one more\n");
+    w.export_fully(PLENTY, 1);
+    assert_eq!(
+        w.puts - before,
+        3,
+        "a tail segment, a pack and the manifest"
+    );
+}
+
+#[test]
+fn a_new_recipient_or_turning_sealing_on_reuses_nothing_written_otherwise() {
+    let mut w = busy_world();
+    let plain = w.export_fully(PLENTY, 1);
+    assert!(plain.encryption.is_none());
+    let sealed = World::sealed();
+    w.sealing = sealed.sealing.clone();
+    w.identities = sealed.identities.clone();
+    let first = w.export_fully(PLENTY, 1);
+    assert!(
+        first
+            .objects()
+            .all(|(k, _, _)| w.exported.sealed.contains_key(k))
+    );
+    assert!(
+        first
+            .objects()
+            .all(|(k, _, _)| plain.objects().all(|(p, _, _)| p != k))
+    );
+    assert_eq!(
+        notes(&w.restore(&first, Target::Head).unwrap()),
+        notes(&w.store)
+    );
+    // Another recipient: everything is sealed again, to it.
+    let other = Identity::from_secret_bytes([6; 32]);
+    w.sealing = Some(other.recipient());
+    w.identities = vec![other];
+    let second = w.export_fully(PLENTY, 1);
+    assert!(
+        second
+            .objects()
+            .all(|(k, _, _)| first.objects().all(|(p, _, _)| p != k))
+    );
+    assert_eq!(
+        notes(&w.restore(&second, Target::Head).unwrap()),
+        notes(&w.store)
+    );
 }

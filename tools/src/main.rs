@@ -67,6 +67,11 @@ enum BackupCommand {
     /// notes digest). Exit 4 naming each damaged object.
     #[command(after_help = backup_cmd::BACKUPS_HELP)]
     Verify(backup_cmd::verify::Args),
+    /// Makes a new age identity (opens sealed backups; its recipient is the Worker's
+    /// BACKUP_AGE_RECIPIENT) and a new ed25519 signing key (the Worker's BACKUP_SIGNING_KEY;
+    /// its public key checks manifests). Secrets go to --out FILE, or to stdout without it.
+    #[command(after_help = backup_cmd::BACKUPS_HELP)]
+    Keygen(backup_cmd::keys::KeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +88,7 @@ fn run(command: Command) -> Result<()> {
     match command {
         Command::Backup(BackupCommand::List(args)) => backup_cmd::list::run(&args),
         Command::Backup(BackupCommand::Verify(args)) => backup_cmd::verify::run(&args),
+        Command::Backup(BackupCommand::Keygen(args)) => backup_cmd::keys::keygen(&args),
         Command::Restore(args) => backup_cmd::restore::run(&args),
         Command::BenchBackup(args) => bench_backup::run(&args),
         Command::BenchHttp(args) => bench_http::run(&args),

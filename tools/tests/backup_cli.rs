@@ -497,3 +497,199 @@ fn a_note_under_the_restore_metadata_directory_stops_the_restore_before_writing(
     );
     assert!(!dir.exists(), "nothing is left behind");
 }
+
+/// A world whose exports are sealed to a new identity and signed; the identity file and the
+/// public key the operator would pass.
+fn sealed_world() -> (World, tempfile::TempDir, PathBuf, String) {
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("backup-keys.txt");
+    let out = Command::new(env!("CARGO_BIN_EXE_second-brain"))
+        .args(["backup", "keygen", "--out", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !printed.contains("AGE-SECRET-KEY-1"),
+        "no secret on stdout with --out"
+    );
+    let field = |text: &str, label: &str| -> String {
+        let line = text.lines().find(|l| l.contains(label)).unwrap();
+        line.rsplit(' ').next().unwrap().to_owned()
+    };
+    let recipient: backups::seal::Recipient =
+        field(&printed, "BACKUP_AGE_RECIPIENT").parse().unwrap();
+    let public = field(&printed, "BACKUP_SIGNING_PUBLIC_KEY");
+    let signing = backups::sign::SigningKey::from_hex(&field(&text, "BACKUP_SIGNING_KEY")).unwrap();
+    assert_eq!(signing.public_key().to_string(), public);
+    let mut w = busy_world();
+    w.sealing = Some(recipient);
+    w.signing = Some(signing);
+    (w, keys, file, public)
+}
+
+#[test]
+fn a_sealed_signed_backup_restores_byte_for_byte_with_the_identity_and_public_key() {
+    let (mut w, _keys, identity, public) = sealed_world();
+    let manifest = w.export();
+    assert!(manifest.encryption.is_some());
+    let (_parent, dir) = restore_dir();
+    let out = w.cli(&[
+        "restore",
+        "--user",
+        USER,
+        "--identity",
+        identity.to_str().unwrap(),
+        "--signing-public-key",
+        &public,
+        "--to",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(files_outside_meta(&dir), w.notes());
+    assert_eq!(open_restored_log(&dir).head(), w.store.head());
+
+    // verify: without the identity the objects are checked as stored and the replay is
+    // reported as needing it; with it the log replays.
+    let out = w.cli(&[
+        "backup",
+        "verify",
+        "--user",
+        USER,
+        "--read-data",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["objects_read"], manifest.objects().count());
+    assert_eq!(report["replayed"].as_array().unwrap().len(), 0);
+    assert_eq!(report["not_replayed"].as_array().unwrap().len(), 1);
+    let out = w.cli(&[
+        "backup",
+        "verify",
+        "--user",
+        USER,
+        "--read-data",
+        "100",
+        "--identity",
+        identity.to_str().unwrap(),
+        "--signing-public-key",
+        &public,
+        "--json",
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        json(&out)["replayed"][0],
+        manifest.encode_with(w.signing.as_ref()).key
+    );
+}
+
+#[test]
+fn no_identity_or_a_wrong_one_is_exit_6_naming_the_recipient() {
+    let (mut w, keys, _identity, _public) = sealed_world();
+    let manifest = w.export();
+    let recipient = manifest.encryption.unwrap().recipient;
+    let (_parent, dir) = restore_dir();
+    let out = w.cli(&["restore", "--user", USER, "--to", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&recipient), "{}", stderr(&out));
+    assert!(stderr(&out).contains("identity"), "{}", stderr(&out));
+
+    let other = keys.path().join("other.txt");
+    let stranger = backups::seal::Identity::from_secret_bytes([4; 32]);
+    std::fs::write(
+        &other,
+        format!("{}\n", stranger.to_secret_string().as_str()),
+    )
+    .unwrap();
+    for args in [
+        vec!["restore", "--user", USER, "--to", dir.to_str().unwrap()],
+        vec!["backup", "verify", "--user", USER, "--read-data", "100"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--identity", other.to_str().unwrap()]);
+        let out = w.cli(&args);
+        assert_eq!(code(&out), Some(6), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&recipient), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains(stranger.to_secret_string().as_str()),
+            "the identity is never printed"
+        );
+    }
+    assert!(!dir.exists());
+}
+
+#[test]
+fn a_manifest_signed_by_another_key_or_unsigned_is_refused_when_a_key_is_required() {
+    let (mut w, _keys, identity, public) = sealed_world();
+    // Signed by another key.
+    w.signing = Some(backups::sign::SigningKey::from_seed([1; 32]));
+    w.export();
+    let (_parent, dir) = restore_dir();
+    let restore = |w: &World| {
+        w.cli(&[
+            "restore",
+            "--user",
+            USER,
+            "--identity",
+            identity.to_str().unwrap(),
+            "--signing-public-key",
+            &public,
+            "--to",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let out = restore(&w);
+    assert_eq!(code(&out), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("signed by"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&public), "{}", stderr(&out));
+    let out = w.cli(&[
+        "backup",
+        "verify",
+        "--user",
+        USER,
+        "--signing-public-key",
+        &public,
+    ]);
+    assert_eq!(code(&out), Some(6), "{}", stderr(&out));
+
+    // Unsigned: a newer manifest written without a key.
+    w.signing = None;
+    w.write("notes/60.md", b"unsigned\n");
+    w.export();
+    let out = restore(&w);
+    assert_eq!(code(&out), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not signed"), "{}", stderr(&out));
+    // Without a required key, the same backup restores.
+    let out = w.cli(&[
+        "restore",
+        "--user",
+        USER,
+        "--identity",
+        identity.to_str().unwrap(),
+        "--to",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(files_outside_meta(&dir), w.notes());
+}
+
+#[test]
+fn keygen_prints_a_usable_identity_file_on_stdout_without_out() {
+    let out = Command::new(env!("CARGO_BIN_EXE_second-brain"))
+        .args(["backup", "keygen"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let identities = backups::seal::Identity::parse_file(&text).unwrap();
+    assert_eq!(identities.len(), 1);
+    assert!(text.contains(&identities[0].recipient().to_string()));
+    assert!(
+        stderr(&out).is_empty(),
+        "nothing on stderr: {}",
+        stderr(&out)
+    );
+}

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use backups::layout::UserLayout;
 use backups::manifest::Manifest;
 use backups::s3::{self, BlockingHttp, ListAllError, Operation, S3Config, S3Error};
+use backups::sign::PublicKey;
 use engine::Hash;
 use second_brain_tools::s3_http::S3Http;
 
@@ -84,8 +85,13 @@ impl Bucket {
         Ok(manifests)
     }
 
-    /// Reads a listed manifest and checks that its bytes are the ones its name promises.
-    pub(crate) fn manifest(&mut self, listed: &ListedManifest) -> Result<Manifest, Failure> {
+    /// Reads a listed manifest and checks that its bytes are the ones its name promises and,
+    /// with `trusted`, that this key signed it ([`Failure::Keys`] otherwise).
+    pub(crate) fn manifest(
+        &mut self,
+        listed: &ListedManifest,
+        trusted: Option<&PublicKey>,
+    ) -> Result<Manifest, Failure> {
         let Some(bytes) = self.get(&listed.key)? else {
             return Err(Failure::Damaged(format!(
                 "manifest {} vanished after it was listed",
@@ -99,8 +105,10 @@ impl Bucket {
                 listed.key
             )));
         }
-        Manifest::decode(&bytes)
-            .map_err(|e| Failure::Damaged(format!("manifest {} is unreadable: {e}", listed.key)))
+        Manifest::open(&bytes)
+            .map_err(|e| Failure::Damaged(format!("manifest {} is unreadable: {e}", listed.key)))?
+            .trusted(trusted)
+            .map_err(|e| Failure::Keys(format!("manifest {}: {e}", listed.key)))
     }
 
     /// The bytes of `key`, or `None` when there is no such object.

@@ -47,7 +47,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     }
     let mut rows = Vec::with_capacity(listed.len());
     for entry in &listed {
-        let manifest = bucket.manifest(entry)?;
+        let manifest = bucket.manifest(entry, None)?;
         rows.push(Row {
             created: rfc3339(manifest.created_ms),
             head_seq: manifest.head.seq,

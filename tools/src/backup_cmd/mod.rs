@@ -6,13 +6,16 @@
 //!
 //! Exit codes (also in `--help` and `docs/runbooks/restore.md`), from [`Failure::exit_code`]:
 //! 0 ok, 1 any other error (local I/O...), 2 usage or settings, 3 nothing found (no manifest,
-//! or nothing written by the asked time), 4 the backup is damaged, 5 S3 unreachable or refused.
+//! or nothing written by the asked time), 4 the backup is damaged, 5 S3 unreachable or refused,
+//! 6 the keys do not fit: the backup is sealed and no identity or a wrong one was given, or
+//! the manifest is unsigned or signed by another key than `--signing-public-key`.
 //!
 //! Layout: [`bucket`] (the blocking S3 reads and how their failures map to exit codes),
 //! [`list`], [`verify`], [`restore`] (planning and fetching) and [`restore_dir`] (what a
 //! restore writes into its directory).
 
 pub(crate) mod bucket;
+pub(crate) mod keys;
 pub(crate) mod list;
 pub(crate) mod restore;
 pub(crate) mod restore_dir;
@@ -31,8 +34,11 @@ Backups:
   Settings: --endpoint, --region, --bucket, or S3_BACKUP_ENDPOINT, S3_BACKUP_REGION,
   S3_BACKUP_BUCKET; the keys are read from the environment only, from S3_BACKUP_ACCESS_KEY
   and S3_BACKUP_SECRET_KEY (other names with --access-key-env / --secret-key-env).
+  Sealed backups need --identity FILE; signed ones are checked with --signing-public-key HEX
+  (or BACKUP_SIGNING_PUBLIC_KEY). backup keygen makes both pairs.
   Exit codes: 0 ok, 1 other error, 2 usage or settings, 3 nothing found,
-  4 backup damaged (the object at fault is named), 5 S3 unreachable or refused.
+  4 backup damaged (the object at fault is named), 5 S3 unreachable or refused,
+  6 keys do not fit (no or wrong identity; manifest unsigned or signed by another key).
   Runbook: docs/runbooks/restore.md";
 
 /// Environment variables the Worker reads its backup settings from; the CLI's defaults.
@@ -113,6 +119,10 @@ pub(crate) enum Failure {
     /// S3 could not be reached, or refused the request (exit 5).
     #[error("{0}")]
     S3(String),
+    /// The keys do not fit the backup: no or a wrong identity, an unsigned manifest or one
+    /// signed by another key (exit 6).
+    #[error("{0}")]
+    Keys(String),
 }
 
 impl Failure {
@@ -123,6 +133,7 @@ impl Failure {
             Failure::NothingFound(_) => 3,
             Failure::Damaged(_) => 4,
             Failure::S3(_) => 5,
+            Failure::Keys(_) => 6,
         }
     }
 }
@@ -237,11 +248,12 @@ mod tests {
             Failure::NothingFound(String::new()),
             Failure::Damaged(String::new()),
             Failure::S3(String::new()),
+            Failure::Keys(String::new()),
         ]
         .iter()
         .map(Failure::exit_code)
         .collect();
-        assert_eq!(codes, [2, 3, 4, 5]);
+        assert_eq!(codes, [2, 3, 4, 5, 6]);
         let wrapped = anyhow::Error::new(Failure::Damaged("x".into())).context("verifying");
         assert_eq!(exit_code(&wrapped), ExitCode::from(4));
         assert_eq!(exit_code(&anyhow::anyhow!("disk full")), ExitCode::from(1));

@@ -1,7 +1,9 @@
 //! `second-brain restore`: a user's notes from the newest backup, at its head or at an earlier
 //! seq or time, into a new directory (layout in [`super::restore_dir`]).
 //!
-//! Steps: list the manifests and read the newest (its bytes must hash to its name), plan the
+//! Steps: list the manifests and read the newest (its bytes must hash to its name; with
+//! `--signing-public-key`, signed by that key), check that `--identity` opens it if it is
+//! sealed, plan the
 //! objects for the target, fetch them (progress on stderr), check them and their hash chain
 //! (`backups::restore::assemble`), replay them with the engine into the directory's log and
 //! check the notes digest (`rebuild`), then write the notes, the contents and the report.
@@ -16,6 +18,7 @@ use backups::restore::{self, RestoreError, RestorePlan, Target};
 use serde::Serialize;
 
 use super::bucket::{Bucket, ListedManifest};
+use super::keys::KeyArgs;
 use super::restore_dir::{self, META_DIR, REPORT_FILE, Written};
 use super::{Failure, S3Args, human_bytes, parse_rfc3339, rfc3339};
 
@@ -40,6 +43,8 @@ pub(crate) struct Args {
     /// The directory to restore into; it must not exist or be empty.
     #[arg(long, value_name = "DIR")]
     to: PathBuf,
+    #[command(flatten)]
+    keys: KeyArgs,
     #[command(flatten)]
     s3: S3Args,
 }
@@ -97,6 +102,8 @@ struct RestoreReport {
 /// Restores, or with `--dry-run` prints the plan.
 pub(crate) fn run(args: &Args) -> Result<()> {
     let config = args.s3.config()?;
+    let identities = args.keys.identities()?;
+    let trusted = args.keys.public_key()?;
     let target = match (args.at, &args.time) {
         (Some(seq), _) => Target::Seq(seq),
         (None, Some(time)) => Target::Time(parse_rfc3339(time)?),
@@ -112,7 +119,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ))
         .into());
     };
-    let manifest = bucket.manifest(&newest)?;
+    let manifest = bucket.manifest(&newest, trusted.as_ref())?;
+    restore::check_identities(&manifest, &identities)
+        .map_err(|e| Failure::Keys(format!("{e} (manifest {})", newest.key)))?;
     let plan = restore::plan(&manifest, target).map_err(|e| match e {
         RestoreError::BeforeFirst { .. } => Failure::NothingFound(format!(
             "nothing to restore: {e} ({})",
@@ -151,7 +160,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
     let fetched = fetch(&mut bucket, &newest, &plan)?;
     let bytes_fetched = fetched.values().map(|b| b.len() as u64).sum();
-    let assembled = restore::assemble(&manifest, &plan, &fetched)
+    let assembled = restore::assemble(&manifest, &identities, &plan, &fetched)
         .map_err(|e| Failure::Damaged(format!("{e} (manifest {})", newest.key)))?;
     drop(fetched);
     let at_head = assembled.head == manifest.head;
@@ -169,7 +178,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         contents: written.blobs,
         objects_fetched: plan.keys().count(),
         bytes_fetched,
-        checks: checks(at_head),
+        checks: checks(at_head, manifest.encryption.is_some(), trusted.is_some()),
     };
     let written = restore_dir::write(&args.to, &manifest, &assembled, |written| {
         Ok(serde_json::to_vec_pretty(&make_report(written))?)
@@ -195,13 +204,19 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 }
 
 /// What a successful restore checked.
-fn checks(at_head: bool) -> Vec<&'static str> {
-    let mut checks = vec![
-        "the manifest's bytes hash to its name",
+fn checks(at_head: bool, sealed: bool, signed: bool) -> Vec<&'static str> {
+    let mut checks = vec!["the manifest's bytes hash to its name"];
+    if signed {
+        checks.push("the manifest is signed by the given public key");
+    }
+    if sealed {
+        checks.push("every sealed object opens with the given identity (age, X25519)");
+    }
+    checks.extend([
         "every fetched object has the size and blake3 the manifest names",
         "the segments' hash chain runs unbroken from seq 1 to the restored head",
         "every version up to the restored head has its content",
-    ];
+    ]);
     if at_head {
         checks.push("the log ends at the manifest's head");
         checks.push("the restored notes hash to the manifest's state digest");
@@ -302,7 +317,25 @@ mod tests {
 
     #[test]
     fn checks_at_the_head_include_the_digest() {
-        assert!(checks(true).iter().any(|c| c.contains("state digest")));
-        assert!(!checks(false).iter().any(|c| c.contains("state digest")));
+        assert!(
+            checks(true, false, false)
+                .iter()
+                .any(|c| c.contains("state digest"))
+        );
+        assert!(
+            !checks(false, false, false)
+                .iter()
+                .any(|c| c.contains("state digest"))
+        );
+        assert!(
+            checks(true, true, true)
+                .iter()
+                .any(|c| c.contains("identity"))
+        );
+        assert!(
+            checks(true, true, true)
+                .iter()
+                .any(|c| c.contains("signed"))
+        );
     }
 }

@@ -5,7 +5,11 @@
 //! (`HEAD`), a deterministic sample of `--read-data` percent of the objects hash to what it
 //! says (`GET`), and with `--read-data 100` the log replays with the engine to the manifest's
 //! head and notes digest. Every problem is reported with the object at fault; any problem is
-//! exit 4.
+//! exit 4, or 6 when a problem is with the keys.
+//!
+//! With `--signing-public-key` every manifest checked must be signed by that key. A sealed
+//! backup is checked as stored (sizes, blake3 of the sealed bytes) without the identity; its
+//! replay needs `--identity FILE`, and is reported as not replayed without it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,10 +17,12 @@ use anyhow::Result;
 use backups::layout::UserLayout;
 use backups::manifest::Manifest;
 use backups::restore::{self, Target};
+use backups::seal::Identity;
 use engine::{Config, Hash, MemoryStorage};
 use serde::Serialize;
 
 use super::bucket::Bucket;
+use super::keys::KeyArgs;
 use super::{Failure, S3Args, human_bytes, rfc3339};
 
 /// Arguments of `backup verify`.
@@ -38,6 +44,8 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    keys: KeyArgs,
+    #[command(flatten)]
     s3: S3Args,
 }
 
@@ -53,7 +61,11 @@ struct Report {
     bytes_read: u64,
     /// Manifests whose log was replayed and whose notes digest matched.
     replayed: Vec<String>,
+    /// Manifests not replayed, and why (a sealed backup without `--identity`).
+    not_replayed: Vec<Problem>,
     problems: Vec<Problem>,
+    /// How many of the problems are with the keys (exit 6).
+    key_problems: usize,
     ok: bool,
 }
 
@@ -66,6 +78,8 @@ struct ManifestSummary {
     objects: usize,
     bytes: u64,
     previous: Option<String>,
+    /// The recipient its objects are sealed to, if they are.
+    sealed_to: Option<String>,
 }
 
 /// One thing wrong, and the object (or manifest) at fault.
@@ -78,6 +92,8 @@ struct Problem {
 /// Runs the checks; prints the report; any problem is [`Failure::Damaged`].
 pub(crate) fn run(args: &Args) -> Result<()> {
     let mut bucket = Bucket::new(args.s3.config()?)?;
+    let identities = args.keys.identities()?;
+    let trusted = args.keys.public_key()?;
     let layout = UserLayout::new(&args.user);
     let listed = bucket.manifests(&layout)?;
     if listed.is_empty() {
@@ -91,10 +107,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     };
     let mut manifests: Vec<(String, Manifest)> = Vec::new();
     for entry in chosen {
-        let manifest = match bucket.manifest(entry) {
+        let manifest = match bucket.manifest(entry, trusted.as_ref()) {
             Ok(manifest) => manifest,
             Err(Failure::Damaged(problem)) => {
                 report.problem(&entry.key, problem);
+                continue;
+            }
+            Err(Failure::Keys(problem)) => {
+                report.key_problem(&entry.key, problem);
                 continue;
             }
             Err(other) => return Err(other.into()),
@@ -115,6 +135,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             objects: manifest.objects().count(),
             bytes: manifest.object_bytes(),
             previous: manifest.previous.map(|p| p.to_hex()),
+            sealed_to: manifest.encryption.as_ref().map(|e| e.recipient.clone()),
         });
         manifests.push((entry.key.clone(), manifest));
     }
@@ -177,7 +198,20 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             {
                 continue; // Already reported; a replay would only repeat it.
             }
-            match replay(manifest, &fetched) {
+            if manifest.encryption.is_some() && identities.is_empty() {
+                report.not_replayed.push(Problem {
+                    object: key.clone(),
+                    problem: "sealed: the replay needs --identity FILE (objects were checked \
+                              as stored)"
+                        .into(),
+                });
+                continue;
+            }
+            if let Err(e) = restore::check_identities(manifest, &identities) {
+                report.key_problem(key, e.to_string());
+                continue;
+            }
+            match replay(manifest, &identities, &fetched) {
                 Ok(()) => report.replayed.push(key.clone()),
                 Err(problem) => report.problem(key, problem),
             }
@@ -194,20 +228,35 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         return Ok(());
     }
     let first = &report.problems[0];
-    Err(Failure::Damaged(format!(
-        "the backup of user {} is damaged ({} problem(s)); first: {}: {}",
+    let message = format!(
+        "the backup of user {} {} ({} problem(s)); first: {}: {}",
         args.user,
+        if report.key_problems > 0 {
+            "does not fit the keys given"
+        } else {
+            "is damaged"
+        },
         report.problems.len(),
         first.object,
         first.problem
-    ))
+    );
+    Err(if report.key_problems > 0 {
+        Failure::Keys(message)
+    } else {
+        Failure::Damaged(message)
+    }
     .into())
 }
 
 /// Replays the manifest's log from the fetched objects and checks its head and digest.
-fn replay(manifest: &Manifest, fetched: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+fn replay(
+    manifest: &Manifest,
+    identities: &[Identity],
+    fetched: &BTreeMap<String, Vec<u8>>,
+) -> Result<(), String> {
     let plan = restore::plan(manifest, Target::Head).map_err(|e| e.to_string())?;
-    let assembled = restore::assemble(manifest, &plan, fetched).map_err(|e| e.to_string())?;
+    let assembled =
+        restore::assemble(manifest, identities, &plan, fetched).map_err(|e| e.to_string())?;
     restore::rebuild(
         manifest,
         &assembled,
@@ -224,6 +273,11 @@ impl Report {
             object: object.to_owned(),
             problem,
         });
+    }
+
+    fn key_problem(&mut self, object: &str, problem: String) {
+        self.key_problems += 1;
+        self.problem(object, problem);
     }
 }
 
@@ -252,6 +306,9 @@ fn print_text(report: &Report, percent: u8) {
     );
     for key in &report.replayed {
         println!("replayed: {key}: head and notes digest match");
+    }
+    for p in &report.not_replayed {
+        println!("not replayed: {}: {}", p.object, p.problem);
     }
     for p in &report.problems {
         println!("PROBLEM {}: {}", p.object, p.problem);

@@ -9,12 +9,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use backups::archive::{self, ArchivedSegment};
 use backups::export::{
     Budget, ExportInputs, ExportRun, ExportStep, Exported, RunState, StateSummary, StepResult,
-    describe_segment,
 };
 use backups::layout::UserLayout;
-use backups::manifest::{Manifest, PackRef};
-use backups::pack;
+use backups::manifest::Manifest;
 use backups::s3::{self, BlockingHttp, LargePut, Operation, PutOptions, S3Config};
+use backups::seal::{Entropy, Recipient};
+use backups::sign::SigningKey;
 use engine::store::WriteRequest;
 use engine::{Config, EventId, Hash, MemoryStorage, Store, Timestamp};
 use second_brain_tools::s3_http::S3Http;
@@ -55,6 +55,10 @@ pub(crate) struct World {
     exported: Exported,
     pub(crate) clock: u64,
     ids: u64,
+    /// Exports seal to this recipient and sign with this key.
+    pub(crate) sealing: Option<Recipient>,
+    pub(crate) signing: Option<SigningKey>,
+    draws: u64,
 }
 
 impl World {
@@ -83,7 +87,19 @@ impl World {
             exported: Exported::default(),
             clock: 1_796_515_200_000,
             ids: 0,
+            sealing: None,
+            signing: None,
+            draws: 0,
         }
+    }
+
+    fn entropy(&mut self) -> Entropy {
+        self.draws += 1;
+        let mut bytes = [0u8; 64];
+        for (half, out) in bytes.chunks_mut(32).enumerate() {
+            out.copy_from_slice(&Hash::of(format!("{} {half}", self.draws).as_bytes()).0);
+        }
+        Entropy::from_bytes(bytes)
     }
 
     fn tick(&mut self) -> Timestamp {
@@ -180,6 +196,7 @@ impl World {
             .map(|(_, digest)| digest);
         let files = self.store.files();
         let exported = self.exported.clone();
+        let (sealing, signing) = (self.sealing.clone(), self.signing.clone());
         let inputs = ExportInputs {
             user: USER,
             build: "backup_cli test",
@@ -195,56 +212,37 @@ impl World {
             exported: &exported,
             previous,
             now_ms: self.clock,
+            sealing: sealing.as_ref(),
+            signing: signing.as_ref(),
         };
         let mut run = ExportRun::new(&inputs, PLENTY).unwrap();
         while let Some(step) = run.next_step() {
-            let result = match step {
+            let entropy = self.entropy();
+            let prepared = match step {
                 ExportStep::CopySegment(listed) => {
                     let bytes = self.r2[&listed.key].clone();
-                    let described = describe_segment(&layout, &bytes).unwrap();
-                    self.put(&described.key, &bytes);
-                    self.exported
-                        .segments
-                        .insert(described.key.clone(), described.clone());
-                    StepResult::Segment(described)
+                    run.prepare_segment(bytes, &entropy).unwrap()
                 }
                 ExportStep::PutTail { first, last } => {
                     let segment = self.store.encode_range(first, last).unwrap();
-                    let described = describe_segment(&layout, &segment.bytes).unwrap();
-                    self.put(&described.key, &segment.bytes);
-                    self.exported
-                        .segments
-                        .insert(described.key.clone(), described.clone());
-                    StepResult::Segment(described)
+                    run.prepare_segment(segment.bytes, &entropy).unwrap()
                 }
                 ExportStep::PutPack(hashes) => {
                     let held: Vec<(Hash, &[u8])> = hashes
                         .iter()
                         .map(|h| (*h, self.blobs[h].as_slice()))
                         .collect();
-                    let packed = pack::encode(&held);
-                    let pack = PackRef {
-                        key: layout.pack_key(&packed.digest),
-                        size: packed.bytes.len() as u64,
-                        blake3: packed.digest,
-                        contents: packed.blobs.len() as u64,
-                    };
-                    self.put(&pack.key, &packed.bytes);
-                    self.exported.packs.insert(pack.key.clone(), pack.clone());
-                    for hash in &packed.blobs {
-                        self.exported.contents.insert(*hash, pack.key.clone());
-                    }
-                    StepResult::Pack {
-                        pack,
-                        contents: packed.blobs,
-                    }
+                    run.prepare_pack(&held, &entropy)
                 }
                 ExportStep::PutManifest(manifest) => {
                     self.put(&manifest.key, &manifest.bytes);
-                    StepResult::Manifest
+                    run.complete(StepResult::Manifest).unwrap();
+                    continue;
                 }
             };
-            run.complete(result).unwrap();
+            self.put(&prepared.key, &prepared.bytes);
+            self.exported.record(&prepared.result);
+            run.complete(prepared.result).unwrap();
         }
         match run.state() {
             RunState::Complete(manifest) => *manifest,

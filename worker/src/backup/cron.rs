@@ -3,12 +3,18 @@
 //! backup fetched, checked and replayed in memory) and pruned (`prune`: what the retention
 //! policy lets go). A run stays within [`RUN_REQUESTS`]; the rest waits for the next. The
 //! status goes to R2 under [`STATUS_KEY`], where `/health` reads it.
+//!
+//! With `BACKUP_SIGNING_KEY` the drill refuses a manifest that its public key did not sign.
+//! A sealed backup cannot be opened here (the Worker never holds the identity): its drill
+//! checks every object as stored (present, size and blake3 the manifest names) and says that
+//! the replay needs the identity.
 
 use backups::audit::{AuditStatus, Visit};
 use backups::layout::{self, UserLayout};
 use backups::manifest::Manifest;
 use backups::restore::{self, Assembler, Target};
 use backups::s3::{self, ListRequest, Operation, S3Config, S3Error};
+use backups::sign::PublicKey;
 use engine::{Config, MemoryStorage};
 use serde::Deserialize;
 use serde_json::json;
@@ -62,6 +68,8 @@ pub(crate) async fn run(env: &Env, cron: &str) {
                     "users": status.last_run.as_ref().map_or(0, |r| r.users),
                     "drilled": drill.map_or(0, |d| d.users),
                     "drill_failures": drill.map_or(0, |d| d.users - d.passed),
+                    // Sealed backups: objects checked as stored; the replay needs the identity.
+                    "drilled_objects_only": drill.map_or(0, |d| d.objects_only),
                     "overdue": status.overdue.len(),
                     "duration_ms": Date::now().as_millis().saturating_sub(started),
                 })
@@ -154,54 +162,58 @@ async fn visit(
         }
     };
     *budget = budget.saturating_sub(1);
-    let (newest_manifest_ms, drill) = match newest_manifest(&settings.s3, user).await {
-        Ok(Some(manifest)) => {
-            *budget = budget.saturating_sub(2 + manifest.objects().count() as u32);
-            let started = Date::now().as_millis();
-            let outcome = drill(&settings.s3, &manifest).await;
-            let repaired = match &outcome {
-                Err(DrillFailure {
-                    object: Some(key), ..
-                }) => repair(env, &settings.s3, user, key).await,
-                _ => false,
-            };
-            let outcome = outcome.map_err(|failure| failure.message);
-            let tag = super::telemetry::user_tag(env, user);
-            let error = outcome
-                .as_ref()
-                .err()
-                .map(|e| e.replace(UserLayout::new(user).prefix(), &format!("users/<{tag}>/")));
-            worker::console_log!(
-                "{}",
-                json!({
-                    "msg": "backup_drill",
-                    "user_tag": tag,
-                    "outcome": if outcome.is_ok() { "passed" } else { "failed" },
-                    "head_seq": manifest.head.seq,
-                    "objects": manifest.objects().count(),
-                    "bytes": manifest.object_bytes(),
-                    "duration_ms": Date::now().as_millis().saturating_sub(started),
-                    "error": error,
-                    "repaired": repaired,
-                })
-            );
-            super::telemetry::record(
-                env,
-                super::telemetry::Point {
-                    kind: "backup_drill",
-                    outcome: if outcome.is_ok() { "passed" } else { "failed" },
-                    user,
-                    duration_ms: Date::now().as_millis().saturating_sub(started),
-                    bytes: manifest.object_bytes(),
-                    objects: manifest.objects().count() as u64,
-                    head_seq: manifest.head.seq,
-                },
-            );
-            (Some(manifest.created_ms), Some(outcome))
-        }
-        Ok(None) => (None, None),
-        Err(error) => (None, Some(Err(error))),
-    };
+    let trusted = settings.signing.as_ref().map(|key| key.public_key());
+    let mut objects_only = false;
+    let (newest_manifest_ms, drill) =
+        match newest_manifest(&settings.s3, user, trusted.as_ref()).await {
+            Ok(Some(manifest)) => {
+                objects_only = manifest.encryption.is_some();
+                *budget = budget.saturating_sub(2 + manifest.objects().count() as u32);
+                let started = Date::now().as_millis();
+                let outcome = drill(&settings.s3, &manifest).await;
+                let repaired = match &outcome {
+                    Err(DrillFailure {
+                        object: Some(key), ..
+                    }) => repair(env, &settings.s3, user, key).await,
+                    _ => false,
+                };
+                let outcome = outcome.map_err(|failure| failure.message);
+                let tag = super::telemetry::user_tag(env, user);
+                let error = outcome
+                    .as_ref()
+                    .err()
+                    .map(|e| e.replace(UserLayout::new(user).prefix(), &format!("users/<{tag}>/")));
+                worker::console_log!(
+                    "{}",
+                    json!({
+                        "msg": "backup_drill",
+                        "user_tag": tag,
+                        "outcome": if outcome.is_ok() { "passed" } else { "failed" },
+                        "head_seq": manifest.head.seq,
+                        "objects": manifest.objects().count(),
+                        "bytes": manifest.object_bytes(),
+                        "duration_ms": Date::now().as_millis().saturating_sub(started),
+                        "error": error,
+                        "repaired": repaired,
+                    })
+                );
+                super::telemetry::record(
+                    env,
+                    super::telemetry::Point {
+                        kind: "backup_drill",
+                        outcome: if outcome.is_ok() { "passed" } else { "failed" },
+                        user,
+                        duration_ms: Date::now().as_millis().saturating_sub(started),
+                        bytes: manifest.object_bytes(),
+                        objects: manifest.objects().count() as u64,
+                        head_seq: manifest.head.seq,
+                    },
+                );
+                (Some(manifest.created_ms), Some(outcome))
+            }
+            Ok(None) => (None, None),
+            Err(error) => (None, Some(Err(error))),
+        };
     if !nudged.exporting && newest_manifest_ms.is_some() {
         match super::prune::prune_user(&settings.s3, user, &settings.retention, *budget).await {
             Ok(pruned) => {
@@ -219,6 +231,7 @@ async fn visit(
         newest_manifest_ms,
         overdue: nudged.overdue,
         drill,
+        objects_only,
     }
 }
 
@@ -251,8 +264,13 @@ async fn nudge(env: &Env, user: &str, forget: &[String]) -> Result<Nudged, Strin
     response.json().await.map_err(|e| e.to_string())
 }
 
-/// The user's newest manifest (one list request: names count down), if any.
-async fn newest_manifest(s3: &S3Config, user: &str) -> Result<Option<Manifest>, String> {
+/// The user's newest manifest (one list request: names count down), if any; signed by
+/// `trusted` when a key is given.
+async fn newest_manifest(
+    s3: &S3Config,
+    user: &str,
+    trusted: Option<&PublicKey>,
+) -> Result<Option<Manifest>, String> {
     let layout = UserLayout::new(user);
     let list = ListRequest {
         prefix: layout.manifests(),
@@ -270,16 +288,26 @@ async fn newest_manifest(s3: &S3Config, user: &str) -> Result<Option<Manifest>, 
     let bytes = get(s3, &key)
         .await?
         .ok_or_else(|| format!("manifest {key} vanished while it was read"))?;
-    Manifest::decode(&bytes)
+    Manifest::open(&bytes)
+        .map_err(|e| format!("manifest {key}: {e}"))?
+        .trusted(trusted)
         .map(Some)
         .map_err(|e| format!("manifest {key}: {e}"))
 }
 
 /// Fetches every object of `manifest`, checks it, replays the log in memory and compares the
-/// notes' digest and the chain head with the manifest.
+/// notes' digest and the chain head with the manifest. A sealed backup's objects are checked
+/// as stored only.
 async fn drill(s3: &S3Config, manifest: &Manifest) -> Result<(), DrillFailure> {
     let plan = restore::plan(manifest, Target::Head).map_err(DrillFailure::of)?;
-    let mut assembler = Assembler::new(manifest, plan, false);
+    if manifest.encryption.is_some() {
+        for (key, size, blake3) in manifest.objects() {
+            let bytes = get(s3, key).await.map_err(DrillFailure::io)?;
+            restore::check_object(bytes.as_deref(), key, size, blake3).map_err(DrillFailure::of)?;
+        }
+        return Ok(());
+    }
+    let mut assembler = Assembler::new(manifest, &[], plan, false).map_err(DrillFailure::of)?;
     while let Some(key) = assembler.next_key().map(str::to_owned) {
         let bytes = get(s3, &key).await.map_err(DrillFailure::io)?;
         assembler.feed(bytes.as_deref()).map_err(DrillFailure::of)?;

@@ -6,9 +6,16 @@
 //! 60) and `BACKUP_RETENTION` (`backups::retention::RetentionPolicy::parse`; default
 //! `all:7d daily:30d weekly:12w monthly:365d grace:48h`). None of the four secrets set:
 //! backups are off. Some but not all: an error naming the missing ones.
+//!
+//! Authenticity and secrecy, both optional: var `BACKUP_AGE_RECIPIENT` (an age X25519 public
+//! key, `age1...`: every object is sealed to it; the identity never reaches the Worker) and
+//! secret `BACKUP_SIGNING_KEY` (an ed25519 seed, 64 hex characters: every manifest is signed).
+//! `second-brain backup keygen` makes both.
 
 use backups::retention::{RetentionParseError, RetentionPolicy};
 use backups::s3::S3Config;
+use backups::seal::Recipient;
+use backups::sign::SigningKey;
 use thiserror::Error;
 
 /// The secrets backups need.
@@ -21,6 +28,8 @@ pub(crate) const SECRETS: [&str; 4] = [
 const ENDPOINT: &str = "S3_BACKUP_ENDPOINT";
 const INTERVAL: &str = "BACKUP_INTERVAL_MINUTES";
 const RETENTION: &str = "BACKUP_RETENTION";
+const RECIPIENT: &str = "BACKUP_AGE_RECIPIENT";
+const SIGNING_KEY: &str = "BACKUP_SIGNING_KEY";
 /// The default time between a user's exports.
 const DEFAULT_INTERVAL_MINUTES: u64 = 60;
 /// The longest interval accepted: a week.
@@ -35,6 +44,10 @@ pub(crate) struct BackupSettings {
     pub(crate) interval_ms: u64,
     /// Which backups the cron's pruner keeps (var `BACKUP_RETENTION`).
     pub(crate) retention: RetentionPolicy,
+    /// Seal every object to this recipient.
+    pub(crate) sealing: Option<Recipient>,
+    /// Sign every manifest with this key.
+    pub(crate) signing: Option<SigningKey>,
 }
 
 /// Why the backup settings are unusable.
@@ -52,6 +65,12 @@ pub(crate) enum BackupSettingsError {
     /// The endpoint is not an http(s) origin.
     #[error("{ENDPOINT} is {0:?} (expected http:// or https:// and a host, no path)")]
     Endpoint(String),
+    /// The recipient is not an age X25519 public key.
+    #[error("{RECIPIENT} is {0:?}, not an age X25519 recipient (age1...): {1}")]
+    Recipient(String, backups::seal::KeyError),
+    /// The signing key is not an ed25519 seed (its value is never shown).
+    #[error("{SIGNING_KEY} is not an ed25519 signing key: {0}")]
+    SigningKey(backups::sign::SignKeyError),
 }
 
 impl BackupSettings {
@@ -112,6 +131,19 @@ impl BackupSettings {
             Some(text) => RetentionPolicy::parse(&text)?,
             None => RetentionPolicy::default(),
         };
+        let sealing = match value(RECIPIENT) {
+            None => None,
+            Some(text) => Some(
+                text.parse::<Recipient>()
+                    .map_err(|e| BackupSettingsError::Recipient(text, e))?,
+            ),
+        };
+        let signing = match value(SIGNING_KEY) {
+            None => None,
+            Some(text) => {
+                Some(SigningKey::from_hex(&text).map_err(BackupSettingsError::SigningKey)?)
+            }
+        };
         Ok(Some(BackupSettings {
             s3: S3Config {
                 endpoint,
@@ -122,6 +154,8 @@ impl BackupSettings {
             },
             interval_ms,
             retention,
+            sealing,
+            signing,
         }))
     }
 }
@@ -183,5 +217,39 @@ mod tests {
             pairs.push((name, bad));
             assert!(read(&pairs).is_err(), "{name}={bad}");
         }
+    }
+
+    #[test]
+    fn a_recipient_seals_and_a_signing_key_signs_and_bad_ones_are_named() {
+        let s = read(&ALL).unwrap().unwrap();
+        assert_eq!((s.sealing, s.signing), (None, None));
+        let recipient = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+        let seed = "11".repeat(32);
+        let mut pairs = ALL.to_vec();
+        pairs.push(("BACKUP_AGE_RECIPIENT", recipient));
+        pairs.push(("BACKUP_SIGNING_KEY", &seed));
+        let s = read(&pairs).unwrap().unwrap();
+        assert_eq!(s.sealing.unwrap().to_string(), recipient);
+        assert_eq!(
+            s.signing.unwrap().public_key(),
+            SigningKey::from_seed([0x11; 32]).public_key()
+        );
+        let mut bad = ALL.to_vec();
+        bad.push(("BACKUP_AGE_RECIPIENT", "age1oops"));
+        let error = read(&bad).unwrap_err();
+        assert!(matches!(error, BackupSettingsError::Recipient(..)));
+        assert!(
+            error.to_string().contains("BACKUP_AGE_RECIPIENT"),
+            "{error}"
+        );
+        let secret = "zz".repeat(32);
+        let mut bad = ALL.to_vec();
+        bad.push(("BACKUP_SIGNING_KEY", &secret));
+        let error = read(&bad).unwrap_err();
+        assert!(error.to_string().contains("BACKUP_SIGNING_KEY"), "{error}");
+        assert!(
+            !error.to_string().contains(&secret),
+            "the secret is never shown"
+        );
     }
 }

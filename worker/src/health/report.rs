@@ -203,6 +203,7 @@ mod tests {
                 newest_manifest_ms: Some(1_000),
                 overdue: false,
                 drill: Some(Err("object users/1001/packs/x.pack is missing".into())),
+                objects_only: false,
             }],
             true,
             5_000,

@@ -7,18 +7,24 @@
 //! `backup_packs`, `backup_contents`), and writes the manifest last. A run that stops (its
 //! budget, a failed request, an eviction) leaves those records, so the next run uploads only
 //! what is still missing. Only this object writes under its user's prefix.
+//!
+//! With `BACKUP_AGE_RECIPIENT` every object is sealed before it is put (64 bytes of Web Crypto
+//! randomness each) and named by its sealed bytes; `backup_sealed` remembers each sealed
+//! object's recipient and plaintext blake3, so it is reused only under the same recipient.
+//! With `BACKUP_SIGNING_KEY` the manifest is signed.
 
 use std::collections::BTreeMap;
 
 use backups::archive::{self, ArchivedSegment};
 use backups::export::{
-    Budget, ExportInputs, ExportPlanError, ExportRun, ExportStep, Exported, RunState, StateSummary,
-    StepResult, describe_segment,
+    Budget, ExportInputs, ExportPlanError, ExportRun, ExportStep, Exported, RunState, SealedObject,
+    StateSummary, StepResult,
 };
 use backups::layout::UserLayout;
 use backups::manifest::{PackRef, SegmentRef, TimeRange};
 use backups::s3::{self, ListRequest, Operation, PutOptions, S3Config, S3Error, SignError};
 use backups::schedule::{self, ExportRecord};
+use backups::seal::Entropy;
 use engine::Hash;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -31,13 +37,15 @@ use crate::backup::{self, BackupSettings, SendError, telemetry};
 use crate::blobs::{self, GetBlobError};
 
 /// The tables of what the bucket holds.
-pub(super) const SCHEMA: [&str; 3] = [
+pub(super) const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS backup_segments (key TEXT PRIMARY KEY, size INTEGER NOT NULL, \
      blake3 TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, \
      first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS backup_packs (key TEXT PRIMARY KEY, size INTEGER NOT NULL, \
      blake3 TEXT NOT NULL, contents INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS backup_contents (hash TEXT PRIMARY KEY, pack TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS backup_sealed (key TEXT PRIMARY KEY, recipient TEXT NOT NULL, \
+     plain TEXT NOT NULL)",
 ];
 
 /// The `object_meta` key of the [`ExportRecord`] (JSON).
@@ -71,6 +79,9 @@ pub(super) enum ExportError {
     /// A note's content could not be read.
     #[error(transparent)]
     Content(#[from] GetBlobError),
+    /// No randomness for sealing (Web Crypto failed).
+    #[error("no randomness to seal with: {0}")]
+    Entropy(String),
     /// A request could not be signed.
     #[error(transparent)]
     Sign(#[from] SignError),
@@ -136,6 +147,20 @@ struct PackRow {
 struct ContentRow {
     hash: String,
     pack: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct SealedRow {
+    key: String,
+    recipient: String,
+    plain: String,
+}
+
+/// 64 fresh random bytes for one seal.
+fn entropy() -> Result<Entropy, ExportError> {
+    let mut bytes = [0u8; 64];
+    getrandom::fill(&mut bytes).map_err(|e| ExportError::Entropy(e.to_string()))?;
+    Ok(Entropy::from_bytes(bytes))
 }
 
 impl UserObject {
@@ -257,7 +282,8 @@ impl UserObject {
         match outcome {
             Ok(RunState::Complete(manifest)) => {
                 report.outcome = "complete";
-                let key = manifest.encode().key;
+                // Signing is deterministic: the same key the run put.
+                let key = manifest.encode_with(settings.signing.as_ref()).key;
                 report.manifest = Some(key.clone());
                 record.completed(manifest.head.seq, key, now);
             }
@@ -357,11 +383,13 @@ impl UserObject {
             exported: &exported,
             previous,
             now_ms: worker::Date::now().as_millis(),
+            sealing: settings.sealing.as_ref(),
+            signing: settings.signing.as_ref(),
         };
         let mut run = ExportRun::new(&inputs, BUDGET)?;
         while let Some(step) = run.next_step() {
             let result = self
-                .perform(&settings.s3, &layout, &bucket, step, report)
+                .perform(&settings.s3, &run, &bucket, step, report)
                 .await?;
             self.record_step(&result)?;
             run.complete(result)
@@ -374,7 +402,7 @@ impl UserObject {
     async fn perform(
         &self,
         s3: &S3Config,
-        layout: &UserLayout,
+        run: &ExportRun,
         bucket: &worker::Bucket,
         step: ExportStep,
         report: &mut ExportReport,
@@ -386,22 +414,24 @@ impl UserObject {
                 if Hash::of(&bytes) != listed.digest {
                     return Err(ExportError::ArchivedSegment(listed.key));
                 }
-                let described = describe_segment(layout, &bytes)
+                let prepared = run
+                    .prepare_segment(bytes, &entropy()?)
                     .map_err(|_| ExportError::ArchivedSegment(listed.key.clone()))?;
-                put(s3, &described.key, bytes, report).await?;
+                put(s3, &prepared.key, prepared.bytes, report).await?;
                 report.segments += 1;
-                StepResult::Segment(described)
+                prepared.result
             }
             ExportStep::PutTail { first, last } => {
                 let segment = self
                     .with_open_store(|store| store.encode_range(first, last))
                     .map_err(ExportError::Store)?
                     .map_err(|e| ExportError::Store(e.to_string()))?;
-                let described = describe_segment(layout, &segment.bytes)
+                let prepared = run
+                    .prepare_segment(segment.bytes, &entropy()?)
                     .map_err(|e| ExportError::Store(e.to_string()))?;
-                put(s3, &described.key, segment.bytes, report).await?;
+                put(s3, &prepared.key, prepared.bytes, report).await?;
                 report.segments += 1;
-                StepResult::Segment(described)
+                prepared.result
             }
             ExportStep::PutPack(hashes) => {
                 let mut held = Vec::with_capacity(hashes.len());
@@ -414,20 +444,11 @@ impl UserObject {
                 }
                 let borrowed: Vec<(Hash, &[u8])> =
                     held.iter().map(|(h, b)| (*h, b.as_slice())).collect();
-                let packed = backups::pack::encode(&borrowed);
-                let pack = PackRef {
-                    key: layout.pack_key(&packed.digest),
-                    size: packed.bytes.len() as u64,
-                    blake3: packed.digest,
-                    contents: packed.blobs.len() as u64,
-                };
-                put(s3, &pack.key, packed.bytes, report).await?;
+                let prepared = run.prepare_pack(&borrowed, &entropy()?);
+                put(s3, &prepared.key, prepared.bytes, report).await?;
                 report.packs += 1;
-                report.contents += u32::try_from(packed.blobs.len()).unwrap_or(u32::MAX);
-                StepResult::Pack {
-                    pack,
-                    contents: packed.blobs,
-                }
+                report.contents += u32::try_from(held.len()).unwrap_or(u32::MAX);
+                prepared.result
             }
             ExportStep::PutManifest(manifest) => {
                 put(s3, &manifest.key, manifest.bytes, report).await?;
@@ -439,8 +460,31 @@ impl UserObject {
     /// Records what a step put into the bucket.
     fn record_step(&self, result: &StepResult) -> Result<(), ExportError> {
         let sql = self.sql();
+        let sealed = match result {
+            StepResult::Segment {
+                segment,
+                sealed: Some(sealed),
+            } => Some((&segment.key, sealed)),
+            StepResult::Pack {
+                pack,
+                sealed: Some(sealed),
+                ..
+            } => Some((&pack.key, sealed)),
+            _ => None,
+        };
+        // Before the object's own row: a row without it would read as a plain object.
+        if let Some((key, sealed)) = sealed {
+            sql.exec(
+                "INSERT OR REPLACE INTO backup_sealed (key, recipient, plain) VALUES (?, ?, ?)",
+                vec![
+                    key.as_str().into(),
+                    sealed.recipient.as_str().into(),
+                    sealed.plain.to_hex().into(),
+                ],
+            )?;
+        }
         match result {
-            StepResult::Segment(s) => {
+            StepResult::Segment { segment: s, .. } => {
                 sql.exec(
                     "INSERT OR REPLACE INTO backup_segments \
                      (key, size, blake3, first_seq, last_seq, first_ms, last_ms) \
@@ -456,7 +500,7 @@ impl UserObject {
                     ],
                 )?;
             }
-            StepResult::Pack { pack, contents } => {
+            StepResult::Pack { pack, contents, .. } => {
                 sql.exec(
                     "INSERT OR REPLACE INTO backup_packs (key, size, blake3, contents) \
                      VALUES (?, ?, ?, ?)",
@@ -516,6 +560,14 @@ impl UserObject {
             .to_array()?;
         for row in rows {
             exported.contents.insert(hash(&row.hash)?, row.pack);
+        }
+        let rows: Vec<SealedRow> = sql.exec("SELECT * FROM backup_sealed", None)?.to_array()?;
+        for row in rows {
+            let sealed = SealedObject {
+                recipient: row.recipient,
+                plain: hash(&row.plain)?,
+            };
+            exported.sealed.insert(row.key, sealed);
         }
         Ok(exported)
     }

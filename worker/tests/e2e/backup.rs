@@ -65,11 +65,11 @@ fn restore_from(
     let s3 = bucket(worker);
     let mut http = S3Http::new().expect("an HTTP client");
     let plan = restore::plan(manifest, target)?;
-    let fetched = plan
+    let fetched: BTreeMap<String, Vec<u8>> = plan
         .keys()
         .filter_map(|key| Some((key.to_owned(), get(&s3, &mut http, key).ok()?)))
         .collect();
-    let assembled = restore::assemble(manifest, &plan, &fetched)?;
+    let assembled = restore::assemble(manifest, &[], &plan, &fetched)?;
     let store = restore::rebuild(
         manifest,
         &assembled,
