@@ -605,3 +605,66 @@ fn admin_routes_do_not_exist_without_an_admin_token() {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+#[test]
+fn sealed_and_signed_backups_restore_only_with_the_identity_and_the_public_key() {
+    let scratch = tempfile::tempdir().unwrap();
+    let keys = scratch.path().join("keys.txt");
+    let status = std::process::Command::new(cli())
+        .args(["backup", "keygen", "--out"])
+        .arg(&keys)
+        .output()
+        .expect("keygen runs");
+    assert!(status.status.success());
+    let text = std::fs::read_to_string(&keys).unwrap();
+    let field = |label: &str| -> &'static str {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("# {label}")))
+            .unwrap_or_else(|| panic!("no {label} in {text}"));
+        Box::leak(line.rsplit(' ').next().unwrap().to_owned().into_boxed_str())
+    };
+    let (recipient, public_key, signing_key) = (
+        field("recipient"),
+        field("signing public key"),
+        field("signing key"),
+    );
+    let mut options = Options::default();
+    options.vars.push(("BACKUP_AGE_RECIPIENT", recipient));
+    options.vars.push(("BACKUP_SIGNING_KEY", signing_key));
+    let worker = LocalWorker::start(options);
+    let user = "sealed-e2e";
+    let served = run_and_return(async {
+        let client = connect(&worker, user).await;
+        for i in 0..5 {
+            let note =
+                json!({"path": format!("secret/{i}.md"), "content": format!("private {i}\n")});
+            ok(&client, "write", note).await;
+        }
+        served_notes(&client).await
+    });
+    assert_eq!(export_now(&worker, user)["outcome"], "complete");
+    let identity = keys.to_str().unwrap();
+    let restored = scratch.path().join("restored");
+    let (code, stderr) = cli_restore(
+        &worker,
+        user,
+        &["--identity", identity, "--signing-public-key", public_key],
+        &restored,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(files_in(&restored), served);
+    // Without the identity the notes stay sealed: exit 6, nothing written.
+    let (code, stderr) = cli_restore(&worker, user, &[], &scratch.path().join("without"));
+    assert_eq!(code, 6, "{stderr}");
+    assert!(!scratch.path().join("without/secret").exists());
+    // The cron's drill checks a sealed backup's objects as stored (the Worker has no identity).
+    fire_cron(&worker);
+    let health = health_after_audits(&worker, 1);
+    let drill = &health["backups"]["last_drill"];
+    assert_eq!(
+        (drill["users"].as_u64(), drill["passed"].as_u64()),
+        (Some(1), Some(1)),
+        "{health:#}"
+    );
+}
