@@ -306,6 +306,14 @@ impl SnapshotCycle {
         true
     }
 
+    /// Ends the attempt under way as a failure would (the caller cannot go on driving it, e.g.
+    /// the store is not available): the cycle stays pending and runs again after the delay.
+    pub fn interrupt(&mut self, now: Timestamp) {
+        if self.run.is_some() {
+            self.stop(now);
+        }
+    }
+
     /// The next I/O to perform, doing the engine's work that comes before it. `Ok(None)`:
     /// nothing to do (no attempt under way, or a step waits for its outcome). An error ends
     /// the attempt.

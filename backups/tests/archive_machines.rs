@@ -352,6 +352,14 @@ fn a_failed_step_is_retried_after_the_delay_by_the_fake_clock() {
         world.cycle.next_deadline(),
         Some(Timestamp(started.0 + DELAY))
     );
+    // A driver that cannot go on ends the attempt; the retry comes from then.
+    assert!(world.cycle.start(USER, world.now()));
+    world.cycle.interrupt(world.now());
+    assert!(world.cycle.is_pending() && !world.cycle.is_running());
+    assert_eq!(
+        world.cycle.next_deadline(),
+        Some(Timestamp(world.clock + DELAY))
+    );
     // The clock reaches the deadline: the alarm runs the cycle again, and it completes.
     world.clock = world.cycle.next_deadline().unwrap().0;
     world.run_cycle().unwrap();
