@@ -8,6 +8,32 @@
 //! [`SnapshotCycle::poll_event`] gives what happened, for logs. Time comes in with every
 //! call; [`SnapshotCycle::next_deadline`] says when an unfinished cycle wants to run again.
 //!
+//! ```
+//! use std::collections::BTreeMap;
+//!
+//! use backups::snapshot_cycle::{CycleStep, RETRY_DELAY_MS, SnapshotCycle, StepOutcome};
+//! use engine::{Config, MemoryStorage, Store, Timestamp};
+//!
+//! let (mut store, _) = Store::open(MemoryStorage::new(), Config::default()).unwrap();
+//! let mut r2: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+//! let mut flag = false;
+//! let now = Timestamp(1_796_515_200_000);
+//! let mut cycle = SnapshotCycle::new(RETRY_DELAY_MS);
+//! cycle.start("1001", now);
+//! while let Some(step) = cycle.poll(&mut store, now).unwrap() {
+//!     match step {
+//!         CycleStep::MarkPending => flag = true,
+//!         CycleStep::ClearPending => flag = false,
+//!         CycleStep::PutSegment { key, bytes } | CycleStep::PutSnapshot { key, bytes } => {
+//!             r2.entry(key).or_insert(bytes);
+//!         }
+//!     }
+//!     cycle.handle(&mut store, StepOutcome::Done, now).unwrap();
+//! }
+//! assert!(!flag && !cycle.is_pending() && cycle.next_deadline().is_none());
+//! assert_eq!(r2.len(), 1, "an empty log: the snapshot alone");
+//! ```
+//!
 //! # One cycle
 //! 1. [`CycleStep::MarkPending`]: the caller sets a durable flag that a cycle is under way;
 //! 2. a local snapshot `S` is taken;
