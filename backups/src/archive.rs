@@ -1,7 +1,8 @@
 //! The user's archive in R2 (binding `STORAGE`): what the keys of snapshots and segments are,
 //! which archived objects a rebuild needs, and which segments continue the log. Pure: the
-//! Durable Object performs the R2 calls (its snapshot cycle writes, its restore reads), and
-//! the export reads the same segments to copy them into a backup.
+//! Durable Object performs the R2 calls that [`crate::snapshot_cycle`] (writes) and
+//! [`crate::archive_restore`] (reads) ask for, and the export reads the same segments to copy
+//! them into a backup.
 //!
 //! # Layout
 //! - `snapshots/<user>/<seq>-<digest hex>.cbor`: a snapshot at `seq`; the digest is the

@@ -16,6 +16,8 @@
 //!
 //! - [`archive`]: the user's archive in R2 (snapshots and segments the Durable Object
 //!   writes): its keys, which objects a rebuild needs, which segments continue the log.
+//! - [`archive_restore`]: rebuilding a store from the archive, as a step machine the Durable
+//!   Object drives (list, fetch, verify, rebuild, adopt).
 //! - [`audit`]: the cron's pass over users (nudges, drills) and the status `/health` reports.
 //! - [`export`]: planning an export as a step machine the Durable Object drives.
 //! - [`layout`]: the keys of a user's manifests, segments and packs in the backup bucket.
@@ -26,6 +28,8 @@
 //! - [`retention`]: which backups are kept, and which objects may then be deleted.
 //! - [`seal`]: objects encrypted to an age X25519 recipient, and opened with its identity.
 //! - [`sign`]: the ed25519 keys that sign manifests and check them.
+//! - [`snapshot_cycle`]: the snapshot cycle (snapshot, archive, upload, compact) as a step
+//!   machine the Durable Object's alarm drives, with its retry deadline.
 //! - [`s3`]: the S3 protocol as values: path-style SigV4-signed request builders, response and
 //!   error-XML parsers, the multipart planner, and loops over a blocking sender
 //!   ([`s3::BlockingHttp`]) for the CLI.
@@ -33,6 +37,7 @@
 //! The byte formats are described in `docs/backup-format.md` and frozen by golden files.
 
 pub mod archive;
+pub mod archive_restore;
 pub mod audit;
 pub mod export;
 pub mod layout;
@@ -44,3 +49,4 @@ pub mod s3;
 pub mod schedule;
 pub mod seal;
 pub mod sign;
+pub mod snapshot_cycle;

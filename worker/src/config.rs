@@ -31,6 +31,32 @@ pub struct Config {
     pub local_dev: bool,
     /// How long `/mcp`'s SSE connections stay open.
     pub streams: StreamTimes,
+    /// The archive's settings (local development may change them).
+    pub archive: ArchiveSettings,
+}
+
+/// The snapshot cycle's and the archive listing's settings. Outside local development they
+/// are the product's; in local development (`LOCAL_DEV=1`) the vars `DEV_ARCHIVE_RETRY_MS`,
+/// `DEV_R2_LIST_PAGE` and `DEV_FAIL_SNAPSHOT_UPLOADS` change them so that end-to-end tests
+/// see the runtime retry a cycle and page through R2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveSettings {
+    /// How long after an unfinished snapshot cycle the alarm runs it again.
+    pub retry_delay_ms: u64,
+    /// How many keys one R2 list call asks for (`None`: R2's default, 1,000).
+    pub list_page: Option<u32>,
+    /// How many snapshot uploads fail on purpose (so a test sees the alarm retry them).
+    pub fail_snapshot_uploads: u64,
+}
+
+impl Default for ArchiveSettings {
+    fn default() -> Self {
+        ArchiveSettings {
+            retry_delay_ms: backups::snapshot_cycle::RETRY_DELAY_MS,
+            list_page: None,
+            fail_snapshot_uploads: 0,
+        }
+    }
 }
 
 /// How long `/mcp`'s SSE connections stay open (vars `MCP_SSE_POLL_AFTER_MS` and
@@ -78,6 +104,16 @@ pub enum ConfigError {
     /// Local development mode was switched on in production.
     #[error("LOCAL_DEV is enabled in the production environment; refusing to serve")]
     LocalDevInProduction,
+    /// A local-development archive var is not a whole number in its range.
+    #[error("the {name} var is {value:?} (expected a whole number from 1 to {max})")]
+    InvalidDevVar {
+        /// The var.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// The largest value it takes.
+        max: u64,
+    },
     /// A stream time var is not a whole number of milliseconds in range.
     #[error(
         "the {name} var is {value:?} (expected whole milliseconds from 1 to {max})",
@@ -99,7 +135,36 @@ impl Config {
             .with_stream_vars(
                 var(POLL_AFTER_VAR).as_deref(),
                 var(STREAM_MAX_VAR).as_deref(),
+            )?
+            .with_archive_vars(
+                var(RETRY_VAR).as_deref(),
+                var(LIST_PAGE_VAR).as_deref(),
+                var(FAIL_UPLOADS_VAR).as_deref(),
             )
+    }
+
+    /// The same configuration with the archive settings from the raw values of
+    /// `DEV_ARCHIVE_RETRY_MS`, `DEV_R2_LIST_PAGE` and `DEV_FAIL_SNAPSHOT_UPLOADS` (unset or
+    /// empty: the default). Outside local development they are ignored.
+    pub fn with_archive_vars(
+        mut self,
+        retry_ms: Option<&str>,
+        list_page: Option<&str>,
+        fail_uploads: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        if !self.local_dev {
+            self.archive = ArchiveSettings::default();
+            return Ok(self);
+        }
+        let defaults = ArchiveSettings::default();
+        self.archive = ArchiveSettings {
+            retry_delay_ms: whole(RETRY_VAR, retry_ms, StreamTimes::MAX_MS)?
+                .unwrap_or(defaults.retry_delay_ms),
+            list_page: whole(LIST_PAGE_VAR, list_page, 1_000)?
+                .map(|n| u32::try_from(n).unwrap_or(1_000)),
+            fail_snapshot_uploads: whole(FAIL_UPLOADS_VAR, fail_uploads, 1_000)?.unwrap_or(0),
+        };
+        Ok(self)
     }
 
     /// The same configuration with the stream times from the raw values of
@@ -140,6 +205,7 @@ impl Config {
             environment,
             local_dev,
             streams: StreamTimes::default(),
+            archive: ArchiveSettings::default(),
         })
     }
 }
@@ -148,6 +214,29 @@ impl Config {
 const POLL_AFTER_VAR: &str = "MCP_SSE_POLL_AFTER_MS";
 /// The var that sets [`StreamTimes::stream_max_ms`].
 const STREAM_MAX_VAR: &str = "MCP_SSE_STREAM_MAX_MS";
+/// The var that sets [`ArchiveSettings::retry_delay_ms`] in local development.
+const RETRY_VAR: &str = "DEV_ARCHIVE_RETRY_MS";
+/// The var that sets [`ArchiveSettings::list_page`] in local development.
+const LIST_PAGE_VAR: &str = "DEV_R2_LIST_PAGE";
+/// The var that sets [`ArchiveSettings::fail_snapshot_uploads`] in local development.
+const FAIL_UPLOADS_VAR: &str = "DEV_FAIL_SNAPSHOT_UPLOADS";
+
+/// A whole number from 1 to `max`; unset or empty: `None`.
+fn whole(name: &'static str, value: Option<&str>, max: u64) -> Result<Option<u64>, ConfigError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n) && !text.starts_with('+'))
+            .map(Some)
+            .ok_or_else(|| ConfigError::InvalidDevVar {
+                name,
+                value: text.chars().take(64).collect(),
+                max,
+            }),
+    }
+}
 
 fn millis(name: &'static str, value: Option<&str>) -> Result<Option<u64>, ConfigError> {
     match value {
@@ -177,6 +266,7 @@ mod tests {
                 environment: Environment::Dev,
                 local_dev: true,
                 streams: StreamTimes::default(),
+                archive: ArchiveSettings::default(),
             }
         );
         let prod = Config::from_vars(Some("production"), None).unwrap();
@@ -186,6 +276,7 @@ mod tests {
                 environment: Environment::Production,
                 local_dev: false,
                 streams: StreamTimes::default(),
+                archive: ArchiveSettings::default(),
             }
         );
     }
@@ -208,6 +299,35 @@ mod tests {
         assert!(err.to_string().contains("staging"));
         let err = Config::from_vars(Some("dev"), Some("yes")).unwrap_err();
         assert_eq!(err, ConfigError::InvalidLocalDev("yes".into()));
+    }
+
+    #[test]
+    fn archive_vars_apply_in_local_development_only() {
+        let vars = |config: Config| config.with_archive_vars(Some("500"), Some("2"), Some("5"));
+        let dev = vars(Config::from_vars(Some("dev"), Some("1")).unwrap()).unwrap();
+        assert_eq!(
+            dev.archive,
+            ArchiveSettings {
+                retry_delay_ms: 500,
+                list_page: Some(2),
+                fail_snapshot_uploads: 5,
+            }
+        );
+        let deployed = vars(Config::from_vars(Some("dev"), None).unwrap()).unwrap();
+        assert_eq!(deployed.archive, ArchiveSettings::default());
+        assert_eq!(deployed.archive.retry_delay_ms, 30_000);
+        let unset = Config::from_vars(Some("dev"), Some("1"))
+            .unwrap()
+            .with_archive_vars(None, Some(""), None)
+            .unwrap();
+        assert_eq!(unset.archive, ArchiveSettings::default());
+        for (retry, page) in [(Some("0"), None), (None, Some("1001")), (Some("x"), None)] {
+            let err = Config::from_vars(Some("dev"), Some("1"))
+                .unwrap()
+                .with_archive_vars(retry, page, None)
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::InvalidDevVar { .. }), "{err}");
+        }
     }
 
     #[test]

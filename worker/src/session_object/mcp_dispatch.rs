@@ -82,7 +82,7 @@ impl UserObject {
         };
         match self.ensure_store().await {
             Ok(()) => {}
-            Err(StoreUnavailable::Restore(message)) => return not_restored(&message),
+            Err(StoreUnavailable::Restore(error)) => return not_restored(&error.to_string()),
             Err(other) => {
                 log_failure("store_open_failed", &format!("{other:?}"));
                 return internal_error(None);

@@ -30,9 +30,11 @@
 //! - `get_stream`: the sessions' GET streams: resource updates, live and replayed.
 //! - `live`: calls and streams in flight (memory); `outbox`: POST streams' events (SQLite);
 //!   `subscriptions`: which notes each session watches (SQLite) and what a stream replays.
-//! - `upkeep`: deadlines, the alarm, the snapshot cycle (snapshot, archive, compact) to R2.
+//! - `upkeep`: deadlines, the alarm, and the snapshot cycle (`backups::snapshot_cycle`)
+//!   driven against SQLite and R2.
 //! - `export`: the user's backup export to S3, driven from the alarm (`backups::export`).
-//! - `restore`: opening the store, rebuilding it from the archive when storage is empty.
+//! - `restore`: opening the store, rebuilding it from the archive when storage is empty
+//!   (`backups::archive_restore` driven against R2).
 //! - `rebuild`: the operator's rebuild from the archive.
 //! - `dev_archive`: the local-development archive routes.
 
@@ -115,8 +117,10 @@ pub struct UserObject {
     user: RefCell<Option<String>>,
     /// The alarm as last set by this instance: `Some(None)` for none; `None` when unknown.
     alarm: Cell<Option<Option<u64>>>,
-    /// A snapshot cycle is unfinished: the alarm comes back to finish it.
-    archive_retry: Cell<bool>,
+    /// The snapshot cycle: whether one is unfinished, and when the alarm comes back to run it.
+    cycle: RefCell<backups::snapshot_cycle::SnapshotCycle>,
+    /// The archive's settings, read from the vars once.
+    archive: crate::config::ArchiveSettings,
     /// The last failed rebuild from the archive, while it is remembered.
     restore_failure: RefCell<Option<restore::RestoreFailure>>,
     /// Snapshot uploads failed on purpose so far (local development's fault injection).
@@ -136,6 +140,9 @@ pub struct UserObject {
 
 impl DurableObject for MCPSessionDurableObject {
     fn new(state: State, env: Env) -> Self {
+        let archive = crate::config::Config::from_env(&env)
+            .map(|config| config.archive)
+            .unwrap_or_default();
         let object = Rc::new_cyclic(|this| UserObject {
             this: this.clone(),
             state,
@@ -144,7 +151,10 @@ impl DurableObject for MCPSessionDurableObject {
             store: RefCell::new(None),
             user: RefCell::new(None),
             alarm: Cell::new(None),
-            archive_retry: Cell::new(false),
+            cycle: RefCell::new(backups::snapshot_cycle::SnapshotCycle::new(
+                archive.retry_delay_ms,
+            )),
+            archive,
             restore_failure: RefCell::new(None),
             failed_uploads: Cell::new(0),
             store_open_ms: Cell::new(None),

@@ -131,7 +131,8 @@ impl UserObject {
         *self.restore_failure.borrow_mut() = None;
         self.schema_ready.set(false);
         self.alarm.set(None);
-        self.archive_retry.set(false);
+        *self.cycle.borrow_mut() =
+            backups::snapshot_cycle::SnapshotCycle::new(self.archive.retry_delay_ms);
         self.notified_through.set(None);
         Ok(())
     }

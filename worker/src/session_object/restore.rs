@@ -1,27 +1,23 @@
 //! Opening the store, and rebuilding it from the archive in R2 when local storage is empty.
 //!
 //! An object whose SQLite storage holds no events and no snapshot is either new or has lost
-//! its storage. Before it starts empty it lists the user's archive (every page): when the
-//! archive is empty the user is new; otherwise the store is rebuilt from the newest snapshot
-//! and the segments after what that snapshot had archived, every hash verified by the
-//! engine, and the segments archived after the snapshot are recorded again
-//! (`segment.archived`) so archiving continues where it was. A damaged archive (a listed
-//! object missing or corrupt, a segment missing from the run that starts at seq 1, a segment
-//! that does not continue the chain) is never loaded: the error is logged and the object
-//! refuses MCP requests with it, retrying the rebuild at most every [`RESTORE_RETRY_MS`],
-//! instead of starting empty and hiding the notes.
+//! its storage. Before it starts empty it drives a
+//! [`backups::archive_restore::ArchiveRestore`] (its docs say what it reads, what it checks and
+//! what it refuses): poll, perform the R2 call (list a page, get an object), hand back; then
+//! the machine rebuilds the store into SQLite. An empty archive means a new user. A damaged
+//! archive is never loaded: the error ([`ArchiveRestoreError`]) is logged (`restore_failed`)
+//! and the object refuses MCP requests with it, retrying the rebuild at most every
+//! [`RESTORE_RETRY_MS`], instead of starting empty and hiding the notes.
 
-use engine::envelope::ChainHead;
-use engine::segment::Segment;
+use backups::archive_restore::{ArchiveRestore, ArchiveRestoreError, RestoreAnswer, RestoreStep};
+use backups::snapshot_cycle::SnapshotCycle;
 use engine::storage::Storage;
-use engine::{Store, Timestamp};
 use serde_json::json;
 use worker::Bucket;
 
 use super::upkeep::{ARCHIVE_PENDING, log, log_error};
 use super::{UserObject, now};
 use crate::do_storage::DoStorage;
-use backups::archive::{self, ArchivedSegment, RestorePlan};
 
 /// How long a failed rebuild is remembered before a request tries again.
 const RESTORE_RETRY_MS: u64 = 30_000;
@@ -31,8 +27,8 @@ const RESTORE_RETRY_MS: u64 = 30_000;
 pub(super) enum StoreUnavailable {
     /// Local storage is empty and no request has named the user yet.
     NoUser,
-    /// The archive could not be restored; the text says why (for logs and the client).
-    Restore(String),
+    /// The archive could not be restored (the error is for logs and the client).
+    Restore(ArchiveRestoreError),
     /// Something else failed (for logs).
     Internal(String),
 }
@@ -40,7 +36,7 @@ pub(super) enum StoreUnavailable {
 /// A failed rebuild, remembered for a while.
 #[derive(Debug, Clone)]
 pub(super) struct RestoreFailure {
-    message: String,
+    error: ArchiveRestoreError,
     retry_at_ms: u64,
 }
 
@@ -69,7 +65,7 @@ impl UserObject {
             if let Some(failure) = self.restore_failure.borrow().as_ref()
                 && worker::Date::now().as_millis() < failure.retry_at_ms
             {
-                return Err(StoreUnavailable::Restore(failure.message.clone()));
+                return Err(StoreUnavailable::Restore(failure.error.clone()));
             }
             match self.restore(&user).await {
                 Ok(true) => {
@@ -77,71 +73,61 @@ impl UserObject {
                     return Ok(());
                 }
                 Ok(false) => *self.restore_failure.borrow_mut() = None,
-                Err(message) => {
-                    log_error(json!({"msg": "restore_failed", "error": message}));
+                Err(StoreUnavailable::Restore(error)) => {
+                    log_error(json!({"msg": "restore_failed", "error": error.to_string()}));
                     *self.restore_failure.borrow_mut() = Some(RestoreFailure {
-                        message: message.clone(),
+                        error: error.clone(),
                         retry_at_ms: worker::Date::now().as_millis() + RESTORE_RETRY_MS,
                     });
-                    return Err(StoreUnavailable::Restore(message));
+                    return Err(StoreUnavailable::Restore(error));
                 }
+                Err(other) => return Err(other),
             }
         }
         self.open_store().map_err(internal)?;
         let pending = self
             .meta_flag(ARCHIVE_PENDING)
             .map_err(|e| internal(e.to_string()))?;
-        self.archive_retry.set(pending);
+        // A cycle the object did not finish before it lost its memory runs again.
+        *self.cycle.borrow_mut() = if pending {
+            SnapshotCycle::resumed(self.archive.retry_delay_ms, now())
+        } else {
+            SnapshotCycle::new(self.archive.retry_delay_ms)
+        };
         Ok(())
     }
 
-    /// Rebuilds the store from `user`'s archive. `Ok(false)` when the archive is empty (the
-    /// caller opens an empty store); `Ok(true)` when the store is open (rebuilt here, or
-    /// opened by a concurrent request meanwhile).
-    async fn restore(&self, user: &str) -> Result<bool, String> {
+    /// Rebuilds the store from `user`'s archive: poll, perform, hand back. `Ok(false)` when
+    /// the archive is empty (the caller opens an empty store); `Ok(true)` when the store is
+    /// open (rebuilt here, or opened by a concurrent request meanwhile).
+    async fn restore(&self, user: &str) -> Result<bool, StoreUnavailable> {
         let started = worker::Date::now().as_millis();
-        let bucket = self.env.bucket("STORAGE").map_err(|e| e.to_string())?;
-        let snapshot_prefix = archive::snapshot_prefix(user);
-        let segment_prefix = archive::segment_prefix(user);
-        let snapshots: Vec<_> = list_all(&bucket, &snapshot_prefix, self.list_page())
-            .await?
-            .iter()
-            .filter_map(|key| archive::parse_snapshot_key(&snapshot_prefix, key))
-            .collect();
-        let segments: Vec<_> = list_all(&bucket, &segment_prefix, self.list_page())
-            .await?
-            .iter()
-            .filter_map(|key| archive::parse_segment_key(&segment_prefix, key))
-            .collect();
-        let Some(plan) = archive::restore_plan(&snapshots, &segments).map_err(|e| e.to_string())?
-        else {
-            return Ok(false);
-        };
-        let loaded = self.load(&bucket, &plan).await?;
+        let bucket = self
+            .env
+            .bucket("STORAGE")
+            .map_err(|e| internal(e.to_string()))?;
+        let mut restore = ArchiveRestore::new(user, self.list_page());
+        while let Some(step) = restore.poll() {
+            let answer = perform(&bucket, step).await;
+            restore.handle(answer).map_err(StoreUnavailable::Restore)?;
+        }
         if self.store.try_borrow().is_ok_and(|slot| slot.is_some()) {
             // A concurrent request finished first; its store stands.
             return Ok(true);
         }
-        let storage = DoStorage::open(&self.state.storage()).map_err(|e| e.to_string())?;
-        let replay: Vec<&[u8]> = loaded
-            .segments
-            .iter()
-            .filter(|(segment, _)| segment.last > loaded.snapshot_head.seq)
-            .map(|(_, bytes)| bytes.as_slice())
-            .collect();
-        let (mut store, report) = Store::rebuild(
-            storage,
-            loaded.snapshot.as_deref(),
-            &replay,
-            self.engine_config(),
-        )
-        .map_err(|e| format!("the archive does not verify: {e}"))?;
-        let adopted = adopt(&mut store, &loaded.chain, now())?;
+        let storage =
+            DoStorage::open(&self.state.storage()).map_err(|e| internal(e.to_string()))?;
+        let Some((store, rebuilt)) = restore
+            .rebuild(storage, self.engine_config(), now())
+            .map_err(StoreUnavailable::Restore)?
+        else {
+            return Ok(false);
+        };
         log(json!({
             "msg": "store_restored",
-            "snapshot_seq": report.snapshot_seq,
-            "replayed": report.replayed,
-            "segments_adopted": adopted,
+            "snapshot_seq": rebuilt.open.snapshot_seq,
+            "replayed": rebuilt.open.replayed,
+            "segments_adopted": rebuilt.adopted,
             "head_seq": store.head().seq,
             "notes": store.files().len(),
             "duration_ms": worker::Date::now().as_millis().saturating_sub(started),
@@ -149,85 +135,28 @@ impl UserObject {
         let mut slot = self
             .store
             .try_borrow_mut()
-            .map_err(|_| "the store is borrowed".to_owned())?;
+            .map_err(|_| internal("the store is borrowed".to_owned()))?;
         *slot = Some(store);
         // The snapshot and segments are in the archive already; the next cycle goes on from
         // what the restored log recorded.
-        self.archive_retry.set(false);
+        *self.cycle.borrow_mut() = SnapshotCycle::new(self.archive.retry_delay_ms);
         Ok(true)
     }
-
-    /// Downloads what `plan` names and checks it against the keys.
-    async fn load(&self, bucket: &Bucket, plan: &RestorePlan) -> Result<Loaded, String> {
-        let (snapshot, snapshot_head, archived) = match &plan.snapshot {
-            Some(listed) => {
-                let bytes = get(bucket, &listed.key).await?;
-                let state = engine::snapshot::decode(&bytes, 1)
-                    .map_err(|e| format!("snapshot {} is unreadable: {e}", listed.key))?;
-                if state.head().seq != listed.seq {
-                    return Err(format!(
-                        "snapshot {} holds seq {}",
-                        listed.key,
-                        state.head().seq
-                    ));
-                }
-                (Some(bytes), state.head(), state.archived())
-            }
-            None => (None, Default::default(), Default::default()),
-        };
-        if plan.covered_through < archived.seq {
-            return Err(format!(
-                "the archive lacks the segment(s) holding seqs {}..={}: the snapshot at seq {} \
-                 records them as archived",
-                plan.covered_through + 1,
-                archived.seq,
-                snapshot_head.seq
-            ));
-        }
-        let mut segments = Vec::new();
-        for segment in plan.segments.iter().filter(|s| s.last > archived.seq) {
-            let bytes = get(bucket, &segment.key).await?;
-            segments.push((segment.clone(), bytes));
-        }
-        let chain = archive::verify_chain(&segments, archived, snapshot_head, plan.covered_through)
-            .map_err(|e| e.to_string())?;
-        Ok(Loaded {
-            snapshot,
-            snapshot_head,
-            segments,
-            chain,
-        })
-    }
 }
 
-/// What a rebuild reads, downloaded.
-#[derive(Debug)]
-struct Loaded {
-    snapshot: Option<Vec<u8>>,
-    snapshot_head: ChainHead,
-    /// The segments after what the snapshot had archived, in log order.
-    segments: Vec<(ArchivedSegment, Vec<u8>)>,
-    /// The segments that continue the snapshot's archived log, in chain order, checked.
-    chain: Vec<Segment>,
-}
-
-/// Records the checked segments that the rebuilt log does not record as archived yet (those
-/// archived after the snapshot was taken). Returns how many it recorded.
-fn adopt(store: &mut Store<DoStorage>, chain: &[Segment], now: Timestamp) -> Result<usize, String> {
-    let mut adopted = 0;
-    for segment in chain {
-        if segment.last_seq <= store.archived().seq {
-            continue;
-        }
-        store.record_archived(segment, now).map_err(|e| {
-            format!(
-                "recording segment {}..={} failed: {e}",
-                segment.first_seq, segment.last_seq
-            )
-        })?;
-        adopted += 1;
-    }
-    Ok(adopted)
+/// Performs one R2 call of a restore.
+async fn perform(bucket: &Bucket, step: RestoreStep) -> RestoreAnswer {
+    let answered = match step {
+        RestoreStep::List {
+            prefix,
+            cursor,
+            limit,
+        } => list_page(bucket, &prefix, cursor, limit)
+            .await
+            .map(|(keys, cursor)| RestoreAnswer::Listed { keys, cursor }),
+        RestoreStep::Get { key } => get(bucket, &key).await.map(RestoreAnswer::Object),
+    };
+    answered.unwrap_or_else(RestoreAnswer::Failed)
 }
 
 /// Every key under `prefix`, page after page (R2 returns at most 1,000 keys per call; `page`
@@ -240,38 +169,46 @@ pub(super) async fn list_all(
     let mut keys = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut request = bucket.list().prefix(prefix);
-        if let Some(limit) = page {
-            request = request.limit(limit);
-        }
-        if let Some(cursor) = cursor.take() {
-            request = request.cursor(cursor);
-        }
-        let page = request
-            .execute()
-            .await
-            .map_err(|e| format!("listing {prefix} failed: {e}"))?;
-        keys.extend(page.objects().iter().map(|object| object.key()));
-        match page.cursor() {
-            Some(next) if page.truncated() => cursor = Some(next),
-            _ => return Ok(keys),
+        let (page, next) = list_page(bucket, prefix, cursor.take(), page).await?;
+        keys.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(keys),
         }
     }
 }
 
-/// The bytes under `key`; a missing object is an error (it was listed).
-async fn get(bucket: &Bucket, key: &str) -> Result<Vec<u8>, String> {
-    let object = bucket
-        .get(key)
+/// One page of keys under `prefix` from `cursor`, and the cursor of the next page if more
+/// follow.
+async fn list_page(
+    bucket: &Bucket,
+    prefix: &str,
+    cursor: Option<String>,
+    limit: Option<u32>,
+) -> Result<(Vec<String>, Option<String>), String> {
+    let mut request = bucket.list().prefix(prefix);
+    if let Some(limit) = limit {
+        request = request.limit(limit);
+    }
+    if let Some(cursor) = cursor {
+        request = request.cursor(cursor);
+    }
+    let page = request
         .execute()
         .await
-        .map_err(|e| format!("reading {key} failed: {e}"))?;
+        .map_err(|e| format!("listing {prefix} failed: {e}"))?;
+    let keys = page.objects().iter().map(|object| object.key()).collect();
+    let next = page.cursor().filter(|_| page.truncated());
+    Ok((keys, next))
+}
+
+/// The bytes under `key`; `None` when no object has it.
+async fn get(bucket: &Bucket, key: &str) -> Result<Option<Vec<u8>>, String> {
+    let object = bucket.get(key).execute().await.map_err(|e| e.to_string())?;
     let Some(body) = object.as_ref().and_then(|o| o.body()) else {
-        return Err(format!("{key} is missing from the archive"));
+        return Ok(None);
     };
-    body.bytes()
-        .await
-        .map_err(|e| format!("reading {key} failed: {e}"))
+    body.bytes().await.map(Some).map_err(|e| e.to_string())
 }
 
 fn internal(message: String) -> StoreUnavailable {

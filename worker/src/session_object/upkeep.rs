@@ -2,22 +2,15 @@
 //! alarm at the store's next deadline.
 //!
 //! # The snapshot cycle
-//! When a snapshot falls due (or an earlier cycle did not finish), the alarm runs one cycle:
-//! 1. take a snapshot `S` into SQLite (the engine's local snapshot);
-//! 2. archive the log up to `S`: each range of the compaction plan is encoded as a segment,
-//!    uploaded to R2 and recorded in the log (`segment.archived`);
-//! 3. upload `S` to R2;
-//! 4. take a second local snapshot when the only events since `S` are step 2's records (so
-//!    that those bookkeeping events alone never make another snapshot due: an idle user's
-//!    alarm goes quiet);
-//! 5. drop the local events that the archive and the local snapshot cover (compaction).
-//!
-//! R2 keys are in `archive`. Every key names its content and an existing key is never
-//! written again, so a retried step re-uploads nothing and overwrites nothing. Segments go up
-//! before the snapshot, so the archive never holds a snapshot whose log is not archived.
-//! Steps may be interrupted anywhere (alarms are at-least-once, objects are evicted): a flag
-//! in SQLite (`archive_pending`) is set when a cycle starts and cleared when it completes;
-//! while it is set, the alarm comes back [`ARCHIVE_RETRY_MS`] later and runs the cycle again.
+//! When a snapshot falls due (or an earlier cycle did not finish), the alarm runs one cycle of
+//! [`backups::snapshot_cycle::SnapshotCycle`] (its docs say what a cycle does and what it
+//! guarantees): poll, perform, hand back. Performing is the object's part: the
+//! `archive_pending` flag in SQLite (set when a cycle starts, cleared when it completes; read
+//! back when the store opens, so an evicted object resumes), and put-once writes to R2 (a key
+//! that exists is not written again: keys name their content). Each step's outcome goes back
+//! to the machine, and what it reports is logged (`segment_archived`, `snapshot_uploaded`,
+//! `log_compacted`; `archive_failed` with the failed `step`). An unfinished cycle's retry
+//! deadline joins the alarm's.
 //!
 //! Search indexing after a restart also runs here, a step at a time: while notes wait for
 //! their text, the alarm comes back [`INDEX_STEP_DELAY_MS`] later to index the next step, so
@@ -25,38 +18,18 @@
 //! snapshot's search index undecoded (most of the open's cost); the first step decodes it,
 //! after the request that opened the store has had its answer (unless a search came first).
 
-use engine::snapshot::Snapshot;
+use backups::snapshot_cycle::{CycleEvent, CycleStep, StepOutcome};
 use serde_json::json;
-use worker::{Bucket, Result};
+use worker::Result;
 
 use super::restore::StoreUnavailable;
 use super::{UserObject, alarm_at, now};
 use crate::note_tools::{self, Notes, Unwatched};
-use backups::archive;
 
 /// How long after the store opens (and between steps) background indexing runs.
 pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
-/// How long after an unfinished snapshot cycle the alarm comes back to finish it.
-pub(super) const ARCHIVE_RETRY_MS: u64 = 30_000;
-/// Local development: how many snapshot uploads fail on purpose (so tests see the retry).
-const DEV_FAIL_SNAPSHOT_UPLOADS: &str = "DEV_FAIL_SNAPSHOT_UPLOADS";
-/// Local development: the retry delay instead of [`ARCHIVE_RETRY_MS`].
-const DEV_ARCHIVE_RETRY_MS: &str = "DEV_ARCHIVE_RETRY_MS";
-/// Local development: how many keys one R2 list call asks for (tests see several pages).
-const DEV_R2_LIST_PAGE: &str = "DEV_R2_LIST_PAGE";
 /// The `object_meta` key of the flag that a snapshot cycle is under way.
 pub(super) const ARCHIVE_PENDING: &str = "archive_pending";
-
-/// Why a snapshot cycle stopped; the text is for logs.
-#[derive(Debug)]
-struct CycleError {
-    step: &'static str,
-    message: String,
-}
-
-fn failed(step: &'static str) -> impl Fn(String) -> CycleError {
-    move |message| CycleError { step, message }
-}
 
 impl UserObject {
     /// The alarm's work: expire idle sessions, run the snapshot cycle when a snapshot is due
@@ -67,9 +40,9 @@ impl UserObject {
             Ok(()) => {}
             // No MCP request named the user yet: nothing is stored for anyone.
             Err(StoreUnavailable::NoUser) => return Ok(()),
-            Err(StoreUnavailable::Restore(message)) => {
+            Err(StoreUnavailable::Restore(err)) => {
                 // Requests retry the restore; the alarm would only repeat the error.
-                log_error(json!({"msg": "upkeep_skipped", "error": message}));
+                log_error(json!({"msg": "upkeep_skipped", "error": err.to_string()}));
                 return Ok(());
             }
             Err(StoreUnavailable::Internal(message)) => {
@@ -110,7 +83,7 @@ impl UserObject {
             self.forget_session(session.as_str());
         }
         self.forget_ended_sessions(now);
-        if due || self.meta_flag(ARCHIVE_PENDING)? {
+        if due || self.cycle.borrow().is_pending() {
             self.snapshot_cycle(now).await;
         }
         self.export_if_due(worker::Date::now().as_millis()).await;
@@ -150,7 +123,7 @@ impl UserObject {
         }
     }
 
-    /// Runs one snapshot cycle (see the module docs) and keeps `archive_pending` in step.
+    /// Runs one snapshot cycle (see the module docs): poll, perform, hand back.
     async fn snapshot_cycle(&self, now: engine::Timestamp) {
         let user = match self.user() {
             Ok(Some(user)) => user,
@@ -166,114 +139,106 @@ impl UserObject {
                 return;
             }
         };
-        if let Err(err) = self.set_meta_flag(ARCHIVE_PENDING, true) {
-            log_error(json!({"msg": "archive_failed", "step": "start", "error": err.to_string()}));
-            self.archive_retry.set(true);
+        if !self.cycle.borrow_mut().start(&user, now) {
+            // One is under way already (its driver awaits R2).
             return;
         }
-        match self.run_cycle(&user, now).await {
-            Ok(()) => match self.set_meta_flag(ARCHIVE_PENDING, false) {
-                Ok(()) => self.archive_retry.set(false),
-                Err(err) => {
-                    log_error(
-                        json!({"msg": "archive_failed", "step": "finish", "error": err.to_string()}),
-                    );
-                    self.archive_retry.set(true);
-                }
-            },
-            Err(err) => {
-                log_error(json!({"msg": "archive_failed", "step": err.step, "error": err.message}));
-                self.archive_retry.set(true);
+        loop {
+            let polled = self.with_open_store(|store| self.cycle.borrow_mut().poll(store, now));
+            self.log_cycle_events();
+            let step = match polled {
+                Ok(Ok(Some(step))) => step,
+                Ok(Ok(None)) => return,
+                Ok(Err(err)) => return log_cycle_error(err.step(), &err.to_string()),
+                Err(err) => return self.interrupt_cycle(now, &err),
+            };
+            let outcome = self.perform_cycle_step(step).await;
+            let handled =
+                self.with_open_store(|store| self.cycle.borrow_mut().handle(store, outcome, now));
+            self.log_cycle_events();
+            match handled {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return log_cycle_error(err.step(), &err.to_string()),
+                Err(err) => return self.interrupt_cycle(now, &err),
             }
         }
     }
 
-    async fn run_cycle(
-        &self,
-        user: &str,
-        now: engine::Timestamp,
-    ) -> std::result::Result<(), CycleError> {
-        let bucket = self
-            .env
-            .bucket("STORAGE")
-            .map_err(|e| failed("bucket")(e.to_string()))?;
-        let snapshot: Snapshot = self
-            .with_open_store(|store| store.take_snapshot().map_err(|e| e.to_string()))
-            .and_then(|taken| taken)
-            .map_err(failed("snapshot"))?;
-        let archived = self.archive_segments(&bucket, user, now).await?;
-        let key = archive::snapshot_key(user, snapshot.seq, &snapshot.digest);
-        if self.injected_upload_failure() {
-            return Err(failed("snapshot_upload")(format!(
-                "failed on purpose ({DEV_FAIL_SNAPSHOT_UPLOADS})"
-            )));
-        }
-        put_once(&bucket, &key, snapshot.bytes.clone())
-            .await
-            .map_err(failed("snapshot_upload"))?;
-        log(json!({
-            "msg": "snapshot_uploaded",
-            "seq": snapshot.seq,
-            "bytes": snapshot.bytes.len(),
-            "segments": archived,
-        }));
-        let dropped = self
-            .with_open_store(|store| {
-                // Only when the events since `S` are this cycle's own records: other events
-                // (requests served while the cycle waited for R2) must still make the next
-                // snapshot due.
-                let own = u64::try_from(archived).unwrap_or(u64::MAX);
-                if store.head().seq > snapshot.seq && store.head().seq - snapshot.seq == own {
-                    store.take_snapshot().map_err(|e| e.to_string())?;
+    /// Performs one step of the snapshot cycle: the flag in SQLite, or a put-once to R2.
+    async fn perform_cycle_step(&self, step: CycleStep) -> StepOutcome {
+        let done = match step {
+            CycleStep::MarkPending => self
+                .set_meta_flag(ARCHIVE_PENDING, true)
+                .map_err(|e| e.to_string()),
+            CycleStep::ClearPending => self
+                .set_meta_flag(ARCHIVE_PENDING, false)
+                .map_err(|e| e.to_string()),
+            CycleStep::PutSegment { key, bytes } => self.put_once(&key, bytes).await,
+            CycleStep::PutSnapshot { key, bytes } => {
+                if self.injected_upload_failure() {
+                    Err("failed on purpose (DEV_FAIL_SNAPSHOT_UPLOADS)".to_owned())
+                } else {
+                    self.put_once(&key, bytes).await
                 }
-                store.compact().map_err(|e| e.to_string())
-            })
-            .and_then(|dropped| dropped)
-            .map_err(failed("compact"))?;
-        log(json!({"msg": "log_compacted", "through": dropped}));
-        Ok(())
+            }
+        };
+        match done {
+            Ok(()) => StepOutcome::Done,
+            Err(reason) => StepOutcome::Failed(reason),
+        }
     }
 
-    /// Archives every range of the compaction plan: encode, upload (once), record. Returns
-    /// how many segments it recorded.
-    async fn archive_segments(
-        &self,
-        bucket: &Bucket,
-        user: &str,
-        now: engine::Timestamp,
-    ) -> std::result::Result<usize, CycleError> {
-        let plan = self
-            .with_open_store(|store| store.compaction_plan())
-            .map_err(failed("plan"))?;
-        for range in &plan.segments {
-            let segment = self
-                .with_open_store(|store| {
-                    store
-                        .encode_segment(*range.start(), *range.end())
-                        .map_err(|e| e.to_string())
-                })
-                .and_then(|encoded| encoded)
-                .map_err(failed("segment_encode"))?;
-            let key = archive::segment_key(user, &segment);
-            put_once(bucket, &key, segment.bytes.clone())
-                .await
-                .map_err(failed("segment_upload"))?;
-            self.with_open_store(|store| {
-                store
-                    .record_archived(&segment, now)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|recorded| recorded)
-            .map_err(failed("segment_record"))?;
-            log(json!({
-                "msg": "segment_archived",
-                "first_seq": segment.first_seq,
-                "last_seq": segment.last_seq,
-                "bytes": segment.bytes.len(),
-            }));
+    /// The store could not be lent to the cycle: the attempt ends and is retried later.
+    fn interrupt_cycle(&self, now: engine::Timestamp, error: &str) {
+        self.cycle.borrow_mut().interrupt(now);
+        log_cycle_error("store", error);
+    }
+
+    /// Logs what the snapshot cycle reported.
+    fn log_cycle_events(&self) {
+        while let Some(event) = self.cycle.borrow_mut().poll_event() {
+            match event {
+                CycleEvent::SegmentArchived {
+                    first_seq,
+                    last_seq,
+                    bytes,
+                } => log(json!({
+                    "msg": "segment_archived",
+                    "first_seq": first_seq,
+                    "last_seq": last_seq,
+                    "bytes": bytes,
+                })),
+                CycleEvent::SnapshotUploaded {
+                    seq,
+                    bytes,
+                    segments,
+                } => log(json!({
+                    "msg": "snapshot_uploaded",
+                    "seq": seq,
+                    "bytes": bytes,
+                    "segments": segments,
+                })),
+                CycleEvent::Compacted { through } => {
+                    log(json!({"msg": "log_compacted", "through": through}));
+                }
+            }
         }
-        Ok(plan.segments.len())
+    }
+
+    /// Writes `bytes` under `key` in R2 unless the key exists: archive keys name their
+    /// content, so an existing object holds these bytes already (a retried step), and nothing
+    /// is overwritten.
+    async fn put_once(&self, key: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
+        let bucket = self.env.bucket("STORAGE").map_err(|e| e.to_string())?;
+        let exists = bucket.head(key).await.map_err(|e| e.to_string())?;
+        if exists.is_none() {
+            bucket
+                .put(key, bytes)
+                .execute()
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 
     /// A local-development var as a number; `None` elsewhere or when unset.
@@ -288,22 +253,15 @@ impl UserObject {
     /// The page size for listing the archive: R2's default (1,000) unless local development
     /// asks for smaller pages.
     pub(super) fn list_page(&self) -> Option<u32> {
-        self.dev_number(DEV_R2_LIST_PAGE)
-            .and_then(|n| u32::try_from(n).ok())
-            .filter(|n| (1..=1_000).contains(n))
+        self.archive.list_page
     }
 
-    fn archive_retry_ms(&self) -> u64 {
-        self.dev_number(DEV_ARCHIVE_RETRY_MS)
-            .filter(|ms| *ms > 0)
-            .unwrap_or(ARCHIVE_RETRY_MS)
-    }
-
-    /// Whether this snapshot upload is one that local development asked to fail.
+    /// Whether this snapshot upload is one that local development asked to fail
+    /// ([`crate::config::ArchiveSettings::fail_snapshot_uploads`]), so that a test sees the
+    /// alarm come back for the unfinished cycle.
     fn injected_upload_failure(&self) -> bool {
-        let limit = self.dev_number(DEV_FAIL_SNAPSHOT_UPLOADS).unwrap_or(0);
         let failed = self.failed_uploads.get();
-        if failed < limit {
+        if failed < self.archive.fail_snapshot_uploads {
             self.failed_uploads.set(failed + 1);
             true
         } else {
@@ -373,16 +331,11 @@ impl UserObject {
             Ok(slot) => match slot.as_ref() {
                 Some(store) => {
                     let deadline = store.next_deadline().map(|t| t.0);
-                    let deadline = if self.archive_retry.get() {
-                        let retry = now().0 + self.archive_retry_ms();
-                        // Keep an earlier retry rather than push it back on every request.
-                        let retry = match self.alarm.get().flatten() {
-                            Some(set) if set <= retry => set,
-                            _ => retry,
-                        };
-                        Some(deadline.map_or(retry, |d| d.min(retry)))
-                    } else {
-                        deadline
+                    // An unfinished snapshot cycle's retry (fixed when it stopped, so requests
+                    // do not push it back).
+                    let deadline = match self.cycle.borrow().next_deadline() {
+                        Some(retry) => Some(deadline.map_or(retry.0, |d| d.min(retry.0))),
+                        None => deadline,
                     };
                     let deadline = match export_due {
                         Some(due) => {
@@ -437,16 +390,6 @@ pub(super) fn log_error(line: serde_json::Value) {
     worker::console_error!("{line}");
 }
 
-/// Writes `bytes` under `key` unless the key exists: archive keys name their content, so an
-/// existing object holds these bytes already (a retried step), and nothing is overwritten.
-async fn put_once(bucket: &Bucket, key: &str, bytes: Vec<u8>) -> std::result::Result<(), String> {
-    let exists = bucket.head(key).await.map_err(|e| e.to_string())?;
-    if exists.is_none() {
-        bucket
-            .put(key, bytes)
-            .execute()
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+fn log_cycle_error(step: &str, error: &str) {
+    log_error(json!({"msg": "archive_failed", "step": step, "error": error}));
 }

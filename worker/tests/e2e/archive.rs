@@ -85,6 +85,9 @@ fn settle(worker: &LocalWorker, user: &str) -> Value {
     }
 }
 
+/// The runtime's part of a retry: an unfinished cycle's deadline becomes the object's alarm,
+/// which comes back with no request to wake it. What a failure leaves behind and how the next
+/// cycle finishes it is checked natively, at every write (`backups/tests/archive_machines.rs`).
 #[test]
 fn a_failed_snapshot_upload_is_retried_by_the_alarm() {
     let mut options = Options::default();
