@@ -1,14 +1,15 @@
 //! Where a user's backup lives in the bucket: the keys of manifests, segments and packs.
 //!
 //! ```text
-//! users/<user>/manifests/<u64::MAX - head seq, 20 digits>-<manifest blake3>.cbor
+//! users/<user>/manifests/<u64::MAX - head seq, 20 digits>-<u64::MAX - created ms, 20 digits>-<manifest blake3>.cbor
 //! users/<user>/segments/<first seq, 20 digits>-<last seq, 20 digits>-<blake3>.cbor
 //! users/<user>/packs/<blake3>.pack
 //! ```
 //!
 //! Every object is named by its content, written once and never overwritten; there is no
-//! mutable "latest" key. Manifest names count down, so listing `manifests/` returns the
-//! newest first (one request with `max-keys=1` finds it). Everything of one user is under
+//! mutable "latest" key. Manifest names count down (by head seq, then by creation time), so
+//! listing `manifests/` returns the newest first (one request with `max-keys=1` finds it), also
+//! when a repaired backup is written again at the same head. Everything of one user is under
 //! one prefix, so a user's backup can be listed, restored or erased alone. The user id is
 //! kept as it is when it is made of `A-Z a-z 0-9 . _ -` (GitHub ids are digits) and
 //! percent-encoded otherwise.
@@ -58,12 +59,14 @@ impl UserLayout {
         format!("{}packs/", self.prefix)
     }
 
-    /// The key of the manifest at `head_seq` whose bytes hash to `digest`.
-    pub fn manifest_key(&self, head_seq: u64, digest: &Hash) -> String {
+    /// The key of the manifest at `head_seq`, written at `created_ms`, whose bytes hash to
+    /// `digest`.
+    pub fn manifest_key(&self, head_seq: u64, created_ms: u64, digest: &Hash) -> String {
         format!(
-            "{}{:020}-{}.cbor",
+            "{}{:020}-{:020}-{}.cbor",
             self.manifests(),
             u64::MAX - head_seq,
+            u64::MAX - created_ms,
             digest.to_hex()
         )
     }
@@ -71,12 +74,19 @@ impl UserLayout {
     /// Reads a key listed under [`UserLayout::manifests`]: the head seq and digest it names.
     pub fn parse_manifest_key(&self, key: &str) -> Option<(u64, Hash)> {
         let name = key.strip_prefix(&self.manifests())?.strip_suffix(".cbor")?;
-        let (inverted, digest) = name.split_once('-')?;
-        if inverted.len() != 20 || !inverted.bytes().all(|b| b.is_ascii_digit()) {
+        let mut parts = name.split('-');
+        let (seq, created, digest) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
             return None;
         }
-        let inverted: u64 = inverted.parse().ok()?;
-        Some((u64::MAX - inverted, parse_digest(digest)?))
+        let inverted = |text: &str| -> Option<u64> {
+            if text.len() != 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            text.parse::<u64>().ok().map(|n| u64::MAX - n)
+        };
+        inverted(created)?;
+        Some((inverted(seq)?, parse_digest(digest)?))
     }
 
     /// The key of the segment `first..=last` whose bytes hash to `digest`.
@@ -181,22 +191,44 @@ mod tests {
             layout.pack_key(&d),
             format!("users/1001/packs/{}.pack", d.to_hex())
         );
-        let older = layout.manifest_key(9, &d);
-        let newer = layout.manifest_key(10, &d);
+        let older = layout.manifest_key(9, 5_000, &d);
+        let newer = layout.manifest_key(10, 4_000, &d);
+        let repaired = layout.manifest_key(10, 6_000, &Hash::of(b"y"));
         assert!(newer < older, "listing order is newest first");
+        assert!(repaired < newer, "at one head, the later one first");
         assert_eq!(layout.parse_manifest_key(&newer), Some((10, d)));
         assert_eq!(
-            layout.parse_manifest_key(&layout.manifest_key(0, &d)),
+            layout.parse_manifest_key(&layout.manifest_key(0, 0, &d)),
             Some((0, d))
         );
         for stray in [
             "users/1001/manifests/x.cbor".to_owned(),
-            format!("users/1002/manifests/{:020}-{}.cbor", 1, d.to_hex()),
-            format!("users/1001/manifests/{}-{}.cbor", 1, d.to_hex()),
-            format!("users/1001/manifests/{:020}-{}.txt", 1, d.to_hex()),
             format!(
-                "users/1001/manifests/{:020}-{}.cbor",
+                "users/1002/manifests/{:020}-{:020}-{}.cbor",
                 1,
+                2,
+                d.to_hex()
+            ),
+            format!("users/1001/manifests/{}-{:020}-{}.cbor", 1, 2, d.to_hex()),
+            format!("users/1001/manifests/{:020}-{}-{}.cbor", 1, 2, d.to_hex()),
+            format!("users/1001/manifests/{:020}-{}.cbor", 1, d.to_hex()),
+            format!(
+                "users/1001/manifests/{:020}-{:020}-{:020}-{}.cbor",
+                1,
+                2,
+                3,
+                d.to_hex()
+            ),
+            format!(
+                "users/1001/manifests/{:020}-{:020}-{}.txt",
+                1,
+                2,
+                d.to_hex()
+            ),
+            format!(
+                "users/1001/manifests/{:020}-{:020}-{}.cbor",
+                1,
+                2,
                 d.to_hex().to_uppercase()
             ),
         ] {

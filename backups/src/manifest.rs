@@ -243,7 +243,7 @@ impl Manifest {
         };
         let digest = Hash::of(&bytes);
         EncodedManifest {
-            key: UserLayout::new(&self.user).manifest_key(self.head.seq, &digest),
+            key: UserLayout::new(&self.user).manifest_key(self.head.seq, self.created_ms, &digest),
             digest,
             bytes,
         }
@@ -538,7 +538,7 @@ mod tests {
         assert_eq!(encoded.digest, Hash::of(&encoded.bytes));
         assert_eq!(
             encoded.key,
-            UserLayout::new("1001").manifest_key(7, &encoded.digest)
+            UserLayout::new("1001").manifest_key(7, manifest.created_ms, &encoded.digest)
         );
         assert_eq!(Manifest::decode(&encoded.bytes), Ok(manifest.clone()));
         assert_eq!(manifest.object_bytes(), 820);
