@@ -24,6 +24,12 @@ pub fn snapshot_prefix(user: &str) -> String {
     format!("snapshots/{user}/")
 }
 
+/// The R2 key of the note content with this hash (shared by every user: contents are
+/// content-addressed).
+pub fn blob_key(hash: &Hash) -> String {
+    format!("blobs/{}", hash.to_hex())
+}
+
 /// The prefix of `user`'s segments.
 pub fn segment_prefix(user: &str) -> String {
     format!("segments/{user}/")

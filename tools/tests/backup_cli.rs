@@ -693,3 +693,102 @@ fn keygen_prints_a_usable_identity_file_on_stdout_without_out() {
         stderr(&out)
     );
 }
+
+/// Rebuilds `user`'s store from the archive bucket as an empty Durable Object does
+/// (`backups::archive_restore`, pages of 2 keys).
+fn rebuild_from_archive(
+    config: &backups::s3::S3Config,
+    user: &str,
+) -> Store<engine::MemoryStorage> {
+    use backups::archive_restore::{ArchiveRestore, RestoreAnswer, RestoreStep};
+    use backups::s3::{self, BlockingHttp, ListRequest, Operation};
+    let mut http = second_brain_tools::s3_http::S3Http::new().unwrap();
+    let mut machine = ArchiveRestore::new(user, Some(2));
+    let mut steps = 0;
+    while let Some(step) = machine.poll() {
+        steps += 1;
+        assert!(steps < 10_000, "the restore does not end");
+        let answer = match step {
+            RestoreStep::List {
+                prefix,
+                cursor,
+                limit,
+            } => {
+                let list = ListRequest {
+                    prefix,
+                    continuation_token: cursor,
+                    max_keys: limit,
+                    ..ListRequest::default()
+                };
+                let request = config
+                    .list_objects_v2(&list, backup_world::now_ms())
+                    .unwrap();
+                let page = s3::parse_list(&http.send(request).unwrap()).unwrap();
+                RestoreAnswer::Listed {
+                    keys: page.objects.into_iter().map(|o| o.key).collect(),
+                    cursor: page.next_continuation_token.filter(|_| page.is_truncated),
+                }
+            }
+            RestoreStep::Get { key } => {
+                let request = config.get_object(&key, backup_world::now_ms()).unwrap();
+                let response = http.send(request).unwrap();
+                match s3::check(&response, Operation::GetObject, &key) {
+                    Ok(()) => RestoreAnswer::Object(Some(response.body)),
+                    Err(_) => RestoreAnswer::Object(None),
+                }
+            }
+        };
+        machine.handle(answer).unwrap();
+    }
+    let (store, _) = machine
+        .rebuild(
+            engine::MemoryStorage::default(),
+            Config::default(),
+            engine::Timestamp(backup_world::now_ms()),
+        )
+        .unwrap()
+        .expect("the archive holds the user's log");
+    store
+}
+
+#[test]
+fn restore_to_archive_writes_what_an_empty_object_rebuilds_from() {
+    let mut w = busy_world();
+    w.export();
+    let out = w.cli_with_archive(&["restore", "--user", USER, "--to-archive"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let rebuilt = rebuild_from_archive(&w.archive_config(), USER);
+    assert_eq!(rebuilt.files().digest(), w.store.files().digest());
+    for (path, versions) in w.store.history().iter() {
+        assert_eq!(rebuilt.history().versions(path.as_str()), versions);
+    }
+    // Every version's content is in the archive, under the key the Worker reads.
+    let archive = w.archive_config();
+    let mut http = second_brain_tools::s3_http::S3Http::new().unwrap();
+    for (_, versions) in w.store.history().iter() {
+        for content in versions.iter().filter_map(|v| v.content.as_ref()) {
+            let key = backups::archive::blob_key(&content.hash);
+            let request = archive.get_object(&key, backup_world::now_ms()).unwrap();
+            use backups::s3::BlockingHttp;
+            let response = http.send(request).unwrap();
+            assert_eq!(response.status, 200, "{key}");
+            assert_eq!(response.body, w.blobs[&content.hash]);
+        }
+    }
+    // A second restore would mix two logs: refused, unless --replace.
+    let out = w.cli_with_archive(&["restore", "--user", USER, "--to-archive"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--replace"), "{}", stderr(&out));
+    let out = w.cli_with_archive(&["restore", "--user", USER, "--to-archive", "--replace"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        rebuild_from_archive(&w.archive_config(), USER)
+            .files()
+            .digest(),
+        w.store.files().digest()
+    );
+    // Without the archive bucket's settings: exit 2, naming what is missing.
+    let out = w.cli(&["restore", "--user", USER, "--to-archive"]);
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("R2_ARCHIVE"), "{}", stderr(&out));
+}

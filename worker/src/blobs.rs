@@ -95,12 +95,9 @@ impl BlobCache {
     }
 }
 
-/// The R2 key prefix of note contents.
-const PREFIX: &str = "blobs/";
-
-/// The R2 key of the blob with this hash.
+/// The R2 key of the blob with this hash (`blobs/<hex>`, the archive's layout).
 pub(crate) fn key(hash: &Hash) -> String {
-    format!("{PREFIX}{}", hash.to_hex())
+    backups::archive::blob_key(hash)
 }
 
 /// Why a blob could not be read.

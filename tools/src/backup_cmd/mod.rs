@@ -18,6 +18,7 @@ pub(crate) mod bucket;
 pub(crate) mod keys;
 pub(crate) mod list;
 pub(crate) mod restore;
+pub(crate) mod restore_archive;
 pub(crate) mod restore_dir;
 pub(crate) mod verify;
 

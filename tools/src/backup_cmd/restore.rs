@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::bucket::{Bucket, ListedManifest};
 use super::keys::KeyArgs;
+use super::restore_archive::{self, ArchiveArgs};
 use super::restore_dir::{self, META_DIR, REPORT_FILE, Written};
 use super::{Failure, S3Args, human_bytes, parse_rfc3339, rfc3339};
 
@@ -41,8 +42,10 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// The directory to restore into; it must not exist or be empty.
-    #[arg(long, value_name = "DIR")]
-    to: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "to_archive")]
+    to: Option<PathBuf>,
+    #[command(flatten)]
+    archive: ArchiveArgs,
     #[command(flatten)]
     keys: KeyArgs,
     #[command(flatten)]
@@ -109,7 +112,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         (None, Some(time)) => Target::Time(parse_rfc3339(time)?),
         (None, None) => Target::Head,
     };
-    restore_dir::check_empty(&args.to)?;
+    if let Some(to) = &args.to {
+        restore_dir::check_empty(to)?;
+    }
     let mut bucket = Bucket::new(config)?;
     let layout = UserLayout::new(&args.user);
     let Some(newest) = bucket.manifests(&layout)?.into_iter().next() else {
@@ -163,6 +168,35 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let assembled = restore::assemble(&manifest, &identities, &plan, &fetched)
         .map_err(|e| Failure::Damaged(format!("{e} (manifest {})", newest.key)))?;
     drop(fetched);
+    if args.archive.wanted() {
+        let store = restore::rebuild(
+            &manifest,
+            &assembled,
+            engine::MemoryStorage::default(),
+            engine::Config::default(),
+        )
+        .map_err(|e| Failure::Damaged(format!("{e} (manifest {})", newest.key)))?;
+        let written = restore_archive::write(&args.archive, &args.user, &assembled, &store)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&written)?);
+        } else {
+            println!(
+                "wrote user {}'s archive at seq {}: {} segments, {} contents ({} there already),                  {}; {} earlier archive objects deleted. Rebuild the user's object: POST                  /admin/rebuild/{}",
+                args.user,
+                assembled.head.seq,
+                written.segments,
+                written.contents_written,
+                written.contents_present,
+                human_bytes(written.bytes),
+                written.replaced,
+                args.user
+            );
+        }
+        return Ok(());
+    }
+    let Some(to) = &args.to else {
+        return Err(Failure::Settings("give --to DIR or --to-archive".into()).into());
+    };
     let at_head = assembled.head == manifest.head;
     let make_report = |written: &Written| RestoreReport {
         user: args.user.clone(),
@@ -180,7 +214,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         bytes_fetched,
         checks: checks(at_head, manifest.encryption.is_some(), trusted.is_some()),
     };
-    let written = restore_dir::write(&args.to, &manifest, &assembled, |written| {
+    let written = restore_dir::write(to, &manifest, &assembled, |written| {
         Ok(serde_json::to_vec_pretty(&make_report(written))?)
     })?;
     let report = make_report(&written);
@@ -191,7 +225,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             "restored user {} to seq {} into {}: {} notes ({}), {} versions, {} contents; report in {}/{}",
             report.user,
             report.head_seq,
-            args.to.display(),
+            to.display(),
             report.notes,
             human_bytes(report.bytes),
             report.versions,

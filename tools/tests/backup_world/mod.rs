@@ -26,6 +26,8 @@ pub(crate) const USER: &str = "1001";
 pub(crate) const ACCESS_KEY: &str = "local-access";
 pub(crate) const SECRET_KEY: &str = "local-secret-for-tests";
 pub(crate) const BUCKET: &str = "backups";
+/// The bucket `restore --to-archive` writes the R2 archive layout into.
+pub(crate) const ARCHIVE_BUCKET: &str = "archive";
 const PLENTY: Budget = Budget {
     requests: u64::MAX,
     bytes: u64::MAX,
@@ -289,6 +291,35 @@ impl World {
             .env("S3_BACKUP_BUCKET", &self.config.bucket)
             .env("S3_BACKUP_ACCESS_KEY", ACCESS_KEY)
             .env("S3_BACKUP_SECRET_KEY", secret)
+            .output()
+            .unwrap()
+    }
+
+    /// The archive bucket (`restore --to-archive`'s target) on the same server: created on
+    /// first use.
+    pub(crate) fn archive_config(&self) -> S3Config {
+        let _ = std::fs::create_dir(self._dir.path().join(ARCHIVE_BUCKET));
+        S3Config {
+            bucket: ARCHIVE_BUCKET.into(),
+            ..self.config.clone()
+        }
+    }
+
+    /// Runs the CLI with this world's S3 settings and the archive bucket's in the environment.
+    pub(crate) fn cli_with_archive(&self, args: &[&str]) -> Output {
+        let archive = self.archive_config();
+        Command::new(env!("CARGO_BIN_EXE_second-brain"))
+            .args(args)
+            .env("S3_BACKUP_ENDPOINT", &self.config.endpoint)
+            .env("S3_BACKUP_REGION", &self.config.region)
+            .env("S3_BACKUP_BUCKET", &self.config.bucket)
+            .env("S3_BACKUP_ACCESS_KEY", ACCESS_KEY)
+            .env("S3_BACKUP_SECRET_KEY", SECRET_KEY)
+            .env("R2_ARCHIVE_ENDPOINT", &archive.endpoint)
+            .env("R2_ARCHIVE_REGION", &archive.region)
+            .env("R2_ARCHIVE_BUCKET", &archive.bucket)
+            .env("R2_ARCHIVE_ACCESS_KEY", ACCESS_KEY)
+            .env("R2_ARCHIVE_SECRET_KEY", SECRET_KEY)
             .output()
             .unwrap()
     }
