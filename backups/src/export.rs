@@ -121,6 +121,46 @@ pub struct StateSummary {
     pub note_bytes: u64,
 }
 
+/// What an export takes from the user's store: the head, the archived head, the notes at
+/// the head, and every content a version up to the head names (hash and size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromStore {
+    /// The live head.
+    pub head: ChainHead,
+    /// The archived head.
+    pub archived: ChainHead,
+    /// The notes at the head.
+    pub state: StateSummary,
+    /// Every content a version up to the head names.
+    pub contents: BTreeMap<Hash, u64>,
+}
+
+impl FromStore {
+    /// Reads it from `store`.
+    pub fn of<S: engine::Storage>(store: &engine::Store<S>) -> FromStore {
+        let head = store.head();
+        let contents = store
+            .history()
+            .iter()
+            .flat_map(|(_, versions)| versions.iter())
+            .filter(|version| version.seq <= head.seq)
+            .filter_map(|version| version.content.as_ref())
+            .map(|content| (content.hash, content.size))
+            .collect();
+        let files = store.files();
+        FromStore {
+            head,
+            archived: store.archived(),
+            state: StateSummary {
+                digest: files.digest(),
+                notes: files.len() as u64,
+                note_bytes: files.total_bytes(),
+            },
+            contents,
+        }
+    }
+}
+
 /// Everything an export is planned from.
 #[derive(Debug, Clone)]
 pub struct ExportInputs<'a> {

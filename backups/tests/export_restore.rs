@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use backups::archive::{self, ArchivedSegment};
 use backups::export::{
-    Budget, ExportInputs, ExportRun, ExportStep, Exported, RunState, StateSummary, StepResult,
+    Budget, ExportInputs, ExportRun, ExportStep, Exported, FromStore, RunState, StepResult,
 };
 use backups::layout::UserLayout;
 use backups::manifest::Manifest;
@@ -159,34 +159,21 @@ impl World {
             .keys()
             .filter_map(|k| archive::parse_segment_key(&archive::segment_prefix(USER), k))
             .collect();
-        let head = self.store.head();
-        let mut contents = BTreeMap::new();
-        for (_, versions) in self.store.history().iter() {
-            for v in versions.iter().filter(|v| v.seq <= head.seq) {
-                if let Some(c) = &v.content {
-                    contents.insert(c.hash, c.size);
-                }
-            }
-        }
+        let from_store = FromStore::of(&self.store);
         let previous = self
             .bucket
             .keys()
             .find_map(|k| layout.parse_manifest_key(k))
             .map(|(_, digest)| digest);
-        let files = self.store.files();
         let (sealing, signing) = (self.sealing.clone(), self.signing.clone());
         let inputs = ExportInputs {
             user: USER,
             build: "test",
-            head,
-            archived: self.store.archived(),
+            head: from_store.head,
+            archived: from_store.archived,
             archive: &listed,
-            state: StateSummary {
-                digest: files.digest(),
-                notes: files.len() as u64,
-                note_bytes: files.total_bytes(),
-            },
-            contents: &contents,
+            state: from_store.state,
+            contents: &from_store.contents,
             exported: &self.exported.clone(),
             previous,
             now_ms: self.clock,

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use backups::archive::{self, ArchivedSegment};
 use backups::export::{
-    Budget, ExportInputs, ExportRun, ExportStep, Exported, RunState, StateSummary, StepResult,
+    Budget, ExportInputs, ExportRun, ExportStep, Exported, FromStore, RunState, StepResult,
 };
 use backups::layout::UserLayout;
 use backups::manifest::Manifest;
@@ -184,33 +184,22 @@ impl World {
             .keys()
             .filter_map(|k| archive::parse_segment_key(&archive::segment_prefix(USER), k))
             .collect();
-        let head = self.store.head();
-        let mut contents = BTreeMap::new();
-        for (_, versions) in self.store.history().iter() {
-            for c in versions.iter().filter_map(|v| v.content.as_ref()) {
-                contents.insert(c.hash, c.size);
-            }
-        }
+        let from_store = FromStore::of(&self.store);
         let previous = self
             .keys(&layout.manifests())
             .iter()
             .find_map(|k| layout.parse_manifest_key(k))
             .map(|(_, digest)| digest);
-        let files = self.store.files();
         let exported = self.exported.clone();
         let (sealing, signing) = (self.sealing.clone(), self.signing.clone());
         let inputs = ExportInputs {
             user: USER,
             build: "backup_cli test",
-            head,
-            archived: self.store.archived(),
+            head: from_store.head,
+            archived: from_store.archived,
             archive: &listed,
-            state: StateSummary {
-                digest: files.digest(),
-                notes: files.len() as u64,
-                note_bytes: files.total_bytes(),
-            },
-            contents: &contents,
+            state: from_store.state,
+            contents: &from_store.contents,
             exported: &exported,
             previous,
             now_ms: self.clock,

@@ -13,12 +13,10 @@
 //! object's recipient and plaintext blake3, so it is reused only under the same recipient.
 //! With `BACKUP_SIGNING_KEY` the manifest is signed.
 
-use std::collections::BTreeMap;
-
 use backups::archive::{self, ArchivedSegment};
 use backups::export::{
-    Budget, ExportInputs, ExportPlanError, ExportRun, ExportStep, Exported, RunState, SealedObject,
-    StateSummary, StepResult,
+    Budget, ExportInputs, ExportPlanError, ExportRun, ExportStep, Exported, FromStore, RunState,
+    SealedObject, StepResult,
 };
 use backups::layout::UserLayout;
 use backups::manifest::{PackRef, SegmentRef, TimeRange};
@@ -350,25 +348,13 @@ impl UserObject {
         let previous = newest_manifest(&settings.s3, &layout).await?;
         report.requests += 1;
         let exported = self.exported()?;
-        let (head, archived, state, contents) = self
-            .with_open_store(|store| {
-                let head = store.head();
-                let mut contents = BTreeMap::new();
-                for (_, versions) in store.history().iter() {
-                    for version in versions.iter().filter(|v| v.seq <= head.seq) {
-                        if let Some(content) = &version.content {
-                            contents.insert(content.hash, content.size);
-                        }
-                    }
-                }
-                let files = store.files();
-                let state = StateSummary {
-                    digest: files.digest(),
-                    notes: files.len() as u64,
-                    note_bytes: files.total_bytes(),
-                };
-                (head, store.archived(), state, contents)
-            })
+        let FromStore {
+            head,
+            archived,
+            state,
+            contents,
+        } = self
+            .with_open_store(|store| FromStore::of(store))
             .map_err(ExportError::Store)?;
         report.head_seq = head.seq;
         let build = concat!("second-brain-worker ", env!("CARGO_PKG_VERSION"));
