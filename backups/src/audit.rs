@@ -27,6 +27,17 @@ pub struct AuditStatus {
     pub last_drill: Option<DrillSummary>,
     /// Users whose export is overdue, as last visited (at most [`MAX_NAMED`]).
     pub overdue: Vec<String>,
+    /// A run holds the audit (and so the pruning) until this time: one at a time.
+    #[serde(default)]
+    pub lease_until_ms: Option<u64>,
+}
+
+/// Another run holds the audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("another audit run holds the lease until {until_ms}")]
+pub struct LeaseHeld {
+    /// When its lease ends.
+    pub until_ms: u64,
 }
 
 /// What one run did.
@@ -85,6 +96,19 @@ pub struct Visit {
 }
 
 impl AuditStatus {
+    /// Takes the lease for a run starting at `now_ms` that ends by `now_ms + lease_ms`
+    /// (the caller then writes the status back only if nobody wrote it meanwhile), unless
+    /// another run holds it. A lease left by a run that died ends by itself.
+    pub fn take_lease(&mut self, now_ms: u64, lease_ms: u64) -> Result<(), LeaseHeld> {
+        if let Some(until_ms) = self.lease_until_ms
+            && until_ms > now_ms
+        {
+            return Err(LeaseHeld { until_ms });
+        }
+        self.lease_until_ms = Some(now_ms + lease_ms);
+        Ok(())
+    }
+
     /// Folds one run's visits into the status. `pass_complete`: the listing ended after them.
     pub fn record_run(&mut self, visits: &[Visit], pass_complete: bool, now_ms: u64) {
         for visit in visits {
@@ -96,6 +120,7 @@ impl AuditStatus {
                 self.overdue.push(visit.user.clone());
             }
         }
+        self.lease_until_ms = None;
         self.cursor = if pass_complete {
             None
         } else {
@@ -236,6 +261,21 @@ mod tests {
         // A run without drills keeps the last drill's outcome.
         status.record_run(&[visit("z", None, false, None)], true, 30);
         assert_eq!(status.last_drill.unwrap().at_ms, 20);
+    }
+
+    #[test]
+    fn one_run_holds_the_lease_until_it_records_or_the_lease_ends() {
+        let mut status = AuditStatus::default();
+        assert_eq!(status.take_lease(100, 50), Ok(()));
+        assert_eq!(status.take_lease(120, 50), Err(LeaseHeld { until_ms: 150 }));
+        status.record_run(&[], true, 130);
+        assert_eq!(
+            status.lease_until_ms, None,
+            "recording a run gives the lease back"
+        );
+        assert_eq!(status.take_lease(140, 50), Ok(()));
+        // A run that died: its lease ends by itself.
+        assert_eq!(status.take_lease(191, 50), Ok(()));
     }
 
     #[test]

@@ -38,6 +38,8 @@ struct Nudged {
 /// The requests one run may make (older Workers plans allow 1,000 subrequests per
 /// invocation; a run stays below and the next run goes on).
 const RUN_REQUESTS: u32 = 900;
+/// How long a run holds the audit: past it, a run that died no longer blocks the next.
+const LEASE_MS: u64 = 15 * 60 * 1_000;
 
 /// Runs one audit. Failures are logged; nothing is returned to the runtime.
 pub(crate) async fn run(env: &Env, cron: &str) {
@@ -84,7 +86,15 @@ pub(crate) async fn run(env: &Env, cron: &str) {
 
 async fn audit(env: &Env, settings: &BackupSettings) -> Result<AuditStatus, String> {
     let bucket = env.bucket("STORAGE").map_err(|e| e.to_string())?;
-    let mut status = read_status(&bucket).await?;
+    let (mut status, etag) = read_status_and_etag(&bucket).await?;
+    // One audit (and so one pruner) at a time: the lease goes into the status, written only
+    // if nobody wrote it since it was read (R2 is strongly consistent).
+    status
+        .take_lease(Date::now().as_millis(), LEASE_MS)
+        .map_err(|e| e.to_string())?;
+    let etag = write_status(&bucket, &status, etag)
+        .await?
+        .ok_or("another audit run took the lease first")?;
     let per_run = env
         .var("BACKUP_AUDIT_USERS_PER_RUN")
         .ok()
@@ -121,27 +131,59 @@ async fn audit(env: &Env, settings: &BackupSettings) -> Result<AuditStatus, Stri
     }
     let pass_complete = !page.is_truncated && !stopped_early;
     status.record_run(&visits, pass_complete, Date::now().as_millis());
-    let text = serde_json::to_string(&status).map_err(|e| e.to_string())?;
-    bucket
-        .put(STATUS_KEY, text)
-        .execute()
-        .await
-        .map_err(|e| format!("writing {STATUS_KEY} failed: {e}"))?;
+    write_status(&bucket, &status, Some(etag))
+        .await?
+        .ok_or("the lease was lost: another audit run wrote the status; this run's is dropped")?;
     Ok(status)
 }
 
 /// Reads the audit's status (a missing one is a fresh start).
 pub(crate) async fn read_status(bucket: &worker::Bucket) -> Result<AuditStatus, String> {
+    read_status_and_etag(bucket).await.map(|(status, _)| status)
+}
+
+/// Reads the audit's status and the etag of the object holding it (none: no object yet).
+async fn read_status_and_etag(
+    bucket: &worker::Bucket,
+) -> Result<(AuditStatus, Option<String>), String> {
     let object = bucket
         .get(STATUS_KEY)
         .execute()
         .await
         .map_err(|e| format!("reading {STATUS_KEY} failed: {e}"))?;
-    let Some(body) = object.as_ref().and_then(|o| o.body()) else {
-        return Ok(AuditStatus::default());
+    let Some(object) = object else {
+        return Ok((AuditStatus::default(), None));
+    };
+    let etag = object.etag();
+    let Some(body) = object.body() else {
+        return Ok((AuditStatus::default(), None));
     };
     let text = body.text().await.map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| format!("{STATUS_KEY} is unreadable: {e}"))
+    let status =
+        serde_json::from_str(&text).map_err(|e| format!("{STATUS_KEY} is unreadable: {e}"))?;
+    Ok((status, Some(etag)))
+}
+
+/// Writes the status if the object still has `etag` (none: unconditionally, the first
+/// time); the new etag, or `None` when someone wrote it meanwhile.
+async fn write_status(
+    bucket: &worker::Bucket,
+    status: &AuditStatus,
+    etag: Option<String>,
+) -> Result<Option<String>, String> {
+    let text = serde_json::to_string(status).map_err(|e| e.to_string())?;
+    let mut put = bucket.put(STATUS_KEY, text);
+    if let Some(etag) = etag {
+        put = put.only_if(worker::Conditional {
+            etag_matches: Some(etag),
+            ..worker::Conditional::default()
+        });
+    }
+    let written = put
+        .execute()
+        .await
+        .map_err(|e| format!("writing {STATUS_KEY} failed: {e}"))?;
+    Ok(written.map(|object| object.etag()))
 }
 
 async fn visit(
