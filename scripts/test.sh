@@ -16,7 +16,7 @@ rm -rf "$TMPDIR" && mkdir -p "$TMPDIR"
 
 # A fresh run writes about FRESH_RUN_GB to target/ (docs/benchmarks.md); say so up front
 # rather than fail later in a linker with a bus error.
-FRESH_RUN_GB=3
+FRESH_RUN_GB=4
 free_kb=$(df -Pk "$ROOT" | awk 'NR == 2 { print $4 }')
 if [ "$free_kb" -lt $((FRESH_RUN_GB * 1024 * 1024)) ] && [ ! -d "$ROOT/target/debug/deps" ]; then
   log "warning: $((free_kb / 1024)) MiB free on the disk holding target/; a fresh run needs about ${FRESH_RUN_GB} GiB"
