@@ -10,14 +10,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::bench_mcp::corpus::Corpus;
-use crate::bench_mcp::session::Session;
 
 /// The most export runs one export may take before the bench gives up.
 const MAX_RUNS: u32 = 1_000;
@@ -169,52 +167,11 @@ fn write_notes(
     range: std::ops::Range<u32>,
     round: u64,
 ) -> Result<()> {
-    let total = range.len();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let started = Instant::now();
-    std::thread::scope(|scope| -> Result<()> {
-        let writers: Vec<_> = (0..args.writers)
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    let mut session = Session::open(endpoint, &args.user)?;
-                    loop {
-                        let at = next.fetch_add(1, Ordering::Relaxed);
-                        if at >= total {
-                            break;
-                        }
-                        let i = range.start + at as u32;
-                        let content = corpus.sized((round << 32) | u64::from(i), 4096);
-                        let path = format!("bench/{:02}/{i:05}.md", i % 100);
-                        session.ok("write", json!({"path": path, "content": content}))?;
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    session.close();
-                    Ok(())
-                })
-            })
-            .collect();
-        let mut last = 0;
-        while !writers.iter().all(|w| w.is_finished()) {
-            std::thread::sleep(Duration::from_millis(200));
-            let now = done.load(Ordering::Relaxed);
-            if now >= last + 1_000 {
-                eprintln!("writing: {now}/{total} notes");
-                last = now;
-            }
-        }
-        for writer in writers {
-            writer
-                .join()
-                .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
-        }
-        Ok(())
-    })?;
-    eprintln!(
-        "wrote {total} notes in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    crate::bench_mcp::write_notes(endpoint, &args.user, args.writers, range.len(), |at| {
+        let i = range.start + at as u32;
+        let content = corpus.sized((round << 32) | u64::from(i), 4096);
+        (format!("bench/{:02}/{i:05}.md", i % 100), content)
+    })
 }
 
 /// Runs export runs until one completes.

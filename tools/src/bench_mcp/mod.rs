@@ -239,23 +239,41 @@ fn seed(args: &Args, endpoint: &reqwest::Url, corpus: &Corpus) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    write_notes(
+        endpoint,
+        &args.user,
+        args.seed_clients,
+        missing.len(),
+        |at| (missing[at].path(), missing[at].text(corpus)),
+    )
+}
+
+/// Writes `count` notes (`note(i)`: path and content) as `user` with `writers` concurrent
+/// sessions, with progress on stderr every 500 notes.
+pub(crate) fn write_notes(
+    endpoint: &reqwest::Url,
+    user: &str,
+    writers: u32,
+    count: usize,
+    note: impl Fn(usize) -> (String, String) + Sync,
+) -> Result<()> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let started = Instant::now();
     std::thread::scope(|scope| -> Result<()> {
-        let writers: Vec<_> = (0..args.seed_clients)
+        let writers: Vec<_> = (0..writers)
             .map(|_| {
                 scope.spawn(|| -> Result<()> {
-                    let mut session = Session::open(endpoint, &args.user)?;
+                    let mut session = Session::open(endpoint, user)?;
                     loop {
                         let at = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(seed) = missing.get(at) else {
+                        if at >= count {
                             break;
-                        };
-                        let (path, content) = (seed.path(), seed.text(corpus));
+                        }
+                        let (path, content) = note(at);
                         session
                             .ok("write", json!({"path": path, "content": content}))
-                            .with_context(|| format!("seeding {path}"))?;
+                            .with_context(|| format!("writing {path}"))?;
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     session.close();
@@ -267,22 +285,21 @@ fn seed(args: &Args, endpoint: &reqwest::Url, corpus: &Corpus) -> Result<()> {
         while !writers.iter().all(|w| w.is_finished()) {
             std::thread::sleep(Duration::from_millis(100));
             let now = done.load(Ordering::Relaxed);
-            if now >= last + 500 || (now > last && now == missing.len()) {
+            if now >= last + 500 || (now > last && now == count) {
                 let rate = now as f64 / started.elapsed().as_secs_f64();
-                eprintln!("seeding: {now}/{} notes ({rate:.0} notes/s)", missing.len());
+                eprintln!("writing: {now}/{count} notes ({rate:.0} notes/s)");
                 last = now;
             }
         }
         for writer in writers {
             writer
                 .join()
-                .map_err(|_| anyhow::anyhow!("a seeding thread panicked"))??;
+                .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
         }
         Ok(())
     })?;
     eprintln!(
-        "seeded {} notes in {:.1} s",
-        missing.len(),
+        "wrote {count} notes in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
