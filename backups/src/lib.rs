@@ -28,6 +28,7 @@
 //! - [`retention`]: which backups are kept, and which objects may then be deleted.
 //! - [`seal`]: objects encrypted to an age X25519 recipient, and opened with its identity.
 //! - [`sign`]: the ed25519 keys that sign manifests and check them.
+//! - [`sim`]: a simulated user whose exports run as the Durable Object runs them (tests).
 //! - [`snapshot_cycle`]: the snapshot cycle (snapshot, archive, upload, compact) as a step
 //!   machine the Durable Object's alarm drives, with its retry deadline.
 //! - [`s3`]: the S3 protocol as values: path-style SigV4-signed request builders, response and
@@ -49,4 +50,5 @@ pub mod s3;
 pub mod schedule;
 pub mod seal;
 pub mod sign;
+pub mod sim;
 pub mod snapshot_cycle;

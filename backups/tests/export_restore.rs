@@ -5,139 +5,55 @@
 
 use std::collections::BTreeMap;
 
-use backups::archive::{self, ArchivedSegment};
-use backups::export::{
-    Budget, ExportInputs, ExportRun, ExportStep, Exported, FromStore, RunState, StepResult,
-};
+use backups::archive;
+use backups::export::{Budget, RunState};
 use backups::layout::UserLayout;
 use backups::manifest::Manifest;
 use backups::restore::{self, RestoreError, Target};
-use backups::seal::{Entropy, Identity, Recipient};
+use backups::seal::Identity;
 use backups::sign::SigningKey;
-use engine::store::WriteRequest;
-use engine::{Config, EventId, Hash, MemoryStorage, Store, Timestamp};
+use backups::sim::{SimBucket, SimUser};
+use engine::{Config, Hash, MemoryStorage, Store};
 
 const USER: &str = "1001";
 
-/// A user's world: the store, R2 (blobs and archive) and the backup bucket.
+/// A user's world: the simulated user (store, R2, contents) and the backup bucket, a map
+/// whose puts can fail on a countdown.
 struct World {
-    store: Store<MemoryStorage>,
-    blobs: BTreeMap<Hash, Vec<u8>>,
-    r2: BTreeMap<String, Vec<u8>>,
+    sim: SimUser,
     bucket: BTreeMap<String, Vec<u8>>,
-    exported: Exported,
-    clock: u64,
-    ids: u64,
     /// Bucket puts that succeed before one fails (None: none fails).
     puts_before_failure: Option<u32>,
     /// Bytes and requests put into the bucket.
     put_bytes: u64,
     puts: u64,
-    /// Seal to this recipient; sign with this key.
-    sealing: Option<Recipient>,
-    signing: Option<SigningKey>,
     /// The identity restores open sealed backups with.
     identities: Vec<Identity>,
-    /// Draws of entropy (seeded: the same world seals the same bytes).
-    draws: u64,
 }
 
-impl World {
-    fn new() -> World {
-        World {
-            store: Store::open(MemoryStorage::default(), Config::default())
-                .unwrap()
-                .0,
-            blobs: BTreeMap::new(),
-            r2: BTreeMap::new(),
-            bucket: BTreeMap::new(),
-            exported: Exported::default(),
-            clock: 1_796_515_200_000,
-            ids: 0,
-            puts_before_failure: None,
-            put_bytes: 0,
-            puts: 0,
-            sealing: None,
-            signing: None,
-            identities: Vec::new(),
-            draws: 0,
-        }
-    }
+impl std::ops::Deref for World {
+    type Target = SimUser;
 
-    /// A world whose exports are sealed and signed.
-    fn sealed() -> World {
-        let identity = Identity::from_secret_bytes(Hash::of(b"test identity").0);
-        World {
-            sealing: Some(identity.recipient()),
-            signing: Some(SigningKey::from_seed(Hash::of(b"test signing key").0)),
-            identities: vec![identity],
-            ..World::new()
-        }
+    fn deref(&self) -> &SimUser {
+        &self.sim
     }
+}
 
-    fn entropy(&mut self) -> Entropy {
-        self.draws += 1;
-        let mut bytes = [0u8; 64];
-        let mut xof = blake3::Hasher::new()
-            .update(&self.draws.to_le_bytes())
-            .finalize_xof();
-        xof.fill(&mut bytes);
-        Entropy::from_bytes(bytes)
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut SimUser {
+        &mut self.sim
     }
+}
 
-    fn tick(&mut self) -> Timestamp {
-        self.clock += 1_000;
-        Timestamp(self.clock)
-    }
+/// The bucket as an export sees it: the map, counting puts and failing on the countdown.
+struct MapBucket<'a> {
+    objects: &'a mut BTreeMap<String, Vec<u8>>,
+    puts_before_failure: &'a mut Option<u32>,
+    put_bytes: &'a mut u64,
+    puts: &'a mut u64,
+}
 
-    fn id(&mut self) -> EventId {
-        self.ids += 1;
-        EventId::derive(&self.ids.to_le_bytes())
-    }
-
-    fn write(&mut self, path: &str, text: &str) {
-        let id = self.id();
-        let now = self.tick();
-        let req = WriteRequest {
-            id,
-            path,
-            content: text.as_bytes(),
-            media_type: "text/markdown",
-            expected_version: None,
-            edit: false,
-        };
-        let plan = self.store.plan_write(&req).unwrap();
-        self.blobs.insert(plan.hash(), text.as_bytes().to_vec());
-        self.store.write(&req, &plan, now).unwrap();
-    }
-
-    fn delete(&mut self, path: &str) {
-        let (id, now) = (self.id(), self.tick());
-        self.store.delete(id, path, None, now).unwrap();
-    }
-
-    fn rename(&mut self, from: &str, to: &str) {
-        let (id, now) = (self.id(), self.tick());
-        self.store.move_note(id, from, to, None, now).unwrap();
-    }
-
-    /// The Durable Object's snapshot cycle: snapshot, archive each planned range, compact.
-    fn archive_cycle(&mut self) {
-        self.store.take_snapshot().unwrap();
-        let plan = self.store.compaction_plan();
-        for range in plan.segments {
-            let segment = self
-                .store
-                .encode_segment(*range.start(), *range.end())
-                .unwrap();
-            self.r2
-                .insert(archive::segment_key(USER, &segment), segment.bytes.clone());
-            let now = self.tick();
-            self.store.record_archived(&segment, now).unwrap();
-        }
-        self.store.compact().unwrap();
-    }
-
+impl SimBucket for MapBucket<'_> {
     fn put(&mut self, key: &str, bytes: &[u8]) -> Result<(), String> {
         if let Some(left) = self.puts_before_failure.as_mut() {
             if *left == 0 {
@@ -145,75 +61,52 @@ impl World {
             }
             *left -= 1;
         }
-        self.puts += 1;
-        self.put_bytes += bytes.len() as u64;
-        self.bucket.insert(key.to_owned(), bytes.to_vec());
+        *self.puts += 1;
+        *self.put_bytes += bytes.len() as u64;
+        self.objects.insert(key.to_owned(), bytes.to_vec());
         Ok(())
+    }
+
+    fn keys(&mut self, prefix: &str) -> Vec<String> {
+        self.objects
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            sim: SimUser::new(USER),
+            bucket: BTreeMap::new(),
+            puts_before_failure: None,
+            put_bytes: 0,
+            puts: 0,
+            identities: Vec::new(),
+        }
+    }
+
+    /// A world whose exports are sealed and signed.
+    fn sealed() -> World {
+        let identity = Identity::from_secret_bytes(Hash::of(b"test identity").0);
+        let mut world = World::new();
+        world.sim.sealing = Some(identity.recipient());
+        world.sim.signing = Some(SigningKey::from_seed(Hash::of(b"test signing key").0));
+        world.identities = vec![identity];
+        world
     }
 
     /// One export run as the Durable Object drives it.
     fn export(&mut self, budget: Budget) -> Result<RunState, String> {
-        let layout = UserLayout::new(USER);
-        let listed: Vec<ArchivedSegment> = self
-            .r2
-            .keys()
-            .filter_map(|k| archive::parse_segment_key(&archive::segment_prefix(USER), k))
-            .collect();
-        let from_store = FromStore::of(&self.store);
-        let previous = self
-            .bucket
-            .keys()
-            .find_map(|k| layout.parse_manifest_key(k))
-            .map(|(_, digest)| digest);
-        let (sealing, signing) = (self.sealing.clone(), self.signing.clone());
-        let inputs = ExportInputs {
-            user: USER,
-            build: "test",
-            head: from_store.head,
-            archived: from_store.archived,
-            archive: &listed,
-            state: from_store.state,
-            contents: &from_store.contents,
-            exported: &self.exported.clone(),
-            previous,
-            now_ms: self.clock,
-            sealing: sealing.as_ref(),
-            signing: signing.as_ref(),
+        let mut bucket = MapBucket {
+            objects: &mut self.bucket,
+            puts_before_failure: &mut self.puts_before_failure,
+            put_bytes: &mut self.put_bytes,
+            puts: &mut self.puts,
         };
-        let mut run = ExportRun::new(&inputs, budget).map_err(|e| e.to_string())?;
-        while let Some(step) = run.next_step() {
-            let prepared = match step {
-                ExportStep::CopySegment(listed) => {
-                    let bytes = self.r2[&listed.key].clone();
-                    assert_eq!(Hash::of(&bytes), listed.digest);
-                    let entropy = self.entropy();
-                    run.prepare_segment(bytes, &entropy).unwrap()
-                }
-                ExportStep::PutTail { first, last } => {
-                    let segment = self.store.encode_range(first, last).unwrap();
-                    let entropy = self.entropy();
-                    run.prepare_segment(segment.bytes, &entropy).unwrap()
-                }
-                ExportStep::PutPack(hashes) => {
-                    let entropy = self.entropy();
-                    let held: Vec<(Hash, &[u8])> = hashes
-                        .iter()
-                        .map(|h| (*h, self.blobs[h].as_slice()))
-                        .collect();
-                    run.prepare_pack(&held, &entropy)
-                }
-                ExportStep::PutManifest(manifest) => {
-                    self.put(&manifest.key, &manifest.bytes)?;
-                    run.complete(StepResult::Manifest)
-                        .map_err(|e| e.to_string())?;
-                    continue;
-                }
-            };
-            self.put(&prepared.key, &prepared.bytes)?;
-            self.exported.record(&prepared.result);
-            run.complete(prepared.result).map_err(|e| e.to_string())?;
-        }
-        Ok(run.state())
+        self.sim.export_run(&mut bucket, budget, "test")
     }
 
     /// Runs exports until one completes, at most `runs`.
@@ -276,7 +169,7 @@ fn busy_world() -> World {
 
 fn busy(mut w: World) -> World {
     for i in 0..30 {
-        w.write(&format!("notes/{i:02}.md"), &format!("note {i}\n"));
+        w.write(&format!("notes/{i:02}.md"), format!("note {i}\n"));
     }
     w.archive_cycle();
     w.write("notes/00.md", "note 0, edited\n");
@@ -379,7 +272,7 @@ fn a_failed_upload_never_leaves_a_manifest_and_the_next_run_completes_uploading_
 fn small_budgets_spread_an_export_over_runs_that_each_stop_within_budget() {
     let mut w = World::new();
     for i in 0..450 {
-        w.write(&format!("n/{i:03}.md"), &format!("note {i}\n"));
+        w.write(&format!("n/{i:03}.md"), format!("note {i}\n"));
     }
     w.archive_cycle();
     let budget = Budget {
@@ -412,13 +305,13 @@ fn exports_are_incremental_and_manifests_chain() {
     // the first one's bytes (the figure is printed; docs/benchmarks.md has it).
     let mut w = World::new();
     for i in 0..10_000 {
-        w.write(&format!("n/{:02}/{i:05}.md", i % 100), &note(i, 0));
+        w.write(&format!("n/{:02}/{i:05}.md", i % 100), note(i, 0));
     }
     w.archive_cycle();
     let first = w.export_fully(PLENTY, 1);
     let full_bytes = w.put_bytes;
     for i in (0..10_000).step_by(100) {
-        w.write(&format!("n/{:02}/{i:05}.md", i % 100), &note(i, 1));
+        w.write(&format!("n/{:02}/{i:05}.md", i % 100), note(i, 1));
     }
     w.archive_cycle();
     w.put_bytes = 0;

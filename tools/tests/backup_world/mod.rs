@@ -1,22 +1,14 @@
-//! A user's world for the CLI tests: the store (the engine over memory), its R2 archive as a
-//! map, and a real S3 bucket (s3-local on a temporary directory) that exports upload to, with
-//! the export driven step by step as the Durable Object drives it.
+//! A user's world for the CLI tests: a simulated user (`backups::sim`: the store, its R2
+//! archive and contents) whose exports go to a real S3 bucket (s3-local on a temporary
+//! directory), driven step by step as the Durable Object drives them.
 
-use std::collections::BTreeMap;
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use backups::archive::{self, ArchivedSegment};
-use backups::export::{
-    Budget, ExportInputs, ExportRun, ExportStep, Exported, FromStore, RunState, StepResult,
-};
-use backups::layout::UserLayout;
+use backups::export::{Budget, RunState};
 use backups::manifest::Manifest;
 use backups::s3::{self, BlockingHttp, LargePut, Operation, PutOptions, S3Config};
-use backups::seal::{Entropy, Recipient};
-use backups::sign::SigningKey;
-use engine::store::WriteRequest;
-use engine::{Config, EventId, Hash, MemoryStorage, Store, Timestamp};
+use backups::sim::{SimBucket, SimUser};
 use second_brain_tools::s3_http::S3Http;
 use second_brain_tools::s3_local::{self, S3Local};
 use time::OffsetDateTime;
@@ -51,16 +43,49 @@ pub(crate) struct World {
     _server: S3Local,
     config: S3Config,
     http: S3Http,
-    pub(crate) store: Store<MemoryStorage>,
-    pub(crate) blobs: BTreeMap<Hash, Vec<u8>>,
-    r2: BTreeMap<String, Vec<u8>>,
-    exported: Exported,
-    pub(crate) clock: u64,
-    ids: u64,
-    /// Exports seal to this recipient and sign with this key.
-    pub(crate) sealing: Option<Recipient>,
-    pub(crate) signing: Option<SigningKey>,
-    draws: u64,
+    sim: SimUser,
+}
+
+impl std::ops::Deref for World {
+    type Target = SimUser;
+
+    fn deref(&self) -> &SimUser {
+        &self.sim
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut SimUser {
+        &mut self.sim
+    }
+}
+
+/// The real bucket as an export sees it.
+struct S3Bucket<'a> {
+    config: &'a S3Config,
+    http: &'a mut S3Http,
+}
+
+impl SimBucket for S3Bucket<'_> {
+    fn put(&mut self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        s3::put_large(
+            self.http,
+            self.config,
+            key,
+            bytes,
+            LargePut::default(),
+            now_ms,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    fn keys(&mut self, prefix: &str) -> Vec<String> {
+        s3::list_all(self.http, self.config, prefix, now_ms)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    }
 }
 
 impl World {
@@ -81,161 +106,21 @@ impl World {
             _server: server,
             config,
             http: S3Http::new().unwrap(),
-            store: Store::open(MemoryStorage::default(), Config::default())
-                .unwrap()
-                .0,
-            blobs: BTreeMap::new(),
-            r2: BTreeMap::new(),
-            exported: Exported::default(),
-            clock: 1_796_515_200_000,
-            ids: 0,
-            sealing: None,
-            signing: None,
-            draws: 0,
+            sim: SimUser::new(USER),
         }
-    }
-
-    fn entropy(&mut self) -> Entropy {
-        self.draws += 1;
-        let mut bytes = [0u8; 64];
-        for (half, out) in bytes.chunks_mut(32).enumerate() {
-            out.copy_from_slice(&Hash::of(format!("{} {half}", self.draws).as_bytes()).0);
-        }
-        Entropy::from_bytes(bytes)
-    }
-
-    fn tick(&mut self) -> Timestamp {
-        self.clock += 1_000;
-        Timestamp(self.clock)
-    }
-
-    fn id(&mut self) -> EventId {
-        self.ids += 1;
-        EventId::derive(&self.ids.to_le_bytes())
-    }
-
-    pub(crate) fn write(&mut self, path: &str, content: &[u8]) {
-        let id = self.id();
-        let now = self.tick();
-        let req = WriteRequest {
-            id,
-            path,
-            content,
-            media_type: "text/markdown",
-            expected_version: None,
-            edit: false,
-        };
-        let plan = self.store.plan_write(&req).unwrap();
-        self.blobs.insert(plan.hash(), content.to_vec());
-        self.store.write(&req, &plan, now).unwrap();
-    }
-
-    pub(crate) fn delete(&mut self, path: &str) {
-        let (id, now) = (self.id(), self.tick());
-        self.store.delete(id, path, None, now).unwrap();
-    }
-
-    pub(crate) fn rename(&mut self, from: &str, to: &str) {
-        let (id, now) = (self.id(), self.tick());
-        self.store.move_note(id, from, to, None, now).unwrap();
-    }
-
-    /// The Durable Object's snapshot cycle: snapshot, archive each planned range, compact.
-    pub(crate) fn archive_cycle(&mut self) {
-        self.store.take_snapshot().unwrap();
-        for range in self.store.compaction_plan().segments {
-            let segment = self
-                .store
-                .encode_segment(*range.start(), *range.end())
-                .unwrap();
-            self.r2
-                .insert(archive::segment_key(USER, &segment), segment.bytes.clone());
-            let now = self.tick();
-            self.store.record_archived(&segment, now).unwrap();
-        }
-        self.store.compact().unwrap();
-    }
-
-    fn put(&mut self, key: &str, bytes: &[u8]) {
-        s3::put_large(
-            &mut self.http,
-            &self.config,
-            key,
-            bytes,
-            LargePut::default(),
-            now_ms,
-        )
-        .unwrap();
-    }
-
-    fn keys(&mut self, prefix: &str) -> Vec<String> {
-        s3::list_all(&mut self.http, &self.config, prefix, now_ms)
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect()
     }
 
     /// One complete export, as the Durable Object drives it; returns the manifest.
     pub(crate) fn export(&mut self) -> Manifest {
-        let layout = UserLayout::new(USER);
-        let listed: Vec<ArchivedSegment> = self
-            .r2
-            .keys()
-            .filter_map(|k| archive::parse_segment_key(&archive::segment_prefix(USER), k))
-            .collect();
-        let from_store = FromStore::of(&self.store);
-        let previous = self
-            .keys(&layout.manifests())
-            .iter()
-            .find_map(|k| layout.parse_manifest_key(k))
-            .map(|(_, digest)| digest);
-        let exported = self.exported.clone();
-        let (sealing, signing) = (self.sealing.clone(), self.signing.clone());
-        let inputs = ExportInputs {
-            user: USER,
-            build: "backup_cli test",
-            head: from_store.head,
-            archived: from_store.archived,
-            archive: &listed,
-            state: from_store.state,
-            contents: &from_store.contents,
-            exported: &exported,
-            previous,
-            now_ms: self.clock,
-            sealing: sealing.as_ref(),
-            signing: signing.as_ref(),
+        let mut bucket = S3Bucket {
+            config: &self.config,
+            http: &mut self.http,
         };
-        let mut run = ExportRun::new(&inputs, PLENTY).unwrap();
-        while let Some(step) = run.next_step() {
-            let entropy = self.entropy();
-            let prepared = match step {
-                ExportStep::CopySegment(listed) => {
-                    let bytes = self.r2[&listed.key].clone();
-                    run.prepare_segment(bytes, &entropy).unwrap()
-                }
-                ExportStep::PutTail { first, last } => {
-                    let segment = self.store.encode_range(first, last).unwrap();
-                    run.prepare_segment(segment.bytes, &entropy).unwrap()
-                }
-                ExportStep::PutPack(hashes) => {
-                    let held: Vec<(Hash, &[u8])> = hashes
-                        .iter()
-                        .map(|h| (*h, self.blobs[h].as_slice()))
-                        .collect();
-                    run.prepare_pack(&held, &entropy)
-                }
-                ExportStep::PutManifest(manifest) => {
-                    self.put(&manifest.key, &manifest.bytes);
-                    run.complete(StepResult::Manifest).unwrap();
-                    continue;
-                }
-            };
-            self.put(&prepared.key, &prepared.bytes);
-            self.exported.record(&prepared.result);
-            run.complete(prepared.result).unwrap();
-        }
-        match run.state() {
+        match self
+            .sim
+            .export_run(&mut bucket, PLENTY, "backup_cli test")
+            .unwrap()
+        {
             RunState::Complete(manifest) => *manifest,
             other => panic!("the export did not complete: {other:?}"),
         }
@@ -312,15 +197,6 @@ impl World {
             .output()
             .unwrap()
     }
-
-    /// The current notes: path and bytes.
-    pub(crate) fn notes(&self) -> BTreeMap<String, Vec<u8>> {
-        self.store
-            .files()
-            .iter()
-            .map(|(path, entry)| (path.as_str().to_owned(), self.blobs[&entry.hash].clone()))
-            .collect()
-    }
 }
 
 /// A user with archived and unarchived history: writes, edits, moves, deletes.
@@ -342,6 +218,6 @@ pub(crate) fn busy_world() -> World {
     );
     w.archive_cycle();
     w.write("notes/03.md", b"note 3, after the archive\n");
-    w.write("binary.bin", &[0, 159, 146, 150, 255, b'\n', b'\r']);
+    w.write("binary.bin", [0, 159, 146, 150, 255, b'\n', b'\r']);
     w
 }
