@@ -538,7 +538,10 @@ fn the_cron_prunes_what_retention_lets_go_and_the_newest_backup_still_restores()
 fn the_operator_rebuilds_a_users_object_from_its_archive_behind_the_admin_token() {
     const TOKEN: &str = "admin-token-for-local-tests-only-0123456789";
     let mut options = Options::default();
-    options.vars.push(("DEV_SNAPSHOT_EVERY_EVENTS", "5"));
+    // The session's opening and the eight writes (nine events) make a snapshot cycle due
+    // that archives them all; the late session and write below (two events) stay short of
+    // the next, so they are not archived before the rebuild.
+    options.vars.push(("DEV_SNAPSHOT_EVERY_EVENTS", "9"));
     options.vars.push(("ADMIN_TOKEN", TOKEN));
     let worker = LocalWorker::start(options);
     let user = "rebuild-e2e";
@@ -571,6 +574,10 @@ fn the_operator_rebuilds_a_users_object_from_its_archive_behind_the_admin_token(
         plan["archive_through_seq"].as_u64().unwrap() > 0,
         "{plan:#}"
     );
+    assert_eq!(
+        plan["would_lose_events"], 0,
+        "every note is archived: {plan:#}"
+    );
     // A write after the archive would be lost: refused without force.
     run(async {
         let client = connect(&worker, user).await;
@@ -581,6 +588,8 @@ fn the_operator_rebuilds_a_users_object_from_its_archive_behind_the_admin_token(
         )
         .await;
     });
+    let (_, plan) = rebuild("?dry_run=1", Some(TOKEN));
+    assert!(plan["would_lose_events"].as_u64() > Some(0), "{plan:#}");
     let (status, refused) = rebuild("", Some(TOKEN));
     assert_eq!(status, 409, "{refused:#}");
     assert_eq!(refused["error"]["code"], "would_lose_events", "{refused:#}");
