@@ -767,7 +767,7 @@ fn restore_to_archive_writes_what_an_empty_object_rebuilds_from() {
     let mut http = second_brain_tools::s3_http::S3Http::new().unwrap();
     for (_, versions) in w.store.history().iter() {
         for content in versions.iter().filter_map(|v| v.content.as_ref()) {
-            let key = backups::archive::blob_key(&content.hash);
+            let key = backups::archive::blob_key(USER, &content.hash);
             let request = archive.get_object(&key, backup_world::now_ms()).unwrap();
             use backups::s3::BlockingHttp;
             let response = http.send(request).unwrap();

@@ -459,24 +459,14 @@ impl UserObject {
                 });
             }
         };
-        let bucket = match self.env.bucket("STORAGE") {
-            Ok(bucket) => bucket,
-            Err(err) => {
-                log_failure("no_bucket", &err.to_string());
-                return Ok(Err(ErrorObject::internal("note storage is not available")));
-            }
+        let mut notes = match self.notes(now, control) {
+            Ok(notes) => notes,
+            Err(error) => return Ok(Err(error)),
         };
-        let notes = Notes {
-            store: &self.store,
-            bucket,
-            cache: &self.blob_cache,
-            now,
-            control,
-            step_pause: self
-                .dev_number(DEV_STEP_PAUSE_MS)
-                .filter(|ms| (1..=MAX_STEP_PAUSE_MS).contains(ms))
-                .map(std::time::Duration::from_millis),
-        };
+        notes.step_pause = self
+            .dev_number(DEV_STEP_PAUSE_MS)
+            .filter(|ms| (1..=MAX_STEP_PAUSE_MS).contains(ms))
+            .map(std::time::Duration::from_millis);
         let result = note_tools::call(&notes, version, call, key).await?;
         Ok(Ok(result.to_value()))
     }
@@ -491,10 +481,18 @@ impl UserObject {
             log_failure("no_bucket", &err.to_string());
             ErrorObject::internal("note storage is not available")
         })?;
+        // Requests reach the object only once it serves a user (admission binds it).
+        let user = match self.user() {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(ErrorObject::internal("the object serves no user yet")),
+            Err(err) => {
+                log_failure("no_user", &err.to_string());
+                return Err(ErrorObject::internal("note storage is not available"));
+            }
+        };
         Ok(Notes {
             store: &self.store,
-            bucket,
-            cache: &self.blob_cache,
+            blobs: self.blob_store(&user, bucket),
             now,
             control,
             step_pause: None,

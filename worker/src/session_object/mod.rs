@@ -33,11 +33,13 @@
 //! - `upkeep`: deadlines, the alarm, and the snapshot cycle (`backups::snapshot_cycle`)
 //!   driven against SQLite and R2.
 //! - `export`: the user's backup export to S3, driven from the alarm (`backups::export`).
+//! - `blob_gc`: collecting note contents no event names (`backups::blob_gc`), from the alarm.
 //! - `restore`: opening the store, rebuilding it from the archive when storage is empty
 //!   (`backups::archive_restore` driven against R2).
 //! - `rebuild`: the operator's rebuild from the archive.
 //! - `dev_archive`: the local-development archive routes.
 
+mod blob_gc;
 mod dev_archive;
 mod export;
 mod get_stream;
@@ -77,6 +79,9 @@ pub(crate) const USER_HEADER: &str = "x-second-brain-user";
 pub(crate) const STORE_OPEN_HEADER: &str = "x-dev-store-open-ms";
 /// The local-development var that sets how many events make a snapshot due.
 const DEV_SNAPSHOT_EVERY_EVENTS: &str = "DEV_SNAPSHOT_EVERY_EVENTS";
+/// The local-development var that makes that many content puts fail after storing their
+/// content (see [`crate::blobs::BlobStore`]).
+const DEV_FAIL_AFTER_BLOB_PUTS: &str = "DEV_FAIL_AFTER_BLOB_PUTS";
 /// The longest alarm delay the dev route accepts: one day.
 const MAX_ALARM_DELAY_MS: u64 = 86_400_000;
 
@@ -129,6 +134,14 @@ pub struct UserObject {
     store_open_ms: Cell<Option<u64>>,
     /// Recently used note contents, so a note read again skips R2.
     blob_cache: RefCell<crate::blobs::BlobCache>,
+    /// Contents being written or collected right now.
+    blob_guards: RefCell<crate::blobs::BlobGuards>,
+    /// Local development only: puts still to fail after storing their content (read from
+    /// `DEV_FAIL_AFTER_BLOB_PUTS` on first use, when `blob_put_failures_read` is set).
+    blob_put_failures: Cell<u64>,
+    blob_put_failures_read: Cell<bool>,
+    /// The earliest time the next collection of unnamed contents may run (`blob_gc`).
+    blob_gc_not_before: Cell<u64>,
     /// The MCP requests being served.
     in_flight: RefCell<live::InFlight>,
     /// The sessions' open GET streams.
@@ -159,6 +172,10 @@ impl DurableObject for MCPSessionDurableObject {
             failed_uploads: Cell::new(0),
             store_open_ms: Cell::new(None),
             blob_cache: RefCell::new(crate::blobs::BlobCache::for_object()),
+            blob_guards: RefCell::new(crate::blobs::BlobGuards::default()),
+            blob_put_failures: Cell::new(0),
+            blob_put_failures_read: Cell::new(false),
+            blob_gc_not_before: Cell::new(0),
             in_flight: RefCell::new(live::InFlight::default()),
             get_streams: RefCell::new(live::GetStreams::default()),
             notified_through: Cell::new(None),
@@ -281,6 +298,28 @@ impl UserObject {
         self.state.storage().sql()
     }
 
+    /// `user`'s note contents in `bucket` (`STORAGE`), with this object's record, cache and
+    /// guards.
+    fn blob_store(&self, user: &str, bucket: worker::Bucket) -> crate::blobs::BlobStore<'_> {
+        crate::blobs::BlobStore {
+            bucket,
+            user: user.to_owned(),
+            sql: self.sql(),
+            cache: &self.blob_cache,
+            guards: &self.blob_guards,
+            fail_after_put: self.blob_put_failures(),
+        }
+    }
+
+    /// The puts local development asks to fail after storing their content, if any.
+    fn blob_put_failures(&self) -> Option<&Cell<u64>> {
+        if !self.blob_put_failures_read.replace(true) {
+            let left = self.dev_number(DEV_FAIL_AFTER_BLOB_PUTS).unwrap_or(0);
+            self.blob_put_failures.set(left);
+        }
+        (self.blob_put_failures.get() > 0).then_some(&self.blob_put_failures)
+    }
+
     fn ensure_schema(&self) -> Result<()> {
         if !self.schema_ready.get() {
             let sql = self.sql();
@@ -293,7 +332,7 @@ impl UserObject {
                 None,
             )?;
             let tables = outbox::SCHEMA.iter().chain(&subscriptions::SCHEMA);
-            for statement in tables.chain(&export::SCHEMA) {
+            for statement in tables.chain(&export::SCHEMA).chain(&crate::blobs::SCHEMA) {
                 sql.exec(statement, None)?;
             }
             self.schema_ready.set(true);
