@@ -78,7 +78,7 @@ impl UserObject {
 
     /// Runs a collection pass if one is due at `now_ms` (see the module docs).
     pub(super) async fn collect_blobs(&self, now_ms: u64) {
-        if !self.blob_gc_due().is_some_and(|due| due <= now_ms) {
+        if self.blob_gc_due().is_none_or(|due| due > now_ms) {
             return;
         }
         match self.collection_pass(now_ms).await {
