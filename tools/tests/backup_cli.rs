@@ -213,6 +213,8 @@ fn list_shows_every_backup_newest_first_and_says_when_there_is_none() {
     assert_eq!(rows[0]["notes"], second.notes);
     assert_eq!(rows[0]["bytes"], second.object_bytes());
     assert_eq!(rows[0]["created"], rfc3339(second.created_ms));
+    assert_eq!(rows[0]["sealed_to"], Value::Null);
+    assert_eq!(rows[0]["signed_by"], Value::Null);
 
     let out = w.cli(&["backup", "list", "--user", USER]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -534,6 +536,13 @@ fn a_sealed_signed_backup_restores_byte_for_byte_with_the_identity_and_public_ke
     let (mut w, _keys, identity, public) = sealed_world();
     let manifest = w.export();
     assert!(manifest.encryption.is_some());
+    // The listing says how it is protected, without any key.
+    let out = w.cli(&["backup", "list", "--user", USER, "--json"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let rows = json(&out);
+    let recipient = manifest.encryption.as_ref().unwrap().recipient.clone();
+    assert_eq!(rows[0]["sealed_to"], recipient.as_str());
+    assert_eq!(rows[0]["signed_by"], public.as_str());
     let (_parent, dir) = restore_dir();
     let out = w.cli(&[
         "restore",
