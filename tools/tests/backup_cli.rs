@@ -92,6 +92,16 @@ fn restore_writes_every_note_exactly_and_a_log_the_engine_opens() {
     assert!(stderr(&out).contains("fetched"), "progress on stderr");
 
     assert_eq!(files_outside_meta(&dir), w.notes());
+    // Each file carries its note's modification time.
+    for (path, entry) in w.store.files().iter() {
+        let file = dir.join(path.as_str());
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let ms = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert_eq!(ms, u128::from(entry.modified.0), "{}", file.display());
+    }
     let log = open_restored_log(&dir);
     assert_eq!(log.head(), w.store.head());
     assert_eq!(log.files().digest(), w.store.files().digest());
