@@ -7,8 +7,11 @@
 //! - [`s3_local`]: a real S3 server (s3s-fs) on a directory, checking SigV4; tests start it on
 //!   port 0.
 //! - [`s3_http`]: the blocking sender for the `backups` crate's S3 requests.
+//! - [`smoke`]: the checks a deployed Worker must pass, as a step machine (`second-brain
+//!   smoke` drives it; the deploy gate will too).
 
 pub mod file_disk;
 pub mod github_standin;
 pub mod s3_http;
 pub mod s3_local;
+pub mod smoke;

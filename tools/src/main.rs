@@ -5,7 +5,7 @@
 //! against a local Worker; `github-standin`, a local stand-in for GitHub's OAuth flow;
 //! `s3-local`, a local S3 server on a directory; `backup list` / `backup verify` and
 //! `restore`, reading a user's backup from S3 (exit codes in [`backup_cmd`]);
-//! `validate-config` checks wrangler.toml. Inspect and deploy arrive with the issues that
+//! `validate-config` checks wrangler.toml; `smoke` checks a running Worker. Inspect and deploy arrive with the issues that
 //! need them.
 
 mod backup_cmd;
@@ -13,6 +13,7 @@ mod bench_backup;
 mod bench_http;
 mod bench_mcp;
 mod config_check;
+mod smoke_cmd;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,10 @@ enum Command {
     GithubStandin(github_standin::Args),
     /// Serves a directory as S3 (s3s-fs, SigV4 checked) on 127.0.0.1 (tests, local dev).
     S3Local(s3_local::Args),
+    /// Checks a running Worker as users meet it: /health (schema, status, build), /mcp asks
+    /// for sign-in, the OAuth metadata agree; with --token-env, a probe note is written, read,
+    /// found, deleted. Exit 7 when a check fails.
+    Smoke(smoke_cmd::Args),
     /// Checks wrangler.toml: bindings, environment parity, no secrets in vars, no local-dev
     /// settings in production, placeholders (errors with --strict).
     ValidateConfig(config_check::Args),
@@ -95,6 +100,7 @@ fn run(command: Command) -> Result<()> {
         Command::BenchMcp(args) => bench_mcp::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
         Command::S3Local(args) => s3_local::run(&args),
+        Command::Smoke(args) => smoke_cmd::run(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
 }

@@ -124,6 +124,9 @@ pub(crate) enum Failure {
     /// signed by another key (exit 6).
     #[error("{0}")]
     Keys(String),
+    /// A check of a deployed Worker failed (`smoke`; exit 7).
+    #[error("{0}")]
+    Check(String),
 }
 
 impl Failure {
@@ -135,6 +138,7 @@ impl Failure {
             Failure::Damaged(_) => 4,
             Failure::S3(_) => 5,
             Failure::Keys(_) => 6,
+            Failure::Check(_) => 7,
         }
     }
 }
