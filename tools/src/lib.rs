@@ -1,5 +1,8 @@
 //! The library side of the operator tools: pieces that tests in other crates start in-process.
 //!
+//! - [`cloudflare`]: the Cloudflare API calls of deploy, rollback and drift (deployments,
+//!   versions, secrets' names, schedules), with typed errors.
+//! - [`deploy`]: a deploy (and a rollback) with health and smoke gates, as a step machine.
 //! - [`file_disk`]: the engine's `Disk` on the files of one directory, for
 //!   `engine::file_storage::FileStorage` (`restore` writes its log with it; tests read it back).
 //! - [`github_standin`]: the local stand-in for GitHub's OAuth web flow (the Worker's
@@ -10,6 +13,8 @@
 //! - [`smoke`]: the checks a deployed Worker must pass, as a step machine (`second-brain
 //!   smoke` drives it; the deploy gate will too).
 
+pub mod cloudflare;
+pub mod deploy;
 pub mod file_disk;
 pub mod github_standin;
 pub mod s3_http;
