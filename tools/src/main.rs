@@ -13,6 +13,7 @@ mod bench_backup;
 mod bench_http;
 mod bench_mcp;
 mod config_check;
+mod deploy_cmd;
 mod smoke_cmd;
 
 use std::process::ExitCode;
@@ -52,6 +53,14 @@ enum Command {
     GithubStandin(github_standin::Args),
     /// Serves a directory as S3 (s3s-fs, SigV4 checked) on 127.0.0.1 (tests, local dev).
     S3Local(s3_local::Args),
+    /// Deploys the working tree to an environment: validate (strict for production), build,
+    /// upload a version, switch traffic, then the health and smoke gates; on a failed gate,
+    /// rolls back to the version that served before and checks it again. Exit 0 deployed,
+    /// 1 nothing changed, 2 settings, 7 rolled back, 8 nothing healthy serves.
+    Deploy(deploy_cmd::DeployArgs),
+    /// Makes an earlier version serve again (default: the one before the current deployment),
+    /// with the same health and smoke gates as deploy.
+    Rollback(deploy_cmd::RollbackArgs),
     /// Checks a running Worker as users meet it: /health (schema, status, build), /mcp asks
     /// for sign-in, the OAuth metadata agree; with --token-env, a probe note is written, read,
     /// found, deleted. Exit 7 when a check fails.
@@ -101,6 +110,8 @@ fn run(command: Command) -> Result<()> {
         Command::GithubStandin(args) => github_standin::run(&args),
         Command::S3Local(args) => s3_local::run(&args),
         Command::Smoke(args) => smoke_cmd::run(&args),
+        Command::Deploy(args) => deploy_cmd::deploy(&args),
+        Command::Rollback(args) => deploy_cmd::rollback(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
 }

@@ -44,27 +44,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             Failure::Settings(format!("--token-env {name}: the variable is not set"))
         })?),
     };
-    let mut smoke =
-        SmokeRun::new(&args.url, token, &nonce()?).map_err(|e| Failure::Settings(e.to_string()))?;
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(args.timeout_secs))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    // At most one request per check; the machine ends on its own.
-    while let Some((check, probe)) = smoke.next_probe() {
-        let started = Instant::now();
-        smoke.handle(send(&http, &probe));
-        if !args.json {
-            let outcome = smoke.outcomes().last().expect("handled");
-            eprintln!(
-                "{} {:<22} {:>5} ms  {}",
-                if outcome.passed { "ok  " } else { "FAIL" },
-                format!("{check:?}"),
-                started.elapsed().as_millis(),
-                outcome.detail
-            );
-        }
-    }
+    let smoke = run_checks(&args.url, token, args.timeout_secs, !args.json)?;
     if args.json {
         let report = Report {
             url: &args.url,
@@ -77,14 +57,51 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     if smoke.passed() {
         Ok(())
     } else {
-        let failed: Vec<String> = smoke
-            .outcomes()
-            .iter()
-            .filter(|o| !o.passed)
-            .map(|o| format!("{:?}: {}", o.check, o.detail))
-            .collect();
-        Err(Failure::Check(format!("smoke failed: {}", failed.join("; "))).into())
+        Err(Failure::Check(format!("smoke failed: {}", failures(&smoke))).into())
     }
+}
+
+/// Runs every check against `url` (with `token`, the MCP checks too), printing a line per
+/// check on stderr when `progress`.
+pub(crate) fn run_checks(
+    url: &str,
+    token: Option<String>,
+    timeout_secs: u64,
+    progress: bool,
+) -> Result<SmokeRun> {
+    let mut smoke =
+        SmokeRun::new(url, token, &nonce()?).map_err(|e| Failure::Settings(e.to_string()))?;
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(timeout_secs))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // At most one request per check; the machine ends on its own.
+    while let Some((check, probe)) = smoke.next_probe() {
+        let started = Instant::now();
+        smoke.handle(send(&http, &probe));
+        if progress {
+            let outcome = smoke.outcomes().last().expect("handled");
+            eprintln!(
+                "  {} {:<22} {:>5} ms  {}",
+                if outcome.passed { "ok  " } else { "FAIL" },
+                format!("{check:?}"),
+                started.elapsed().as_millis(),
+                outcome.detail
+            );
+        }
+    }
+    Ok(smoke)
+}
+
+/// The failed checks of `smoke`, in one line.
+pub(crate) fn failures(smoke: &SmokeRun) -> String {
+    smoke
+        .outcomes()
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| format!("{:?}: {}", o.check, o.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Sends `probe`; the reply, or why there is none.

