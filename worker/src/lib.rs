@@ -52,6 +52,7 @@ mod reply;
 mod request_log;
 mod routes;
 mod session_object;
+mod telemetry;
 mod user_limits;
 
 pub use session_object::MCPSessionDurableObject;
@@ -73,6 +74,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let route = Route::resolve(&method, &path);
+    let bytes_in = content_length(req.headers());
 
     let decisions = oauth_http::Decisions::default();
     let response = match Config::from_env(&env) {
@@ -101,7 +103,28 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         rate_limit: decisions.rate_limit.get(),
     };
     worker::console_log!("{}", line.to_json());
+    let point = telemetry::request_point(&telemetry::RequestFacts {
+        environment: &telemetry::environment(&env),
+        route: route.name(),
+        status: line.status,
+        duration_ms: line.duration_ms,
+        bytes_in,
+        bytes_out: content_length(response.headers()),
+        auth: line.auth,
+        rate_limit: line.rate_limit,
+    });
+    telemetry::write(&env, &point);
     Ok(response)
+}
+
+/// A message's `Content-Length` (0 when absent: a stream, or no body).
+fn content_length(headers: &Headers) -> u64 {
+    headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The cron trigger's entry point.

@@ -220,7 +220,7 @@ async fn visit(
                     _ => false,
                 };
                 let outcome = outcome.map_err(|failure| failure.message);
-                let tag = super::telemetry::user_tag(env, user);
+                let tag = crate::telemetry::user_tag(env, user);
                 let error = outcome
                     .as_ref()
                     .err()
@@ -239,18 +239,17 @@ async fn visit(
                         "repaired": repaired,
                     })
                 );
-                super::telemetry::record(
-                    env,
-                    super::telemetry::Point {
-                        kind: "backup_drill",
-                        outcome: if outcome.is_ok() { "passed" } else { "failed" },
-                        user,
-                        duration_ms: Date::now().as_millis().saturating_sub(started),
-                        bytes: manifest.object_bytes(),
-                        objects: manifest.objects().count() as u64,
-                        head_seq: manifest.head.seq,
-                    },
-                );
+                let point = crate::telemetry::backup_point(&crate::telemetry::BackupFacts {
+                    kind: "backup_drill",
+                    environment: &crate::telemetry::environment(env),
+                    outcome: if outcome.is_ok() { "passed" } else { "failed" },
+                    user_tag: &tag,
+                    duration_ms: Date::now().as_millis().saturating_sub(started),
+                    bytes: manifest.object_bytes(),
+                    objects: manifest.objects().count() as u64,
+                    head_seq: manifest.head.seq,
+                });
+                crate::telemetry::write(env, &point);
                 (Some(manifest.created_ms), Some(outcome))
             }
             Ok(None) => (None, None),

@@ -31,8 +31,9 @@ use thiserror::Error;
 use super::restore::list_all;
 use super::upkeep::{log, log_error};
 use super::{MetaValue, UserObject};
-use crate::backup::{self, BackupSettings, SendError, telemetry};
+use crate::backup::{self, BackupSettings, SendError};
 use crate::blobs::{self, GetBlobError};
+use crate::telemetry;
 
 /// The tables of what the bucket holds.
 pub(super) const SCHEMA: [&str; 4] = [
@@ -307,18 +308,17 @@ impl UserObject {
             log_error(json!({"msg": "export_record_failed", "error": err.to_string()}));
         }
         if let Ok(Some(user)) = self.user() {
-            telemetry::record(
-                &self.env,
-                telemetry::Point {
-                    kind: "backup_export",
-                    outcome: report.outcome,
-                    user: &user,
-                    duration_ms: report.duration_ms,
-                    bytes: report.bytes,
-                    objects: u64::from(report.segments + report.packs),
-                    head_seq: report.head_seq,
-                },
-            );
+            let point = telemetry::backup_point(&telemetry::BackupFacts {
+                kind: "backup_export",
+                environment: &telemetry::environment(&self.env),
+                outcome: report.outcome,
+                user_tag: &telemetry::user_tag(&self.env, &user),
+                duration_ms: report.duration_ms,
+                bytes: report.bytes,
+                objects: u64::from(report.segments + report.packs),
+                head_seq: report.head_seq,
+            });
+            telemetry::write(&self.env, &point);
         }
         let line = json!({"msg": "backup_export", "report": &report});
         if report.error.is_some() {

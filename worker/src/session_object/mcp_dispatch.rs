@@ -385,10 +385,12 @@ impl UserObject {
             "ping" => Ok(json!({})),
             "tools/list" => Ok(list_tools_result(version)),
             "tools/call" => {
-                match self
+                let started = worker::Date::now().as_millis();
+                let called = self
                     .call_tool(version, request.params.as_ref(), now, key, control)
-                    .await
-                {
+                    .await;
+                self.tool_call_point(version, request.params.as_ref(), &called, started);
+                match called {
                     Ok(result) => result,
                     Err(CallCancelled) => return None,
                 }
@@ -440,6 +442,46 @@ impl UserObject {
             Ok(value) => jsonrpc::Response::result(request.id, finish_result(version, value)),
             Err(error) => jsonrpc::Response::error(Some(request.id), error),
         })
+    }
+
+    /// Writes the tool call's data point ([`crate::telemetry`]).
+    fn tool_call_point(
+        &self,
+        version: ProtocolVersion,
+        params: Option<&serde_json::Map<String, Value>>,
+        called: &std::result::Result<std::result::Result<Value, ErrorObject>, CallCancelled>,
+        started: u64,
+    ) {
+        // Only names this server serves reach the data: a client's made-up name is `unknown`.
+        let tool = params
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .and_then(crate::mcp::tools::ToolName::parse)
+            .map_or("unknown", |name| name.as_str());
+        let (outcome, bytes_out) = match called {
+            Ok(Ok(result)) if result["isError"] == true => ("refused", result.to_string().len()),
+            Ok(Ok(result)) => ("ok", result.to_string().len()),
+            Ok(Err(_)) => ("failed", 0),
+            Err(CallCancelled) => ("cancelled", 0),
+        };
+        let bytes_in = params
+            .and_then(|p| p.get("arguments"))
+            .map_or(0, |a| a.to_string().len());
+        let user_tag = match self.user() {
+            Ok(Some(user)) => crate::telemetry::user_tag(&self.env, &user),
+            _ => String::new(),
+        };
+        let point = crate::telemetry::tool_point(&crate::telemetry::ToolFacts {
+            environment: &crate::telemetry::environment(&self.env),
+            tool,
+            outcome,
+            protocol_version: version.as_str(),
+            user_tag: &user_tag,
+            duration_ms: worker::Date::now().as_millis().saturating_sub(started),
+            bytes_in: bytes_in as u64,
+            bytes_out: bytes_out as u64,
+        });
+        crate::telemetry::write(&self.env, &point);
     }
 
     async fn call_tool(

@@ -18,3 +18,4 @@ mod routing;
 mod scale;
 mod signin;
 mod streams;
+mod telemetry;
