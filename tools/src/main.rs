@@ -61,6 +61,10 @@ enum Command {
     /// Makes an earlier version serve again (default: the one before the current deployment),
     /// with the same health and smoke gates as deploy.
     Rollback(deploy_cmd::RollbackArgs),
+    /// Sets the Worker's secrets from a NAME=VALUE file (see .env.example) with `wrangler
+    /// secret put`, values on stdin; reports what it added, replaced and what is still
+    /// missing (exit 2). --dry-run sets nothing.
+    Secrets(deploy_cmd::SecretsArgs),
     /// Checks a running Worker as users meet it: /health (schema, status, build), /mcp asks
     /// for sign-in, the OAuth metadata agree; with --token-env, a probe note is written, read,
     /// found, deleted. Exit 7 when a check fails.
@@ -112,6 +116,7 @@ fn run(command: Command) -> Result<()> {
         Command::Smoke(args) => smoke_cmd::run(&args),
         Command::Deploy(args) => deploy_cmd::deploy(&args),
         Command::Rollback(args) => deploy_cmd::rollback(&args),
+        Command::Secrets(args) => deploy_cmd::secrets(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
 }
