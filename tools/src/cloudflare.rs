@@ -290,6 +290,12 @@ impl Api {
         self.call(reqwest::Method::GET, &url, None)
     }
 
+    /// One version as the API answers it (bindings and runtime under `resources`).
+    pub fn version_json(&self, script: &str, id: &str) -> Result<Value, ApiError> {
+        let url = self.script_url(script, &format!("/versions/{id}"));
+        self.call(reqwest::Method::GET, &url, None)
+    }
+
     /// Makes `version` take all traffic; the new deployment.
     pub fn deploy(
         &self,

@@ -9,6 +9,10 @@
 //! Exit codes (for workflows): 0 deployed (or rolled back on request) with both gates passed,
 //! 1 nothing changed (validation, build or upload failed), 2 bad flags or settings, 7 a gate
 //! failed and the previous version serves again, 8 a gate failed and nothing healthy serves.
+//!
+//! The same file holds `secrets` (set the Worker's secrets from a file) and `drift` (what is
+//! deployed against `wrangler.toml` and the repository; exit 9 on unexplained drift), which
+//! share the configuration, wrangler and the API client.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -91,6 +95,27 @@ pub(crate) struct SecretsArgs {
     /// Print what would be set and what is missing; set nothing.
     #[arg(long)]
     dry_run: bool,
+}
+
+/// Arguments of `drift`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DriftArgs {
+    /// `dev` or `production`.
+    #[arg(long)]
+    env: String,
+    /// The wrangler configuration (its directory is the repository).
+    #[arg(long, default_value = "wrangler.toml")]
+    config: PathBuf,
+    /// The commit that should serve (default: the repository's HEAD, as the build names it).
+    #[arg(long)]
+    commit: Option<String>,
+    /// A difference that is explained (`commit`, `crons`, `binding NAME`, `secret NAME`...);
+    /// it is still printed but does not fail the check. Repeatable.
+    #[arg(long)]
+    allow: Vec<String>,
+    /// Print the differences as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// What the commands work with.
@@ -547,4 +572,95 @@ pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
         ))
         .into())
     }
+}
+
+pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
+    use second_brain_tools::drift::{Deployed, Expected, compare};
+    use second_brain_tools::secrets::{KNOWN, Need};
+    let mut context = context_for(&args.env, &args.config)?;
+    let text = std::fs::read_to_string(&context.config)?;
+    let config: toml::Table = toml::from_str(&text)
+        .map_err(|e| Failure::Settings(format!("{}: {e}", context.config.display())))?;
+    let commit = match &args.commit {
+        Some(commit) => Some(commit.clone()),
+        None => head_commit(&context.root),
+    };
+    let required: Vec<&str> = KNOWN
+        .iter()
+        .filter(|k| k.need == Need::Required)
+        .map(|k| k.name)
+        .collect();
+    let expected = Expected::from_config(&config, &args.env, &required, commit)
+        .map_err(|e| Failure::Settings(e.to_string()))?;
+    let script = context.target.script.clone();
+    let api = context.api().map_err(Failure::Settings)?;
+    let Some(current) = api.current_version(&script)? else {
+        return Err(Failure::Gate {
+            code: 9,
+            message: format!("{script} has no deployment"),
+        }
+        .into());
+    };
+    let version = api.version_json(&script, &current)?;
+    let deployed = Deployed::from_api(
+        &version,
+        api.secret_names(&script)?,
+        api.schedules(&script)?,
+    )
+    .map_err(|e| Failure::Settings(e.to_string()))?;
+    let differences = compare(&expected, &deployed);
+    let unexplained: Vec<_> = differences
+        .iter()
+        .filter(|d| !args.allow.contains(&d.what))
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "environment": args.env,
+                "script": script,
+                "version": deployed.version,
+                "differences": differences,
+                "unexplained": unexplained.len(),
+            }))?
+        );
+    } else {
+        eprintln!("{script}: version {} serves", deployed.version);
+        for d in &differences {
+            let mark = if args.allow.contains(&d.what) {
+                "allowed"
+            } else {
+                "DRIFT"
+            };
+            eprintln!(
+                "  {mark:<7} {}: expected {}, deployed {}",
+                d.what,
+                d.expected.as_deref().unwrap_or("nothing"),
+                d.deployed.as_deref().unwrap_or("nothing")
+            );
+        }
+    }
+    if unexplained.is_empty() {
+        eprintln!("no unexplained drift");
+        Ok(())
+    } else {
+        Err(Failure::Gate {
+            code: 9,
+            message: format!("{} unexplained difference(s)", unexplained.len()),
+        }
+        .into())
+    }
+}
+
+/// The repository's HEAD as the build names it (12 hex characters), if git knows it.
+fn head_commit(root: &Path) -> Option<String> {
+    let output = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }

@@ -3,6 +3,7 @@
 //! - [`cloudflare`]: the Cloudflare API calls of deploy, rollback and drift (deployments,
 //!   versions, secrets' names, schedules), with typed errors.
 //! - [`deploy`]: a deploy (and a rollback) with health and smoke gates, as a step machine.
+//! - [`drift`]: what is deployed compared with `wrangler.toml` and the repository.
 //! - [`file_disk`]: the engine's `Disk` on the files of one directory, for
 //!   `engine::file_storage::FileStorage` (`restore` writes its log with it; tests read it back).
 //! - [`github_standin`]: the local stand-in for GitHub's OAuth web flow (the Worker's
@@ -17,6 +18,7 @@
 
 pub mod cloudflare;
 pub mod deploy;
+pub mod drift;
 pub mod file_disk;
 pub mod github_standin;
 pub mod s3_http;

@@ -61,6 +61,10 @@ enum Command {
     /// Makes an earlier version serve again (default: the one before the current deployment),
     /// with the same health and smoke gates as deploy.
     Rollback(deploy_cmd::RollbackArgs),
+    /// Compares what serves (version, commit, bindings and vars, crons, compatibility date and
+    /// flags, secrets' names) with wrangler.toml and the repository; exit 9 on a difference
+    /// not --allow'ed.
+    Drift(deploy_cmd::DriftArgs),
     /// Sets the Worker's secrets from a NAME=VALUE file (see .env.example) with `wrangler
     /// secret put`, values on stdin; reports what it added, replaced and what is still
     /// missing (exit 2). --dry-run sets nothing.
@@ -117,6 +121,7 @@ fn run(command: Command) -> Result<()> {
         Command::Deploy(args) => deploy_cmd::deploy(&args),
         Command::Rollback(args) => deploy_cmd::rollback(&args),
         Command::Secrets(args) => deploy_cmd::secrets(&args),
+        Command::Drift(args) => deploy_cmd::drift(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
 }
