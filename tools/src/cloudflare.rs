@@ -312,6 +312,52 @@ impl Api {
         self.call(reqwest::Method::POST, &url, Some(&body))
     }
 
+    /// Runs `query` with the Analytics Engine SQL API; the answer's bytes (its own JSON, not
+    /// the v4 envelope). Retried while rate limited, like every call.
+    pub fn sql(&self, query: &str) -> Result<Vec<u8>, ApiError> {
+        let url = format!(
+            "{}/accounts/{}/analytics_engine/sql",
+            self.base, self.account
+        );
+        let mut attempt = 1;
+        loop {
+            let response = self
+                .http
+                .post(&url)
+                .bearer_auth(&self.token)
+                .body(query.to_owned())
+                .send()
+                .map_err(|e| ApiError::Transport(e.to_string()))?;
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .map_err(|e| ApiError::Transport(e.to_string()))?
+                .to_vec();
+            let message = || String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+            match status {
+                200..=299 => return Ok(body),
+                429 if attempt < ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                401 | 403 => {
+                    return Err(ApiError::Auth {
+                        status,
+                        message: message(),
+                    });
+                }
+                404 => return Err(ApiError::NotFound(message())),
+                429 => return Err(ApiError::RateLimited(message())),
+                _ => {
+                    return Err(ApiError::Refused {
+                        status,
+                        message: message(),
+                    });
+                }
+            }
+        }
+    }
+
     /// The names of the script's secrets.
     pub fn secret_names(&self, script: &str) -> Result<Vec<String>, ApiError> {
         let url = self.script_url(script, "/secrets");

@@ -118,6 +118,23 @@ pub(crate) struct DriftArgs {
     json: bool,
 }
 
+/// Arguments of `report`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// `dev` or `production`.
+    #[arg(long)]
+    env: String,
+    /// The wrangler configuration (its `ANALYTICS` dataset is queried).
+    #[arg(long, default_value = "wrangler.toml")]
+    config: PathBuf,
+    /// The window: a number and m, h or d.
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// Print the rows and alerts as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// What the commands work with.
 struct DeployContext {
     root: PathBuf,
@@ -663,4 +680,94 @@ fn head_commit(root: &Path) -> Option<String> {
         .status
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+pub(crate) fn report(args: &ReportArgs) -> Result<()> {
+    use second_brain_tools::report::{self as r, ReportError};
+    let mut context = context_for(&args.env, &args.config)?;
+    let text = std::fs::read_to_string(&context.config)?;
+    let config: toml::Table = toml::from_str(&text)
+        .map_err(|e| Failure::Settings(format!("{}: {e}", context.config.display())))?;
+    let dataset = config
+        .get("env")
+        .and_then(|e| e.get(&args.env))
+        .and_then(|e| e.get("analytics_engine_datasets"))
+        .and_then(toml::Value::as_array)
+        .and_then(|list| {
+            list.iter()
+                .find(|d| d.get("binding").and_then(toml::Value::as_str) == Some("ANALYTICS"))
+        })
+        .and_then(|d| d.get("dataset"))
+        .and_then(toml::Value::as_str)
+        .ok_or_else(|| Failure::Settings(format!("env.{} has no ANALYTICS dataset", args.env)))?
+        .to_owned();
+    let settings = |e: ReportError| Failure::Settings(e.to_string());
+    let queries = [
+        r::tools_query(&dataset, &args.since).map_err(settings)?,
+        r::routes_query(&dataset, &args.since).map_err(settings)?,
+        r::backups_query(&dataset, &args.since).map_err(settings)?,
+    ];
+    let api = context.api().map_err(Failure::Settings)?;
+    let answer = |e: ReportError| anyhow::anyhow!(e);
+    let tools = r::tool_rows(&api.sql(&queries[0])?).map_err(answer)?;
+    let routes = r::route_rows(&api.sql(&queries[1])?).map_err(answer)?;
+    let backups = r::backup_rows(&api.sql(&queries[2])?).map_err(answer)?;
+    let alerts = r::alerts(&tools, &routes, &backups);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "environment": args.env, "dataset": dataset, "since": args.since,
+                "tools": tools, "routes": routes, "backups": backups, "alerts": alerts,
+            }))?
+        );
+    } else {
+        println!("{} ({dataset}), last {}", args.env, args.since);
+        println!(
+            "\n{:<10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "tool", "calls", "p50 ms", "p95 ms", "failed", "refused"
+        );
+        for t in &tools {
+            println!(
+                "{:<10} {:>8.0} {:>8.1} {:>8.1} {:>7.2}% {:>7.2}%",
+                t.tool,
+                t.calls,
+                t.p50_ms,
+                t.p95_ms,
+                100.0 * t.failed_rate,
+                100.0 * t.refused_rate
+            );
+        }
+        println!(
+            "\n{:<40} {:>9} {:>8} {:>12}",
+            "route", "requests", "5xx", "rate limited"
+        );
+        for r in &routes {
+            println!(
+                "{:<40} {:>9.0} {:>7.2}% {:>12.0}",
+                r.route,
+                r.requests,
+                100.0 * r.server_error_rate,
+                r.rate_limited
+            );
+        }
+        println!(
+            "\n{:<14} {:<10} {:>6} {:>6}  newest",
+            "backups", "outcome", "runs", "users"
+        );
+        for b in &backups {
+            println!(
+                "{:<14} {:<10} {:>6.0} {:>6.0}  {}",
+                b.kind, b.outcome, b.runs, b.users, b.newest
+            );
+        }
+        println!();
+        if alerts.is_empty() {
+            println!("no alerts");
+        }
+        for alert in &alerts {
+            println!("ALERT {alert}");
+        }
+    }
+    Ok(())
 }

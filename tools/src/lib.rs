@@ -10,6 +10,7 @@
 //!   end-to-end sign-in test runs it on a thread).
 //! - [`s3_local`]: a real S3 server (s3s-fs) on a directory, checking SigV4; tests start it on
 //!   port 0.
+//! - [`report`]: the monitoring queries (SQL), their answers, and the alerts they raise.
 //! - [`s3_http`]: the blocking sender for the `backups` crate's S3 requests.
 //! - [`secrets`]: the Worker's secrets, a secrets file read and checked, and what setting it
 //!   adds, replaces and still misses.
@@ -21,6 +22,7 @@ pub mod deploy;
 pub mod drift;
 pub mod file_disk;
 pub mod github_standin;
+pub mod report;
 pub mod s3_http;
 pub mod s3_local;
 pub mod secrets;

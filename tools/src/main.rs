@@ -65,6 +65,10 @@ enum Command {
     /// flags, secrets' names) with wrangler.toml and the repository; exit 9 on a difference
     /// not --allow'ed.
     Drift(deploy_cmd::DriftArgs),
+    /// Runs the monitoring queries (docs/monitoring.md) against the environment's Analytics
+    /// Engine dataset: p50/p95 and error rates per tool, 5xx and rate-limit refusals per route,
+    /// backup runs; prints a table and the alerts the thresholds raise.
+    Report(deploy_cmd::ReportArgs),
     /// Sets the Worker's secrets from a NAME=VALUE file (see .env.example) with `wrangler
     /// secret put`, values on stdin; reports what it added, replaced and what is still
     /// missing (exit 2). --dry-run sets nothing.
@@ -122,6 +126,7 @@ fn run(command: Command) -> Result<()> {
         Command::Rollback(args) => deploy_cmd::rollback(&args),
         Command::Secrets(args) => deploy_cmd::secrets(&args),
         Command::Drift(args) => deploy_cmd::drift(&args),
+        Command::Report(args) => deploy_cmd::report(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
 }
