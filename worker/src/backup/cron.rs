@@ -95,12 +95,15 @@ async fn audit(env: &Env, settings: &BackupSettings) -> Result<AuditStatus, Stri
     let etag = write_status(&bucket, &status, etag)
         .await?
         .ok_or("another audit run took the lease first")?;
-    let per_run = env
+    let configured = env
         .var("BACKUP_AUDIT_USERS_PER_RUN")
         .ok()
         .and_then(|v| v.to_string().parse::<u32>().ok())
         .filter(|n| (1..=1_000).contains(n))
         .unwrap_or(USERS_PER_RUN);
+    // More per run when there are so many users that a pass would take over a week (the
+    // request budget below still bounds the run; the status warns when passes run long).
+    let per_run = status.users_per_run(configured, 1_000);
     let list = ListRequest {
         prefix: "users/".into(),
         start_after: status.cursor.clone(),
