@@ -27,8 +27,13 @@ pub struct Config {
     /// Which deployment this is (var `ENVIRONMENT`).
     pub environment: Environment,
     /// Local development mode (var `LOCAL_DEV=1`): dev-only routes and sign-in. Never allowed
-    /// in production.
+    /// in production, and honoured only for requests from a loopback client
+    /// ([`Config::for_request`]).
     pub local_dev: bool,
+    /// Local development serves a `/mcp` request without a token as the dev user (var
+    /// `DEV_WITHOUT_TOKEN=1`, only with `LOCAL_DEV=1`). Off, such a request gets the 401 that
+    /// starts sign-in, as everywhere else.
+    pub dev_without_token: bool,
     /// How long `/mcp`'s SSE connections stay open.
     pub streams: StreamTimes,
     /// The archive's settings (local development may change them).
@@ -101,6 +106,9 @@ pub enum ConfigError {
     /// `LOCAL_DEV` has a value other than `0` or `1`.
     #[error("the LOCAL_DEV var is {0:?} (expected \"0\" or \"1\")")]
     InvalidLocalDev(String),
+    /// `DEV_WITHOUT_TOKEN` has a value other than `0` or `1`.
+    #[error("the DEV_WITHOUT_TOKEN var is {0:?} (expected \"0\" or \"1\")")]
+    InvalidDevWithoutToken(String),
     /// Local development mode was switched on in production.
     #[error("LOCAL_DEV is enabled in the production environment; refusing to serve")]
     LocalDevInProduction,
@@ -132,6 +140,7 @@ impl Config {
     pub fn from_env(env: &worker::Env) -> Result<Self, ConfigError> {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
         Self::from_vars(var("ENVIRONMENT").as_deref(), var("LOCAL_DEV").as_deref())?
+            .with_without_token_var(var(WITHOUT_TOKEN_VAR).as_deref())?
             .with_stream_vars(
                 var(POLL_AFTER_VAR).as_deref(),
                 var(STREAM_MAX_VAR).as_deref(),
@@ -141,6 +150,30 @@ impl Config {
                 var(LIST_PAGE_VAR).as_deref(),
                 var(FAIL_UPLOADS_VAR).as_deref(),
             )
+    }
+
+    /// The same configuration as it applies to one request: local development only when the
+    /// request comes from a loopback client (`from_loopback`, see `crate::loopback`), whatever
+    /// the vars say, so a deployment that has `LOCAL_DEV=1` by mistake still serves nobody
+    /// on the internet a dev route, a dev user or a stand-in sign-in.
+    pub fn for_request(mut self, from_loopback: bool) -> Self {
+        if !from_loopback {
+            self.local_dev = false;
+            self.dev_without_token = false;
+        }
+        self
+    }
+
+    /// The same configuration with `DEV_WITHOUT_TOKEN`'s raw value (unset, empty or `0`: off).
+    /// Outside local development it is ignored.
+    pub fn with_without_token_var(mut self, value: Option<&str>) -> Result<Self, ConfigError> {
+        let on = match value {
+            None | Some("") | Some("0") => false,
+            Some("1") => true,
+            Some(other) => return Err(ConfigError::InvalidDevWithoutToken(other.to_owned())),
+        };
+        self.dev_without_token = on && self.local_dev;
+        Ok(self)
     }
 
     /// The same configuration with the archive settings from the raw values of
@@ -204,6 +237,7 @@ impl Config {
         Ok(Config {
             environment,
             local_dev,
+            dev_without_token: false,
             streams: StreamTimes::default(),
             archive: ArchiveSettings::default(),
         })
@@ -214,6 +248,8 @@ impl Config {
 const POLL_AFTER_VAR: &str = "MCP_SSE_POLL_AFTER_MS";
 /// The var that sets [`StreamTimes::stream_max_ms`].
 const STREAM_MAX_VAR: &str = "MCP_SSE_STREAM_MAX_MS";
+/// The var that sets [`Config::dev_without_token`].
+const WITHOUT_TOKEN_VAR: &str = "DEV_WITHOUT_TOKEN";
 /// The var that sets [`ArchiveSettings::retry_delay_ms`] in local development.
 const RETRY_VAR: &str = "DEV_ARCHIVE_RETRY_MS";
 /// The var that sets [`ArchiveSettings::list_page`] in local development.
@@ -265,6 +301,7 @@ mod tests {
             Config {
                 environment: Environment::Dev,
                 local_dev: true,
+                dev_without_token: false,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -275,6 +312,7 @@ mod tests {
             Config {
                 environment: Environment::Production,
                 local_dev: false,
+                dev_without_token: false,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -299,6 +337,40 @@ mod tests {
         assert!(err.to_string().contains("staging"));
         let err = Config::from_vars(Some("dev"), Some("yes")).unwrap_err();
         assert_eq!(err, ConfigError::InvalidLocalDev("yes".into()));
+    }
+
+    #[test]
+    fn requests_from_elsewhere_get_no_local_development() {
+        let local = Config::from_vars(Some("dev"), Some("1"))
+            .unwrap()
+            .with_without_token_var(Some("1"))
+            .unwrap();
+        assert!(local.local_dev && local.dev_without_token);
+        assert_eq!(local.clone().for_request(true), local);
+        let remote = local.for_request(false);
+        assert!(!remote.local_dev && !remote.dev_without_token);
+        assert_eq!(remote.environment, Environment::Dev);
+    }
+
+    #[test]
+    fn serving_without_a_token_needs_local_development_and_a_plain_flag() {
+        let deployed = Config::from_vars(Some("dev"), None).unwrap();
+        assert!(
+            !deployed
+                .clone()
+                .with_without_token_var(Some("1"))
+                .unwrap()
+                .dev_without_token
+        );
+        let local = Config::from_vars(Some("dev"), Some("1")).unwrap();
+        for off in [None, Some(""), Some("0")] {
+            let config = local.clone().with_without_token_var(off).unwrap();
+            assert!(!config.dev_without_token, "{off:?}");
+        }
+        assert_eq!(
+            local.with_without_token_var(Some("yes")),
+            Err(ConfigError::InvalidDevWithoutToken("yes".into()))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod alarm;
 mod archive;
 mod backup;
 mod cold_start;
+mod dev_access;
 mod do_storage;
 mod health;
 mod limits;
