@@ -13,6 +13,7 @@
 //! | `refresh:{sha256 hex}` | [`RefreshRecord`](super::tokens::RefreshRecord) | refresh-token lifetime (30 days), kept after rotation |
 //! | `grant:{grant_id}` | [`Grant`](super::tokens::Grant) | until its refresh token expires |
 //! | `flow:{flow_id}` | `"used"` | the sign-in cookie's lifetime (10 min) |
+//! | `consent:{client_id}` | `"given"`: an allowlisted user approved this client and signed in | the client TTL (90 days) |
 //!
 //! # `RATE_LIMIT_KV`
 //! | key | value | TTL |
@@ -65,6 +66,15 @@ pub fn flow_key(flow_id: &str) -> String {
 
 /// The value stored under a [`flow_key`].
 pub const FLOW_USED: &str = "used";
+
+/// KV key marking that a client has a consent on record: an allowlisted user approved it on
+/// the consent page and signed in. Until then `/authorize` redirects no error to it.
+pub fn consent_key(client_id: &str) -> String {
+    format!("consent:{client_id}")
+}
+
+/// The value stored under a [`consent_key`].
+pub const CONSENT_GIVEN: &str = "given";
 
 /// Seconds from `now_ms` until `expires_at_ms`, rounded up, and at least [`MIN_TTL_SECS`].
 pub fn ttl_until(expires_at_ms: u64, now_ms: u64) -> u64 {
@@ -141,6 +151,7 @@ mod tests {
         assert_eq!(client_key("c1"), "client:c1");
         assert_eq!(grant_key("g1"), "grant:g1");
         assert_eq!(flow_key("f1"), "flow:f1");
+        assert_eq!(consent_key("c1"), "consent:c1");
         assert!(code_key(&hash).starts_with("code:"));
         assert!(refresh_key(&hash).starts_with("refresh:"));
     }

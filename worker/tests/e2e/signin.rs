@@ -495,6 +495,49 @@ fn a_client_without_a_token_gets_the_401_that_starts_sign_in_as_mcp_remote_does(
     );
 }
 
+/// `/authorize` for `client_id` asking for another resource (an error that is not about the
+/// client or its redirect URI).
+fn authorize_another_resource(worker: &LocalWorker, client_id: &str) -> Response {
+    let mut authorize = reqwest::Url::parse(&worker.url("/authorize")).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("code_challenge", &s256(&"v".repeat(43)))
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "client-state")
+        .append_pair("resource", "https://other.example/mcp");
+    http().get(authorize).send().expect("GET /authorize")
+}
+
+#[test]
+fn authorize_redirects_no_error_to_a_client_nobody_approved() {
+    let worker = worker();
+    let meter = &mut Meter::default();
+    // Anyone can register any redirect URI: until a user approved the client, an error is a
+    // page, never a redirect (RFC 9700 section 4.11.2).
+    let client_id = register(meter, worker);
+    let refused = authorize_another_resource(worker, &client_id);
+    assert_eq!(refused.status(), 400);
+    assert!(refused.headers().get("location").is_none());
+    let page = refused.text().expect("a page");
+    assert!(page.contains("invalid_target"), "{page}");
+    assert!(page.contains("not been approved"), "{page}");
+
+    // Once a user approved it and signed in, its errors go back to it.
+    let verifier = "e2e-verifier-consent-record-0123456789-0123";
+    tokens(meter, worker, &SignIn::new(worker, &client_id, verifier));
+    let redirected = authorize_another_resource(worker, &client_id);
+    assert_eq!(redirected.status(), 302);
+    let back = location(&redirected);
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("invalid_target")
+    );
+}
+
 #[test]
 fn refused_sign_ins_grant_nothing() {
     let worker = worker();
