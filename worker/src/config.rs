@@ -34,6 +34,10 @@ pub struct Config {
     /// `DEV_WITHOUT_TOKEN=1`, only with `LOCAL_DEV=1`). Off, such a request gets the 401 that
     /// starts sign-in, as everywhere else.
     pub dev_without_token: bool,
+    /// How long `/health` serves its last probe results from the isolate's memory (ms; 0:
+    /// never). [`Config::DEFAULT_HEALTH_CACHE_MS`]; local development may change it (var
+    /// `DEV_HEALTH_CACHE_MS`, 0 to 3,600,000) so tests see fresh or surely cached results.
+    pub health_cache_ms: u64,
     /// How long `/mcp`'s SSE connections stay open.
     pub streams: StreamTimes,
     /// The archive's settings (local development may change them).
@@ -122,6 +126,12 @@ pub enum ConfigError {
         /// The largest value it takes.
         max: u64,
     },
+    /// `DEV_HEALTH_CACHE_MS` is not a whole number of milliseconds in range.
+    #[error(
+        "the DEV_HEALTH_CACHE_MS var is {0:?} (expected whole milliseconds from 0 to {max})",
+        max = StreamTimes::MAX_MS
+    )]
+    InvalidHealthCache(String),
     /// A stream time var is not a whole number of milliseconds in range.
     #[error(
         "the {name} var is {value:?} (expected whole milliseconds from 1 to {max})",
@@ -136,11 +146,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// How long `/health` serves its last results by default: a flood of probes then costs
+    /// one round of storage work per isolate every five seconds.
+    pub const DEFAULT_HEALTH_CACHE_MS: u64 = 5_000;
+
     /// Reads and checks the configuration from the Worker's vars.
     pub fn from_env(env: &worker::Env) -> Result<Self, ConfigError> {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
         Self::from_vars(var("ENVIRONMENT").as_deref(), var("LOCAL_DEV").as_deref())?
             .with_without_token_var(var(WITHOUT_TOKEN_VAR).as_deref())?
+            .with_health_cache_var(var(HEALTH_CACHE_VAR).as_deref())?
             .with_stream_vars(
                 var(POLL_AFTER_VAR).as_deref(),
                 var(STREAM_MAX_VAR).as_deref(),
@@ -173,6 +188,20 @@ impl Config {
             Some(other) => return Err(ConfigError::InvalidDevWithoutToken(other.to_owned())),
         };
         self.dev_without_token = on && self.local_dev;
+        Ok(self)
+    }
+
+    /// The same configuration with `DEV_HEALTH_CACHE_MS`'s raw value (unset or empty: the
+    /// default). Outside local development it is ignored.
+    pub fn with_health_cache_var(mut self, value: Option<&str>) -> Result<Self, ConfigError> {
+        self.health_cache_ms = match value {
+            Some(text) if self.local_dev && !text.is_empty() => text
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= StreamTimes::MAX_MS && !text.starts_with('+'))
+                .ok_or_else(|| ConfigError::InvalidHealthCache(text.chars().take(64).collect()))?,
+            _ => Self::DEFAULT_HEALTH_CACHE_MS,
+        };
         Ok(self)
     }
 
@@ -238,6 +267,7 @@ impl Config {
             environment,
             local_dev,
             dev_without_token: false,
+            health_cache_ms: Self::DEFAULT_HEALTH_CACHE_MS,
             streams: StreamTimes::default(),
             archive: ArchiveSettings::default(),
         })
@@ -248,6 +278,8 @@ impl Config {
 const POLL_AFTER_VAR: &str = "MCP_SSE_POLL_AFTER_MS";
 /// The var that sets [`StreamTimes::stream_max_ms`].
 const STREAM_MAX_VAR: &str = "MCP_SSE_STREAM_MAX_MS";
+/// The var that sets [`Config::health_cache_ms`] in local development.
+const HEALTH_CACHE_VAR: &str = "DEV_HEALTH_CACHE_MS";
 /// The var that sets [`Config::dev_without_token`].
 const WITHOUT_TOKEN_VAR: &str = "DEV_WITHOUT_TOKEN";
 /// The var that sets [`ArchiveSettings::retry_delay_ms`] in local development.
@@ -302,6 +334,7 @@ mod tests {
                 environment: Environment::Dev,
                 local_dev: true,
                 dev_without_token: false,
+                health_cache_ms: Config::DEFAULT_HEALTH_CACHE_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -313,6 +346,7 @@ mod tests {
                 environment: Environment::Production,
                 local_dev: false,
                 dev_without_token: false,
+                health_cache_ms: Config::DEFAULT_HEALTH_CACHE_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -371,6 +405,27 @@ mod tests {
             local.with_without_token_var(Some("yes")),
             Err(ConfigError::InvalidDevWithoutToken("yes".into()))
         );
+    }
+
+    #[test]
+    fn the_health_cache_is_five_seconds_unless_local_development_says_otherwise() {
+        let cache = |local: Option<&str>, value: Option<&str>| {
+            Config::from_vars(Some("dev"), local)
+                .unwrap()
+                .with_health_cache_var(value)
+                .map(|config| config.health_cache_ms)
+        };
+        assert_eq!(cache(None, None), Ok(5_000));
+        assert_eq!(cache(None, Some("0")), Ok(5_000));
+        assert_eq!(cache(Some("1"), Some("0")), Ok(0));
+        assert_eq!(cache(Some("1"), Some("")), Ok(5_000));
+        assert_eq!(cache(Some("1"), Some("3600000")), Ok(3_600_000));
+        for bad in ["-1", "+5", "3600001", "5s"] {
+            assert_eq!(
+                cache(Some("1"), Some(bad)),
+                Err(ConfigError::InvalidHealthCache(bad.into()))
+            );
+        }
     }
 
     #[test]

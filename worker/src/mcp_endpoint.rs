@@ -25,11 +25,13 @@
 use worker::{Env, Headers, Request, RequestInit, Response, Result};
 
 use crate::config::Config;
+use crate::loopback::CONNECTING_IP_HEADER;
 use crate::mcp::headers::SESSION_ID;
 use crate::mcp::transport::admit;
 use crate::mcp_http;
 use crate::oauth::access::{AccessError, bearer_token, check_access, lookup_key};
 use crate::oauth::scope::ScopeSet;
+use crate::oauth::token_failures;
 use crate::oauth::tokens::AccessRecord;
 use crate::oauth_http::settings::limits_header;
 use crate::oauth_http::{self, Decisions, OAUTH_KV, get_json, to_response};
@@ -84,12 +86,29 @@ pub(crate) async fn serve(
         Ok(settings) => settings,
         Err(err) => return oauth_http::misconfigured(&err),
     };
+    // Made-up tokens are counted per address and, past the limit, refused before any lookup.
+    let address = req.headers().get(CONNECTING_IP_HEADER)?;
+    let now = oauth_http::now_ms();
+    if authorization.is_some()
+        && let Err(retry_after) =
+            oauth_http::token_failures(|failures| failures.check(address.as_deref(), now))
+    {
+        decisions.auth("token_limited");
+        return to_response(token_failures::limited_reply(retry_after));
+    }
+    let refused = |err: AccessError| {
+        if !matches!(
+            err,
+            AccessError::Missing | AccessError::InsufficientScope { .. }
+        ) {
+            oauth_http::token_failures(|failures| failures.record(address.as_deref(), now));
+        }
+        decisions.auth(err.kind());
+        to_response(err.reply(&settings.urls))
+    };
     let token = match bearer_token(authorization.as_deref()) {
         Ok(token) => token,
-        Err(err) => {
-            decisions.auth(err.kind());
-            return to_response(err.reply(&settings.urls));
-        }
+        Err(err) => return refused(err),
     };
     let record: Option<AccessRecord> = get_json(&env.kv(OAUTH_KV)?, &lookup_key(token)).await?;
     let principal = match check_access(
@@ -97,13 +116,10 @@ pub(crate) async fn serve(
         ScopeSet::ALL,
         &settings.urls,
         &settings.allowlist,
-        oauth_http::now_ms(),
+        now,
     ) {
         Ok(principal) => principal,
-        Err(err) => {
-            decisions.auth(err.kind());
-            return to_response(err.reply(&settings.urls));
-        }
+        Err(err) => return refused(err),
     };
     decisions.auth("bearer_ok");
     let user = principal.user_id.to_string();

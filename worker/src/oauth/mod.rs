@@ -35,6 +35,8 @@
 //! - [`access`]: the bearer-token check for `/mcp`.
 //! - [`ratelimit`]: per-user limits (exact, in the Durable Object) and per-address limits
 //!   (approximate, in KV); the 429 replies.
+//! - [`token_failures`]: refused bearer tokens per address, counted in the isolate's memory
+//!   before any lookup.
 //!
 //! # How the adapter calls it
 //! [`endpoints::Endpoint::resolve`] names the endpoint; every endpoint but the metadata first
@@ -87,6 +89,7 @@ pub mod revocation;
 pub mod scope;
 pub mod storage;
 pub mod token_endpoint;
+pub mod token_failures;
 pub mod tokens;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Local development's shortcuts (the dev user, `X-Dev-User`, the `/__dev/` routes) serve
 //! requests from this machine only, whatever the vars say; a token-less request naming a
-//! session the dev user does not have is sent to sign in, never started over as the dev user.
+//! session the dev user does not have is sent to sign in, never started over as the dev user;
+//! made-up tokens from one address are refused, past a limit, before any lookup.
 //!
 //! The Worker runs with `scripts/dev.sh`'s vars plus sign-in settings, as a deployment that got
 //! `LOCAL_DEV=1` by mistake would. "Another machine" is a request whose `CF-Connecting-IP`
@@ -147,4 +148,52 @@ fn a_token_less_request_naming_an_unknown_session_is_sent_to_sign_in() {
     );
     let other_users = post(Some(&session), PING, "dev-access-other", &[]);
     assert_eq!(other_users.status(), 401);
+}
+
+#[test]
+fn made_up_tokens_from_one_address_are_refused_before_any_lookup_past_the_limit() {
+    let worker = worker();
+    let attempt = |address: &str, n: usize| {
+        client()
+            .post(worker.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("cf-connecting-ip", address)
+            .header("authorization", format!("Bearer sb_at_{n:0>43}"))
+            .body(INITIALIZE)
+            .send()
+            .expect("answered")
+    };
+    // 30 refused tokens a minute are answered 401; then 429 until the window ends. A window
+    // may end during the run, so the first 429 comes after 31 to 61 attempts.
+    let mut first_limited = None;
+    for n in 1..=61 {
+        let response = attempt("198.51.100.23", n);
+        match response.status().as_u16() {
+            401 => {}
+            429 => {
+                let retry: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .expect("ascii")
+                    .parse()
+                    .expect("seconds");
+                assert!((1..=60).contains(&retry), "{retry}");
+                let body: Value = response.json().expect("JSON");
+                assert_eq!(body["error"], "temporarily_unavailable");
+                first_limited = Some(n);
+                break;
+            }
+            other => panic!("attempt {n}: {other}"),
+        }
+    }
+    let first_limited = first_limited.expect("the address is limited");
+    assert!((31..=61).contains(&first_limited), "{first_limited}");
+    assert!(
+        worker
+            .json_log_lines()
+            .iter()
+            .any(|line| line["auth"] == "token_limited")
+    );
+    // Another address still gets the 401 that starts sign-in.
+    assert_eq!(attempt("198.51.100.24", 0).status(), 401);
 }

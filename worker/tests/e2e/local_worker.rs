@@ -24,10 +24,14 @@ pub(crate) const LOCAL_BACKUP_VARS: [(&str, &str); 4] = [
     ("S3_BACKUP_REGION", "us-east-1"),
 ];
 
-/// The local-development vars `scripts/dev.sh` sets: local mode, and requests without a
-/// token served as the dev user (`X-Dev-User`).
-pub(crate) const LOCAL_DEV_VARS: [(&str, &str); 2] =
-    [("LOCAL_DEV", "1"), ("DEV_WITHOUT_TOKEN", "1")];
+/// The local-development vars `scripts/dev.sh` sets (local mode, and requests without a
+/// token served as the dev user, `X-Dev-User`), and `/health` never cached, so every test
+/// sees fresh probes (`health.rs` checks the cache with its own Worker).
+pub(crate) const LOCAL_DEV_VARS: [(&str, &str); 3] = [
+    ("LOCAL_DEV", "1"),
+    ("DEV_WITHOUT_TOKEN", "1"),
+    ("DEV_HEALTH_CACHE_MS", "0"),
+];
 
 /// How to start a local Worker.
 #[derive(Debug, Clone)]
