@@ -29,6 +29,8 @@
 //! - [`tokens`]: opaque tokens, their hashes, and the code, access, refresh and grant records.
 //! - [`client_auth`]: client authentication at the token and revocation endpoints.
 //! - [`token_endpoint`]: `POST /token`: code redemption and refresh-token rotation.
+//! - [`ledger`]: single use made exact: the user's Durable Object decides which redemption or
+//!   rotation wins.
 //! - [`revocation`]: `POST /revoke` (RFC 7009).
 //!
 //! Using tokens (resource server) and limits:
@@ -79,6 +81,7 @@ pub mod consent;
 pub mod cookie;
 pub mod endpoints;
 pub mod github;
+pub mod ledger;
 pub mod metadata;
 pub mod params;
 pub mod pkce;

@@ -22,10 +22,12 @@
 //!
 //! # Consistency
 //! KV is eventually consistent: a write is visible at once where it was made and within about
-//! 60 s elsewhere. Single use (codes, refresh tokens, sign-in flows) is therefore exact within a
-//! location and best effort across locations; revocation takes up to a minute to reach every
-//! location. Where that matters more, the adapter can route the same decisions through the
-//! user's Durable Object, which serializes them (the records and functions stay the same).
+//! 60 s elsewhere. So KV keeps what may lag: the records (looked up by hash), and revocation's
+//! reach to access-token lookups at other locations (up to a minute). What must be exact is
+//! decided by the user's Durable Object before any of these writes ([`super::ledger`]): a
+//! code's single use, which refresh token is a grant's current one (a reuse ends the grant),
+//! and that a revoked grant never refreshes again. Sign-in flows (`flow:`) stay single use per
+//! location only: their cookie is bound to one browser and expires in 10 minutes.
 
 use serde::Serialize;
 

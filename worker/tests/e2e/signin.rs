@@ -862,3 +862,110 @@ fn the_official_rmcp_client_signs_in_with_its_oauth_support() {
         client.cancel().await.expect("the client closes");
     });
 }
+
+/// Sends `requests` at once (they start together behind a barrier); returns each
+/// `(status, body)`.
+fn all_at_once(requests: Vec<reqwest::blocking::RequestBuilder>) -> Vec<(u16, Value)> {
+    let barrier = std::sync::Barrier::new(requests.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .into_iter()
+            .map(|request| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let response = request.send().expect("answered");
+                    let status = response.status().as_u16();
+                    (status, response.json().unwrap_or(Value::Null))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a request thread"))
+            .collect()
+    })
+}
+
+/// The one success among `answers`, after checking every other is `invalid_grant`.
+fn the_only_success(answers: &[(u16, Value)]) -> Value {
+    let successes: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(successes.len(), 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+    successes[0].clone()
+}
+
+#[test]
+fn a_code_redeemed_many_times_at_once_succeeds_once() {
+    let worker = worker();
+    let meter = &mut Meter::default();
+    let client_id = register(meter, worker);
+    let verifier = "e2e-verifier-concurrent-code-0123456789-0123";
+    let sign_in = SignIn::new(worker, &client_id, verifier);
+    let code = query_param(&browser_sign_in(meter, worker, &sign_in), "code").expect("code");
+    let redemptions = (0..8)
+        .map(|_| {
+            http().post(worker.url("/token")).form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier),
+                ("client_id", client_id.as_str()),
+                ("resource", sign_in.resource.as_str()),
+            ])
+        })
+        .collect();
+    let winner = the_only_success(&all_at_once(redemptions));
+    // The replays revoked what the one success got: its refresh token is refused.
+    let (status, body) = refresh(
+        worker,
+        &client_id,
+        winner["refresh_token"].as_str().expect("a refresh token"),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[test]
+fn a_refresh_token_used_many_times_at_once_rotates_once_and_the_reuse_ends_the_grant() {
+    let worker = worker();
+    let meter = &mut Meter::default();
+    let client_id = register(meter, worker);
+    let verifier = "e2e-verifier-concurrent-refresh-0123456789-0";
+    let first = tokens(meter, worker, &SignIn::new(worker, &client_id, verifier));
+    let old_refresh = first["refresh_token"].as_str().expect("a refresh token");
+    let rotations = (0..8)
+        .map(|_| {
+            http().post(worker.url("/token")).form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old_refresh),
+                ("client_id", client_id.as_str()),
+            ])
+        })
+        .collect();
+    let winner = the_only_success(&all_at_once(rotations));
+    // The reuse was detected: the whole family ends, the one rotation's tokens included.
+    let (status, body) = refresh(
+        worker,
+        &client_id,
+        winner["refresh_token"].as_str().expect("a refresh token"),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let lines = worker.json_log_lines();
+    assert!(lines.iter().any(|line| line["auth"] == "refresh_refused"));
+}
