@@ -38,6 +38,11 @@ pub struct Config {
     /// never). [`Config::DEFAULT_HEALTH_CACHE_MS`]; local development may change it (var
     /// `DEV_HEALTH_CACHE_MS`, 0 to 3,600,000) so tests see fresh or surely cached results.
     pub health_cache_ms: u64,
+    /// How long an MCP session may stay unused before the user's object expires it from its
+    /// alarm (var `MCP_SESSION_IDLE_TIMEOUT_MS`, whole milliseconds from 1,000 to 86,400,000;
+    /// default [`Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS`]). It applies to sessions opened
+    /// after it is set.
+    pub session_idle_timeout_ms: u64,
     /// How long `/mcp`'s SSE connections stay open.
     pub streams: StreamTimes,
     /// The archive's settings (local development may change them).
@@ -126,6 +131,13 @@ pub enum ConfigError {
         /// The largest value it takes.
         max: u64,
     },
+    /// `MCP_SESSION_IDLE_TIMEOUT_MS` is not a whole number of milliseconds in range.
+    #[error(
+        "the MCP_SESSION_IDLE_TIMEOUT_MS var is {0:?} (expected whole milliseconds from {min} to {max})",
+        min = Config::MIN_SESSION_IDLE_TIMEOUT_MS,
+        max = Config::MAX_SESSION_IDLE_TIMEOUT_MS
+    )]
+    InvalidSessionIdleTimeout(String),
     /// `DEV_HEALTH_CACHE_MS` is not a whole number of milliseconds in range.
     #[error(
         "the DEV_HEALTH_CACHE_MS var is {0:?} (expected whole milliseconds from 0 to {max})",
@@ -150,12 +162,20 @@ impl Config {
     /// one round of storage work per isolate every five seconds.
     pub const DEFAULT_HEALTH_CACHE_MS: u64 = 5_000;
 
+    /// The product's idle session timeout: 30 minutes.
+    pub const DEFAULT_SESSION_IDLE_TIMEOUT_MS: u64 = 30 * 60 * 1000;
+    /// The shortest idle timeout `MCP_SESSION_IDLE_TIMEOUT_MS` takes: one second.
+    pub const MIN_SESSION_IDLE_TIMEOUT_MS: u64 = 1_000;
+    /// The longest: one day.
+    pub const MAX_SESSION_IDLE_TIMEOUT_MS: u64 = 86_400_000;
+
     /// Reads and checks the configuration from the Worker's vars.
     pub fn from_env(env: &worker::Env) -> Result<Self, ConfigError> {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
         Self::from_vars(var("ENVIRONMENT").as_deref(), var("LOCAL_DEV").as_deref())?
             .with_without_token_var(var(WITHOUT_TOKEN_VAR).as_deref())?
             .with_health_cache_var(var(HEALTH_CACHE_VAR).as_deref())?
+            .with_session_idle_var(var(SESSION_IDLE_VAR).as_deref())?
             .with_stream_vars(
                 var(POLL_AFTER_VAR).as_deref(),
                 var(STREAM_MAX_VAR).as_deref(),
@@ -188,6 +208,26 @@ impl Config {
             Some(other) => return Err(ConfigError::InvalidDevWithoutToken(other.to_owned())),
         };
         self.dev_without_token = on && self.local_dev;
+        Ok(self)
+    }
+
+    /// The same configuration with `MCP_SESSION_IDLE_TIMEOUT_MS`'s raw value (unset or empty:
+    /// the default).
+    pub fn with_session_idle_var(mut self, value: Option<&str>) -> Result<Self, ConfigError> {
+        self.session_idle_timeout_ms = match value {
+            None | Some("") => Self::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| {
+                    (Self::MIN_SESSION_IDLE_TIMEOUT_MS..=Self::MAX_SESSION_IDLE_TIMEOUT_MS)
+                        .contains(ms)
+                        && !text.starts_with('+')
+                })
+                .ok_or_else(|| {
+                    ConfigError::InvalidSessionIdleTimeout(text.chars().take(64).collect())
+                })?,
+        };
         Ok(self)
     }
 
@@ -268,6 +308,7 @@ impl Config {
             local_dev,
             dev_without_token: false,
             health_cache_ms: Self::DEFAULT_HEALTH_CACHE_MS,
+            session_idle_timeout_ms: Self::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
             streams: StreamTimes::default(),
             archive: ArchiveSettings::default(),
         })
@@ -278,6 +319,8 @@ impl Config {
 const POLL_AFTER_VAR: &str = "MCP_SSE_POLL_AFTER_MS";
 /// The var that sets [`StreamTimes::stream_max_ms`].
 const STREAM_MAX_VAR: &str = "MCP_SSE_STREAM_MAX_MS";
+/// The var that sets [`Config::session_idle_timeout_ms`].
+const SESSION_IDLE_VAR: &str = "MCP_SESSION_IDLE_TIMEOUT_MS";
 /// The var that sets [`Config::health_cache_ms`] in local development.
 const HEALTH_CACHE_VAR: &str = "DEV_HEALTH_CACHE_MS";
 /// The var that sets [`Config::dev_without_token`].
@@ -335,6 +378,7 @@ mod tests {
                 local_dev: true,
                 dev_without_token: false,
                 health_cache_ms: Config::DEFAULT_HEALTH_CACHE_MS,
+                session_idle_timeout_ms: Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -347,6 +391,7 @@ mod tests {
                 local_dev: false,
                 dev_without_token: false,
                 health_cache_ms: Config::DEFAULT_HEALTH_CACHE_MS,
+                session_idle_timeout_ms: Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -424,6 +469,26 @@ mod tests {
             assert_eq!(
                 cache(Some("1"), Some(bad)),
                 Err(ConfigError::InvalidHealthCache(bad.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn the_idle_timeout_is_thirty_minutes_unless_set() {
+        let idle = |value: Option<&str>| {
+            Config::from_vars(Some("production"), None)
+                .unwrap()
+                .with_session_idle_var(value)
+                .map(|config| config.session_idle_timeout_ms)
+        };
+        assert_eq!(idle(None), Ok(1_800_000));
+        assert_eq!(idle(Some("")), Ok(1_800_000));
+        assert_eq!(idle(Some("1000")), Ok(1_000));
+        assert_eq!(idle(Some("86400000")), Ok(86_400_000));
+        for bad in ["999", "86400001", "+5000", "30m", "-1"] {
+            assert_eq!(
+                idle(Some(bad)),
+                Err(ConfigError::InvalidSessionIdleTimeout(bad.into()))
             );
         }
     }

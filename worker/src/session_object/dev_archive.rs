@@ -3,10 +3,14 @@
 //! local storage.
 //!
 //! - `GET`: the archive's keys (every page) and the local log's bounds.
+//! - `GET ?sessions=1`: what the object holds for MCP sessions, read only (it serves no MCP
+//!   request, so no session is touched and nothing is rescheduled): the sessions in its table,
+//!   the subscriptions and kept stream events in SQLite, and its alarm.
 //! - `DELETE ?key=K`: deletes one archive object of this user.
 //! - `DELETE ?local=1`: wipes the object's SQLite storage and alarm and forgets everything it
 //!   held in memory, as if the object had lost its storage; the archive is left alone.
 
+use serde::Deserialize;
 use serde_json::json;
 use worker::{Method, Request, Response, Result};
 
@@ -31,6 +35,7 @@ impl UserObject {
                 .map(|(_, value)| value.into_owned())
         };
         match req.method() {
+            Method::Get if query("sessions").is_some() => self.session_state().await,
             Method::Get => self.archive_listing(&user).await,
             Method::Delete => {
                 if let Some(key) = query("key") {
@@ -61,6 +66,32 @@ impl UserObject {
             }
             _ => reply::error(405, "method_not_allowed", "GET, DELETE or POST ?export=1"),
         }
+    }
+
+    async fn session_state(&self) -> Result<Response> {
+        if let Err(err) = self.ensure_store().await {
+            return reply::error(503, "store_unavailable", &format!("{err:?}"));
+        }
+        let sessions = self
+            .with_open_store(|store| store.sessions().len())
+            .map_err(worker::Error::RustError)?;
+        let count = |table: &str| -> Result<i64> {
+            let rows: Vec<Count> = self
+                .sql()
+                .exec(&format!("SELECT COUNT(*) AS n FROM {table}"), None)?
+                .to_array()?;
+            Ok(rows.first().map_or(0, |row| row.n))
+        };
+        reply::json(
+            200,
+            &json!({
+                "sessions": sessions,
+                "subscriptions": count("mcp_subscriptions")?,
+                "kept_events": count("mcp_outbox")?,
+                "alarm_at_ms": self.state.storage().get_alarm().await?,
+                "alarms_fired": self.counter("alarms_fired")?,
+            }),
+        )
     }
 
     async fn archive_listing(&self, user: &str) -> Result<Response> {
@@ -101,4 +132,9 @@ impl UserObject {
             }),
         )
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct Count {
+    n: i64,
 }

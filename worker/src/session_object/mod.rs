@@ -349,11 +349,16 @@ impl UserObject {
         Ok(response)
     }
 
-    /// The engine's configuration: the product defaults, except that local development may
-    /// make snapshots come sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
+    /// The engine's configuration: the product defaults with the idle session timeout of
+    /// `MCP_SESSION_IDLE_TIMEOUT_MS`, except that local development may make snapshots come
+    /// sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
     fn engine_config(&self) -> engine::Config {
         let mut config = engine::Config::default();
-        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        let settings = crate::config::Config::from_env(&self.env);
+        if let Ok(settings) = &settings {
+            config.session_idle_timeout_ms = settings.session_idle_timeout_ms;
+        }
+        let local_dev = settings.is_ok_and(|c| c.local_dev);
         if local_dev
             && let Some(events) = self
                 .env
