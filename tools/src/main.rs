@@ -52,7 +52,7 @@ enum Command {
     /// Serves a directory as S3 (s3s-fs, SigV4 checked) on 127.0.0.1 (tests, local dev).
     S3Local(s3_local::Args),
     /// Checks wrangler.toml: bindings, environment parity, no secrets in vars, no local-dev
-    /// settings in production, placeholders (errors with --strict).
+    /// settings in any deployed environment, placeholders (errors with --strict).
     ValidateConfig(config_check::Args),
 }
 
