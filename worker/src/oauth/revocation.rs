@@ -214,6 +214,29 @@ mod tests {
     }
 
     #[test]
+    fn a_revoked_grant_is_also_revoked_in_the_users_object() {
+        let (kv, client, _, refresh) = setup();
+        let outcome = |token: &str| {
+            let form = [("token", token), ("client_id", client.client_id.as_str())];
+            let request = RevocationRequest::parse(&Params::from_pairs(form), None).unwrap();
+            let owner: Option<TokenOwner> =
+                request.lookup_key().and_then(|key| kv.get_json(&key, NOW));
+            let grant: Option<Grant> = owner
+                .as_ref()
+                .and_then(|owner| kv.get_json(&RevocationRequest::grant_key(owner), NOW));
+            request.revoke(owner, grant, Some(&client), NOW)
+        };
+        let revoked = outcome(&refresh);
+        let check = revoked.ledger.expect("the object is told");
+        assert!(matches!(check.request, LedgerRequest::RevokeGrant { .. }));
+        assert!(
+            !check.request.decides(),
+            "a notice: the answer changes nothing"
+        );
+        assert_eq!(outcome("sb_rt_unknown").ledger, None);
+    }
+
+    #[test]
     fn unknown_tokens_are_200_and_change_nothing() {
         let (mut kv, client, _, _) = setup();
         for token in ["sb_at_unknown", "sb_rt_unknown", "gho_github", "x"] {
