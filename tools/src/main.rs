@@ -78,7 +78,7 @@ enum Command {
     /// found, deleted. Exit 7 when a check fails.
     Smoke(smoke_cmd::Args),
     /// Checks wrangler.toml: bindings, environment parity, no secrets in vars, no local-dev
-    /// settings in production, placeholders (errors with --strict).
+    /// settings in any deployed environment, placeholders (errors with --strict).
     ValidateConfig(config_check::Args),
 }
 

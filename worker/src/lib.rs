@@ -14,6 +14,7 @@
 //! - `correlation`: correlation ids (from `cf-ray`, or generated).
 //! - `request_log`: the one JSON log line per request.
 //! - `routes`: which handler serves a method and path.
+//! - `loopback`: whether a request comes from this machine (local development needs it).
 //! - `health`: `/health`, its probes and the report they make.
 //! - `session_object`: the `MCPSessionDurableObject` class: the user's store, MCP sessions,
 //!   tool calls and their SSE streams, subscriptions, alarms and snapshots.
@@ -40,6 +41,7 @@ pub mod config;
 mod correlation;
 mod do_storage;
 mod health;
+mod loopback;
 pub mod mcp;
 mod mcp_endpoint;
 mod mcp_http;
@@ -78,7 +80,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
     let decisions = oauth_http::Decisions::default();
     let response = match Config::from_env(&env) {
-        Ok(config) => serve(route, req, &env, &config, &decisions).await,
+        Ok(config) => {
+            let config = config.for_request(from_loopback(&req));
+            serve(route, req, &env, &config, &decisions).await
+        }
         Err(err) => reply::error(503, "misconfigured", &err.to_string()),
     };
     let response = match response {
@@ -170,6 +175,18 @@ async fn serve(
             with_header(response, "allow", allow)
         }
     }
+}
+
+/// Whether `req` comes from this machine (see [`loopback`]); a request whose URL cannot be
+/// read does not.
+fn from_loopback(req: &Request) -> bool {
+    let address = req
+        .headers()
+        .get(loopback::CONNECTING_IP_HEADER)
+        .ok()
+        .flatten();
+    req.url()
+        .is_ok_and(|url| loopback::is_loopback_request(&url, address.as_deref()))
 }
 
 /// Returns `response` with one header set. Headers of a response that came from `fetch` are

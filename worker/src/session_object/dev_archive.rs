@@ -4,6 +4,9 @@
 //!
 //! - `GET`: the archive's keys (snapshots, segments, note contents; every page) and the
 //!   local log's bounds.
+//! - `GET ?sessions=1`: what the object holds for MCP sessions, read only (it serves no MCP
+//!   request, so no session is touched and nothing is rescheduled): the sessions in its table,
+//!   the subscriptions and kept stream events in SQLite, and its alarm.
 //! - `DELETE ?key=K`: deletes one archive object of this user.
 //! - `POST ?legacy=1`: moves the user's note contents to the shared keys the first releases
 //!   used (`blobs/<hash>`), forgets the object's record of them and empties its cache, so a
@@ -11,6 +14,7 @@
 //! - `DELETE ?local=1`: wipes the object's SQLite storage and alarm and forgets everything it
 //!   held in memory, as if the object had lost its storage; the archive is left alone.
 
+use serde::Deserialize;
 use serde_json::json;
 use worker::{Method, Request, Response, Result};
 
@@ -35,6 +39,7 @@ impl UserObject {
                 .map(|(_, value)| value.into_owned())
         };
         match req.method() {
+            Method::Get if query("sessions").is_some() => self.session_state().await,
             Method::Get => self.archive_listing(&user).await,
             Method::Delete => {
                 if let Some(key) = query("key") {
@@ -73,6 +78,32 @@ impl UserObject {
                 "GET, DELETE, or POST ?export=1 or ?legacy=1",
             ),
         }
+    }
+
+    async fn session_state(&self) -> Result<Response> {
+        if let Err(err) = self.ensure_store().await {
+            return reply::error(503, "store_unavailable", &format!("{err:?}"));
+        }
+        let sessions = self
+            .with_open_store(|store| store.sessions().len())
+            .map_err(worker::Error::RustError)?;
+        let count = |table: &str| -> Result<i64> {
+            let rows: Vec<Count> = self
+                .sql()
+                .exec(&format!("SELECT COUNT(*) AS n FROM {table}"), None)?
+                .to_array()?;
+            Ok(rows.first().map_or(0, |row| row.n))
+        };
+        reply::json(
+            200,
+            &json!({
+                "sessions": sessions,
+                "subscriptions": count("mcp_subscriptions")?,
+                "kept_events": count("mcp_outbox")?,
+                "alarm_at_ms": self.state.storage().get_alarm().await?,
+                "alarms_fired": self.counter("alarms_fired")?,
+            }),
+        )
     }
 
     async fn archive_listing(&self, user: &str) -> Result<Response> {
@@ -145,4 +176,9 @@ impl UserObject {
         *self.blob_cache.borrow_mut() = crate::blobs::BlobCache::for_object();
         Ok(keys.len())
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct Count {
+    n: i64,
 }

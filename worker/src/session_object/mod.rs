@@ -10,6 +10,8 @@
 //! - `POST|GET|DELETE /mcp`: an MCP request the front Worker admitted, with the user id in
 //!   [`USER_HEADER`] (see `mcp_dispatch`).
 //! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
+//! - `POST /oauth-ledger`: decides one code redemption or refresh rotation of the user's
+//!   (`oauth_ledger`; the front Worker's `/token` and `/revoke` ask it).
 //! - `POST /rebuild[?dry_run=1][&force=1]`: drops local state and rebuilds from the archive
 //!   (the operator's `/admin/rebuild/{user}`; see `rebuild`).
 //! - `POST /backup-nudge` (`{"forget": [keys]}`): forgets backup objects found damaged,
@@ -38,6 +40,7 @@
 //!   (`backups::archive_restore` driven against R2).
 //! - `rebuild`: the operator's rebuild from the archive.
 //! - `dev_archive`: the local-development archive routes.
+//! - `oauth_ledger`: single use of the user's codes and refresh tokens, made exact.
 
 mod blob_gc;
 mod dev_archive;
@@ -45,6 +48,7 @@ mod export;
 mod get_stream;
 mod live;
 mod mcp_dispatch;
+mod oauth_ledger;
 mod outbox;
 mod post_stream;
 mod rebuild;
@@ -207,6 +211,7 @@ impl UserObject {
                 let pings = self.bump("pings")?;
                 reply::json(200, &serde_json::json!({ "ok": true, "pings": pings }))
             }
+            (Method::Post, "/oauth-ledger") => self.serve_oauth_ledger(req).await,
             (Method::Post, "/storage-selftest") => {
                 match crate::do_storage::self_test(&self.state.storage()) {
                     Ok(report) => reply::json(200, &report),
@@ -332,7 +337,8 @@ impl UserObject {
                 None,
             )?;
             let tables = outbox::SCHEMA.iter().chain(&subscriptions::SCHEMA);
-            for statement in tables.chain(&export::SCHEMA).chain(&crate::blobs::SCHEMA) {
+            let tables = tables.chain(&export::SCHEMA).chain(&crate::blobs::SCHEMA);
+            for statement in tables.chain(&oauth_ledger::SCHEMA) {
                 sql.exec(statement, None)?;
             }
             self.schema_ready.set(true);
@@ -382,11 +388,16 @@ impl UserObject {
         Ok(response)
     }
 
-    /// The engine's configuration: the product defaults, except that local development may
-    /// make snapshots come sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
+    /// The engine's configuration: the product defaults with the idle session timeout of
+    /// `MCP_SESSION_IDLE_TIMEOUT_MS`, except that local development may make snapshots come
+    /// sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
     fn engine_config(&self) -> engine::Config {
         let mut config = engine::Config::default();
-        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        let settings = crate::config::Config::from_env(&self.env);
+        if let Ok(settings) = &settings {
+            config.session_idle_timeout_ms = settings.session_idle_timeout_ms;
+        }
+        let local_dev = settings.is_ok_and(|c| c.local_dev);
         if local_dev
             && let Some(events) = self
                 .env
@@ -547,6 +558,36 @@ pub(crate) async fn nudge_backup(env: &Env, user: &str, forget: &[String]) -> Re
         .with_body(Some(body.into()));
     let inner = Request::new_with_init("https://session-object/backup-nudge", &init)?;
     stub.fetch_with_request(inner).await
+}
+
+/// Asks `user`'s object to decide a code redemption or refresh rotation (or to record a
+/// revocation): see [`crate::oauth::ledger`].
+pub(crate) async fn ask_oauth_ledger(
+    env: &Env,
+    user: &str,
+    request: &crate::oauth::ledger::LedgerRequest,
+) -> Result<crate::oauth::ledger::LedgerAnswer> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&object_name(user))?;
+    let headers = worker::Headers::new();
+    headers.set(USER_HEADER, user)?;
+    headers.set("content-type", "application/json")?;
+    let body = serde_json::to_string(request)
+        .map_err(|err| worker::Error::RustError(format!("a ledger request: {err}")))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let inner = Request::new_with_init("https://session-object/oauth-ledger", &init)?;
+    let mut response = stub.fetch_with_request(inner).await?;
+    if response.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "the user's object answered the ledger with {}",
+            response.status_code()
+        )));
+    }
+    response.json().await
 }
 
 /// Forwards the operator's rebuild of `user`'s object (`crate::admin`).
