@@ -119,7 +119,7 @@ async fn served_notes(client: &Client) -> BTreeMap<String, String> {
 }
 
 /// The operator CLI, built once (a workspace test run has built it already).
-fn cli() -> std::path::PathBuf {
+pub(crate) fn cli() -> std::path::PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
     let root = crate::local_worker::repo_root();
     let target =

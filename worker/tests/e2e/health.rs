@@ -79,6 +79,31 @@ fn a_failed_critical_binding_is_503_unhealthy() {
     // The other bindings are still probed and reported.
     assert_eq!(body["bindings"]["OAUTH_KV"]["ok"], true);
     assert_eq!(body["bindings"]["MCP_SESSION"]["ok"], true);
+
+    // The deploy's smoke gate fails on it at the first check, naming the status.
+    let output = std::process::Command::new(crate::backup::cli())
+        .args(["smoke", "--url", worker.base_url(), "--json"])
+        .output()
+        .expect("the CLI runs");
+    assert_eq!(
+        output.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["passed"], false);
+    let checks = report["checks"].as_array().expect("checks");
+    assert_eq!(
+        checks.len(),
+        1,
+        "nothing runs after a failed health check: {report:#}"
+    );
+    assert_eq!(checks[0]["check"], "health");
+    assert!(
+        checks[0]["detail"].as_str().unwrap().contains("503"),
+        "{report:#}"
+    );
 }
 
 #[test]

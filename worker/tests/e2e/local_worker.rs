@@ -241,7 +241,12 @@ impl LocalWorker {
         );
     }
 
-    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    /// The Worker's origin, `http://127.0.0.1:PORT`.
+    pub(crate) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The URL of `path` on the Worker, e.g. `http://127.0.0.1:40123/health`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

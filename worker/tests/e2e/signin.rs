@@ -969,3 +969,57 @@ fn a_refresh_token_used_many_times_at_once_rotates_once_and_the_reuse_ends_the_g
     let lines = worker.json_log_lines();
     assert!(lines.iter().any(|line| line["auth"] == "refresh_refused"));
 }
+
+/// `second-brain smoke` against the Worker as users meet it, with an access token from a real
+/// sign-in: every check passes, and the probe note it wrote is gone afterwards.
+#[test]
+fn smoke_passes_every_check_with_a_token_from_sign_in() {
+    let worker = worker();
+    let meter = &mut Meter::default();
+    let client_id = register(meter, worker);
+    let verifier = "e2e-verifier-smoke-gate-0123456789-0123456789";
+    let tokens = tokens(meter, worker, &SignIn::new(worker, &client_id, verifier));
+    let token = tokens["access_token"].as_str().expect("an access token");
+    let output = std::process::Command::new(crate::backup::cli())
+        .args([
+            "smoke",
+            "--url",
+            worker.base_url(),
+            "--token-env",
+            "SMOKE_E2E_TOKEN",
+        ])
+        .arg("--json")
+        .env("SMOKE_E2E_TOKEN", token)
+        .output()
+        .expect("the CLI runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(token), "the token is never printed");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["passed"], true, "{report:#}");
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            "health",
+            "unauthorized",
+            "resource_metadata",
+            "auth_server_metadata",
+            "initialize",
+            "initialized",
+            "write",
+            "read",
+            "search",
+            "delete",
+            "gone",
+            "end_session"
+        ]
+    );
+    assert_eq!(report["health"]["environment"], "dev");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(token));
+}
