@@ -316,6 +316,7 @@ fn check_env(
             Some(_) => {}
         }
     }
+    check_reachable(out, env, worker_name, table, vars.get("PUBLIC_BASE_URL"));
     // Local development belongs to `wrangler dev` on this machine, never to a deployment
     // (the Worker also ignores it for requests that are not from loopback).
     for (key, value) in &vars {
@@ -344,6 +345,70 @@ fn check_env(
         }
     }
     names
+}
+
+/// Whoever uses the environment must reach it: on its `*.workers.dev` name (`workers_dev`,
+/// wrangler's default when no route is set) or on a route; and `PUBLIC_BASE_URL`, when set,
+/// must be one of those origins (the OAuth issuer and the MCP URL are built from it).
+fn check_reachable(
+    out: &mut Findings,
+    env: &'static str,
+    worker_name: &str,
+    table: &Value,
+    public_base_url: Option<&Value>,
+) {
+    let mut hosts: Vec<String> = Vec::new();
+    let routes: Vec<Value> = match (table.get("routes"), table.get("route")) {
+        (Some(Value::Array(list)), _) => list.clone(),
+        (None, Some(one)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    for route in &routes {
+        let pattern = match route {
+            Value::String(p) => Some(p.as_str()),
+            other => other.get("pattern").and_then(Value::as_str),
+        };
+        if let Some(pattern) = pattern {
+            let host = pattern.split('/').next().unwrap_or_default();
+            hosts.push(host.trim_start_matches("*.").to_owned());
+        }
+    }
+    let workers_dev = table
+        .get("workers_dev")
+        .and_then(Value::as_bool)
+        .unwrap_or(routes.is_empty());
+    if !workers_dev && hosts.is_empty() {
+        out.placeholder(
+            env,
+            "no one could reach this environment: workers_dev is false and it has no route".into(),
+        );
+        return;
+    }
+    let Some(url) = public_base_url.and_then(Value::as_str) else {
+        return;
+    };
+    let Ok(parsed) = url::Url::parse(url) else {
+        out.error(Some(env), format!("PUBLIC_BASE_URL {url:?} is not a URL"));
+        return;
+    };
+    let host = parsed.host_str().unwrap_or_default();
+    let on_workers_dev = workers_dev
+        && host.starts_with(&format!("{worker_name}."))
+        && host.ends_with(".workers.dev");
+    let on_route = hosts.iter().any(|h| h == host);
+    if !on_workers_dev && !on_route && !is_loopback_url(url) {
+        let mut choices: Vec<String> = hosts.iter().map(|h| format!("https://{h}")).collect();
+        if workers_dev {
+            choices.push(format!("https://{worker_name}.<subdomain>.workers.dev"));
+        }
+        out.error(
+            Some(env),
+            format!(
+                "PUBLIC_BASE_URL {url:?} is not where this environment serves ({})",
+                choices.join(" or ")
+            ),
+        );
+    }
 }
 
 fn is_loopback_url(text: &str) -> bool {
@@ -496,5 +561,51 @@ mod tests {
         assert_ne!(text, COMMITTED);
         let found = errors(&text, false);
         assert!(found.iter().any(|e| e.contains("octocat")), "{found:?}");
+    }
+
+    /// The committed configuration with dev's `workers_dev` line (and, when `dev_lines` sets
+    /// vars, its vars line) replaced by `dev_lines`.
+    fn reachability_errors(dev_lines: &str) -> Vec<String> {
+        let mut text = include_str!("../../wrangler.toml").replace(
+            "[env.dev]\nname = \"second-brain-mcp-dev\"\nworkers_dev = true\n",
+            &format!("[env.dev]\nname = \"second-brain-mcp-dev\"\n{dev_lines}"),
+        );
+        if dev_lines.contains("vars = ") {
+            text = text.replace(
+                "vars = { ENVIRONMENT = \"dev\", GITHUB_ALLOWED_USER_ID = \"\" }\n",
+                "",
+            );
+        }
+        errors(&text, true)
+            .into_iter()
+            .filter(|e| e.contains("reach") || e.contains("where this environment serves"))
+            .collect()
+    }
+
+    #[test]
+    fn an_environment_no_one_could_reach_or_a_base_url_elsewhere_is_refused() {
+        let unreachable = reachability_errors("workers_dev = false\n");
+        assert!(
+            unreachable.iter().any(|e| e.contains("no one could reach")),
+            "{unreachable:?}"
+        );
+        assert!(reachability_errors("workers_dev = true\n").is_empty());
+        let routed = reachability_errors(
+            "workers_dev = false\nroutes = [{ pattern = \"brain.example.com/*\", zone_name = \"example.com\" }]\n",
+        );
+        assert!(routed.is_empty(), "{routed:?}");
+        let elsewhere = reachability_errors(
+            "workers_dev = true\nvars = { ENVIRONMENT = \"dev\", GITHUB_ALLOWED_USER_ID = \"1\", PUBLIC_BASE_URL = \"https://other.example.com\" }\n",
+        );
+        assert!(
+            elsewhere
+                .iter()
+                .any(|e| e.contains("not where this environment serves")),
+            "{elsewhere:?}"
+        );
+        let matching = reachability_errors(
+            "workers_dev = true\nvars = { ENVIRONMENT = \"dev\", GITHUB_ALLOWED_USER_ID = \"1\", PUBLIC_BASE_URL = \"https://second-brain-mcp-dev.team.workers.dev\" }\n",
+        );
+        assert!(matching.is_empty(), "{matching:?}");
     }
 }
