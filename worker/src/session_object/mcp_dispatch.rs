@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use worker::{Request, Response, Result};
 
 use super::live::RunningCall;
+use super::replies::{BatchReplies, logged_reply};
 use super::restore::StoreUnavailable;
 use super::{SCOPE_HEADER, USER_HEADER, UserObject, now};
 use crate::config::Config;
@@ -35,7 +36,7 @@ use crate::mcp::lifecycle::{
 use crate::mcp::logging::{self, LogLevel, LogMessage};
 use crate::mcp::progress::{self, Cancelled, ProgressToken};
 use crate::mcp::rejection::Rejection;
-use crate::mcp::sse::{self, EventId};
+use crate::mcp::sse::EventId;
 use crate::mcp::tool_call::{ToolCall, ToolCallReply};
 use crate::mcp::tool_schemas;
 use crate::mcp::tools::CallToolResult;
@@ -677,54 +678,6 @@ fn may_write(headers: &worker::Headers) -> Result<bool> {
     })
 }
 
-/// The most bytes of replies a batch collects: once its replies pass this, its remaining
-/// requests are answered with an error without being run, so one POST's reply stays bounded
-/// (50 reads of large notes would otherwise be held in memory at once).
-const BATCH_REPLY_BUDGET: usize = 8 * 1024 * 1024;
-
-/// A batch's replies, serialized as they come, within [`BATCH_REPLY_BUDGET`].
-#[derive(Debug, Default)]
-struct BatchReplies {
-    json: Vec<u8>,
-    count: usize,
-}
-
-impl BatchReplies {
-    fn is_full(&self) -> bool {
-        self.json.len() >= BATCH_REPLY_BUDGET
-    }
-
-    fn push(&mut self, response: &jsonrpc::Response) {
-        self.json.push(if self.count == 0 { b'[' } else { b',' });
-        // Serializing our own response types cannot fail.
-        let _ = serde_json::to_writer(&mut self.json, response);
-        self.count += 1;
-    }
-
-    /// The answer to a request that was not run because the batch's replies are too large.
-    fn not_run(&self, id: jsonrpc::RequestId) -> jsonrpc::Response {
-        jsonrpc::Response::error(
-            Some(id),
-            ErrorObject::internal(format!(
-                "this batch's replies passed {} MiB before this request, so it was not run; \
-                 send it again on its own",
-                BATCH_REPLY_BUDGET / (1024 * 1024)
-            )),
-        )
-    }
-
-    /// 200 with the JSON array, or 202 when nothing needed an answer.
-    fn into_response(mut self) -> Result<Response> {
-        if self.count == 0 {
-            return mcp_http::accepted();
-        }
-        self.json.push(b']');
-        let response = Response::from_bytes(self.json)?;
-        response.headers().set("content-type", "application/json")?;
-        Ok(response)
-    }
-}
-
 /// The control of a call whose reply is JSON: it can be cancelled; its progress goes nowhere;
 /// the log messages its client wants are kept for the reply.
 struct Unreported<'a> {
@@ -745,26 +698,6 @@ impl CallControl for Unreported<'_> {
             self.logs.borrow_mut().push(message);
         }
     }
-}
-
-/// A finished reply as an SSE stream: the log messages, then the response (no event ids:
-/// the stream is whole when it is sent).
-fn logged_reply(
-    version: ProtocolVersion,
-    logs: &[LogMessage],
-    response: &jsonrpc::Response,
-) -> Result<Response> {
-    let mut body = String::new();
-    for log in logs {
-        body.push_str(&sse::message_event(version, None, &log.notification())?);
-    }
-    body.push_str(&sse::message_event(version, None, response)?);
-    let response = Response::from_bytes(body.into_bytes())?;
-    response
-        .headers()
-        .set("content-type", crate::mcp::headers::EVENT_STREAM)?;
-    response.headers().set("cache-control", "no-cache")?;
-    Ok(response)
 }
 
 /// Why a session's request is not served.

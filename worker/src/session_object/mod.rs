@@ -27,6 +27,8 @@
 //! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
 //! - `post_stream`: SSE replies to POSTs (progress, cancellation, polling) and their
 //!   resumption from the `outbox`.
+//! - `replies`: replies whole when sent: a batch's JSON array within its budget, a reply
+//!   preceded by log messages.
 //! - `get_stream`: the sessions' GET streams: resource updates, live and replayed.
 //! - `live`: calls and streams in flight (memory); `outbox`: POST streams' events (SQLite);
 //!   `subscriptions`: which notes each session watches (SQLite) and what a stream replays.
@@ -46,6 +48,7 @@ mod mcp_dispatch;
 mod outbox;
 mod post_stream;
 mod rebuild;
+mod replies;
 mod restore;
 mod subscriptions;
 mod upkeep;
