@@ -574,7 +574,8 @@ fn refused_sign_ins_grant_nothing() {
         .expect("POST /register");
     assert_eq!(refused.status(), 413);
 
-    // Garbage and unknown tokens: 401 with the challenge; a read-only token: 403.
+    // Garbage and unknown tokens: 401 with the challenge; a token without notes:read: 403
+    // (a read-only token is served: `signed_in.rs`).
     for token in ["garbage", &format!("sb_at_{}", "A".repeat(43))] {
         let refused = mcp(token, None, INITIALIZE).send().expect("POST /mcp");
         assert_eq!(refused.status(), 401, "{token}");
@@ -583,11 +584,11 @@ fn refused_sign_ins_grant_nothing() {
             .expect("ascii");
         assert!(challenge.contains("resource_metadata="), "{challenge}");
     }
-    let read_only = SignIn {
-        scope: "notes:read",
+    let write_only = SignIn {
+        scope: "notes:write",
         ..SignIn::new(worker, &client_id, verifier)
     };
-    let tokens = tokens(meter, worker, &read_only);
+    let tokens = tokens(meter, worker, &write_only);
     let access = tokens["access_token"].as_str().expect("access token");
     let refused = mcp(access, None, INITIALIZE).send().expect("POST /mcp");
     assert_eq!(refused.status(), 403);
@@ -595,6 +596,7 @@ fn refused_sign_ins_grant_nothing() {
         .to_str()
         .expect("ascii");
     assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    assert!(challenge.contains("notes:read"), "{challenge}");
 }
 
 #[test]
