@@ -26,6 +26,7 @@ wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/second_brain_worker.wasm"
 # (wasm-bindgen, wasm-opt) when none of them changed.
 stamp="$(cat "$wasm" worker/js/shim.mjs | sha256sum | cut -c1-16)-opt$opt-$(wasm_bindgen_version)"
 if [ -f "$out/index.wasm" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
+  echo "$commit" > "$out/.commit"
   log "bundle is up to date ($commit)"
   exit 0
 fi
@@ -42,6 +43,8 @@ else
 fi
 cp worker/js/shim.mjs "$out.tmp/shim.mjs"
 echo "$stamp" > "$out.tmp/.stamp"
+# The commit the bundle reports in /health (second-brain deploy tags the version with it).
+echo "$commit" > "$out.tmp/.commit"
 rm -rf "$out" && mv "$out.tmp" "$out"
 
 size=$(stat -c %s "$out/index.wasm")

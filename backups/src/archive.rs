@@ -9,6 +9,9 @@
 //!   snapshot's own (blake3 of its body).
 //! - `segments/<user>/<first seq:020>-<last seq:020>-<digest hex>.cbor`: the events
 //!   `first..=last` as an engine segment; the digest is blake3 of the segment's bytes.
+//! - `blobs/<user>/<blake3 hex>`: a note content (its bytes as written).
+//!   Contents written before per-user prefixes are under `blobs/<blake3 hex>`
+//!   ([`legacy_blob_key`]).
 //!
 //! Every key names its content, so an object is written once and never overwritten: a put
 //! whose key exists already is skipped. Seqs in segment keys are zero-padded so that keys
@@ -24,9 +27,22 @@ pub fn snapshot_prefix(user: &str) -> String {
     format!("snapshots/{user}/")
 }
 
-/// The R2 key of the note content with this hash (shared by every user: contents are
-/// content-addressed).
-pub fn blob_key(hash: &Hash) -> String {
+/// The prefix of `user`'s note contents.
+pub fn blob_prefix(user: &str) -> String {
+    format!("blobs/{user}/")
+}
+
+/// The R2 key of `user`'s note content with this hash. Each user's contents live under their
+/// own prefix, so that one user's contents can be listed, erased or collected alone (see
+/// [`crate::blob_gc`]): a content no event of *this* user names is garbage, whatever other
+/// users hold.
+pub fn blob_key(user: &str, hash: &Hash) -> String {
+    format!("{}{}", blob_prefix(user), hash.to_hex())
+}
+
+/// The key under which the first releases stored a content, shared by every user
+/// (`blobs/<hash>`). Still read, never written and never deleted: another user may need it.
+pub fn legacy_blob_key(hash: &Hash) -> String {
     format!("blobs/{}", hash.to_hex())
 }
 
@@ -308,6 +324,19 @@ pub fn verify_chain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contents_are_per_user_and_never_meet_the_legacy_shared_keys() {
+        let hash = Hash::of(b"hello");
+        let hex = hash.to_hex();
+        assert_eq!(blob_key("u1", &hash), format!("blobs/u1/{hex}"));
+        assert!(blob_key("u1", &hash).starts_with(&blob_prefix("u1")));
+        assert_ne!(blob_key("u1", &hash), blob_key("u2", &hash));
+        assert_ne!(blob_key("u1", &hash), blob_key("u1", &Hash::of(b"hello!")));
+        assert_eq!(legacy_blob_key(&hash), format!("blobs/{hex}"));
+        // A legacy key has no second slash, so no user's prefix can hold it.
+        assert_eq!(legacy_blob_key(&hash).matches('/').count(), 1);
+    }
 
     fn digest() -> Hash {
         Hash::of(b"x")

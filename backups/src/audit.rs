@@ -30,7 +30,29 @@ pub struct AuditStatus {
     /// A run holds the audit (and so the pruning) until this time: one at a time.
     #[serde(default)]
     pub lease_until_ms: Option<u64>,
+    /// The pass in progress: when its first run ended, and users visited so far.
+    #[serde(default)]
+    pub pass: Option<PassSummary>,
+    /// The last complete pass over every user.
+    #[serde(default)]
+    pub last_pass: Option<PassSummary>,
 }
+
+/// A pass over every user: each is nudged and drilled once per pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassSummary {
+    /// When its first run ended (unix milliseconds).
+    pub started_ms: u64,
+    /// When its last run ended (so far).
+    pub ended_ms: u64,
+    /// Users visited.
+    pub users: u32,
+}
+
+/// The longest a pass may take: every user is drilled at least once a week.
+pub const PASS_GOAL_MS: u64 = 7 * 24 * 3_600_000;
+/// Runs a pass is paced to fit in: six days of hourly runs, a day's margin under the goal.
+pub const PASS_RUNS: u32 = 6 * 24;
 
 /// Another run holds the audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -129,11 +151,24 @@ impl AuditStatus {
                 .map(|v| v.prefix.clone())
                 .or(self.cursor.take())
         };
+        let visited = u32::try_from(visits.len()).unwrap_or(u32::MAX);
         self.last_run = Some(RunSummary {
             at_ms: now_ms,
-            users: u32::try_from(visits.len()).unwrap_or(u32::MAX),
+            users: visited,
             pass_complete,
         });
+        let mut pass = self.pass.take().unwrap_or(PassSummary {
+            started_ms: now_ms,
+            ended_ms: now_ms,
+            users: 0,
+        });
+        pass.ended_ms = now_ms;
+        pass.users = pass.users.saturating_add(visited);
+        if pass_complete {
+            self.last_pass = Some(pass);
+        } else {
+            self.pass = Some(pass);
+        }
         let drilled: Vec<(&Visit, &Result<(), String>)> = visits
             .iter()
             .filter_map(|v| v.drill.as_ref().map(|d| (v, d)))
@@ -165,6 +200,18 @@ impl AuditStatus {
         });
     }
 
+    /// How many users the next run visits: `configured`, or more when the last complete pass
+    /// had so many users that `configured` per run would not visit them all within
+    /// [`PASS_RUNS`] runs (so every user is drilled weekly), at most `max`.
+    pub fn users_per_run(&self, configured: u32, max: u32) -> u32 {
+        let users = self
+            .last_pass
+            .as_ref()
+            .map_or(0, |p| p.users)
+            .max(self.pass.as_ref().map_or(0, |p| p.users));
+        configured.max(users.div_ceil(PASS_RUNS)).min(max)
+    }
+
     /// Why backups are not well, for `/health` (empty: well). `/health` is public, so the
     /// warnings give counts only; the users and the reasons are in the status itself (for the
     /// operator) and in the audit's log lines (users as keyed hashes).
@@ -183,6 +230,21 @@ impl AuditStatus {
                 "the last restore drill failed for {} of {} users",
                 drill.users - drill.passed,
                 drill.users
+            ));
+        }
+        let slow =
+            |pass: &PassSummary| pass.ended_ms.saturating_sub(pass.started_ms) > PASS_GOAL_MS;
+        if let Some(pass) = self
+            .pass
+            .as_ref()
+            .filter(|p| slow(p))
+            .or(self.last_pass.as_ref().filter(|p| slow(p)))
+        {
+            warnings.push(format!(
+                "a drill pass over every user is taking more than a week ({} days so far, {} users): \
+                 the cron's request budget is too small for this many users",
+                pass.ended_ms.saturating_sub(pass.started_ms) / 86_400_000,
+                pass.users
             ));
         }
         warnings
@@ -288,5 +350,58 @@ mod tests {
         );
         let json = serde_json::to_string(&status).unwrap();
         assert_eq!(serde_json::from_str::<AuditStatus>(&json).unwrap(), status);
+    }
+
+    #[test]
+    fn passes_are_counted_and_the_pace_rises_with_the_number_of_users() {
+        let mut status = AuditStatus::default();
+        let visits = |n: usize| -> Vec<Visit> {
+            (0..n)
+                .map(|i| Visit {
+                    user: format!("u{i}"),
+                    prefix: format!("users/u{i}/"),
+                    newest_manifest_ms: None,
+                    overdue: false,
+                    drill: None,
+                    objects_only: false,
+                })
+                .collect()
+        };
+        assert_eq!(status.users_per_run(25, 1_000), 25);
+        status.record_run(&visits(25), false, 1_000);
+        status.record_run(&visits(25), false, 2_000);
+        assert_eq!(status.pass.as_ref().map(|p| p.users), Some(50));
+        status.record_run(&visits(10), true, 3_000);
+        assert_eq!(status.pass, None);
+        assert_eq!(
+            status.last_pass,
+            Some(PassSummary {
+                started_ms: 1_000,
+                ended_ms: 3_000,
+                users: 60
+            })
+        );
+        // 60 users fit in 144 runs of 25.
+        assert_eq!(status.users_per_run(25, 1_000), 25);
+        status.last_pass = Some(PassSummary {
+            started_ms: 0,
+            ended_ms: 1,
+            users: 14_400,
+        });
+        assert_eq!(status.users_per_run(25, 1_000), 100);
+        assert_eq!(status.users_per_run(25, 50), 50, "never past the maximum");
+        assert!(status.warnings().is_empty());
+        // A pass that took longer than a week says so.
+        status.last_pass = Some(PassSummary {
+            started_ms: 0,
+            ended_ms: PASS_GOAL_MS + 86_400_000,
+            users: 14_400,
+        });
+        let warnings = status.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("more than a week (8 days"),
+            "{warnings:?}"
+        );
     }
 }

@@ -18,6 +18,7 @@
 //!   writes): its keys, which objects a rebuild needs, which segments continue the log.
 //! - [`archive_restore`]: rebuilding a store from the archive, as a step machine the Durable
 //!   Object drives (list, fetch, verify, rebuild, adopt).
+//! - [`blob_gc`]: collecting note contents in R2 that no event references.
 //! - [`audit`]: the cron's pass over users (nudges, drills) and the status `/health` reports.
 //! - [`export`]: planning an export as a step machine the Durable Object drives.
 //! - [`layout`]: the keys of a user's manifests, segments and packs in the backup bucket.
@@ -40,6 +41,7 @@
 pub mod archive;
 pub mod archive_restore;
 pub mod audit;
+pub mod blob_gc;
 pub mod export;
 pub mod layout;
 pub mod manifest;

@@ -30,6 +30,11 @@ pub struct RetentionPolicy {
     pub grace_ms: u64,
 }
 
+impl RetentionPolicy {
+    /// The default grace period: 48 hours.
+    pub const DEFAULT_GRACE_MS: u64 = 2 * DAY_MS;
+}
+
 impl Default for RetentionPolicy {
     fn default() -> Self {
         RetentionPolicy {
@@ -37,7 +42,7 @@ impl Default for RetentionPolicy {
             daily_ms: 30 * DAY_MS,
             weekly_ms: 84 * DAY_MS,
             monthly_ms: 365 * DAY_MS,
-            grace_ms: 2 * DAY_MS,
+            grace_ms: Self::DEFAULT_GRACE_MS,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! delete, move in or out) adds one. A version that has content names it by hash, so any past
 //! version can be read again from R2 for as long as the blob is kept.
 
+use std::collections::BTreeSet;
+
 use crate::search::WordMap;
 
 use serde::{Deserialize, Serialize};
@@ -98,6 +100,27 @@ impl History {
         after.checked_sub(1).map(|i| &versions[i])
     }
 
+    /// Which of `hashes` some version's content names: the note contents the log still
+    /// needs (every version can be read again, so a content once named is named for good).
+    /// One walk over every version, however many hashes are asked about.
+    pub fn referenced(&self, hashes: &BTreeSet<Hash>) -> BTreeSet<Hash> {
+        let mut found = BTreeSet::new();
+        if hashes.is_empty() {
+            return found;
+        }
+        for versions in self.paths.values() {
+            for content in versions.iter().filter_map(|v| v.content.as_ref()) {
+                if hashes.contains(&content.hash) {
+                    found.insert(content.hash);
+                }
+            }
+            if found.len() == hashes.len() {
+                break;
+            }
+        }
+        found
+    }
+
     /// How many paths have a history.
     pub fn paths(&self) -> usize {
         self.paths.len()
@@ -170,5 +193,33 @@ mod tests {
         assert_eq!(h.at_time("a", Timestamp(99)).map(|v| v.version), Some(4));
         assert_eq!(h.last_version("missing"), 0);
         assert!(h.is_consistent());
+    }
+
+    #[test]
+    fn referenced_names_the_contents_any_version_holds_past_deletions_too() {
+        let mut h = History::default();
+        let path = NotePath::new("a").unwrap();
+        let content = |bytes: &[u8]| Content {
+            hash: Hash::of(bytes),
+            size: bytes.len() as u64,
+            media_type: "text/markdown".into(),
+        };
+        let mut v1 = version(1, 10);
+        v1.content = Some(content(b"old"));
+        let mut v2 = version(2, 20);
+        v2.content = Some(content(b"new"));
+        h.push(&path, v1);
+        h.push(&path, v2);
+        h.push(&path, version(3, 30)); // deleted
+        let asked: BTreeSet<Hash> = [b"old".as_slice(), b"new", b"never"]
+            .iter()
+            .map(|b| Hash::of(b))
+            .collect();
+        let found = h.referenced(&asked);
+        assert_eq!(
+            found,
+            [Hash::of(b"old"), Hash::of(b"new")].into_iter().collect()
+        );
+        assert!(h.referenced(&BTreeSet::new()).is_empty());
     }
 }

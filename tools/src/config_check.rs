@@ -7,8 +7,10 @@
 //! - the two environments share nothing: Worker name, bucket, KV namespace ids, dataset;
 //! - the Worker names are the fixed ones (`second-brain-mcp`, `second-brain-mcp-dev`);
 //! - no secret is set as a var;
-//! - production selects no local-development mode: no `LOCAL_DEV` other than `"0"`, no
-//!   `DEV_*` var, no GitHub stand-in (`GITHUB_BASE_URL`), no loopback URL in any var;
+//! - no deployed environment (dev and production alike: both are on the internet) selects
+//!   local-development mode: no `LOCAL_DEV` other than `"0"`, no `DEV_*` var (such as
+//!   `DEV_WITHOUT_TOKEN` or `DEV_USER`), no GitHub stand-in (`GITHUB_BASE_URL`), no loopback URL
+//!   in any var;
 //! - placeholders: KV ids that are not 32 hex characters, an empty allowlist and a missing
 //!   `PUBLIC_BASE_URL` in production are warnings, and errors with `--strict` (what a deploy
 //!   runs).
@@ -313,30 +315,32 @@ fn check_env(
             ),
             Some(_) => {}
         }
-        for (key, value) in &vars {
-            let text = value.as_str().unwrap_or_default();
-            if key == "LOCAL_DEV" && text != "0" {
-                out.error(
-                    Some(env),
-                    "LOCAL_DEV is set: local-development mode must never reach production (the \
-                     Worker would refuse every request)"
-                        .into(),
-                );
-            } else if key.starts_with("DEV_") {
-                out.error(Some(env), format!("{key} is a local-development var"));
-            } else if key == "GITHUB_BASE_URL" {
-                out.error(
-                    Some(env),
-                    "GITHUB_BASE_URL selects a GitHub stand-in; production signs in with GitHub"
-                        .into(),
-                );
-            }
-            if is_loopback_url(text) {
-                out.error(
-                    Some(env),
-                    format!("{key} points at a loopback address ({text})"),
-                );
-            }
+    }
+    // Local development belongs to `wrangler dev` on this machine, never to a deployment
+    // (the Worker also ignores it for requests that are not from loopback).
+    for (key, value) in &vars {
+        let text = value.as_str().unwrap_or_default();
+        if key == "LOCAL_DEV" && text != "0" {
+            out.error(
+                Some(env),
+                "LOCAL_DEV is set: local-development mode must never reach a deployment (it \
+                 is for `wrangler dev` on your own machine)"
+                    .into(),
+            );
+        } else if key.starts_with("DEV_") {
+            out.error(Some(env), format!("{key} is a local-development var"));
+        } else if key == "GITHUB_BASE_URL" {
+            out.error(
+                Some(env),
+                "GITHUB_BASE_URL selects a GitHub stand-in; a deployment signs in with GitHub"
+                    .into(),
+            );
+        }
+        if is_loopback_url(text) {
+            out.error(
+                Some(env),
+                format!("{key} points at a loopback address ({text})"),
+            );
         }
     }
     names
@@ -412,6 +416,33 @@ mod tests {
             found.iter().all(|e| e.contains("[production]")),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn local_development_mode_is_refused_in_the_deployed_dev_environment_too() {
+        let text = COMMITTED.replace(
+            "vars = { ENVIRONMENT = \"dev\"",
+            "vars = { LOCAL_DEV = \"1\", DEV_WITHOUT_TOKEN = \"1\", ENVIRONMENT = \"dev\"",
+        );
+        assert_ne!(text, COMMITTED, "the test must change the dev vars");
+        let found = errors(&text, false);
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("[dev]") && e.contains("LOCAL_DEV is set")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|e| e.contains("[dev]") && e.contains("DEV_WITHOUT_TOKEN")),
+            "{found:?}"
+        );
+        let switched_off = COMMITTED.replace(
+            "vars = { ENVIRONMENT = \"dev\"",
+            "vars = { LOCAL_DEV = \"0\", ENVIRONMENT = \"dev\"",
+        );
+        assert_eq!(errors(&switched_off, false), Vec::<String>::new());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! against a local Worker; `github-standin`, a local stand-in for GitHub's OAuth flow;
 //! `s3-local`, a local S3 server on a directory; `backup list` / `backup verify` and
 //! `restore`, reading a user's backup from S3 (exit codes in [`backup_cmd`]);
-//! `validate-config` checks wrangler.toml. Inspect and deploy arrive with the issues that
+//! `validate-config` checks wrangler.toml; `smoke` checks a running Worker. Inspect and deploy arrive with the issues that
 //! need them.
 
 mod backup_cmd;
@@ -13,6 +13,8 @@ mod bench_backup;
 mod bench_http;
 mod bench_mcp;
 mod config_check;
+mod deploy_cmd;
+mod smoke_cmd;
 
 use std::process::ExitCode;
 
@@ -51,8 +53,32 @@ enum Command {
     GithubStandin(github_standin::Args),
     /// Serves a directory as S3 (s3s-fs, SigV4 checked) on 127.0.0.1 (tests, local dev).
     S3Local(s3_local::Args),
+    /// Deploys the working tree to an environment: validate (strict for production), build,
+    /// upload a version, switch traffic, then the health and smoke gates; on a failed gate,
+    /// rolls back to the version that served before and checks it again. Exit 0 deployed,
+    /// 1 nothing changed, 2 settings, 7 rolled back, 8 nothing healthy serves.
+    Deploy(deploy_cmd::DeployArgs),
+    /// Makes an earlier version serve again (default: the one before the current deployment),
+    /// with the same health and smoke gates as deploy.
+    Rollback(deploy_cmd::RollbackArgs),
+    /// Compares what serves (version, commit, bindings and vars, crons, compatibility date and
+    /// flags, secrets' names) with wrangler.toml and the repository; exit 9 on a difference
+    /// not --allow'ed.
+    Drift(deploy_cmd::DriftArgs),
+    /// Runs the monitoring queries (docs/monitoring.md) against the environment's Analytics
+    /// Engine dataset: p50/p95 and error rates per tool, 5xx and rate-limit refusals per route,
+    /// backup runs; prints a table and the alerts the thresholds raise.
+    Report(deploy_cmd::ReportArgs),
+    /// Sets the Worker's secrets from a NAME=VALUE file (see .env.example) with `wrangler
+    /// secret put`, values on stdin; reports what it added, replaced and what is still
+    /// missing (exit 2). --dry-run sets nothing.
+    Secrets(deploy_cmd::SecretsArgs),
+    /// Checks a running Worker as users meet it: /health (schema, status, build), /mcp asks
+    /// for sign-in, the OAuth metadata agree; with --token-env, a probe note is written, read,
+    /// found, deleted. Exit 7 when a check fails.
+    Smoke(smoke_cmd::Args),
     /// Checks wrangler.toml: bindings, environment parity, no secrets in vars, no local-dev
-    /// settings in production, placeholders (errors with --strict).
+    /// settings in any deployed environment, placeholders (errors with --strict).
     ValidateConfig(config_check::Args),
 }
 
@@ -95,6 +121,12 @@ fn run(command: Command) -> Result<()> {
         Command::BenchMcp(args) => bench_mcp::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
         Command::S3Local(args) => s3_local::run(&args),
+        Command::Smoke(args) => smoke_cmd::run(&args),
+        Command::Deploy(args) => deploy_cmd::deploy(&args),
+        Command::Rollback(args) => deploy_cmd::rollback(&args),
+        Command::Secrets(args) => deploy_cmd::secrets(&args),
+        Command::Drift(args) => deploy_cmd::drift(&args),
+        Command::Report(args) => deploy_cmd::report(&args),
         Command::ValidateConfig(args) => config_check::run(&args),
     }
 }

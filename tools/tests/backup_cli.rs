@@ -92,6 +92,16 @@ fn restore_writes_every_note_exactly_and_a_log_the_engine_opens() {
     assert!(stderr(&out).contains("fetched"), "progress on stderr");
 
     assert_eq!(files_outside_meta(&dir), w.notes());
+    // Each file carries its note's modification time.
+    for (path, entry) in w.store.files().iter() {
+        let file = dir.join(path.as_str());
+        let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+        let ms = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert_eq!(ms, u128::from(entry.modified.0), "{}", file.display());
+    }
     let log = open_restored_log(&dir);
     assert_eq!(log.head(), w.store.head());
     assert_eq!(log.files().digest(), w.store.files().digest());
@@ -213,6 +223,8 @@ fn list_shows_every_backup_newest_first_and_says_when_there_is_none() {
     assert_eq!(rows[0]["notes"], second.notes);
     assert_eq!(rows[0]["bytes"], second.object_bytes());
     assert_eq!(rows[0]["created"], rfc3339(second.created_ms));
+    assert_eq!(rows[0]["sealed_to"], Value::Null);
+    assert_eq!(rows[0]["signed_by"], Value::Null);
 
     let out = w.cli(&["backup", "list", "--user", USER]);
     let text = String::from_utf8(out.stdout).unwrap();
@@ -534,6 +546,13 @@ fn a_sealed_signed_backup_restores_byte_for_byte_with_the_identity_and_public_ke
     let (mut w, _keys, identity, public) = sealed_world();
     let manifest = w.export();
     assert!(manifest.encryption.is_some());
+    // The listing says how it is protected, without any key.
+    let out = w.cli(&["backup", "list", "--user", USER, "--json"]);
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let rows = json(&out);
+    let recipient = manifest.encryption.as_ref().unwrap().recipient.clone();
+    assert_eq!(rows[0]["sealed_to"], recipient.as_str());
+    assert_eq!(rows[0]["signed_by"], public.as_str());
     let (_parent, dir) = restore_dir();
     let out = w.cli(&[
         "restore",
@@ -767,7 +786,7 @@ fn restore_to_archive_writes_what_an_empty_object_rebuilds_from() {
     let mut http = second_brain_tools::s3_http::S3Http::new().unwrap();
     for (_, versions) in w.store.history().iter() {
         for content in versions.iter().filter_map(|v| v.content.as_ref()) {
-            let key = backups::archive::blob_key(&content.hash);
+            let key = backups::archive::blob_key(USER, &content.hash);
             let request = archive.get_object(&key, backup_world::now_ms()).unwrap();
             use backups::s3::BlockingHttp;
             let response = http.send(request).unwrap();

@@ -34,7 +34,7 @@ pub(crate) async fn rebuild(req: Request, env: &Env, user: &str) -> Result<Respo
     let Some(token) = token else {
         return reply::error(404, "not_found", "no such route");
     };
-    let tag = crate::backup::telemetry::user_tag(env, user);
+    let tag = crate::telemetry::user_tag(env, user);
     let presented = req.headers().get("authorization")?;
     if !authorized(&token, presented.as_deref()) {
         worker::console_error!(

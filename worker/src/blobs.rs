@@ -1,20 +1,27 @@
-//! Note contents in R2, content-addressed by blake3.
+//! Note contents in R2, content-addressed by blake3, under the user's prefix.
 //!
-//! A blob's key is `blobs/<blake3 hex>`; its bytes never change once written, so a put of
-//! bytes already stored is harmless, and every get verifies the hash before anything is
-//! returned. A put happens before the event that references it is appended, so a crash
-//! leaves at most an unreferenced blob, never an event pointing at a missing one.
+//! A content's key is `blobs/<user>/<blake3 hex>` ([`backups::archive::blob_key`]); its bytes
+//! never change once written, so a put of bytes already stored is harmless, and every get
+//! verifies the hash before anything is returned. A put happens before the event that
+//! references it is appended, so a crash leaves at most an unreferenced content, never an
+//! event pointing at a missing one; [`BlobStore`] records every put in the object's SQLite
+//! (table `blobs`) so that such contents are found and collected ([`backups::blob_gc`]).
+//!
+//! Contents written before per-user prefixes live under the shared `blobs/<hash>`; reads
+//! look there too (first, for a content the table does not know), and those are never
+//! deleted.
 //!
 //! [`BlobCache`] keeps recently read and written contents in the object's memory, so reading a
 //! note again (or showing it as a search hit) needs no R2 round trip. Content addressing makes
 //! that safe: the bytes under a hash never change, and only verified bytes (read back and
 //! checked, or hashed by the engine before the put) enter the cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use engine::Hash;
 use thiserror::Error;
-use worker::Bucket;
+use worker::{Bucket, SqlStorage};
 
 /// A bounded cache of blob contents, least recently used out first.
 #[derive(Debug)]
@@ -95,11 +102,6 @@ impl BlobCache {
     }
 }
 
-/// The R2 key of the blob with this hash (`blobs/<hex>`, the archive's layout).
-pub(crate) fn key(hash: &Hash) -> String {
-    backups::archive::blob_key(hash)
-}
-
 /// Why a blob could not be read.
 #[derive(Debug, Error)]
 pub(crate) enum GetBlobError {
@@ -122,49 +124,230 @@ pub(crate) struct PutBlobError {
     message: String,
 }
 
-/// Stores `bytes` under `hash`, which the caller computed (the engine's write plan).
-pub(crate) async fn put(bucket: &Bucket, hash: Hash, bytes: Vec<u8>) -> Result<(), PutBlobError> {
-    bucket
-        .put(key(&hash), bytes)
-        .execute()
-        .await
-        .map(drop)
-        .map_err(|e| PutBlobError {
-            hash,
-            message: e.to_string(),
-        })
+/// The object's table of the contents it put: when the latest put started, and whether an
+/// event is known to name the content (`confirmed`). A content the table knows is under the
+/// user's prefix.
+pub(crate) const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS blobs (hash TEXT PRIMARY KEY, put_ms INTEGER NOT NULL, \
+     confirmed INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS blobs_unconfirmed ON blobs (confirmed, put_ms)",
+];
+
+/// Contents that requests are writing, and that the collector is deleting, right now (the
+/// object's memory; see [`backups::blob_gc`] for why both matter).
+#[derive(Debug, Default)]
+pub(crate) struct BlobGuards {
+    /// Content -> writes of it between their put and their append.
+    writing: BTreeMap<Hash, u32>,
+    /// Contents whose delete is in flight.
+    deleting: BTreeSet<Hash>,
 }
 
-/// Reads the blob with `hash` and checks that its bytes hash to it.
-pub(crate) async fn get(bucket: &Bucket, hash: Hash) -> Result<Vec<u8>, GetBlobError> {
+impl BlobGuards {
+    /// Contents no collector may pick now.
+    pub(crate) fn busy(&self) -> BTreeSet<Hash> {
+        self.writing.keys().chain(&self.deleting).copied().collect()
+    }
+
+    /// Marks `hash` as being deleted; `false` (and nothing marked) if a write holds it.
+    pub(crate) fn start_delete(&mut self, hash: Hash) -> bool {
+        !self.writing.contains_key(&hash) && self.deleting.insert(hash)
+    }
+
+    /// The delete of `hash` is over.
+    pub(crate) fn end_delete(&mut self, hash: &Hash) {
+        self.deleting.remove(hash);
+    }
+}
+
+/// A write's hold on its content, from before its put until it is dropped (after the
+/// append, or after the write failed).
+#[must_use = "the content is protected from collection only while the hold lives"]
+pub(crate) struct WriteHold<'a> {
+    guards: &'a RefCell<BlobGuards>,
+    hash: Hash,
+}
+
+impl Drop for WriteHold<'_> {
+    fn drop(&mut self) {
+        let mut guards = self.guards.borrow_mut();
+        if let Some(count) = guards.writing.get_mut(&self.hash) {
+            *count -= 1;
+            if *count == 0 {
+                guards.writing.remove(&self.hash);
+            }
+        }
+    }
+}
+
+/// How long a write waits for a delete of the same content to finish: 50 polls of 20 ms.
+const DELETE_WAIT_POLLS: u32 = 50;
+const DELETE_WAIT_POLL_MS: u64 = 20;
+
+/// One user's contents: R2 under their prefix (and the legacy shared keys), the object's
+/// table of puts, its cache and its guards.
+pub(crate) struct BlobStore<'a> {
+    pub(crate) bucket: Bucket,
+    pub(crate) user: String,
+    pub(crate) sql: SqlStorage,
+    pub(crate) cache: &'a RefCell<BlobCache>,
+    pub(crate) guards: &'a RefCell<BlobGuards>,
+    /// Local development only: how many more puts report a failure after the content is
+    /// stored (var `DEV_FAIL_AFTER_BLOB_PUTS`), as a crash between the put and the append
+    /// would leave things, so that a test sees the content collected.
+    pub(crate) fail_after_put: Option<&'a std::cell::Cell<u64>>,
+}
+
+impl std::fmt::Debug for BlobStore<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Known {
+    #[allow(dead_code)]
+    confirmed: i64,
+}
+
+impl BlobStore<'_> {
+    /// The user's key of the content with this hash.
+    pub(crate) fn key(&self, hash: &Hash) -> String {
+        backups::archive::blob_key(&self.user, hash)
+    }
+
+    /// Whether the table knows `hash` (its content is under the user's prefix).
+    fn known(&self, hash: &Hash) -> bool {
+        self.sql
+            .exec(
+                "SELECT confirmed FROM blobs WHERE hash = ?",
+                vec![hash.to_hex().into()],
+            )
+            .and_then(|rows| rows.to_array::<Known>())
+            .is_ok_and(|rows| !rows.is_empty())
+    }
+
+    /// Reads the content with `hash` from the cache, else from R2 (verified), keeping it in
+    /// the cache when `keep` (scans over many notes pass false, so they do not push out what
+    /// is in use).
+    pub(crate) async fn get(&self, hash: Hash, keep: bool) -> Result<Vec<u8>, GetBlobError> {
+        if let Some(bytes) = self.cache.borrow_mut().get(&hash) {
+            return Ok(bytes);
+        }
+        let own = self.key(&hash);
+        let legacy = backups::archive::legacy_blob_key(&hash);
+        // Where the table says, else the legacy key first; then the other one.
+        let known = self.known(&hash);
+        let (first, second) = if known {
+            (&own, &legacy)
+        } else {
+            (&legacy, &own)
+        };
+        let bytes = match get(&self.bucket, first, hash).await {
+            Err(GetBlobError::Missing(_)) => {
+                let bytes = get(&self.bucket, second, hash).await?;
+                if !known {
+                    // Found under the user's prefix (a restored archive): remember, so the
+                    // next read goes there first.
+                    self.record(hash, 0, true);
+                }
+                bytes
+            }
+            other => other?,
+        };
+        if keep {
+            self.cache.borrow_mut().insert(hash, &bytes);
+        }
+        Ok(bytes)
+    }
+
+    /// Records a put of `hash` at `now_ms` (or, with `confirmed`, that an event names it).
+    /// A confirmed record stays confirmed.
+    fn record(&self, hash: Hash, now_ms: u64, confirmed: bool) {
+        let done = self.sql.exec(
+            "INSERT INTO blobs (hash, put_ms, confirmed) VALUES (?, ?, ?) \
+             ON CONFLICT (hash) DO UPDATE SET put_ms = excluded.put_ms, \
+             confirmed = max(confirmed, excluded.confirmed)",
+            vec![
+                hash.to_hex().into(),
+                (now_ms as i64).into(),
+                i64::from(confirmed).into(),
+            ],
+        );
+        if let Err(err) = done {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"msg": "blob_record_failed", "error": err.to_string()})
+            );
+        }
+    }
+
+    /// Stores `bytes` under `hash`, which the caller computed (the engine's write plan), and
+    /// holds the content against collection until the returned hold is dropped: drop it after
+    /// the event is appended (and [`BlobStore::confirm`]ed) or the write failed. Waits first
+    /// for a delete of the same content that is in flight.
+    pub(crate) async fn put(
+        &self,
+        hash: Hash,
+        bytes: Vec<u8>,
+        now_ms: u64,
+    ) -> Result<WriteHold<'_>, PutBlobError> {
+        let mut polls = 0;
+        while self.guards.borrow().deleting.contains(&hash) {
+            if polls == DELETE_WAIT_POLLS {
+                return Err(PutBlobError {
+                    hash,
+                    message: "a collection of the same content did not finish".into(),
+                });
+            }
+            polls += 1;
+            worker::Delay::from(std::time::Duration::from_millis(DELETE_WAIT_POLL_MS)).await;
+        }
+        *self.guards.borrow_mut().writing.entry(hash).or_default() += 1;
+        let hold = WriteHold {
+            guards: self.guards,
+            hash,
+        };
+        // The record first: a crash after the put leaves a content the collector knows of.
+        self.record(hash, now_ms, false);
+        self.bucket
+            .put(self.key(&hash), bytes)
+            .execute()
+            .await
+            .map_err(|e| PutBlobError {
+                hash,
+                message: e.to_string(),
+            })?;
+        if let Some(left) = self.fail_after_put.filter(|left| left.get() > 0) {
+            left.set(left.get() - 1);
+            return Err(PutBlobError {
+                hash,
+                message: "failed on purpose after the put (DEV_FAIL_AFTER_BLOB_PUTS)".into(),
+            });
+        }
+        Ok(hold)
+    }
+
+    /// Records that an event names `hash` (after its append).
+    pub(crate) fn confirm(&self, hash: Hash, now_ms: u64) {
+        self.record(hash, now_ms, true);
+    }
+}
+
+/// Reads the object under `key`, which must hold the content `hash`, and checks its bytes.
+async fn get(bucket: &Bucket, key: &str, hash: Hash) -> Result<Vec<u8>, GetBlobError> {
     let storage = |e: worker::Error| GetBlobError::Storage {
         hash,
         message: e.to_string(),
     };
-    let object = bucket.get(key(&hash)).execute().await.map_err(storage)?;
+    let object = bucket.get(key).execute().await.map_err(storage)?;
     let Some(body) = object.as_ref().and_then(|o| o.body()) else {
         return Err(GetBlobError::Missing(hash));
     };
     let bytes = body.bytes().await.map_err(storage)?;
     verify(hash, bytes)
-}
-
-/// Reads the blob with `hash` from `cache`, else from R2 (verified), keeping it in `cache`
-/// when `keep` (scans over many notes pass false, so they do not push out what is in use).
-pub(crate) async fn get_cached(
-    bucket: &Bucket,
-    cache: &std::cell::RefCell<BlobCache>,
-    hash: Hash,
-    keep: bool,
-) -> Result<Vec<u8>, GetBlobError> {
-    if let Some(bytes) = cache.borrow_mut().get(&hash) {
-        return Ok(bytes);
-    }
-    let bytes = get(bucket, hash).await?;
-    if keep {
-        cache.borrow_mut().insert(hash, &bytes);
-    }
-    Ok(bytes)
 }
 
 /// Returns `bytes` if they hash to `expected`.
@@ -223,11 +406,29 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_content_addressed() {
-        let hash = Hash::of(b"hello");
-        assert_eq!(key(&hash), format!("blobs/{}", hash.to_hex()));
-        assert_eq!(key(&hash).len(), "blobs/".len() + 64);
-        assert_ne!(key(&hash), key(&Hash::of(b"hello!")));
+    fn a_write_holds_its_content_against_collection_and_a_delete_against_writes() {
+        let guards = RefCell::new(BlobGuards::default());
+        let (a, _) = blob(1, 1);
+        let (b, _) = blob(2, 1);
+        let hold = |hash| {
+            *guards.borrow_mut().writing.entry(hash).or_default() += 1;
+            WriteHold {
+                guards: &guards,
+                hash,
+            }
+        };
+        let first = hold(a);
+        let second = hold(a);
+        assert!(!guards.borrow_mut().start_delete(a), "a write holds a");
+        drop(first);
+        assert_eq!(guards.borrow().busy(), [a].into_iter().collect());
+        drop(second);
+        assert!(guards.borrow().busy().is_empty());
+        assert!(guards.borrow_mut().start_delete(a));
+        assert!(!guards.borrow_mut().start_delete(a), "one delete at a time");
+        assert!(guards.borrow_mut().start_delete(b));
+        guards.borrow_mut().end_delete(&a);
+        assert_eq!(guards.borrow().busy(), [b].into_iter().collect());
     }
 
     #[test]

@@ -27,8 +27,22 @@ pub struct Config {
     /// Which deployment this is (var `ENVIRONMENT`).
     pub environment: Environment,
     /// Local development mode (var `LOCAL_DEV=1`): dev-only routes and sign-in. Never allowed
-    /// in production.
+    /// in production, and honoured only for requests from a loopback client
+    /// ([`Config::for_request`]).
     pub local_dev: bool,
+    /// Local development serves a `/mcp` request without a token as the dev user (var
+    /// `DEV_WITHOUT_TOKEN=1`, only with `LOCAL_DEV=1`). Off, such a request gets the 401 that
+    /// starts sign-in, as everywhere else.
+    pub dev_without_token: bool,
+    /// How long `/health` serves its last probe results from the isolate's memory (ms; 0:
+    /// never). [`Config::DEFAULT_HEALTH_CACHE_MS`]; local development may change it (var
+    /// `DEV_HEALTH_CACHE_MS`, 0 to 3,600,000) so tests see fresh or surely cached results.
+    pub health_cache_ms: u64,
+    /// How long an MCP session may stay unused before the user's object expires it from its
+    /// alarm (var `MCP_SESSION_IDLE_TIMEOUT_MS`, whole milliseconds from 1,000 to 86,400,000;
+    /// default [`Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS`]). It applies to sessions opened
+    /// after it is set.
+    pub session_idle_timeout_ms: u64,
     /// How long `/mcp`'s SSE connections stay open.
     pub streams: StreamTimes,
     /// The archive's settings (local development may change them).
@@ -101,6 +115,9 @@ pub enum ConfigError {
     /// `LOCAL_DEV` has a value other than `0` or `1`.
     #[error("the LOCAL_DEV var is {0:?} (expected \"0\" or \"1\")")]
     InvalidLocalDev(String),
+    /// `DEV_WITHOUT_TOKEN` has a value other than `0` or `1`.
+    #[error("the DEV_WITHOUT_TOKEN var is {0:?} (expected \"0\" or \"1\")")]
+    InvalidDevWithoutToken(String),
     /// Local development mode was switched on in production.
     #[error("LOCAL_DEV is enabled in the production environment; refusing to serve")]
     LocalDevInProduction,
@@ -114,6 +131,19 @@ pub enum ConfigError {
         /// The largest value it takes.
         max: u64,
     },
+    /// `MCP_SESSION_IDLE_TIMEOUT_MS` is not a whole number of milliseconds in range.
+    #[error(
+        "the MCP_SESSION_IDLE_TIMEOUT_MS var is {0:?} (expected whole milliseconds from {min} to {max})",
+        min = Config::MIN_SESSION_IDLE_TIMEOUT_MS,
+        max = Config::MAX_SESSION_IDLE_TIMEOUT_MS
+    )]
+    InvalidSessionIdleTimeout(String),
+    /// `DEV_HEALTH_CACHE_MS` is not a whole number of milliseconds in range.
+    #[error(
+        "the DEV_HEALTH_CACHE_MS var is {0:?} (expected whole milliseconds from 0 to {max})",
+        max = StreamTimes::MAX_MS
+    )]
+    InvalidHealthCache(String),
     /// A stream time var is not a whole number of milliseconds in range.
     #[error(
         "the {name} var is {value:?} (expected whole milliseconds from 1 to {max})",
@@ -128,10 +158,24 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// How long `/health` serves its last results by default: a flood of probes then costs
+    /// one round of storage work per isolate every five seconds.
+    pub const DEFAULT_HEALTH_CACHE_MS: u64 = 5_000;
+
+    /// The product's idle session timeout: 30 minutes.
+    pub const DEFAULT_SESSION_IDLE_TIMEOUT_MS: u64 = 30 * 60 * 1000;
+    /// The shortest idle timeout `MCP_SESSION_IDLE_TIMEOUT_MS` takes: one second.
+    pub const MIN_SESSION_IDLE_TIMEOUT_MS: u64 = 1_000;
+    /// The longest: one day.
+    pub const MAX_SESSION_IDLE_TIMEOUT_MS: u64 = 86_400_000;
+
     /// Reads and checks the configuration from the Worker's vars.
     pub fn from_env(env: &worker::Env) -> Result<Self, ConfigError> {
         let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
         Self::from_vars(var("ENVIRONMENT").as_deref(), var("LOCAL_DEV").as_deref())?
+            .with_without_token_var(var(WITHOUT_TOKEN_VAR).as_deref())?
+            .with_health_cache_var(var(HEALTH_CACHE_VAR).as_deref())?
+            .with_session_idle_var(var(SESSION_IDLE_VAR).as_deref())?
             .with_stream_vars(
                 var(POLL_AFTER_VAR).as_deref(),
                 var(STREAM_MAX_VAR).as_deref(),
@@ -141,6 +185,64 @@ impl Config {
                 var(LIST_PAGE_VAR).as_deref(),
                 var(FAIL_UPLOADS_VAR).as_deref(),
             )
+    }
+
+    /// The same configuration as it applies to one request: local development only when the
+    /// request comes from a loopback client (`from_loopback`, see `crate::loopback`), whatever
+    /// the vars say, so a deployment that has `LOCAL_DEV=1` by mistake still serves nobody
+    /// on the internet a dev route, a dev user or a stand-in sign-in.
+    pub fn for_request(mut self, from_loopback: bool) -> Self {
+        if !from_loopback {
+            self.local_dev = false;
+            self.dev_without_token = false;
+        }
+        self
+    }
+
+    /// The same configuration with `DEV_WITHOUT_TOKEN`'s raw value (unset, empty or `0`: off).
+    /// Outside local development it is ignored.
+    pub fn with_without_token_var(mut self, value: Option<&str>) -> Result<Self, ConfigError> {
+        let on = match value {
+            None | Some("") | Some("0") => false,
+            Some("1") => true,
+            Some(other) => return Err(ConfigError::InvalidDevWithoutToken(other.to_owned())),
+        };
+        self.dev_without_token = on && self.local_dev;
+        Ok(self)
+    }
+
+    /// The same configuration with `MCP_SESSION_IDLE_TIMEOUT_MS`'s raw value (unset or empty:
+    /// the default).
+    pub fn with_session_idle_var(mut self, value: Option<&str>) -> Result<Self, ConfigError> {
+        self.session_idle_timeout_ms = match value {
+            None | Some("") => Self::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| {
+                    (Self::MIN_SESSION_IDLE_TIMEOUT_MS..=Self::MAX_SESSION_IDLE_TIMEOUT_MS)
+                        .contains(ms)
+                        && !text.starts_with('+')
+                })
+                .ok_or_else(|| {
+                    ConfigError::InvalidSessionIdleTimeout(text.chars().take(64).collect())
+                })?,
+        };
+        Ok(self)
+    }
+
+    /// The same configuration with `DEV_HEALTH_CACHE_MS`'s raw value (unset or empty: the
+    /// default). Outside local development it is ignored.
+    pub fn with_health_cache_var(mut self, value: Option<&str>) -> Result<Self, ConfigError> {
+        self.health_cache_ms = match value {
+            Some(text) if self.local_dev && !text.is_empty() => text
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= StreamTimes::MAX_MS && !text.starts_with('+'))
+                .ok_or_else(|| ConfigError::InvalidHealthCache(text.chars().take(64).collect()))?,
+            _ => Self::DEFAULT_HEALTH_CACHE_MS,
+        };
+        Ok(self)
     }
 
     /// The same configuration with the archive settings from the raw values of
@@ -204,6 +306,9 @@ impl Config {
         Ok(Config {
             environment,
             local_dev,
+            dev_without_token: false,
+            health_cache_ms: Self::DEFAULT_HEALTH_CACHE_MS,
+            session_idle_timeout_ms: Self::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
             streams: StreamTimes::default(),
             archive: ArchiveSettings::default(),
         })
@@ -214,6 +319,12 @@ impl Config {
 const POLL_AFTER_VAR: &str = "MCP_SSE_POLL_AFTER_MS";
 /// The var that sets [`StreamTimes::stream_max_ms`].
 const STREAM_MAX_VAR: &str = "MCP_SSE_STREAM_MAX_MS";
+/// The var that sets [`Config::session_idle_timeout_ms`].
+const SESSION_IDLE_VAR: &str = "MCP_SESSION_IDLE_TIMEOUT_MS";
+/// The var that sets [`Config::health_cache_ms`] in local development.
+const HEALTH_CACHE_VAR: &str = "DEV_HEALTH_CACHE_MS";
+/// The var that sets [`Config::dev_without_token`].
+const WITHOUT_TOKEN_VAR: &str = "DEV_WITHOUT_TOKEN";
 /// The var that sets [`ArchiveSettings::retry_delay_ms`] in local development.
 const RETRY_VAR: &str = "DEV_ARCHIVE_RETRY_MS";
 /// The var that sets [`ArchiveSettings::list_page`] in local development.
@@ -265,6 +376,9 @@ mod tests {
             Config {
                 environment: Environment::Dev,
                 local_dev: true,
+                dev_without_token: false,
+                health_cache_ms: Config::DEFAULT_HEALTH_CACHE_MS,
+                session_idle_timeout_ms: Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -275,6 +389,9 @@ mod tests {
             Config {
                 environment: Environment::Production,
                 local_dev: false,
+                dev_without_token: false,
+                health_cache_ms: Config::DEFAULT_HEALTH_CACHE_MS,
+                session_idle_timeout_ms: Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
             }
@@ -299,6 +416,81 @@ mod tests {
         assert!(err.to_string().contains("staging"));
         let err = Config::from_vars(Some("dev"), Some("yes")).unwrap_err();
         assert_eq!(err, ConfigError::InvalidLocalDev("yes".into()));
+    }
+
+    #[test]
+    fn requests_from_elsewhere_get_no_local_development() {
+        let local = Config::from_vars(Some("dev"), Some("1"))
+            .unwrap()
+            .with_without_token_var(Some("1"))
+            .unwrap();
+        assert!(local.local_dev && local.dev_without_token);
+        assert_eq!(local.clone().for_request(true), local);
+        let remote = local.for_request(false);
+        assert!(!remote.local_dev && !remote.dev_without_token);
+        assert_eq!(remote.environment, Environment::Dev);
+    }
+
+    #[test]
+    fn serving_without_a_token_needs_local_development_and_a_plain_flag() {
+        let deployed = Config::from_vars(Some("dev"), None).unwrap();
+        assert!(
+            !deployed
+                .clone()
+                .with_without_token_var(Some("1"))
+                .unwrap()
+                .dev_without_token
+        );
+        let local = Config::from_vars(Some("dev"), Some("1")).unwrap();
+        for off in [None, Some(""), Some("0")] {
+            let config = local.clone().with_without_token_var(off).unwrap();
+            assert!(!config.dev_without_token, "{off:?}");
+        }
+        assert_eq!(
+            local.with_without_token_var(Some("yes")),
+            Err(ConfigError::InvalidDevWithoutToken("yes".into()))
+        );
+    }
+
+    #[test]
+    fn the_health_cache_is_five_seconds_unless_local_development_says_otherwise() {
+        let cache = |local: Option<&str>, value: Option<&str>| {
+            Config::from_vars(Some("dev"), local)
+                .unwrap()
+                .with_health_cache_var(value)
+                .map(|config| config.health_cache_ms)
+        };
+        assert_eq!(cache(None, None), Ok(5_000));
+        assert_eq!(cache(None, Some("0")), Ok(5_000));
+        assert_eq!(cache(Some("1"), Some("0")), Ok(0));
+        assert_eq!(cache(Some("1"), Some("")), Ok(5_000));
+        assert_eq!(cache(Some("1"), Some("3600000")), Ok(3_600_000));
+        for bad in ["-1", "+5", "3600001", "5s"] {
+            assert_eq!(
+                cache(Some("1"), Some(bad)),
+                Err(ConfigError::InvalidHealthCache(bad.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn the_idle_timeout_is_thirty_minutes_unless_set() {
+        let idle = |value: Option<&str>| {
+            Config::from_vars(Some("production"), None)
+                .unwrap()
+                .with_session_idle_var(value)
+                .map(|config| config.session_idle_timeout_ms)
+        };
+        assert_eq!(idle(None), Ok(1_800_000));
+        assert_eq!(idle(Some("")), Ok(1_800_000));
+        assert_eq!(idle(Some("1000")), Ok(1_000));
+        assert_eq!(idle(Some("86400000")), Ok(86_400_000));
+        for bad in ["999", "86400001", "+5000", "30m", "-1"] {
+            assert_eq!(
+                idle(Some(bad)),
+                Err(ConfigError::InvalidSessionIdleTimeout(bad.into()))
+            );
+        }
     }
 
     #[test]

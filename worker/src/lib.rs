@@ -15,6 +15,7 @@
 //! - `request_log`: the one JSON log line per request.
 //! - `request_body`: the capped body reader every handler buffers a body with.
 //! - `routes`: which handler serves a method and path.
+//! - `loopback`: whether a request comes from this machine (local development needs it).
 //! - `health`: `/health`, its probes and the report they make.
 //! - `session_object`: the `MCPSessionDurableObject` class: the user's store, MCP sessions,
 //!   tool calls and their SSE streams, subscriptions, alarms and snapshots.
@@ -41,6 +42,7 @@ pub mod config;
 mod correlation;
 mod do_storage;
 mod health;
+mod loopback;
 pub mod mcp;
 mod mcp_endpoint;
 mod mcp_http;
@@ -54,6 +56,7 @@ mod request_body;
 mod request_log;
 mod routes;
 mod session_object;
+mod telemetry;
 mod user_limits;
 
 pub use session_object::MCPSessionDurableObject;
@@ -75,10 +78,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let route = Route::resolve(&method, &path);
+    let bytes_in = content_length(req.headers());
 
     let decisions = oauth_http::Decisions::default();
     let response = match Config::from_env(&env) {
-        Ok(config) => serve(route, req, &env, &config, &decisions).await,
+        Ok(config) => {
+            let config = config.for_request(from_loopback(&req));
+            serve(route, req, &env, &config, &decisions).await
+        }
         Err(err) => reply::error(503, "misconfigured", &err.to_string()),
     };
     let response = match response {
@@ -103,7 +110,28 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         rate_limit: decisions.rate_limit.get(),
     };
     worker::console_log!("{}", line.to_json());
+    let point = telemetry::request_point(&telemetry::RequestFacts {
+        environment: &telemetry::environment(&env),
+        route: route.name(),
+        status: line.status,
+        duration_ms: line.duration_ms,
+        bytes_in,
+        bytes_out: content_length(response.headers()),
+        auth: line.auth,
+        rate_limit: line.rate_limit,
+    });
+    telemetry::write(&env, &point);
     Ok(response)
+}
+
+/// A message's `Content-Length` (0 when absent: a stream, or no body).
+fn content_length(headers: &Headers) -> u64 {
+    headers
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The cron trigger's entry point.
@@ -149,6 +177,18 @@ async fn serve(
             with_header(response, "allow", allow)
         }
     }
+}
+
+/// Whether `req` comes from this machine (see [`loopback`]); a request whose URL cannot be
+/// read does not.
+fn from_loopback(req: &Request) -> bool {
+    let address = req
+        .headers()
+        .get(loopback::CONNECTING_IP_HEADER)
+        .ok()
+        .flatten();
+    req.url()
+        .is_ok_and(|url| loopback::is_loopback_request(&url, address.as_deref()))
 }
 
 /// Returns `response` with one header set. Headers of a response that came from `fetch` are

@@ -16,17 +16,25 @@
 //! read-only token's write calls get an `isError` result saying so. The token's scopes travel
 //! to the object in [`SCOPE_HEADER`].
 //!
-//! Local development (`LOCAL_DEV=1`, refused in production) keeps a shortcut: a request with
-//! no `Authorization` header is served as the `X-Dev-User` header's user, else the `DEV_USER`
-//! var's, else `local-dev`, with no rate limit.
+//! Local development can keep a shortcut, where the operator asked for it (`LOCAL_DEV=1` and
+//! `DEV_WITHOUT_TOKEN=1`, as `scripts/dev.sh` runs, for a request from this machine only): a
+//! request with no `Authorization` header is served as the `X-Dev-User` header's user, else
+//! the `DEV_USER` var's, else `local-dev`, with no rate limit. Without it, such a request gets
+//! the 401 that starts sign-in. Where sign-in is configured too, a token-less request naming
+//! a session the dev user does not have gets 401, not 404: it is most likely a signed-in
+//! client that lost its token, which must sign in again rather than start over, silently, as
+//! the dev user.
 
 use worker::{Env, Headers, Request, RequestInit, Response, Result};
 
 use crate::config::Config;
+use crate::loopback::CONNECTING_IP_HEADER;
+use crate::mcp::headers::SESSION_ID;
 use crate::mcp::transport::admit;
 use crate::mcp_http;
-use crate::oauth::access::{bearer_token, check_access, lookup_key};
+use crate::oauth::access::{AccessError, bearer_token, check_access, lookup_key};
 use crate::oauth::scope::{Scope, ScopeSet};
+use crate::oauth::token_failures;
 use crate::oauth::tokens::AccessRecord;
 use crate::oauth_http::settings::limits_header;
 use crate::oauth_http::{self, Decisions, OAUTH_KV, get_json, to_response};
@@ -55,7 +63,7 @@ pub(crate) async fn serve(
         return mcp_http::rejection(&rejection);
     }
     let authorization = req.headers().get("authorization")?;
-    if authorization.is_none() && config.local_dev {
+    if authorization.is_none() && config.dev_without_token {
         let dev_var = env.var("DEV_USER").ok().map(|v| v.to_string());
         let header = req.headers().get(DEV_USER_HEADER)?;
         let Some(user) = dev_user(header.as_deref(), dev_var.as_deref()) else {
@@ -66,18 +74,44 @@ pub(crate) async fn serve(
             );
         };
         decisions.auth("dev_user");
-        return forward(req, env, &user, None, decisions).await;
+        let names_session = req.headers().has(SESSION_ID)?;
+        let settings = oauth_http::settings(&req, env, config)?;
+        let response = forward(req, env, &user, None, decisions).await?;
+        return match settings {
+            Ok(settings) if names_session && response.status_code() == 404 => {
+                decisions.auth("session_needs_token");
+                to_response(AccessError::Missing.reply(&settings.urls))
+            }
+            _ => Ok(response),
+        };
     }
     let settings = match oauth_http::settings(&req, env, config)? {
         Ok(settings) => settings,
         Err(err) => return oauth_http::misconfigured(&err),
     };
+    // Made-up tokens are counted per address and, past the limit, refused before any lookup.
+    let address = req.headers().get(CONNECTING_IP_HEADER)?;
+    let now = oauth_http::now_ms();
+    if authorization.is_some()
+        && let Err(retry_after) =
+            oauth_http::token_failures(|failures| failures.check(address.as_deref(), now))
+    {
+        decisions.auth("token_limited");
+        return to_response(token_failures::limited_reply(retry_after));
+    }
+    let refused = |err: AccessError| {
+        if !matches!(
+            err,
+            AccessError::Missing | AccessError::InsufficientScope { .. }
+        ) {
+            oauth_http::token_failures(|failures| failures.record(address.as_deref(), now));
+        }
+        decisions.auth(err.kind());
+        to_response(err.reply(&settings.urls))
+    };
     let token = match bearer_token(authorization.as_deref()) {
         Ok(token) => token,
-        Err(err) => {
-            decisions.auth(err.kind());
-            return to_response(err.reply(&settings.urls));
-        }
+        Err(err) => return refused(err),
     };
     let record: Option<AccessRecord> = get_json(&env.kv(OAUTH_KV)?, &lookup_key(token)).await?;
     let principal = match check_access(
@@ -85,13 +119,10 @@ pub(crate) async fn serve(
         ScopeSet::only(Scope::NotesRead),
         &settings.urls,
         &settings.allowlist,
-        oauth_http::now_ms(),
+        now,
     ) {
         Ok(principal) => principal,
-        Err(err) => {
-            decisions.auth(err.kind());
-            return to_response(err.reply(&settings.urls));
-        }
+        Err(err) => return refused(err),
     };
     decisions.auth("bearer_ok");
     let user = principal.user_id.to_string();

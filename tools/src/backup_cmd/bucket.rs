@@ -6,7 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use backups::layout::UserLayout;
-use backups::manifest::Manifest;
+use backups::manifest::{Manifest, Opened};
 use backups::s3::{self, BlockingHttp, ListAllError, Operation, S3Config, S3Error};
 use backups::sign::PublicKey;
 use engine::Hash;
@@ -92,6 +92,14 @@ impl Bucket {
         listed: &ListedManifest,
         trusted: Option<&PublicKey>,
     ) -> Result<Manifest, Failure> {
+        self.opened(listed)?
+            .trusted(trusted)
+            .map_err(|e| Failure::Keys(format!("manifest {}: {e}", listed.key)))
+    }
+
+    /// Reads a listed manifest and checks that its bytes are the ones its name promises;
+    /// says who signed it, without requiring anyone.
+    pub(crate) fn opened(&mut self, listed: &ListedManifest) -> Result<Opened, Failure> {
         let Some(bytes) = self.get(&listed.key)? else {
             return Err(Failure::Damaged(format!(
                 "manifest {} vanished after it was listed",
@@ -106,9 +114,7 @@ impl Bucket {
             )));
         }
         Manifest::open(&bytes)
-            .map_err(|e| Failure::Damaged(format!("manifest {} is unreadable: {e}", listed.key)))?
-            .trusted(trusted)
-            .map_err(|e| Failure::Keys(format!("manifest {}: {e}", listed.key)))
+            .map_err(|e| Failure::Damaged(format!("manifest {} is unreadable: {e}", listed.key)))
     }
 
     /// The bytes of `key`, or `None` when there is no such object.

@@ -29,6 +29,11 @@ struct Row {
     notes: u64,
     /// The size of the objects the manifest names.
     bytes: u64,
+    /// The age recipient its objects are sealed to (`None`: plain).
+    sealed_to: Option<String>,
+    /// The ed25519 key (hex) whose valid signature it carries (`None`: unsigned). Listing
+    /// checks the signature, not whom it is from: `backup verify --signing-public-key` does.
+    signed_by: Option<String>,
     key: String,
 }
 
@@ -47,12 +52,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     }
     let mut rows = Vec::with_capacity(listed.len());
     for entry in &listed {
-        let manifest = bucket.manifest(entry, None)?;
+        let opened = bucket.opened(entry)?;
+        let manifest = &opened.manifest;
         rows.push(Row {
             created: rfc3339(manifest.created_ms),
             head_seq: manifest.head.seq,
             notes: manifest.notes,
             bytes: manifest.object_bytes(),
+            sealed_to: manifest.encryption.as_ref().map(|e| e.recipient.clone()),
+            signed_by: opened.signer.map(|key| key.to_string()),
             key: entry.key.clone(),
         });
     }
@@ -61,16 +69,19 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<24} {:>10} {:>8} {:>10}  key",
-        "created", "head seq", "notes", "size"
+        "{:<24} {:>10} {:>8} {:>10}  {:<6} {:<6}  key",
+        "created", "head seq", "notes", "size", "sealed", "signed"
     );
+    let yes_no = |set: bool| if set { "yes" } else { "no" };
     for row in &rows {
         println!(
-            "{:<24} {:>10} {:>8} {:>10}  {}",
+            "{:<24} {:>10} {:>8} {:>10}  {:<6} {:<6}  {}",
             row.created,
             row.head_seq,
             row.notes,
             human_bytes(row.bytes),
+            yes_no(row.sealed_to.is_some()),
+            yes_no(row.signed_by.is_some()),
             row.key
         );
     }

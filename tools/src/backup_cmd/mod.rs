@@ -124,6 +124,18 @@ pub(crate) enum Failure {
     /// signed by another key (exit 6).
     #[error("{0}")]
     Keys(String),
+    /// A check of a deployed Worker failed (`smoke`; exit 7).
+    #[error("{0}")]
+    Check(String),
+    /// A deploy or rollback did not end with a healthy new version (`code`: 1 nothing
+    /// changed, 7 rolled back, 8 nothing healthy serves; see `deploy_cmd`).
+    #[error("{message}")]
+    Gate {
+        /// The exit code.
+        code: u8,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl Failure {
@@ -135,6 +147,8 @@ impl Failure {
             Failure::Damaged(_) => 4,
             Failure::S3(_) => 5,
             Failure::Keys(_) => 6,
+            Failure::Check(_) => 7,
+            Failure::Gate { code, .. } => *code,
         }
     }
 }

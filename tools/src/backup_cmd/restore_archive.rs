@@ -1,13 +1,13 @@
 //! `second-brain restore --to-archive`: a user's log and note contents from a backup, written
-//! as the R2 archive layout (`backups::archive`: `segments/<user>/...` and `blobs/<hash>`) into
-//! a bucket reached through its S3 API (R2's is `https://<account>.r2.cloudflarestorage.com`).
+//! as the R2 archive layout (`backups::archive`: `segments/<user>/...` and
+//! `blobs/<user>/<hash>`) into a bucket reached through its S3 API (R2's is `https://<account>.r2.cloudflarestorage.com`).
 //! An empty Durable Object rebuilds from that archive (every hash checked); the operator's
 //! `POST /admin/rebuild/{user}` makes a user's object do so. This is the path back after
 //! losing the account or the bucket that served the notes.
 //!
 //! The contents go first and the segments last, so an object that rebuilds while the restore
-//! runs never finds a log without its contents. Contents are content-addressed and shared by
-//! users: one that is there already is left alone (`If-None-Match: *`). Existing archive
+//! runs never finds a log without its contents. Contents are content-addressed under the user's
+//! prefix: one that is there already is left alone (`If-None-Match: *`). Existing archive
 //! objects of the user (segments, snapshots) are refused unless `--replace` deletes them
 //! first: a rebuild must not mix two logs.
 
@@ -156,7 +156,7 @@ pub(crate) fn write(
                 "the content {hash} is in no pack"
             )));
         };
-        let key = archive::blob_key(&hash);
+        let key = archive::blob_key(user, &hash);
         match put(&mut http, &config, &key, bytes.clone(), true)? {
             true => {
                 written.contents_written += 1;

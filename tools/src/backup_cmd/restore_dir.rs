@@ -165,19 +165,26 @@ pub(crate) fn write(
     };
     // Every path is checked before any note is written: a note that cannot be written as a
     // file inside DIR (one under .second-brain/) is a plain error (exit 1), not damage.
-    let files: Vec<(PathBuf, Hash)> = store
+    let files: Vec<(PathBuf, Hash, u64)> = store
         .files()
         .iter()
-        .map(|(path, entry)| Ok((note_file(dir, path.as_str())?, entry.hash)))
+        .map(|(path, entry)| Ok((note_file(dir, path.as_str())?, entry.hash, entry.modified.0)))
         .collect::<Result<_, String>>()
         .map_err(|why| anyhow::anyhow!("cannot restore into a directory: {why}"))?;
-    for (file, hash) in files {
+    for (file, hash, modified_ms) in files {
         // rebuild checked that every version's content is present.
         let bytes = &assembled.contents[&hash];
         if let Some(parent) = file.parent() {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         fs::write(&file, bytes).with_context(|| format!("writing {}", file.display()))?;
+        // The note's own modification time, so note apps sort and show it as they did.
+        let modified = std::time::UNIX_EPOCH + std::time::Duration::from_millis(modified_ms);
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(modified))
+            .with_context(|| format!("setting the time of {}", file.display()))?;
         written.notes += 1;
         written.note_bytes += bytes.len() as u64;
     }

@@ -1,7 +1,7 @@
 //! `second-brain bench-mcp`: MCP tool-call latency and throughput against a local Worker.
 //!
-//! Against a running Worker in local development (`scripts/dev.sh`: `LOCAL_DEV=1`, so
-//! `X-Dev-User` picks the user without sign-in), it seeds the user's corpus once (10,000
+//! Against a running Worker in local development (`scripts/dev.sh`: `LOCAL_DEV=1` and
+//! `DEV_WITHOUT_TOKEN=1`, so `X-Dev-User` picks the user without sign-in), it seeds the user's corpus once (10,000
 //! notes of generated text by default; resumable, reused by later runs), then times
 //! `tools/call` for each measure with 1 client and with `--clients` clients, each loop bounded
 //! in count and time. With `--serve` it starts the Worker itself and can time cold starts:
@@ -45,7 +45,7 @@ const NOTE_BYTES: usize = 4096;
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = "\
 Examples:
-  scripts/dev.sh &                     # a local Worker on :8787 (LOCAL_DEV=1)
+  scripts/dev.sh &                     # a local Worker on :8787 (LOCAL_DEV=1, DEV_WITHOUT_TOKEN=1)
   second-brain bench-mcp               # seed bench-mcp's 10,000 notes once, then measure
   second-brain bench-mcp --measures read,write --requests 500 --clients 8 --json
   second-brain bench-mcp --serve scripts/dev.sh --cold-starts 5   # starts the Worker itself

@@ -95,12 +95,15 @@ async fn audit(env: &Env, settings: &BackupSettings) -> Result<AuditStatus, Stri
     let etag = write_status(&bucket, &status, etag)
         .await?
         .ok_or("another audit run took the lease first")?;
-    let per_run = env
+    let configured = env
         .var("BACKUP_AUDIT_USERS_PER_RUN")
         .ok()
         .and_then(|v| v.to_string().parse::<u32>().ok())
         .filter(|n| (1..=1_000).contains(n))
         .unwrap_or(USERS_PER_RUN);
+    // More per run when there are so many users that a pass would take over a week (the
+    // request budget below still bounds the run; the status warns when passes run long).
+    let per_run = status.users_per_run(configured, 1_000);
     let list = ListRequest {
         prefix: "users/".into(),
         start_after: status.cursor.clone(),
@@ -220,7 +223,7 @@ async fn visit(
                     _ => false,
                 };
                 let outcome = outcome.map_err(|failure| failure.message);
-                let tag = super::telemetry::user_tag(env, user);
+                let tag = crate::telemetry::user_tag(env, user);
                 let error = outcome
                     .as_ref()
                     .err()
@@ -239,18 +242,17 @@ async fn visit(
                         "repaired": repaired,
                     })
                 );
-                super::telemetry::record(
-                    env,
-                    super::telemetry::Point {
-                        kind: "backup_drill",
-                        outcome: if outcome.is_ok() { "passed" } else { "failed" },
-                        user,
-                        duration_ms: Date::now().as_millis().saturating_sub(started),
-                        bytes: manifest.object_bytes(),
-                        objects: manifest.objects().count() as u64,
-                        head_seq: manifest.head.seq,
-                    },
-                );
+                let point = crate::telemetry::backup_point(&crate::telemetry::BackupFacts {
+                    kind: "backup_drill",
+                    environment: &crate::telemetry::environment(env),
+                    outcome: if outcome.is_ok() { "passed" } else { "failed" },
+                    user_tag: &tag,
+                    duration_ms: Date::now().as_millis().saturating_sub(started),
+                    bytes: manifest.object_bytes(),
+                    objects: manifest.objects().count() as u64,
+                    head_seq: manifest.head.seq,
+                });
+                crate::telemetry::write(env, &point);
                 (Some(manifest.created_ms), Some(outcome))
             }
             Ok(None) => (None, None),

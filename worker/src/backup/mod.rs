@@ -5,7 +5,6 @@
 pub(crate) mod cron;
 mod prune;
 mod settings;
-pub(crate) mod telemetry;
 
 pub(crate) use settings::{BackupSettings, SECRETS};
 

@@ -1,9 +1,13 @@
 //! `GET /health`: probes every binding for real, in parallel, each under a short timeout.
 //!
-//! No auth, no caching. See [`report`] for how results become a verdict.
+//! No auth. The last answer is kept in the isolate's memory for a few seconds
+//! ([`Config::health_cache_ms`]) and served again with an `Age` header, so a flood of
+//! `/health` requests costs no R2, KV or Durable Object work beyond one round per isolate per
+//! period. See [`report`] for how results become a verdict.
 
 mod report;
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use futures::future::{self, Either, LocalBoxFuture};
@@ -11,7 +15,6 @@ use worker::{Date, Delay, Env, Response, Result};
 
 use crate::backup::BackupSettings;
 use crate::config::Config;
-use crate::reply;
 use report::{BackupsReport, Build, Criticality, HealthReport, ProbeResult};
 
 /// How long one probe may take before it counts as failed.
@@ -21,8 +24,56 @@ const SENTINEL_KEY: &str = "health/sentinel";
 /// The name of the Durable Object instance that answers health pings. It is never a user's.
 pub(crate) const HEALTH_OBJECT: &str = "__health";
 
-/// Serves `/health`.
+/// The last answer, while it may be served again.
+struct CachedAnswer {
+    /// When its probes ran (ms since the epoch).
+    at_ms: u64,
+    status: u16,
+    body: String,
+}
+
+thread_local! {
+    static LAST_ANSWER: RefCell<Option<CachedAnswer>> = const { RefCell::new(None) };
+}
+
+/// Serves `/health`: the cached answer while it is fresh, else a new round of probes.
 pub(crate) async fn serve(env: &Env, config: &Config) -> Result<Response> {
+    let now = Date::now().as_millis();
+    let fresh = LAST_ANSWER.with(|slot| {
+        slot.borrow().as_ref().and_then(|cached| {
+            let age_ms = now.saturating_sub(cached.at_ms);
+            (age_ms < config.health_cache_ms)
+                .then(|| (cached.status, cached.body.clone(), age_ms / 1000))
+        })
+    });
+    if let Some((status, body, age_secs)) = fresh {
+        let response = answer(status, body)?;
+        response.headers().set("age", &age_secs.to_string())?;
+        return Ok(response);
+    }
+    let (status, body) = probe_all(env, config).await?;
+    if config.health_cache_ms > 0 {
+        LAST_ANSWER.with(|slot| {
+            *slot.borrow_mut() = Some(CachedAnswer {
+                at_ms: now,
+                status,
+                body: body.clone(),
+            });
+        });
+    }
+    answer(status, body)
+}
+
+/// A `/health` response of `status` with the JSON `body`.
+fn answer(status: u16, body: String) -> Result<Response> {
+    let response = Response::from_bytes(body.into_bytes())?.with_status(status);
+    response.headers().set("content-type", "application/json")?;
+    response.headers().set("cache-control", "no-store")?;
+    Ok(response)
+}
+
+/// Runs every probe and reads the backup status: the answer's status and JSON body.
+async fn probe_all(env: &Env, config: &Config) -> Result<(u16, String)> {
     let probes: Vec<LocalBoxFuture<'_, ProbeResult>> = vec![
         Box::pin(probe("STORAGE", Criticality::Critical, r2(env))),
         Box::pin(probe(
@@ -68,9 +119,9 @@ pub(crate) async fn serve(env: &Env, config: &Config) -> Result<Response> {
         };
         report = report.with_backups(backups, warnings);
     }
-    let response = reply::json(report.http_status(), &report)?;
-    response.headers().set("cache-control", "no-store")?;
-    Ok(response)
+    let body = serde_json::to_string(&report)
+        .map_err(|err| worker::Error::RustError(format!("the health report: {err}")))?;
+    Ok((report.http_status(), body))
 }
 
 /// Runs one probe under [`PROBE_TIMEOUT`] and times it.

@@ -19,7 +19,6 @@ use regex_lite::{Regex, RegexBuilder};
 use serde_json::{Value, json};
 
 use super::{Notes, ToolFailure, ToolResult, text};
-use crate::blobs;
 use crate::mcp::tool_call::GrepArgs;
 
 /// The most notes one call scans: each is one R2 read, and a request may make about a
@@ -48,12 +47,7 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
     let mut scanned = 0u64;
     'notes: for chunk in candidates.chunks(FETCH_CONCURRENCY) {
         notes.check_cancelled()?;
-        let texts = join_all(
-            chunk
-                .iter()
-                .map(|(_, hash)| blobs::get_cached(&notes.bucket, notes.cache, *hash, false)),
-        )
-        .await;
+        let texts = join_all(chunk.iter().map(|(_, hash)| notes.blobs.get(*hash, false))).await;
         for ((path, _), fetched) in chunk.iter().zip(texts) {
             scanned += 1;
             let content = match fetched {

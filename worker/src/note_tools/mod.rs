@@ -42,7 +42,6 @@ use engine::store::{AppendError, DeleteError, MoveError, RevertError, WriteError
 use engine::{Applied, EventId, Hash, Store, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
-use worker::Bucket;
 
 use crate::blobs::{self, GetBlobError};
 use crate::do_storage::DoStorage;
@@ -57,10 +56,8 @@ use crate::mcp::version::ProtocolVersion;
 pub(crate) struct Notes<'a> {
     /// The opened store (`None` only if opening failed, which the caller reports first).
     pub(crate) store: &'a RefCell<Option<Store<DoStorage>>>,
-    /// `STORAGE`.
-    pub(crate) bucket: Bucket,
-    /// Recently used note contents (see [`blobs::BlobCache`]).
-    pub(crate) cache: &'a RefCell<blobs::BlobCache>,
+    /// The user's note contents: R2 (`STORAGE`), the object's record of puts, its cache.
+    pub(crate) blobs: blobs::BlobStore<'a>,
     /// When the call arrived.
     pub(crate) now: Timestamp,
     /// Whether the call was cancelled, and where its progress goes.
@@ -236,14 +233,12 @@ impl Notes<'_> {
     /// Reads a blob (from the cache, else from R2, verified against its hash) and keeps it
     /// in the cache.
     pub(crate) async fn blob(&self, hash: Hash) -> Result<Vec<u8>, ToolFailure> {
-        blobs::get_cached(&self.bucket, self.cache, hash, true)
-            .await
-            .map_err(|err| match err {
-                GetBlobError::Storage { .. } => ToolFailure::Internal(err.to_string()),
-                GetBlobError::Missing(_) | GetBlobError::Corrupt { .. } => ToolFailure::Refused(
-                    format!("the stored text of this note could not be read back: {err}"),
-                ),
-            })
+        self.blobs.get(hash, true).await.map_err(|err| match err {
+            GetBlobError::Storage { .. } => ToolFailure::Internal(err.to_string()),
+            GetBlobError::Missing(_) | GetBlobError::Corrupt { .. } => ToolFailure::Refused(
+                format!("the stored text of this note could not be read back: {err}"),
+            ),
+        })
     }
 
     /// Stores new content: checks it, puts its blob to R2, then appends the write.
@@ -254,13 +249,22 @@ impl Notes<'_> {
         let plan = self
             .with(|store| store.plan_write(req))?
             .map_err(write_error)?;
-        blobs::put(&self.bucket, plan.hash(), req.content.to_vec())
+        let hold = self
+            .blobs
+            .put(plan.hash(), req.content.to_vec(), self.now.0)
             .await
             .map_err(|err| ToolFailure::Internal(err.to_string()))?;
         // The engine hashed these bytes for the plan: they are the blob.
-        self.cache.borrow_mut().insert(plan.hash(), req.content);
-        self.with(|store| store.write(req, &plan, self.now))?
-            .map_err(write_error)
+        self.blobs
+            .cache
+            .borrow_mut()
+            .insert(plan.hash(), req.content);
+        let applied = self
+            .with(|store| store.write(req, &plan, self.now))?
+            .map_err(write_error)?;
+        self.blobs.confirm(plan.hash(), self.now.0);
+        drop(hold);
+        Ok(applied)
     }
 }
 

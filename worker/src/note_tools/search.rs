@@ -14,7 +14,7 @@ use futures::future::join_all;
 use serde_json::json;
 
 use super::{Notes, ToolFailure, ToolResult, text};
-use crate::blobs::{self, GetBlobError};
+use crate::blobs::GetBlobError;
 use crate::mcp::tool_call::SearchArgs;
 
 /// Blobs fetched at once when indexing or making snippets.
@@ -102,11 +102,12 @@ pub(crate) async fn ranked(
     })?;
     let mut results = Vec::with_capacity(hits.len());
     for chunk in hits.chunks(FETCH_CONCURRENCY) {
-        let texts =
-            join_all(chunk.iter().map(|(_, entry, _)| {
-                blobs::get_cached(&notes.bucket, notes.cache, entry.hash, true)
-            }))
-            .await;
+        let texts = join_all(
+            chunk
+                .iter()
+                .map(|(_, entry, _)| notes.blobs.get(entry.hash, true)),
+        )
+        .await;
         for ((path, entry, score), fetched) in chunk.iter().zip(texts) {
             let snippet = match fetched {
                 Ok(bytes) => snippet(&text(bytes), query),
@@ -142,12 +143,7 @@ pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), T
     let total = pending.len() as u64;
     for chunk in pending.chunks(FETCH_CONCURRENCY) {
         notes.check_cancelled()?;
-        let fetched = join_all(
-            chunk
-                .iter()
-                .map(|(_, hash)| blobs::get_cached(&notes.bucket, notes.cache, *hash, false)),
-        )
-        .await;
+        let fetched = join_all(chunk.iter().map(|(_, hash)| notes.blobs.get(*hash, false))).await;
         notes.with(|store| {
             for ((path, hash), bytes) in chunk.iter().zip(fetched) {
                 let content = match bytes {

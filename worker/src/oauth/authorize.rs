@@ -4,10 +4,16 @@
 //! Errors come in two kinds (RFC 6749 section 4.1.2.1): when the client or the redirect URI
 //! cannot be trusted (unknown client, redirect URI not registered exactly) we must not
 //! redirect, and show a page instead; every later error redirects back to the client with
-//! `error`, `state` and `iss` (RFC 9207).
+//! `error`, `state` and `iss` (RFC 9207). Registration is open to anyone, so an exact match
+//! with a registered URI proves nothing about it until a user has approved the client: until
+//! the client has a consent on record, those later errors are shown as a page too
+//! ([`AuthorizeError::unless_consented`]), or `/authorize` would be an open redirect anyone
+//! could set up (RFC 9700 section 4.11.2).
 //!
 //! The adapter's sequence: read `client_id` with [`requested_client_id`], load
-//! [`client_key`](super::storage::client_key), call [`validate`]; on success make the
+//! [`client_key`](super::storage::client_key), call [`validate`]; on a redirect error, read
+//! [`consent_key`](super::storage::consent_key) and apply
+//! [`AuthorizeError::unless_consented`]; on success make the
 //! [`PendingAuthorization`] with [`AuthorizationRequest::begin`], seal it into the cookie
 //! ([`cookie::seal`](super::cookie::seal)) and answer with the consent page
 //! ([`consent::page`](super::consent::page)).
@@ -146,6 +152,18 @@ pub enum NotRedirectable {
     /// `redirect_uri` is not exactly one of the client's registered URIs.
     #[error("the redirect_uri is not registered for this app")]
     RedirectUriNotRegistered,
+    /// An error that would go back to the client, for a client nobody has approved yet.
+    #[error(
+        "{description} ({}). This app has not been approved on this server yet, so the error \
+         is shown here rather than sent back to it.",
+        .error.as_str()
+    )]
+    NotYetConsented {
+        /// The error code the redirect would have carried.
+        error: ErrorCode,
+        /// Its description.
+        description: String,
+    },
 }
 
 /// An error to send back to the client by redirect.
@@ -193,6 +211,20 @@ pub enum AuthorizeError {
 }
 
 impl AuthorizeError {
+    /// The error as it may be answered: a redirect only when the client has a consent on
+    /// record (`consented`), else the same error as a page.
+    pub fn unless_consented(self, consented: bool) -> Self {
+        match self {
+            AuthorizeError::Redirect(redirect) if !consented => {
+                AuthorizeError::NotRedirectable(NotRedirectable::NotYetConsented {
+                    error: redirect.error,
+                    description: redirect.description,
+                })
+            }
+            other => other,
+        }
+    }
+
     /// The reply: a 400 page, or a 302 to the client.
     pub fn reply(&self, urls: &ServerUrls) -> Reply {
         match self {
@@ -525,6 +557,37 @@ mod tests {
             assert!(location.ends_with("&iss=https%3A%2F%2Fbrain.example.com"));
             assert_eq!(redirect.reply(&urls()).status, 302);
         }
+    }
+
+    #[test]
+    fn later_errors_for_a_client_nobody_approved_are_pages() {
+        let err = check(&query(&[("resource", "https://other.example/mcp")])).unwrap_err();
+        assert!(matches!(err, AuthorizeError::Redirect(_)));
+        let kept = err.clone().unless_consented(true);
+        assert_eq!(kept, err);
+        assert_eq!(kept.reply(&urls()).status, 302);
+        let page = err.unless_consented(false);
+        assert!(
+            matches!(
+                &page,
+                AuthorizeError::NotRedirectable(NotRedirectable::NotYetConsented {
+                    error: ErrorCode::InvalidTarget,
+                    ..
+                })
+            ),
+            "{page:?}"
+        );
+        let reply = page.reply(&urls());
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.header("location"), None);
+        assert!(page.to_string().contains("invalid_target"), "{page}");
+        assert!(
+            !reply.body.contains("33418"),
+            "the page does not link the redirect URI"
+        );
+        // Errors that never redirect stay as they are.
+        let stop = AuthorizeError::NotRedirectable(NotRedirectable::UnknownClient);
+        assert_eq!(stop.clone().unless_consented(false), stop);
     }
 
     #[test]

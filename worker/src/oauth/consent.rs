@@ -1,8 +1,9 @@
 //! The consent page (`GET /authorize` answers with it) and its answer (`POST /authorize`).
 //!
-//! The page names the client and the exact redirect URI its sign-in goes back to, with the
-//! host set apart and a warning for loopback URIs (any local program can claim a loopback
-//! port), and lists what access is asked for. Its form carries the CSRF token from the sealed
+//! The page names the client, saying that the name is the client's own unverified claim (any
+//! program can register as "Claude"), and the exact redirect URI its sign-in goes back to,
+//! with the host set apart and a warning for loopback URIs (any local program can claim a
+//! loopback port), and lists what access is asked for. Its form carries the CSRF token from the sealed
 //! cookie; the answer is accepted only when the two match. The GitHub `state` is minted only
 //! once the user approved, and only then is it put in the cookie, as MCP's security guidance
 //! asks: a crafted link can show the page but cannot skip it.
@@ -62,6 +63,9 @@ pub fn page(pending: &PendingAuthorization, client: &ClientRecord, urls: &Server
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Allow access to Second Brain?</title><style>{style}</style></head><body><main>\
          <h1>Allow <strong>{name}</strong> to use your Second Brain?</h1>\
+         <p class=\"warn\">&ldquo;{name}&rdquo; is the name the app gave itself when it \
+         registered; this server has not verified it. Go on only if you just started \
+         connecting this app yourself.</p>\
          <p>It will be able to:</p><ul>{scopes}</ul>\
          <p>After you sign in with GitHub, you will be sent back to <strong>{host}</strong>:<br>\
          <code>{redirect_uri}</code></p>{warning}\
@@ -232,6 +236,8 @@ mod tests {
             &urls(),
         );
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; Co"));
+        assert!(html.contains("the name the app gave itself"));
+        assert!(html.contains("has not verified it"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("https://app.example/cb?a=1&amp;b=&quot;2&quot;"));
         assert!(html.contains("<strong>app.example</strong>"));

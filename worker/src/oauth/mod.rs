@@ -29,12 +29,16 @@
 //! - [`tokens`]: opaque tokens, their hashes, and the code, access, refresh and grant records.
 //! - [`client_auth`]: client authentication at the token and revocation endpoints.
 //! - [`token_endpoint`]: `POST /token`: code redemption and refresh-token rotation.
+//! - [`ledger`]: single use made exact: the user's Durable Object decides which redemption or
+//!   rotation wins.
 //! - [`revocation`]: `POST /revoke` (RFC 7009).
 //!
 //! Using tokens (resource server) and limits:
 //! - [`access`]: the bearer-token check for `/mcp`.
 //! - [`ratelimit`]: per-user limits (exact, in the Durable Object) and per-address limits
 //!   (approximate, in KV); the 429 replies.
+//! - [`token_failures`]: refused bearer tokens per address, counted in the isolate's memory
+//!   before any lookup.
 //!
 //! # How the adapter calls it
 //! [`endpoints::Endpoint::resolve`] names the endpoint; every endpoint but the metadata first
@@ -77,6 +81,7 @@ pub mod consent;
 pub mod cookie;
 pub mod endpoints;
 pub mod github;
+pub mod ledger;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
@@ -87,6 +92,7 @@ pub mod revocation;
 pub mod scope;
 pub mod storage;
 pub mod token_endpoint;
+pub mod token_failures;
 pub mod tokens;
 
 #[cfg(test)]

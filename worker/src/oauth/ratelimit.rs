@@ -365,6 +365,20 @@ pub struct IpWindowCount {
     pub count: u32,
 }
 
+/// Whom a per-address limit counts: an IPv4 address, an IPv6 /64 (one site's addresses), or
+/// `unknown` when there is no readable address (local runs without `CF-Connecting-IP`).
+pub fn address_subject(address: Option<&str>) -> String {
+    match address.and_then(|text| text.trim().parse::<IpAddr>().ok()) {
+        Some(IpAddr::V4(ip)) => ip.to_string(),
+        Some(IpAddr::V6(ip)) => {
+            let mut octets = ip.octets();
+            octets[8..].fill(0);
+            format!("{}/64", std::net::Ipv6Addr::from(octets))
+        }
+        None => "unknown".to_owned(),
+    }
+}
+
 /// The `RATE_LIMIT_KV` key for `address` (the `CF-Connecting-IP` value) in the current window:
 /// `ip:{class}:{hash}:{window start}`. IPv6 addresses count per /64; an address that does not
 /// parse counts in one shared `unknown` budget.
@@ -376,15 +390,7 @@ pub fn ip_key(
 ) -> String {
     let window_secs = limits.of(class).window_secs.max(1);
     let start = (now_ms / 1000) / window_secs * window_secs;
-    let subject = match address.and_then(|text| text.trim().parse::<IpAddr>().ok()) {
-        Some(IpAddr::V4(ip)) => ip.to_string(),
-        Some(IpAddr::V6(ip)) => {
-            let mut octets = ip.octets();
-            octets[8..].fill(0);
-            format!("{}/64", std::net::Ipv6Addr::from(octets))
-        }
-        None => "unknown".to_owned(),
-    };
+    let subject = address_subject(address);
     let mut hasher = Sha256::new();
     hasher.update(b"second-brain rate limit\0");
     hasher.update(subject.as_bytes());

@@ -15,11 +15,12 @@
 use serde::Deserialize;
 
 use super::client_auth::{Credentials, TokenError};
+use super::ledger::LedgerRequest;
 use super::params::Params;
 use super::registration::ClientRecord;
 use super::response::Reply;
 use super::storage::{KvWrite, access_key, grant_key, refresh_key};
-use super::token_endpoint::TokenOutcome;
+use super::token_endpoint::{LedgerCheck, TokenOutcome};
 use super::tokens::{ACCESS_PREFIX, Grant, REFRESH_PREFIX, hash_token, revoke_grant};
 
 /// The owner fields shared by access and refresh records (read either as this).
@@ -90,10 +91,12 @@ impl RevocationRequest {
                 return TokenOutcome {
                     reply: err.reply(),
                     writes: Vec::new(),
+                    ledger: None,
                 };
             }
         };
         let mut writes = Vec::new();
+        let mut ledger = None;
         if let (Some(owner), Some(key)) = (owner, self.lookup_key())
             && owner.client_id == client.client_id
         {
@@ -101,6 +104,15 @@ impl RevocationRequest {
                 grant.grant_id == owner.grant_id && grant.client_id == client.client_id
             }) {
                 writes.extend(revoke_grant(&grant));
+                // The user's object too, so no refresh of this grant is ever accepted again,
+                // wherever KV has not caught up yet.
+                ledger = Some(LedgerCheck {
+                    user_id: grant.user_id,
+                    request: LedgerRequest::RevokeGrant {
+                        grant_id: grant.grant_id.clone(),
+                    },
+                    grant: None,
+                });
             }
             // The presented token itself, even if it is a retired refresh token.
             if !writes.iter().any(|write| write.key() == key) {
@@ -110,6 +122,7 @@ impl RevocationRequest {
         TokenOutcome {
             reply: Reply::json_no_store(200, &serde_json::json!({})).with_public_cors(),
             writes,
+            ledger,
         }
     }
 }
@@ -198,6 +211,29 @@ mod tests {
             assert_eq!(kv.count("refresh:", NOW), 0);
             assert_eq!(kv.count("grant:", NOW), 0);
         }
+    }
+
+    #[test]
+    fn a_revoked_grant_is_also_revoked_in_the_users_object() {
+        let (kv, client, _, refresh) = setup();
+        let outcome = |token: &str| {
+            let form = [("token", token), ("client_id", client.client_id.as_str())];
+            let request = RevocationRequest::parse(&Params::from_pairs(form), None).unwrap();
+            let owner: Option<TokenOwner> =
+                request.lookup_key().and_then(|key| kv.get_json(&key, NOW));
+            let grant: Option<Grant> = owner
+                .as_ref()
+                .and_then(|owner| kv.get_json(&RevocationRequest::grant_key(owner), NOW));
+            request.revoke(owner, grant, Some(&client), NOW)
+        };
+        let revoked = outcome(&refresh);
+        let check = revoked.ledger.expect("the object is told");
+        assert!(matches!(check.request, LedgerRequest::RevokeGrant { .. }));
+        assert!(
+            !check.request.decides(),
+            "a notice: the answer changes nothing"
+        );
+        assert_eq!(outcome("sb_rt_unknown").ledger, None);
     }
 
     #[test]

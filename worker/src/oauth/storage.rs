@@ -13,6 +13,7 @@
 //! | `refresh:{sha256 hex}` | [`RefreshRecord`](super::tokens::RefreshRecord) | refresh-token lifetime (30 days), kept after rotation |
 //! | `grant:{grant_id}` | [`Grant`](super::tokens::Grant) | until its refresh token expires |
 //! | `flow:{flow_id}` | `"used"` | the sign-in cookie's lifetime (10 min) |
+//! | `consent:{client_id}` | `"given"`: an allowlisted user approved this client and signed in | the client TTL (90 days) |
 //!
 //! # `RATE_LIMIT_KV`
 //! | key | value | TTL |
@@ -21,10 +22,12 @@
 //!
 //! # Consistency
 //! KV is eventually consistent: a write is visible at once where it was made and within about
-//! 60 s elsewhere. Single use (codes, refresh tokens, sign-in flows) is therefore exact within a
-//! location and best effort across locations; revocation takes up to a minute to reach every
-//! location. Where that matters more, the adapter can route the same decisions through the
-//! user's Durable Object, which serializes them (the records and functions stay the same).
+//! 60 s elsewhere. So KV keeps what may lag: the records (looked up by hash), and revocation's
+//! reach to access-token lookups at other locations (up to a minute). What must be exact is
+//! decided by the user's Durable Object before any of these writes ([`super::ledger`]): a
+//! code's single use, which refresh token is a grant's current one (a reuse ends the grant),
+//! and that a revoked grant never refreshes again. Sign-in flows (`flow:`) stay single use per
+//! location only: their cookie is bound to one browser and expires in 10 minutes.
 
 use serde::Serialize;
 
@@ -65,6 +68,15 @@ pub fn flow_key(flow_id: &str) -> String {
 
 /// The value stored under a [`flow_key`].
 pub const FLOW_USED: &str = "used";
+
+/// KV key marking that a client has a consent on record: an allowlisted user approved it on
+/// the consent page and signed in. Until then `/authorize` redirects no error to it.
+pub fn consent_key(client_id: &str) -> String {
+    format!("consent:{client_id}")
+}
+
+/// The value stored under a [`consent_key`].
+pub const CONSENT_GIVEN: &str = "given";
 
 /// Seconds from `now_ms` until `expires_at_ms`, rounded up, and at least [`MIN_TTL_SECS`].
 pub fn ttl_until(expires_at_ms: u64, now_ms: u64) -> u64 {
@@ -141,6 +153,7 @@ mod tests {
         assert_eq!(client_key("c1"), "client:c1");
         assert_eq!(grant_key("g1"), "grant:g1");
         assert_eq!(flow_key("f1"), "flow:f1");
+        assert_eq!(consent_key("c1"), "consent:c1");
         assert!(code_key(&hash).starts_with("code:"));
         assert!(refresh_key(&hash).starts_with("refresh:"));
     }

@@ -9,7 +9,10 @@
 //!    the grant it names ([`CodeRecord::redeemed_grant`]); call [`CodeExchange::redeem`];
 //! 4. for a refresh token: read [`RefreshExchange::refresh_key`], then the grant its record
 //!    names; call [`RefreshExchange::rotate`];
-//! 5. apply the outcome's writes in order, then send its reply.
+//! 5. when the outcome names a [`LedgerCheck`], send its request to the user's Durable Object
+//!    first ([`ledger`](super::ledger)); if the object refuses what the KV records allowed,
+//!    send [`ledger_refusal`] instead (reading the replayed code's grant for it);
+//! 6. apply the outcome's writes in order, then send its reply.
 //!
 //! Rules enforced: the client authenticates as registered; a code is redeemable once, within
 //! its 60 s, by the client it was issued to, with the same redirect URI and a matching PKCE
@@ -17,11 +20,13 @@
 //! code that fails these checks after it was found is deleted. Refresh tokens rotate: each use
 //! returns a new one and retires the old; presenting a retired one revokes the whole grant
 //! (RFC 9700 section 4.14.2). The allowlist is checked again at every issue, so removing a user
-//! stops their refreshes at once.
+//! stops their refreshes at once. Single use is exact everywhere because the user's object
+//! decides it (step 5); the KV checks before it catch the common, sequential cases.
 
 use super::client_auth::{Credentials, TokenError};
 use super::endpoints::ServerUrls;
 use super::github::Allowlist;
+use super::ledger::{LedgerAnswer, LedgerRequest};
 use super::params::Params;
 use super::registration::{ClientRecord, RegistrationPolicy};
 use super::response::{ErrorCode, Reply};
@@ -73,13 +78,28 @@ pub struct RefreshExchange {
     resource: Option<String>,
 }
 
-/// What to do: writes to apply (in order), then the reply.
+/// What to do: ask the user's object (if [`TokenOutcome::ledger`] says so), apply the writes
+/// (in order), then send the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenOutcome {
     /// The reply.
     pub reply: Reply,
     /// KV writes.
     pub writes: Vec<KvWrite>,
+    /// What the user's object must decide (or be told) before the writes are applied.
+    pub ledger: Option<LedgerCheck>,
+}
+
+/// A question for the user's object: for a success, whether it stands; for a refusal that
+/// revokes a grant, a notice (its answer changes nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerCheck {
+    /// Whose object decides.
+    pub user_id: u64,
+    /// What it decides.
+    pub request: LedgerRequest,
+    /// The grant as KV has it, for the refusal's writes (refresh rotation only).
+    pub grant: Option<Grant>,
 }
 
 impl TokenOutcome {
@@ -87,8 +107,40 @@ impl TokenOutcome {
         TokenOutcome {
             reply: error.reply(),
             writes,
+            ledger: None,
         }
     }
+
+    /// An error that also revokes `grant`, in KV (the writes) and in the user's object.
+    fn revoking(error: TokenError, grant: &Grant) -> Self {
+        TokenOutcome {
+            reply: error.reply(),
+            writes: revoke_grant(grant),
+            ledger: Some(LedgerCheck {
+                user_id: grant.user_id,
+                request: LedgerRequest::RevokeGrant {
+                    grant_id: grant.grant_id.clone(),
+                },
+                grant: None,
+            }),
+        }
+    }
+}
+
+/// The outcome when the user's object refused a success the KV records allowed: `invalid_grant`,
+/// and the grant it names (`grant`, as KV has it, if found) revoked in KV too.
+pub fn ledger_refusal(answer: &LedgerAnswer, grant: Option<&Grant>) -> TokenOutcome {
+    let why = match answer {
+        LedgerAnswer::CodeReplayed { .. } => "the code was already used",
+        LedgerAnswer::RefreshReused => "the refresh token was already used",
+        LedgerAnswer::GrantRevoked | LedgerAnswer::Granted => {
+            "the refresh token is unknown, expired or revoked"
+        }
+    };
+    TokenOutcome::error(
+        TokenError::invalid_grant(why),
+        grant.map(revoke_grant).unwrap_or_default(),
+    )
 }
 
 impl TokenRequest {
@@ -184,14 +236,11 @@ impl CodeExchange {
         };
         if let Some(grant_id) = &record.redeemed_grant {
             // A second use: whoever holds the code, what the first use produced is suspect.
-            let writes = prior_grant
-                .filter(|grant| &grant.grant_id == grant_id)
-                .map(revoke_grant)
-                .unwrap_or_default();
-            return TokenOutcome::error(
-                TokenError::invalid_grant("the code was already used"),
-                writes,
-            );
+            let error = TokenError::invalid_grant("the code was already used");
+            return match prior_grant.filter(|grant| &grant.grant_id == grant_id) {
+                Some(grant) => TokenOutcome::revoking(error, grant),
+                None => TokenOutcome::error(error, Vec::new()),
+            };
         }
         let burn = vec![KvWrite::delete(self.code_key())];
         let refuse = |why: &str| TokenOutcome::error(TokenError::invalid_grant(why), burn.clone());
@@ -232,6 +281,17 @@ impl CodeExchange {
             random,
         );
         record.redeemed_grant = Some(issued.grant.grant_id.clone());
+        let ledger = LedgerCheck {
+            user_id: record.user_id,
+            request: LedgerRequest::RedeemCode {
+                code_hash: hash_token(&self.code).as_hex().to_owned(),
+                code_expires_at_ms: record.expires_at_ms,
+                grant_id: issued.grant.grant_id.clone(),
+                refresh_hash: issued.grant.refresh_hash.clone(),
+                grant_expires_at_ms: issued.grant.expires_at_ms,
+            },
+            grant: None,
+        };
         let mut writes = issued.writes;
         writes.push(KvWrite::put_json(
             self.code_key(),
@@ -242,6 +302,7 @@ impl CodeExchange {
         TokenOutcome {
             reply: Reply::json_no_store(200, &issued.response).with_public_cors(),
             writes,
+            ledger: Some(ledger),
         }
     }
 }
@@ -298,20 +359,26 @@ impl RefreshExchange {
         let hash = hash_token(&self.refresh_token);
         if record.client_id != client.client_id || grant.client_id != client.client_id {
             // Another client holding this token means it leaked: end the grant.
-            return invalid(
-                "the refresh token was issued to another client",
-                revoke_grant(&grant),
+            return TokenOutcome::revoking(
+                TokenError::invalid_grant("the refresh token was issued to another client"),
+                &grant,
             );
         }
         if record.rotated || grant.refresh_hash.as_deref() != Some(hash.as_hex()) {
             // A retired token came back: someone kept a copy. End the whole family.
-            return invalid("the refresh token was already used", revoke_grant(&grant));
+            return TokenOutcome::revoking(
+                TokenError::invalid_grant("the refresh token was already used"),
+                &grant,
+            );
         }
         if now_ms >= record.expires_at_ms {
             return invalid("the refresh token expired", Vec::new());
         }
         if !context.allowlist.allows(grant.user_id) {
-            return invalid("this account is no longer allowed", revoke_grant(&grant));
+            return TokenOutcome::revoking(
+                TokenError::invalid_grant("this account is no longer allowed"),
+                &grant,
+            );
         }
         let scope = match self.scope.as_deref().map(ScopeSet::parse).transpose() {
             Err(err) => {
@@ -347,6 +414,16 @@ impl RefreshExchange {
             random,
         );
         record.rotated = true;
+        let ledger = LedgerCheck {
+            user_id: grant.user_id,
+            request: LedgerRequest::RotateRefresh {
+                grant_id: grant.grant_id.clone(),
+                presented_hash: hash.as_hex().to_owned(),
+                new_hash: issued.grant.refresh_hash.clone().unwrap_or_default(),
+                grant_expires_at_ms: issued.grant.expires_at_ms,
+            },
+            grant: Some(grant.clone()),
+        };
         let mut writes = issued.writes;
         // Keep the retired token until it would have expired, to recognize a replay.
         writes.push(KvWrite::put_json(
@@ -361,6 +438,7 @@ impl RefreshExchange {
         TokenOutcome {
             reply: Reply::json_no_store(200, &issued.response).with_public_cors(),
             writes,
+            ledger: Some(ledger),
         }
     }
 }

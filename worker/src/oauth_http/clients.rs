@@ -1,17 +1,25 @@
 //! What MCP clients call directly: `POST /register`, `POST /token`, `POST /revoke`.
+//!
+//! `/token` and `/revoke` check the request against the KV records, then have the user's
+//! Durable Object decide (or record) what must be exact (single use of codes and refresh
+//! tokens, revocation: [`crate::oauth::ledger`]) before anything is written.
 
-use worker::{Env, Request, Result};
+use worker::{Env, Request, Result, kv::KvStore};
 
 use super::sign_in::too_large;
 use super::{Decisions, OAUTH_KV, Settings, apply, form, get_json, random};
+use crate::oauth::ledger::LedgerAnswer;
 use crate::oauth::params::Params;
 use crate::oauth::registration::{self, ClientRecord, RegistrationRandom};
 use crate::oauth::response::Reply;
 use crate::oauth::revocation::{RevocationRequest, TokenOwner};
 use crate::oauth::storage::{client_key, grant_key};
-use crate::oauth::token_endpoint::{RefreshExchange, TokenContext, TokenRequest};
+use crate::oauth::token_endpoint::{
+    RefreshExchange, TokenContext, TokenOutcome, TokenRequest, ledger_refusal,
+};
 use crate::oauth::tokens::{CodeRecord, Grant, IssueRandom, RefreshRecord};
 use crate::request_body::{BodyError, read_capped};
+use crate::session_object::ask_oauth_ledger;
 
 /// `POST /register` (RFC 7591).
 pub(super) async fn register(
@@ -121,6 +129,7 @@ pub(super) async fn token(
             (outcome, "refresh")
         }
     };
+    let outcome = settle_with_ledger(env, &kv, outcome).await?;
     apply(&kv, &outcome.writes).await?;
     decisions.auth(match (kind, outcome.reply.status == 200) {
         ("code", true) => "tokens_issued",
@@ -163,6 +172,7 @@ pub(super) async fn revoke(
         None => None,
     };
     let outcome = request.revoke(owner, grant, client.as_ref(), now);
+    let outcome = settle_with_ledger(env, &kv, outcome).await?;
     apply(&kv, &outcome.writes).await?;
     decisions.auth(if outcome.reply.status == 200 {
         "revoked"
@@ -170,4 +180,26 @@ pub(super) async fn revoke(
         "revocation_refused"
     });
     Ok(outcome.reply)
+}
+
+/// Asks the user's object what `outcome` names ([`crate::oauth::ledger`]) before anything is
+/// written: a success stands only if the object grants it, else it becomes the refusal the
+/// object's answer calls for; a refusal stays as it is (the object was only told).
+async fn settle_with_ledger(
+    env: &Env,
+    kv: &KvStore,
+    outcome: TokenOutcome,
+) -> Result<TokenOutcome> {
+    let Some(check) = &outcome.ledger else {
+        return Ok(outcome);
+    };
+    let answer = ask_oauth_ledger(env, &check.user_id.to_string(), &check.request).await?;
+    if outcome.reply.status != 200 || !check.request.decides() || answer == LedgerAnswer::Granted {
+        return Ok(outcome);
+    }
+    let grant: Option<Grant> = match &answer {
+        LedgerAnswer::CodeReplayed { grant_id } => get_json(kv, &grant_key(grant_id)).await?,
+        _ => check.grant.clone(),
+    };
+    Ok(ledger_refusal(&answer, grant.as_ref()))
 }

@@ -17,7 +17,7 @@ mod clients;
 pub(crate) mod settings;
 mod sign_in;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use serde::de::DeserializeOwned;
 use worker::{Date, Env, Headers, Request, Response, Result, kv::KvStore};
@@ -29,6 +29,7 @@ use crate::oauth::params::Params;
 use crate::oauth::ratelimit::{EndpointClass, IpWindowCount, ip_decide, ip_key, ip_limited_reply};
 use crate::oauth::response::{Reply, preflight};
 use crate::oauth::storage::KvWrite;
+use crate::oauth::token_failures::TokenFailures;
 use crate::reply;
 use crate::request_body::{BodyError, read_capped};
 
@@ -57,6 +58,16 @@ impl Decisions {
     pub(crate) fn rate_limit(&self, decision: &'static str) {
         self.rate_limit.set(Some(decision));
     }
+}
+
+thread_local! {
+    /// Refused bearer tokens per address, in this isolate (see [`TokenFailures`]).
+    static TOKEN_FAILURES: RefCell<TokenFailures> = RefCell::new(TokenFailures::default());
+}
+
+/// Runs `f` on this isolate's count of refused bearer tokens.
+pub(crate) fn token_failures<T>(f: impl FnOnce(&mut TokenFailures) -> T) -> T {
+    TOKEN_FAILURES.with(|failures| f(&mut failures.borrow_mut()))
 }
 
 /// Reads the sign-in settings for a request (the request's origin is the base URL only in

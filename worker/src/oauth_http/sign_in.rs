@@ -4,7 +4,7 @@
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Result};
 
 use super::{Decisions, OAUTH_KV, Settings, apply, exists, form, get_json, random};
-use crate::oauth::authorize::{self, FlowRandom, PendingAuthorization};
+use crate::oauth::authorize::{self, AuthorizeError, FlowRandom, PendingAuthorization};
 use crate::oauth::callback::{self, Refusal};
 use crate::oauth::consent::{self, Consent};
 use crate::oauth::cookie;
@@ -12,7 +12,7 @@ use crate::oauth::github::{self, UpstreamRequest};
 use crate::oauth::params::Params;
 use crate::oauth::registration::ClientRecord;
 use crate::oauth::response::{ErrorBody, ErrorCode, Reply};
-use crate::oauth::storage::{client_key, flow_key};
+use crate::oauth::storage::{CONSENT_GIVEN, KvWrite, client_key, consent_key, flow_key};
 
 /// `GET /authorize`: checks the request and shows the consent page with a fresh sealed cookie.
 pub(super) async fn authorize(
@@ -33,6 +33,12 @@ pub(super) async fn authorize(
         Ok(request) => request,
         Err(err) => {
             decisions.auth("authorize_refused");
+            let err = match (&err, authorize::requested_client_id(&query)) {
+                (AuthorizeError::Redirect(_), Some(id)) => {
+                    err.unless_consented(exists(&kv, &consent_key(id)).await?)
+                }
+                _ => err,
+            };
             return Ok(err.reply(&settings.urls));
         }
     };
@@ -188,7 +194,13 @@ pub(super) async fn callback(
         &settings.lifetimes,
         &random()?,
     );
-    apply(&kv, std::slice::from_ref(&done.write)).await?;
+    // The client now has a consent on record: /authorize may redirect its errors to it.
+    let consent = KvWrite::put_text(
+        consent_key(&pending.client_id),
+        CONSENT_GIVEN,
+        settings.registration.client_ttl_ms / 1000,
+    );
+    apply(&kv, &[done.write, consent]).await?;
     decisions.auth("code_issued");
     Ok(done.reply)
 }

@@ -2,11 +2,19 @@
 //! tests look at the user's archive in R2, damage it, and simulate the loss of the object's
 //! local storage.
 //!
-//! - `GET`: the archive's keys (every page) and the local log's bounds.
+//! - `GET`: the archive's keys (snapshots, segments, note contents; every page) and the
+//!   local log's bounds.
+//! - `GET ?sessions=1`: what the object holds for MCP sessions, read only (it serves no MCP
+//!   request, so no session is touched and nothing is rescheduled): the sessions in its table,
+//!   the subscriptions and kept stream events in SQLite, and its alarm.
 //! - `DELETE ?key=K`: deletes one archive object of this user.
+//! - `POST ?legacy=1`: moves the user's note contents to the shared keys the first releases
+//!   used (`blobs/<hash>`), forgets the object's record of them and empties its cache, so a
+//!   test sees contents stored as an upgraded deployment holds them.
 //! - `DELETE ?local=1`: wipes the object's SQLite storage and alarm and forgets everything it
 //!   held in memory, as if the object had lost its storage; the archive is left alone.
 
+use serde::Deserialize;
 use serde_json::json;
 use worker::{Method, Request, Response, Result};
 
@@ -31,6 +39,7 @@ impl UserObject {
                 .map(|(_, value)| value.into_owned())
         };
         match req.method() {
+            Method::Get if query("sessions").is_some() => self.session_state().await,
             Method::Get => self.archive_listing(&user).await,
             Method::Delete => {
                 if let Some(key) = query("key") {
@@ -59,8 +68,42 @@ impl UserObject {
                 self.reschedule().await;
                 reply::json(200, &report)
             }
-            _ => reply::error(405, "method_not_allowed", "GET, DELETE or POST ?export=1"),
+            Method::Post if query("legacy").is_some() => {
+                let moved = self.move_contents_to_legacy_keys(&user).await?;
+                reply::json(200, &json!({"moved": moved}))
+            }
+            _ => reply::error(
+                405,
+                "method_not_allowed",
+                "GET, DELETE, or POST ?export=1 or ?legacy=1",
+            ),
         }
+    }
+
+    async fn session_state(&self) -> Result<Response> {
+        if let Err(err) = self.ensure_store().await {
+            return reply::error(503, "store_unavailable", &format!("{err:?}"));
+        }
+        let sessions = self
+            .with_open_store(|store| store.sessions().len())
+            .map_err(worker::Error::RustError)?;
+        let count = |table: &str| -> Result<i64> {
+            let rows: Vec<Count> = self
+                .sql()
+                .exec(&format!("SELECT COUNT(*) AS n FROM {table}"), None)?
+                .to_array()?;
+            Ok(rows.first().map_or(0, |row| row.n))
+        };
+        reply::json(
+            200,
+            &json!({
+                "sessions": sessions,
+                "subscriptions": count("mcp_subscriptions")?,
+                "kept_events": count("mcp_outbox")?,
+                "alarm_at_ms": self.state.storage().get_alarm().await?,
+                "alarms_fired": self.counter("alarms_fired")?,
+            }),
+        )
     }
 
     async fn archive_listing(&self, user: &str) -> Result<Response> {
@@ -70,6 +113,9 @@ impl UserObject {
             .await
             .map_err(failed)?;
         let segments = list_all(&bucket, &archive::segment_prefix(user), self.list_page())
+            .await
+            .map_err(failed)?;
+        let blobs = list_all(&bucket, &archive::blob_prefix(user), self.list_page())
             .await
             .map_err(failed)?;
         let storage = DoStorage::open(&self.state.storage())
@@ -95,10 +141,44 @@ impl UserObject {
             &json!({
                 "snapshots": snapshots,
                 "segments": segments,
+                "blobs": blobs,
                 "local_snapshot_seq": local_snapshot,
                 "first_local_seq": first_local,
                 "store": store.ok(),
             }),
         )
     }
+
+    /// Serves `POST ?legacy=1` (see the module docs): how many contents moved.
+    async fn move_contents_to_legacy_keys(&self, user: &str) -> Result<usize> {
+        let bucket = self.env.bucket("STORAGE")?;
+        let prefix = archive::blob_prefix(user);
+        let keys = list_all(&bucket, &prefix, self.list_page())
+            .await
+            .map_err(worker::Error::RustError)?;
+        for key in &keys {
+            let hash = key
+                .strip_prefix(&prefix)
+                .and_then(|hex| engine::Hash::from_hex(hex).ok())
+                .ok_or_else(|| worker::Error::RustError(format!("not a content key: {key}")))?;
+            let object = bucket.get(key.as_str()).execute().await?;
+            let Some(body) = object.as_ref().and_then(|o| o.body()) else {
+                continue;
+            };
+            let bytes = body.bytes().await?;
+            bucket
+                .put(archive::legacy_blob_key(&hash), bytes)
+                .execute()
+                .await?;
+            bucket.delete(key.as_str()).await?;
+        }
+        self.sql().exec("DELETE FROM blobs", None)?;
+        *self.blob_cache.borrow_mut() = crate::blobs::BlobCache::for_object();
+        Ok(keys.len())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Count {
+    n: i64,
 }

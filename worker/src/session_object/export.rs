@@ -31,8 +31,9 @@ use thiserror::Error;
 use super::restore::list_all;
 use super::upkeep::{log, log_error};
 use super::{MetaValue, UserObject};
-use crate::backup::{self, BackupSettings, SendError, telemetry};
+use crate::backup::{self, BackupSettings, SendError};
 use crate::blobs::{self, GetBlobError};
+use crate::telemetry;
 
 /// The tables of what the bucket holds.
 pub(super) const SCHEMA: [&str; 4] = [
@@ -307,18 +308,17 @@ impl UserObject {
             log_error(json!({"msg": "export_record_failed", "error": err.to_string()}));
         }
         if let Ok(Some(user)) = self.user() {
-            telemetry::record(
-                &self.env,
-                telemetry::Point {
-                    kind: "backup_export",
-                    outcome: report.outcome,
-                    user: &user,
-                    duration_ms: report.duration_ms,
-                    bytes: report.bytes,
-                    objects: u64::from(report.segments + report.packs),
-                    head_seq: report.head_seq,
-                },
-            );
+            let point = telemetry::backup_point(&telemetry::BackupFacts {
+                kind: "backup_export",
+                environment: &telemetry::environment(&self.env),
+                outcome: report.outcome,
+                user_tag: &telemetry::user_tag(&self.env, &user),
+                duration_ms: report.duration_ms,
+                bytes: report.bytes,
+                objects: u64::from(report.segments + report.packs),
+                head_seq: report.head_seq,
+            });
+            telemetry::write(&self.env, &point);
         }
         let line = json!({"msg": "backup_export", "report": &report});
         if report.error.is_some() {
@@ -373,9 +373,10 @@ impl UserObject {
             signing: settings.signing.as_ref(),
         };
         let mut run = ExportRun::new(&inputs, BUDGET)?;
+        let blobs = self.blob_store(&user, bucket.clone());
         while let Some(step) = run.next_step() {
             let result = self
-                .perform(&settings.s3, &run, &bucket, step, report)
+                .perform(&settings.s3, &run, &blobs, step, report)
                 .await?;
             self.record_step(&result)?;
             run.complete(result)
@@ -389,13 +390,13 @@ impl UserObject {
         &self,
         s3: &S3Config,
         run: &ExportRun,
-        bucket: &worker::Bucket,
+        blobs: &blobs::BlobStore<'_>,
         step: ExportStep,
         report: &mut ExportReport,
     ) -> Result<StepResult, ExportError> {
         Ok(match step {
             ExportStep::CopySegment(listed) => {
-                let bytes = r2_get(bucket, &listed.key).await?;
+                let bytes = r2_get(&blobs.bucket, &listed.key).await?;
                 report.requests += 1;
                 if Hash::of(&bytes) != listed.digest {
                     return Err(ExportError::ArchivedSegment(listed.key));
@@ -422,10 +423,7 @@ impl UserObject {
             ExportStep::PutPack(hashes) => {
                 let mut held = Vec::with_capacity(hashes.len());
                 for hash in &hashes {
-                    held.push((
-                        *hash,
-                        blobs::get_cached(bucket, &self.blob_cache, *hash, false).await?,
-                    ));
+                    held.push((*hash, blobs.get(*hash, false).await?));
                     report.requests += 1;
                 }
                 let borrowed: Vec<(Hash, &[u8])> =

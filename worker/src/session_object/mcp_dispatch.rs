@@ -444,7 +444,8 @@ impl UserObject {
             "ping" => Ok(json!({})),
             "tools/list" => Ok(list_tools_result(version)),
             "tools/call" => {
-                match self
+                let started = worker::Date::now().as_millis();
+                let called = self
                     .call_tool(
                         version,
                         request.params.as_ref(),
@@ -453,8 +454,9 @@ impl UserObject {
                         control,
                         post.may_write,
                     )
-                    .await
-                {
+                    .await;
+                self.tool_call_point(version, request.params.as_ref(), &called, started);
+                match called {
                     Ok(result) => result,
                     Err(CallCancelled) => return None,
                 }
@@ -523,6 +525,46 @@ impl UserObject {
         })
     }
 
+    /// Writes the tool call's data point ([`crate::telemetry`]).
+    fn tool_call_point(
+        &self,
+        version: ProtocolVersion,
+        params: Option<&serde_json::Map<String, Value>>,
+        called: &std::result::Result<std::result::Result<Value, ErrorObject>, CallCancelled>,
+        started: u64,
+    ) {
+        // Only names this server serves reach the data: a client's made-up name is `unknown`.
+        let tool = params
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .and_then(crate::mcp::tools::ToolName::parse)
+            .map_or("unknown", |name| name.as_str());
+        let (outcome, bytes_out) = match called {
+            Ok(Ok(result)) if result["isError"] == true => ("refused", result.to_string().len()),
+            Ok(Ok(result)) => ("ok", result.to_string().len()),
+            Ok(Err(_)) => ("failed", 0),
+            Err(CallCancelled) => ("cancelled", 0),
+        };
+        let bytes_in = params
+            .and_then(|p| p.get("arguments"))
+            .map_or(0, |a| a.to_string().len());
+        let user_tag = match self.user() {
+            Ok(Some(user)) => crate::telemetry::user_tag(&self.env, &user),
+            _ => String::new(),
+        };
+        let point = crate::telemetry::tool_point(&crate::telemetry::ToolFacts {
+            environment: &crate::telemetry::environment(&self.env),
+            tool,
+            outcome,
+            protocol_version: version.as_str(),
+            user_tag: &user_tag,
+            duration_ms: worker::Date::now().as_millis().saturating_sub(started),
+            bytes_in: bytes_in as u64,
+            bytes_out: bytes_out as u64,
+        });
+        crate::telemetry::write(&self.env, &point);
+    }
+
     async fn call_tool(
         &self,
         version: ProtocolVersion,
@@ -555,24 +597,14 @@ impl UserObject {
             ))
             .to_value()));
         }
-        let bucket = match self.env.bucket("STORAGE") {
-            Ok(bucket) => bucket,
-            Err(err) => {
-                log_failure("no_bucket", &err.to_string());
-                return Ok(Err(ErrorObject::internal("note storage is not available")));
-            }
+        let mut notes = match self.notes(now, control) {
+            Ok(notes) => notes,
+            Err(error) => return Ok(Err(error)),
         };
-        let notes = Notes {
-            store: &self.store,
-            bucket,
-            cache: &self.blob_cache,
-            now,
-            control,
-            step_pause: self
-                .dev_number(DEV_STEP_PAUSE_MS)
-                .filter(|ms| (1..=MAX_STEP_PAUSE_MS).contains(ms))
-                .map(std::time::Duration::from_millis),
-        };
+        notes.step_pause = self
+            .dev_number(DEV_STEP_PAUSE_MS)
+            .filter(|ms| (1..=MAX_STEP_PAUSE_MS).contains(ms))
+            .map(std::time::Duration::from_millis);
         let result = note_tools::call(&notes, version, call, key).await?;
         Ok(Ok(result.to_value()))
     }
@@ -587,10 +619,18 @@ impl UserObject {
             log_failure("no_bucket", &err.to_string());
             ErrorObject::internal("note storage is not available")
         })?;
+        // Requests reach the object only once it serves a user (admission binds it).
+        let user = match self.user() {
+            Ok(Some(user)) => user,
+            Ok(None) => return Err(ErrorObject::internal("the object serves no user yet")),
+            Err(err) => {
+                log_failure("no_user", &err.to_string());
+                return Err(ErrorObject::internal("note storage is not available"));
+            }
+        };
         Ok(Notes {
             store: &self.store,
-            bucket,
-            cache: &self.blob_cache,
+            blobs: self.blob_store(&user, bucket),
             now,
             control,
             step_pause: None,

@@ -10,6 +10,8 @@
 //! - `POST|GET|DELETE /mcp`: an MCP request the front Worker admitted, with the user id in
 //!   [`USER_HEADER`] (see `mcp_dispatch`).
 //! - `GET /ping`: writes and reads a counter in SQLite storage (for `/health`).
+//! - `POST /oauth-ledger`: decides one code redemption or refresh rotation of the user's
+//!   (`oauth_ledger`; the front Worker's `/token` and `/revoke` ask it).
 //! - `POST /rebuild[?dry_run=1][&force=1]`: drops local state and rebuilds from the archive
 //!   (the operator's `/admin/rebuild/{user}`; see `rebuild`).
 //! - `POST /backup-nudge` (`{"forget": [keys]}`): forgets backup objects found damaged,
@@ -35,16 +37,20 @@
 //! - `upkeep`: deadlines, the alarm, and the snapshot cycle (`backups::snapshot_cycle`)
 //!   driven against SQLite and R2.
 //! - `export`: the user's backup export to S3, driven from the alarm (`backups::export`).
+//! - `blob_gc`: collecting note contents no event names (`backups::blob_gc`), from the alarm.
 //! - `restore`: opening the store, rebuilding it from the archive when storage is empty
 //!   (`backups::archive_restore` driven against R2).
 //! - `rebuild`: the operator's rebuild from the archive.
 //! - `dev_archive`: the local-development archive routes.
+//! - `oauth_ledger`: single use of the user's codes and refresh tokens, made exact.
 
+mod blob_gc;
 mod dev_archive;
 mod export;
 mod get_stream;
 mod live;
 mod mcp_dispatch;
+mod oauth_ledger;
 mod outbox;
 mod post_stream;
 mod rebuild;
@@ -84,6 +90,9 @@ pub(crate) const SCOPE_HEADER: &str = "x-second-brain-scope";
 pub(crate) const STORE_OPEN_HEADER: &str = "x-dev-store-open-ms";
 /// The local-development var that sets how many events make a snapshot due.
 const DEV_SNAPSHOT_EVERY_EVENTS: &str = "DEV_SNAPSHOT_EVERY_EVENTS";
+/// The local-development var that makes that many content puts fail after storing their
+/// content (see [`crate::blobs::BlobStore`]).
+const DEV_FAIL_AFTER_BLOB_PUTS: &str = "DEV_FAIL_AFTER_BLOB_PUTS";
 /// The longest alarm delay the dev route accepts: one day.
 const MAX_ALARM_DELAY_MS: u64 = 86_400_000;
 /// The largest body `/backup-nudge` reads (a list of object keys from the cron).
@@ -138,6 +147,14 @@ pub struct UserObject {
     store_open_ms: Cell<Option<u64>>,
     /// Recently used note contents, so a note read again skips R2.
     blob_cache: RefCell<crate::blobs::BlobCache>,
+    /// Contents being written or collected right now.
+    blob_guards: RefCell<crate::blobs::BlobGuards>,
+    /// Local development only: puts still to fail after storing their content (read from
+    /// `DEV_FAIL_AFTER_BLOB_PUTS` on first use, when `blob_put_failures_read` is set).
+    blob_put_failures: Cell<u64>,
+    blob_put_failures_read: Cell<bool>,
+    /// The earliest time the next collection of unnamed contents may run (`blob_gc`).
+    blob_gc_not_before: Cell<u64>,
     /// The MCP requests being served.
     in_flight: RefCell<live::InFlight>,
     /// The sessions' open GET streams.
@@ -171,6 +188,10 @@ impl DurableObject for MCPSessionDurableObject {
             failed_uploads: Cell::new(0),
             store_open_ms: Cell::new(None),
             blob_cache: RefCell::new(crate::blobs::BlobCache::for_object()),
+            blob_guards: RefCell::new(crate::blobs::BlobGuards::default()),
+            blob_put_failures: Cell::new(0),
+            blob_put_failures_read: Cell::new(false),
+            blob_gc_not_before: Cell::new(0),
             in_flight: RefCell::new(live::InFlight::default()),
             get_streams: RefCell::new(live::GetStreams::default()),
             notified_through: Cell::new(None),
@@ -202,6 +223,7 @@ impl UserObject {
                 let pings = self.bump("pings")?;
                 reply::json(200, &serde_json::json!({ "ok": true, "pings": pings }))
             }
+            (Method::Post, "/oauth-ledger") => self.serve_oauth_ledger(req).await,
             (Method::Post, "/storage-selftest") => {
                 match crate::do_storage::self_test(&self.state.storage()) {
                     Ok(report) => reply::json(200, &report),
@@ -298,6 +320,28 @@ impl UserObject {
         self.state.storage().sql()
     }
 
+    /// `user`'s note contents in `bucket` (`STORAGE`), with this object's record, cache and
+    /// guards.
+    fn blob_store(&self, user: &str, bucket: worker::Bucket) -> crate::blobs::BlobStore<'_> {
+        crate::blobs::BlobStore {
+            bucket,
+            user: user.to_owned(),
+            sql: self.sql(),
+            cache: &self.blob_cache,
+            guards: &self.blob_guards,
+            fail_after_put: self.blob_put_failures(),
+        }
+    }
+
+    /// The puts local development asks to fail after storing their content, if any.
+    fn blob_put_failures(&self) -> Option<&Cell<u64>> {
+        if !self.blob_put_failures_read.replace(true) {
+            let left = self.dev_number(DEV_FAIL_AFTER_BLOB_PUTS).unwrap_or(0);
+            self.blob_put_failures.set(left);
+        }
+        (self.blob_put_failures.get() > 0).then_some(&self.blob_put_failures)
+    }
+
     fn ensure_schema(&self) -> Result<()> {
         if !self.schema_ready.get() {
             let sql = self.sql();
@@ -310,7 +354,8 @@ impl UserObject {
                 None,
             )?;
             let tables = outbox::SCHEMA.iter().chain(&subscriptions::SCHEMA);
-            for statement in tables.chain(&export::SCHEMA) {
+            let tables = tables.chain(&export::SCHEMA).chain(&crate::blobs::SCHEMA);
+            for statement in tables.chain(&oauth_ledger::SCHEMA) {
                 sql.exec(statement, None)?;
             }
             self.schema_ready.set(true);
@@ -360,11 +405,16 @@ impl UserObject {
         Ok(response)
     }
 
-    /// The engine's configuration: the product defaults, except that local development may
-    /// make snapshots come sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
+    /// The engine's configuration: the product defaults with the idle session timeout of
+    /// `MCP_SESSION_IDLE_TIMEOUT_MS`, except that local development may make snapshots come
+    /// sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
     fn engine_config(&self) -> engine::Config {
         let mut config = engine::Config::default();
-        let local_dev = crate::config::Config::from_env(&self.env).is_ok_and(|c| c.local_dev);
+        let settings = crate::config::Config::from_env(&self.env);
+        if let Ok(settings) = &settings {
+            config.session_idle_timeout_ms = settings.session_idle_timeout_ms;
+        }
+        let local_dev = settings.is_ok_and(|c| c.local_dev);
         if local_dev
             && let Some(events) = self
                 .env
@@ -525,6 +575,36 @@ pub(crate) async fn nudge_backup(env: &Env, user: &str, forget: &[String]) -> Re
         .with_body(Some(body.into()));
     let inner = Request::new_with_init("https://session-object/backup-nudge", &init)?;
     stub.fetch_with_request(inner).await
+}
+
+/// Asks `user`'s object to decide a code redemption or refresh rotation (or to record a
+/// revocation): see [`crate::oauth::ledger`].
+pub(crate) async fn ask_oauth_ledger(
+    env: &Env,
+    user: &str,
+    request: &crate::oauth::ledger::LedgerRequest,
+) -> Result<crate::oauth::ledger::LedgerAnswer> {
+    let stub = env
+        .durable_object("MCP_SESSION")?
+        .get_by_name(&object_name(user))?;
+    let headers = worker::Headers::new();
+    headers.set(USER_HEADER, user)?;
+    headers.set("content-type", "application/json")?;
+    let body = serde_json::to_string(request)
+        .map_err(|err| worker::Error::RustError(format!("a ledger request: {err}")))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let inner = Request::new_with_init("https://session-object/oauth-ledger", &init)?;
+    let mut response = stub.fetch_with_request(inner).await?;
+    if response.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "the user's object answered the ledger with {}",
+            response.status_code()
+        )));
+    }
+    response.json().await
 }
 
 /// Forwards the operator's rebuild of `user`'s object (`crate::admin`).

@@ -12,6 +12,8 @@
 //! `log_compacted`; `archive_failed` with the failed `step`). An unfinished cycle's retry
 //! deadline joins the alarm's.
 //!
+//! Contents no event names are collected here too, once they come of age (`blob_gc`).
+//!
 //! Search indexing after a restart also runs here, a step at a time: while notes wait for
 //! their text, the alarm comes back [`INDEX_STEP_DELAY_MS`] later to index the next step, so
 //! the index catches up without waiting for someone to search. Opening the store leaves the
@@ -87,6 +89,7 @@ impl UserObject {
             self.snapshot_cycle(now).await;
         }
         self.export_if_due(worker::Date::now().as_millis()).await;
+        self.collect_blobs(worker::Date::now().as_millis()).await;
         self.index_step(now).await;
         self.reschedule().await;
         Ok(())
@@ -306,10 +309,13 @@ impl UserObject {
                 return;
             }
         };
+        let Ok(Some(user)) = self.user() else {
+            // Notes are stored only once a request named the user.
+            return;
+        };
         let notes = Notes {
             store: &self.store,
-            bucket,
-            cache: &self.blob_cache,
+            blobs: self.blob_store(&user, bucket),
             now,
             control: &Unwatched,
             step_pause: None,
@@ -326,7 +332,11 @@ impl UserObject {
     /// the storage call when the alarm is already where it should be.
     pub(super) async fn reschedule(&self) {
         // Read before the store is borrowed below (it borrows the store itself).
-        let export_due = self.export_due();
+        // The backup export's and the content collection's due times.
+        let work_due = match (self.export_due(), self.blob_gc_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let next = match self.store.try_borrow() {
             Ok(slot) => match slot.as_ref() {
                 Some(store) => {
@@ -337,7 +347,7 @@ impl UserObject {
                         Some(retry) => Some(deadline.map_or(retry.0, |d| d.min(retry.0))),
                         None => deadline,
                     };
-                    let deadline = match export_due {
+                    let deadline = match work_due {
                         Some(due) => {
                             // A due time in the past means now (alarms take no past times).
                             let due = due.max(now().0 + 1);

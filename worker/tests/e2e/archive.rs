@@ -275,3 +275,105 @@ fn rebuild_time() {
         first_request.as_secs_f64() * 1000.0
     );
 }
+
+/// The R2 key of `user`'s content `bytes`.
+fn content_key(user: &str, bytes: &[u8]) -> String {
+    backups::archive::blob_key(user, &engine::Hash::of(bytes))
+}
+
+/// A write that stored its content and then failed (as a crash between the put and the
+/// append would) leaves a content no event names; once the grace period has passed, the
+/// object's own alarm deletes it, and nothing any note needs.
+#[test]
+fn a_content_no_event_names_is_collected_after_the_grace_period() {
+    let mut options = Options::default();
+    options.vars.push(("DEV_FAIL_AFTER_BLOB_PUTS", "1"));
+    // Long enough that the listing below sees the content before it is collected.
+    options.vars.push(("DEV_BLOB_GRACE_MS", "4000"));
+    let worker = LocalWorker::start(options);
+    let user = "blob-gc";
+    run(async {
+        let client = connect(&worker, user).await;
+        let refused = crate::mcp::refused(
+            &client,
+            "write",
+            json!({"path": "a.md", "content": "never named"}),
+        )
+        .await;
+        assert!(!refused.is_empty());
+        ok(
+            &client,
+            "write",
+            json!({"path": "a.md", "content": "named"}),
+        )
+        .await;
+    });
+    let orphan = content_key(user, b"never named");
+    let named = content_key(user, b"named");
+    let before = keys(&listing(&worker, user), "blobs");
+    assert!(
+        before.contains(&orphan) && before.contains(&named),
+        "{before:?}"
+    );
+
+    // No more requests: the alarm comes back when the orphan comes of age.
+    let collected = wait_for_log(&worker, "blobs_collected", 0);
+    assert_eq!(collected.len(), 1, "{}", worker.log());
+    assert_eq!(collected[0]["deleted"], 1, "{}", collected[0]);
+    assert_eq!(keys(&listing(&worker, user), "blobs"), vec![named]);
+    run(async {
+        let client = connect(&worker, user).await;
+        let read = ok(&client, "read", json!({"path": "a.md"})).await;
+        assert_eq!(read["content"], "named");
+    });
+}
+
+/// Contents stored by the first releases under the shared `blobs/<hash>` keys are still read,
+/// and never collected.
+#[test]
+fn contents_under_the_legacy_shared_keys_are_read_and_kept() {
+    let mut options = Options::default();
+    options.vars.push(("DEV_BLOB_GRACE_MS", "1"));
+    let worker = LocalWorker::start(options);
+    let user = "blob-legacy";
+    run(async {
+        let client = connect(&worker, user).await;
+        ok(
+            &client,
+            "write",
+            json!({"path": "old.md", "content": "old"}),
+        )
+        .await;
+        ok(
+            &client,
+            "write",
+            json!({"path": "old.md", "content": "older still"}),
+        )
+        .await;
+    });
+    let response = client()
+        .post(worker.url(&format!("/__dev/archive/{user}?legacy=1")))
+        .send()
+        .expect("the dev route answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().unwrap()["moved"], 2);
+    assert!(keys(&listing(&worker, user), "blobs").is_empty());
+    run(async {
+        let client = connect(&worker, user).await;
+        let read = ok(&client, "read", json!({"path": "old.md"})).await;
+        assert_eq!(read["content"], "older still");
+        let first = ok(&client, "read", json!({"path": "old.md", "version": 1})).await;
+        assert_eq!(first["content"], "old");
+        // A new content goes under the user's prefix.
+        ok(
+            &client,
+            "write",
+            json!({"path": "new.md", "content": "new"}),
+        )
+        .await;
+    });
+    assert_eq!(
+        keys(&listing(&worker, user), "blobs"),
+        vec![content_key(user, b"new")]
+    );
+}

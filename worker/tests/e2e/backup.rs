@@ -13,7 +13,9 @@ use engine::{Config, MemoryStorage, Store};
 use second_brain_tools::s3_http::S3Http;
 use serde_json::{Value, json};
 
-use crate::local_worker::{LOCAL_BACKUP_VARS, LocalWorker, Options, client, local_backup_bucket};
+use crate::local_worker::{
+    LOCAL_BACKUP_VARS, LOCAL_DEV_VARS, LocalWorker, Options, client, local_backup_bucket,
+};
 use crate::mcp::{Client, connect, ok, run, wait_for_log};
 
 fn now_ms() -> u64 {
@@ -335,7 +337,7 @@ fn notes_written_over_mcp_are_exported_and_restore_exactly_at_each_point() {
 
 #[test]
 fn wrong_keys_fail_the_export_and_the_health_check_and_leave_no_manifest() {
-    let mut vars = vec![("LOCAL_DEV", "1")];
+    let mut vars = LOCAL_DEV_VARS.to_vec();
     for (name, value) in LOCAL_BACKUP_VARS {
         let value = if name == "S3_BACKUP_SECRET_KEY" {
             "not-the-secret"

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::local_worker::{LocalWorker, Options};
+use crate::local_worker::{LOCAL_DEV_VARS, LocalWorker, Options};
 use crate::mcp::post_as;
 
 const HEADER: &str = "x-dev-store-open-ms";
@@ -27,7 +27,7 @@ fn initialize(worker: &LocalWorker, user: &str) -> Option<u64> {
 fn the_request_that_opens_the_store_says_how_long_that_took() {
     // Without backups: a due export's alarm would open the store before the request does.
     let worker = LocalWorker::start(Options {
-        vars: vec![("LOCAL_DEV", "1")],
+        vars: LOCAL_DEV_VARS.to_vec(),
         ..Options::default()
     });
     assert!(

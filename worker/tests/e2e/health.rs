@@ -82,6 +82,34 @@ fn a_failed_critical_binding_is_503_unhealthy() {
 }
 
 #[test]
+fn a_flood_of_health_checks_is_served_from_the_last_answer() {
+    // A cache that surely outlives the test: no clock in the assertions.
+    let mut options = Options::default();
+    options
+        .vars
+        .retain(|(name, _)| *name != "DEV_HEALTH_CACHE_MS");
+    options.vars.push(("DEV_HEALTH_CACHE_MS", "3600000"));
+    let worker = LocalWorker::start(options);
+    // Starting the Worker asked /health once; every answer since is that one, with its age.
+    let (status, headers, first) = get_health(&worker);
+    assert_eq!(status, 200, "{first:#}");
+    assert!(headers.contains_key("age"), "{headers:?}");
+    for _ in 0..20 {
+        let (again_status, headers, again) = get_health(&worker);
+        assert_eq!(again_status, status);
+        assert_eq!(again, first, "the same probe results, latencies included");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(headers.contains_key("age"));
+    }
+}
+
+#[test]
+fn without_the_cache_every_check_probes_again() {
+    let (_, headers, _) = get_health(shared());
+    assert!(!headers.contains_key("age"), "{headers:?}");
+}
+
+#[test]
 fn head_is_served_and_post_is_405() {
     let worker = shared();
     let head = client().head(worker.url("/health")).send().unwrap();

@@ -24,6 +24,15 @@ pub(crate) const LOCAL_BACKUP_VARS: [(&str, &str); 4] = [
     ("S3_BACKUP_REGION", "us-east-1"),
 ];
 
+/// The local-development vars `scripts/dev.sh` sets (local mode, and requests without a
+/// token served as the dev user, `X-Dev-User`), and `/health` never cached, so every test
+/// sees fresh probes (`health.rs` checks the cache with its own Worker).
+pub(crate) const LOCAL_DEV_VARS: [(&str, &str); 3] = [
+    ("LOCAL_DEV", "1"),
+    ("DEV_WITHOUT_TOKEN", "1"),
+    ("DEV_HEALTH_CACHE_MS", "0"),
+];
+
 /// How to start a local Worker.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
@@ -36,9 +45,10 @@ pub(crate) struct Options {
 }
 
 impl Default for Options {
-    /// The local development set-up: dev environment, LOCAL_DEV on, backup secrets present.
+    /// The local development set-up of `scripts/dev.sh`: dev environment, [`LOCAL_DEV_VARS`],
+    /// backup secrets present.
     fn default() -> Self {
-        let mut vars = vec![("LOCAL_DEV", "1")];
+        let mut vars = LOCAL_DEV_VARS.to_vec();
         vars.extend(LOCAL_BACKUP_VARS);
         Options {
             env: "dev",

@@ -2,17 +2,16 @@
 //! (`second_brain_tools::github_standin`) running in-process, driven over loopback with plain
 //! HTTP (redirects off, the sign-in cookie carried by hand, as a browser would).
 //!
-//! The Worker runs in local development (`LOCAL_DEV=1`: the stand-in and plain http are allowed
-//! only there), so a request to `/mcp` with no `Authorization` header would be served as the
-//! local-dev user; discovery therefore starts from a request with a bad token.
+//! The Worker runs as the README's local sign-in recipe runs it: local development
+//! (`LOCAL_DEV=1`: the stand-in and plain http are allowed only there) without
+//! `DEV_WITHOUT_TOKEN`, so a request to `/mcp` with no `Authorization` header gets the 401 that
+//! starts sign-in, as it does for mcp-remote.
 //!
 //! Users: 1001 and 1002 are allowlisted, 1003 exists at the stand-in but is not allowlisted.
 //!
 //! The official Rust SDK (rmcp with its `auth` feature) also signs in: it discovers the
 //! metadata, registers, builds the authorization URL and redeems the code with PKCE; the test
-//! plays the browser in between. (In local development its first, unauthenticated `/mcp`
-//! request would be served as the local-dev user, so the SDK starts from discovery rather
-//! than from a 401.)
+//! plays the browser in between.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -66,6 +65,9 @@ pub(crate) fn worker() -> &'static LocalWorker {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("randomness");
         let mut options = Options::default();
+        options
+            .vars
+            .retain(|(name, _)| *name != "DEV_WITHOUT_TOKEN");
         options.vars.extend([
             ("COOKIE_ENCRYPTION_KEY", leak(hex::encode(key))),
             ("GITHUB_CLIENT_ID", "standin-client-id"),
@@ -166,7 +168,12 @@ impl<'a> SignIn<'a> {
 
 /// Registers a public client with refresh tokens.
 pub(crate) fn register(meter: &mut Meter, worker: &LocalWorker) -> String {
-    let response = meter.send(http().post(worker.url("/register")).json(&json!({
+    register_at(meter, &worker.url("/register"))
+}
+
+/// Registers a public client with refresh tokens at `endpoint`.
+fn register_at(meter: &mut Meter, endpoint: &str) -> String {
+    let response = meter.send(http().post(endpoint).json(&json!({
         "redirect_uris": [REDIRECT],
         "client_name": "e2e client",
         "grant_types": ["authorization_code", "refresh_token"],
@@ -202,6 +209,7 @@ fn browser_from(meter: &mut Meter, worker: &LocalWorker, authorize: &str, login:
     let cookie = cookie_of(&page);
     let html = page.text().expect("the consent page");
     assert!(html.contains("e2e client"), "{html}");
+    assert!(html.contains("has not verified it"), "{html}");
     let csrf = html
         .split("name=\"csrf_token\" value=\"")
         .nth(1)
@@ -416,6 +424,131 @@ fn discovery_sign_in_tool_call_refresh_replay_and_revocation() {
     for secret in [access, new_access, new_refresh, old_refresh] {
         assert!(!log.contains(secret), "a token reached the log");
     }
+}
+
+/// A POST to `/mcp` with no `Authorization` header (and a session, if any).
+fn mcp_without_token(session: Option<&str>, body: &str) -> reqwest::blocking::RequestBuilder {
+    let mut request = http()
+        .post(worker().url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    request
+}
+
+/// The `resource_metadata` URL of a 401's challenge.
+fn resource_metadata_of(refused: &Response) -> String {
+    let challenge = refused.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii");
+    challenge
+        .split("resource_metadata=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("resource_metadata in the challenge")
+        .to_owned()
+}
+
+#[test]
+fn a_client_without_a_token_gets_the_401_that_starts_sign_in_as_mcp_remote_does() {
+    let worker = worker();
+    let mut meter = Meter::default();
+
+    // mcp-remote's first request carries no token: 401, never the local-dev user.
+    let refused = meter.send(mcp_without_token(None, INITIALIZE));
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().get("mcp-session-id").is_none());
+    let metadata_url = resource_metadata_of(&refused);
+    // X-Dev-User changes nothing without DEV_WITHOUT_TOKEN.
+    let named = mcp_without_token(None, INITIALIZE).header("x-dev-user", "local-dev");
+    assert_eq!(status_of(named), 401);
+
+    // From the challenge alone: the metadata, registration, consent, GitHub, tokens.
+    let resource: Value = meter.send(http().get(&metadata_url)).json().expect("JSON");
+    let issuer = resource["authorization_servers"][0]
+        .as_str()
+        .expect("an authorization server")
+        .to_owned();
+    let server: Value = meter
+        .send(http().get(format!("{issuer}/.well-known/oauth-authorization-server")))
+        .json()
+        .expect("JSON");
+    let registration = server["registration_endpoint"]
+        .as_str()
+        .expect("dynamic registration");
+    let client_id = register_at(&mut meter, registration);
+    let verifier = "e2e-verifier-no-token-first-0123456789-01234";
+    let sign_in = SignIn::new(worker, &client_id, verifier);
+    let tokens = tokens(&mut meter, worker, &sign_in);
+    let access = tokens["access_token"].as_str().expect("access token");
+    let session = initialize(&mut meter, access);
+    let call = meter.send(mcp(
+        access,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"write","arguments":{"path":"no-token-first.md","content":"hello"}}}"#,
+    ));
+    assert_eq!(call.status(), 200);
+    assert!(!call.text().expect("a body").contains("\"isError\":true"));
+
+    // The client drops its token mid-session: 401 again, not someone else's notes.
+    let dropped = meter.send(mcp_without_token(Some(&session), PING));
+    assert_eq!(dropped.status(), 401);
+    assert_eq!(resource_metadata_of(&dropped), metadata_url);
+    assert!(
+        !worker
+            .json_log_lines()
+            .iter()
+            .any(|line| line["auth"] == "dev_user"),
+        "no request was served as the dev user"
+    );
+}
+
+/// `/authorize` for `client_id` asking for another resource (an error that is not about the
+/// client or its redirect URI).
+fn authorize_another_resource(worker: &LocalWorker, client_id: &str) -> Response {
+    let mut authorize = reqwest::Url::parse(&worker.url("/authorize")).expect("url");
+    authorize
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("code_challenge", &s256(&"v".repeat(43)))
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("state", "client-state")
+        .append_pair("resource", "https://other.example/mcp");
+    http().get(authorize).send().expect("GET /authorize")
+}
+
+#[test]
+fn authorize_redirects_no_error_to_a_client_nobody_approved() {
+    let worker = worker();
+    let meter = &mut Meter::default();
+    // Anyone can register any redirect URI: until a user approved the client, an error is a
+    // page, never a redirect (RFC 9700 section 4.11.2).
+    let client_id = register(meter, worker);
+    let refused = authorize_another_resource(worker, &client_id);
+    assert_eq!(refused.status(), 400);
+    assert!(refused.headers().get("location").is_none());
+    let page = refused.text().expect("a page");
+    assert!(page.contains("invalid_target"), "{page}");
+    assert!(page.contains("not been approved"), "{page}");
+
+    // Once a user approved it and signed in, its errors go back to it.
+    let verifier = "e2e-verifier-consent-record-0123456789-0123";
+    tokens(meter, worker, &SignIn::new(worker, &client_id, verifier));
+    let redirected = authorize_another_resource(worker, &client_id);
+    assert_eq!(redirected.status(), 302);
+    let back = location(&redirected);
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("invalid_target")
+    );
 }
 
 #[test]
@@ -743,4 +876,111 @@ fn the_official_rmcp_client_signs_in_with_its_oauth_support() {
         assert_ne!(result.is_error, Some(true), "{result:?}");
         client.cancel().await.expect("the client closes");
     });
+}
+
+/// Sends `requests` at once (they start together behind a barrier); returns each
+/// `(status, body)`.
+fn all_at_once(requests: Vec<reqwest::blocking::RequestBuilder>) -> Vec<(u16, Value)> {
+    let barrier = std::sync::Barrier::new(requests.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .into_iter()
+            .map(|request| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let response = request.send().expect("answered");
+                    let status = response.status().as_u16();
+                    (status, response.json().unwrap_or(Value::Null))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("a request thread"))
+            .collect()
+    })
+}
+
+/// The one success among `answers`, after checking every other is `invalid_grant`.
+fn the_only_success(answers: &[(u16, Value)]) -> Value {
+    let successes: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(successes.len(), 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 200) {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+    }
+    successes[0].clone()
+}
+
+#[test]
+fn a_code_redeemed_many_times_at_once_succeeds_once() {
+    let worker = worker();
+    let meter = &mut Meter::default();
+    let client_id = register(meter, worker);
+    let verifier = "e2e-verifier-concurrent-code-0123456789-0123";
+    let sign_in = SignIn::new(worker, &client_id, verifier);
+    let code = query_param(&browser_sign_in(meter, worker, &sign_in), "code").expect("code");
+    let redemptions = (0..8)
+        .map(|_| {
+            http().post(worker.url("/token")).form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier),
+                ("client_id", client_id.as_str()),
+                ("resource", sign_in.resource.as_str()),
+            ])
+        })
+        .collect();
+    let winner = the_only_success(&all_at_once(redemptions));
+    // The replays revoked what the one success got: its refresh token is refused.
+    let (status, body) = refresh(
+        worker,
+        &client_id,
+        winner["refresh_token"].as_str().expect("a refresh token"),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[test]
+fn a_refresh_token_used_many_times_at_once_rotates_once_and_the_reuse_ends_the_grant() {
+    let worker = worker();
+    let meter = &mut Meter::default();
+    let client_id = register(meter, worker);
+    let verifier = "e2e-verifier-concurrent-refresh-0123456789-0";
+    let first = tokens(meter, worker, &SignIn::new(worker, &client_id, verifier));
+    let old_refresh = first["refresh_token"].as_str().expect("a refresh token");
+    let rotations = (0..8)
+        .map(|_| {
+            http().post(worker.url("/token")).form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old_refresh),
+                ("client_id", client_id.as_str()),
+            ])
+        })
+        .collect();
+    let winner = the_only_success(&all_at_once(rotations));
+    // The reuse was detected: the whole family ends, the one rotation's tokens included.
+    let (status, body) = refresh(
+        worker,
+        &client_id,
+        winner["refresh_token"].as_str().expect("a refresh token"),
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let lines = worker.json_log_lines();
+    assert!(lines.iter().any(|line| line["auth"] == "refresh_refused"));
 }

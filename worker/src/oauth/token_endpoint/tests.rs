@@ -6,7 +6,7 @@ use crate::oauth::memory_kv::MemoryKv;
 use crate::oauth::pkce::{CodeChallenge, s256};
 use crate::oauth::registration::{RegistrationRandom, register};
 use crate::oauth::scope::Scope;
-use crate::oauth::storage::client_key;
+use crate::oauth::storage::{client_key, code_key};
 use crate::oauth::tokens::{AccessRecord, REFRESH_PREFIX};
 
 const NOW: u64 = 1_750_000_000_000;
@@ -450,4 +450,119 @@ fn refresh_checks_client_expiry_scope_and_registration() {
         error_of(&no_refresh.refresh("sb_rt_whatever", NOW + 2)),
         (400, "unauthorized_client")
     );
+}
+
+#[test]
+fn two_redemptions_that_both_saw_the_code_unused_are_settled_by_the_ledger() {
+    use crate::oauth::ledger::decide_redemption;
+
+    let mut f = Fixture::new(&["authorization_code", "refresh_token"]);
+    let code = f.code(true, NOW);
+    let client_id = f.client.client_id.clone();
+    // Both read KV before either wrote (two locations inside KV's propagation window).
+    let seen: Option<CodeRecord> = f.kv.get_json(&code_key(&hash_token(&code)), NOW + 1000);
+    let client = f.client.clone();
+    let outcomes: Vec<TokenOutcome> = (0..2)
+        .map(|_| {
+            let verifier = verifier();
+            let params = Params::from_pairs([
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier.as_str()),
+                ("client_id", client_id.as_str()),
+            ]);
+            let Ok(TokenRequest::Code(exchange)) = TokenRequest::parse(&params, None) else {
+                panic!("a code request");
+            };
+            let random = f.random();
+            exchange.redeem(
+                seen.clone(),
+                Some(&client),
+                None,
+                &f.context(),
+                NOW + 1000,
+                &random,
+            )
+        })
+        .collect();
+    // KV alone would let both through; each names the decision the user's object must take.
+    let mut first_grant: Option<String> = None;
+    let mut answers = Vec::new();
+    for outcome in &outcomes {
+        assert_eq!(outcome.reply.status, 200);
+        let check = outcome.ledger.as_ref().expect("a ledger check");
+        assert_eq!(check.user_id, USER);
+        let LedgerRequest::RedeemCode {
+            code_hash,
+            grant_id,
+            ..
+        } = &check.request
+        else {
+            panic!("a redemption: {:?}", check.request);
+        };
+        assert_eq!(code_hash, hash_token(&code).as_hex());
+        answers.push(decide_redemption(first_grant.as_deref()));
+        first_grant.get_or_insert_with(|| grant_id.clone());
+    }
+    assert_eq!(answers[0], LedgerAnswer::Granted);
+    assert_eq!(
+        answers[1],
+        LedgerAnswer::CodeReplayed {
+            grant_id: first_grant.expect("the first grant")
+        }
+    );
+    let refused = ledger_refusal(&answers[1], None);
+    assert_eq!(refused.reply.status, 400);
+    assert!(refused.reply.body.contains("invalid_grant"));
+    assert!(refused.writes.is_empty() && refused.ledger.is_none());
+}
+
+#[test]
+fn a_rotation_names_the_presented_and_the_new_refresh_hash() {
+    let mut f = Fixture::new(&["authorization_code", "refresh_token"]);
+    let code = f.code(true, NOW);
+    let (_, tokens) = f.redeem(&code, NOW + 1000);
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let record: Option<RefreshRecord> =
+        f.kv.get_json(&refresh_key(&hash_token(&refresh)), NOW + 2000);
+    let grant: Option<Grant> = record.as_ref().and_then(|record| {
+        f.kv.get_json(&RefreshExchange::grant_key(record), NOW + 2000)
+    });
+    let client_id = f.client.client_id.clone();
+    let params = Params::from_pairs([
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+        ("client_id", client_id.as_str()),
+    ]);
+    let Ok(TokenRequest::Refresh(exchange)) = TokenRequest::parse(&params, None) else {
+        panic!("a refresh request");
+    };
+    let random = f.random();
+    let client = f.client.clone();
+    let outcome = exchange.rotate(
+        record,
+        grant,
+        Some(&client),
+        &f.context(),
+        NOW + 2000,
+        &random,
+    );
+    assert_eq!(outcome.reply.status, 200);
+    let body: Value = serde_json::from_str(&outcome.reply.body).unwrap();
+    let check = outcome.ledger.expect("a ledger check");
+    let LedgerRequest::RotateRefresh {
+        presented_hash,
+        new_hash,
+        ..
+    } = check.request
+    else {
+        panic!("a rotation");
+    };
+    assert_eq!(presented_hash, hash_token(&refresh).as_hex());
+    assert_eq!(
+        new_hash,
+        hash_token(body["refresh_token"].as_str().unwrap()).as_hex()
+    );
+    assert!(check.grant.is_some(), "the refusal would need the grant");
 }
