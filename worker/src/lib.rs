@@ -13,6 +13,7 @@
 //! - [`config`]: the configuration read from bindings and vars, and its startup checks.
 //! - `correlation`: correlation ids (from `cf-ray`, or generated).
 //! - `request_log`: the one JSON log line per request.
+//! - `request_body`: the capped body reader every handler buffers a body with.
 //! - `routes`: which handler serves a method and path.
 //! - `loopback`: whether a request comes from this machine (local development needs it).
 //! - `health`: `/health`, its probes and the report they make.
@@ -51,6 +52,7 @@ mod note_tools;
 pub mod oauth;
 mod oauth_http;
 mod reply;
+mod request_body;
 mod request_log;
 mod routes;
 mod session_object;

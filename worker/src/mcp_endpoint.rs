@@ -10,8 +10,11 @@
 //! selects the object, and the object counts the request against the user's rate limits
 //! (the front Worker sends them in [`LIMITS_HEADER`]; see `user_limits`). Missing or invalid
 //! tokens get 401 with `WWW-Authenticate: Bearer resource_metadata=...`, a token without the
-//! scopes gets 403. Tokens carry scopes, but every `/mcp` request needs both `notes:read` and
-//! `notes:write` for now (the front Worker does not read the body to see which tool is called).
+//! scopes gets 403. Scopes: every `/mcp` request needs `notes:read` (initialize, lists, reads,
+//! searches, resources, prompts); tools that change notes (`write`, `edit`, `revert`) also
+//! need `notes:write`, which the object checks per call, since only it reads the body: a
+//! read-only token's write calls get an `isError` result saying so. The token's scopes travel
+//! to the object in [`SCOPE_HEADER`].
 //!
 //! Local development can keep a shortcut, where the operator asked for it (`LOCAL_DEV=1` and
 //! `DEV_WITHOUT_TOKEN=1`, as `scripts/dev.sh` runs, for a request from this machine only): a
@@ -30,13 +33,13 @@ use crate::mcp::headers::SESSION_ID;
 use crate::mcp::transport::admit;
 use crate::mcp_http;
 use crate::oauth::access::{AccessError, bearer_token, check_access, lookup_key};
-use crate::oauth::scope::ScopeSet;
+use crate::oauth::scope::{Scope, ScopeSet};
 use crate::oauth::token_failures;
 use crate::oauth::tokens::AccessRecord;
 use crate::oauth_http::settings::limits_header;
 use crate::oauth_http::{self, Decisions, OAUTH_KV, get_json, to_response};
 use crate::reply;
-use crate::session_object::{MCP_URL, USER_HEADER, object_name};
+use crate::session_object::{MCP_URL, SCOPE_HEADER, USER_HEADER, object_name};
 use crate::user_limits::{DECISION_HEADER, LIMITS_HEADER};
 
 /// The local-development header that names the user.
@@ -113,7 +116,7 @@ pub(crate) async fn serve(
     let record: Option<AccessRecord> = get_json(&env.kv(OAUTH_KV)?, &lookup_key(token)).await?;
     let principal = match check_access(
         record.as_ref(),
-        ScopeSet::ALL,
+        ScopeSet::only(Scope::NotesRead),
         &settings.urls,
         &settings.allowlist,
         now,
@@ -124,7 +127,19 @@ pub(crate) async fn serve(
     decisions.auth("bearer_ok");
     let user = principal.user_id.to_string();
     let limits = limits_header(&settings.rate_limits);
-    forward(req, env, &user, Some(&limits), decisions).await
+    let forwarding = Forwarding {
+        limits: &limits,
+        scope: &principal.scope.to_string(),
+    };
+    forward(req, env, &user, Some(forwarding), decisions).await
+}
+
+/// What the object is told about a signed-in request.
+struct Forwarding<'a> {
+    /// [`LIMITS_HEADER`]'s value.
+    limits: &'a str,
+    /// The token's scopes, for [`SCOPE_HEADER`].
+    scope: &'a str,
 }
 
 /// Sends the request to `user`'s object; records the object's rate-limit decision and keeps
@@ -133,20 +148,21 @@ async fn forward(
     req: Request,
     env: &Env,
     user: &str,
-    limits: Option<&str>,
+    signed_in: Option<Forwarding<'_>>,
     decisions: &Decisions,
 ) -> Result<Response> {
     let stub = env
         .durable_object("MCP_SESSION")?
         .get_by_name(&object_name(user))?;
     let response = stub
-        .fetch_with_request(forwarded(req, user, limits)?)
+        .fetch_with_request(forwarded(req, user, signed_in)?)
         .await?;
     let Some(decision) = response.headers().get(DECISION_HEADER)? else {
         return Ok(response);
     };
     decisions.rate_limit(match decision.as_str() {
         "admitted" => "admitted",
+        "not_counted" => "not_counted",
         "limited_minute" => "limited_minute",
         "limited_hour" => "limited_hour",
         "limited_day" => "limited_day",
@@ -178,20 +194,24 @@ fn is_user_id(user: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// The request for the object: same method, headers and body stream, with [`USER_HEADER`]
-/// and [`LIMITS_HEADER`] set by us (whatever the client sent under those names is dropped),
-/// and without the `Authorization` header (the object never sees tokens).
-fn forwarded(req: Request, user: &str, limits: Option<&str>) -> Result<Request> {
+/// The request for the object: same method, headers and body stream, with [`USER_HEADER`],
+/// [`LIMITS_HEADER`] and [`SCOPE_HEADER`] set by us (whatever the client sent under those
+/// names is dropped), and without the `Authorization` header (the object never sees tokens).
+fn forwarded(req: Request, user: &str, signed_in: Option<Forwarding<'_>>) -> Result<Request> {
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case(LIMITS_HEADER) {
+        if ["authorization", LIMITS_HEADER, SCOPE_HEADER, USER_HEADER]
+            .iter()
+            .any(|internal| name.eq_ignore_ascii_case(internal))
+        {
             continue;
         }
         headers.append(&name, &value)?;
     }
     headers.set(USER_HEADER, user)?;
-    if let Some(limits) = limits {
-        headers.set(LIMITS_HEADER, limits)?;
+    if let Some(signed_in) = signed_in {
+        headers.set(LIMITS_HEADER, signed_in.limits)?;
+        headers.set(SCOPE_HEADER, signed_in.scope)?;
     }
     let mut init = RequestInit::new();
     init.with_method(req.method())

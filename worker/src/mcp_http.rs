@@ -4,7 +4,6 @@
 
 use std::borrow::Cow;
 
-use futures::StreamExt;
 use serde::Serialize;
 use worker::{Headers, Request, Response, Result};
 
@@ -13,6 +12,7 @@ use crate::mcp::headers::{self, HeaderLookup};
 use crate::mcp::origin::OriginPolicy;
 use crate::mcp::rejection::Rejection;
 use crate::mcp::transport::{MAX_BODY_BYTES, TransportConfig};
+use crate::request_body::{BodyError, read_capped};
 
 /// `worker`'s request headers, for [`crate::mcp::transport::admit`].
 impl HeaderLookup for Headers {
@@ -64,33 +64,10 @@ pub(crate) fn accepted() -> Result<Response> {
     Ok(Response::empty()?.with_status(202))
 }
 
-/// Why a body could not be read.
-#[derive(Debug)]
-pub(crate) enum BodyReadError {
-    /// It is longer than [`MAX_BODY_BYTES`]: refuse with 413.
-    TooLarge,
-    /// The stream failed.
-    Failed(worker::Error),
-}
-
 /// Reads the request body, stopping as soon as it passes [`MAX_BODY_BYTES`] (a body sent
 /// without `Content-Length` is never buffered past the limit).
-pub(crate) async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, BodyReadError> {
-    let limit = usize::try_from(MAX_BODY_BYTES).unwrap_or(usize::MAX);
-    let mut stream = match req.stream() {
-        Ok(stream) => stream,
-        // No body at all.
-        Err(_) => return Ok(Vec::new()),
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(BodyReadError::Failed)?;
-        if body.len() + chunk.len() > limit {
-            return Err(BodyReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+pub(crate) async fn read_body(req: &mut Request) -> std::result::Result<Vec<u8>, BodyError> {
+    read_capped(req, usize::try_from(MAX_BODY_BYTES).unwrap_or(usize::MAX)).await
 }
 
 #[cfg(test)]

@@ -423,6 +423,15 @@ pub enum BodyError {
     /// A single value that is not a message: -32600.
     #[error("{0}")]
     Invalid(InvalidMessage),
+    /// A batch of more than [`MAX_BATCH_ENTRIES`] entries: -32600, and none is processed.
+    #[error(
+        "a batch may hold at most {MAX_BATCH_ENTRIES} entries; this one holds {entries} \
+         (nothing was processed: send them in smaller batches)"
+    )]
+    TooManyEntries {
+        /// How many entries the batch holds.
+        entries: usize,
+    },
 }
 
 impl BodyError {
@@ -437,20 +446,97 @@ impl BodyError {
                 ErrorObject::invalid_request("an empty batch is not a valid request"),
             ),
             BodyError::Invalid(invalid) => invalid.to_response(),
+            BodyError::TooManyEntries { .. } => {
+                Response::error(None, ErrorObject::invalid_request(self))
+            }
         }
     }
 }
 
-/// Parses a POST body into one message or a batch.
+/// The most entries a batch may hold. Each entry is a request served in turn and counted
+/// against the user's rate limit; 50 keeps one POST's work and reply bounded while leaving
+/// batches useful.
+pub const MAX_BATCH_ENTRIES: usize = 50;
+
+/// A body as JSON values, batches cut off at [`MAX_BATCH_ENTRIES`]: entries past the limit
+/// are counted but never built, so `[1,1,1,...]` costs no memory per entry.
+enum BoundedBody {
+    Single(Value),
+    Batch(Vec<Value>),
+    TooMany(usize),
+}
+
+impl<'de> Deserialize<'de> for BoundedBody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BoundedBodyVisitor)
+    }
+}
+
+struct BoundedBodyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BoundedBodyVisitor {
+    type Value = BoundedBody;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON-RPC message or a batch of them")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<BoundedBody, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = seq.next_element::<Value>()? {
+            if entries.len() == MAX_BATCH_ENTRIES {
+                let mut count = MAX_BATCH_ENTRIES + 1;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    count += 1;
+                }
+                return Ok(BoundedBody::TooMany(count));
+            }
+            entries.push(entry);
+        }
+        Ok(BoundedBody::Batch(entries))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<BoundedBody, A::Error> {
+        Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            .map(BoundedBody::Single)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<BoundedBody, E> {
+        Ok(BoundedBody::Single(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<BoundedBody, E> {
+        Ok(BoundedBody::Single(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<BoundedBody, E> {
+        Ok(BoundedBody::Single(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<BoundedBody, E> {
+        Ok(BoundedBody::Single(Value::from(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<BoundedBody, E> {
+        Ok(BoundedBody::Single(Value::from(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<BoundedBody, E> {
+        Ok(BoundedBody::Single(Value::Null))
+    }
+}
+
+/// Parses a POST body into one message or a batch (of at most [`MAX_BATCH_ENTRIES`]).
 pub fn parse_body(body: &[u8]) -> Result<Incoming, BodyError> {
-    let value: Value =
+    let value: BoundedBody =
         serde_json::from_slice(body).map_err(|err| BodyError::Parse(err.to_string()))?;
     match value {
-        Value::Array(items) if items.is_empty() => Err(BodyError::EmptyBatch),
-        Value::Array(items) => Ok(Incoming::Batch(
+        BoundedBody::TooMany(entries) => Err(BodyError::TooManyEntries { entries }),
+        BoundedBody::Batch(items) if items.is_empty() => Err(BodyError::EmptyBatch),
+        BoundedBody::Batch(items) => Ok(Incoming::Batch(
             items.into_iter().map(Message::from_value).collect(),
         )),
-        other => Message::from_value(other)
+        BoundedBody::Single(other) => Message::from_value(other)
             .map(Incoming::Single)
             .map_err(BodyError::Invalid),
     }

@@ -13,13 +13,15 @@
 //! - [`version`]: the protocol revisions we speak, negotiation, per-version features.
 //! - [`lifecycle`]: `initialize`, capabilities, `server/discover`, per-request `_meta`.
 //! - [`tools`], [`tool_schemas`], [`tool_call`]: tool definitions and results, their JSON
-//!   Schemas, and parsing `tools/call` into a typed [`tool_call::ToolCall`].
+//!   Schemas, and parsing `tools/call` into a typed [`tool_call::ToolCall`]; [`tool_text`]:
+//!   the text block of a result, written for the model.
 //! - [`resources`]: notes as resources: `note:///` URIs, `resources/list` pages,
 //!   `resources/read`, `resources/templates/list`.
 //! - [`prompts`]: the prompts, parsing `prompts/get` into a typed
 //!   [`prompts::PromptRequest`], and their messages.
 //! - [`pagination`]: the `cursor` of list requests.
 //! - [`progress`]: progress tokens, notifications and their rate; cancellation.
+//! - [`logging`]: `logging/setLevel` and `notifications/message`.
 //!
 //! HTTP transport rules:
 //! - [`headers`]: header lookup, `Accept`/`Content-Type`, session ids, mirrored values.
@@ -99,6 +101,7 @@
 pub mod headers;
 pub mod jsonrpc;
 pub mod lifecycle;
+pub mod logging;
 pub mod origin;
 pub mod pagination;
 pub mod progress;
@@ -108,6 +111,7 @@ pub mod resources;
 pub mod sse;
 pub mod tool_call;
 pub mod tool_schemas;
+pub mod tool_text;
 pub mod tools;
 pub mod transport;
 pub mod version;

@@ -49,14 +49,6 @@ pub enum Rejection {
         /// The header's value.
         requested: String,
     },
-    /// `MCP-Protocol-Version` differs from the session's negotiated version: 400.
-    #[error("MCP-Protocol-Version {header} does not match the session's version {session}")]
-    VersionMismatch {
-        /// The header's version.
-        header: ProtocolVersion,
-        /// The session's version.
-        session: ProtocolVersion,
-    },
     /// `MCP-Session-Id` is not a valid session id: 400.
     #[error("malformed MCP-Session-Id: {0}")]
     MalformedSessionId(SessionIdError),
@@ -107,7 +99,6 @@ impl Rejection {
             Rejection::PayloadTooLarge { .. } => 413,
             Rejection::UnknownSession => 404,
             Rejection::UnsupportedVersion { .. }
-            | Rejection::VersionMismatch { .. }
             | Rejection::MalformedSessionId(_)
             | Rejection::MissingSessionId
             | Rejection::MalformedLastEventId(_)
@@ -152,7 +143,6 @@ impl Rejection {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::PayloadTooLarge { .. } => "payload_too_large",
             Rejection::UnsupportedVersion { .. } => "unsupported_version",
-            Rejection::VersionMismatch { .. } => "version_mismatch",
             Rejection::MalformedSessionId(_) => "malformed_session_id",
             Rejection::MissingSessionId => "missing_session_id",
             Rejection::UnknownSession => "unknown_session",
@@ -197,14 +187,6 @@ mod tests {
                 },
                 400,
                 -32022,
-            ),
-            (
-                Rejection::VersionMismatch {
-                    header: ProtocolVersion::V2025_11_25,
-                    session: ProtocolVersion::V2025_06_18,
-                },
-                400,
-                -32600,
             ),
             (
                 Rejection::MalformedSessionId(SessionIdError::Empty),
@@ -259,7 +241,7 @@ mod tests {
             assert_eq!(rejection.allow().is_some(), status == 405);
             kinds.insert(rejection.kind());
         }
-        assert_eq!(kinds.len(), 16, "every kind is distinct");
+        assert_eq!(kinds.len(), 15, "every kind is distinct");
     }
 
     #[test]

@@ -172,11 +172,12 @@ pub struct CallToolResult {
 }
 
 impl CallToolResult {
-    /// A success carrying `structured` (an object matching the tool's output schema): as
-    /// `structuredContent` where the version has it, and always serialized into a text block,
-    /// as the spec recommends for clients that do not read structured content.
-    pub fn structured(version: ProtocolVersion, structured: Value) -> Self {
-        let text = structured.to_string();
+    /// A success of `tool` carrying `structured` (an object matching the tool's output
+    /// schema): as `structuredContent` where the version has it, and in the text block as
+    /// [`super::tool_text::text_block`] writes it for the model (the note's text for `read`,
+    /// compact lines for lists, JSON for changes).
+    pub fn structured(version: ProtocolVersion, tool: ToolName, structured: Value) -> Self {
+        let text = super::tool_text::text_block(tool, &structured);
         CallToolResult {
             content: vec![Content::Text { text }],
             structured_content: version.has_structured_output().then_some(structured),
@@ -284,18 +285,37 @@ mod tests {
     #[test]
     fn results_carry_structured_content_where_supported() {
         let value = json!({"path": "a.md", "version": 3});
-        let old =
-            CallToolResult::structured(ProtocolVersion::V2025_03_26, value.clone()).to_value();
+        let old = CallToolResult::structured(
+            ProtocolVersion::V2025_03_26,
+            ToolName::Write,
+            value.clone(),
+        )
+        .to_value();
         assert_eq!(
             old,
             json!({"content": [{"type": "text", "text": value.to_string()}], "isError": false})
         );
-        let new =
-            CallToolResult::structured(ProtocolVersion::V2025_06_18, value.clone()).to_value();
+        let new = CallToolResult::structured(
+            ProtocolVersion::V2025_06_18,
+            ToolName::Write,
+            value.clone(),
+        )
+        .to_value();
         assert_eq!(new["structuredContent"], value);
         let text: Value =
             serde_json::from_str(new["content"][0]["text"].as_str().unwrap()).unwrap();
         assert_eq!(text, value);
+    }
+
+    #[test]
+    fn a_read_shows_the_note_and_keeps_every_field_structured() {
+        let value = json!({"path": "a.md", "version": 3, "content": "line 1\nline \"2\"",
+                           "total_bytes": 15, "total_lines": 2, "truncated": false});
+        let result =
+            CallToolResult::structured(ProtocolVersion::V2025_11_25, ToolName::Read, value.clone())
+                .to_value();
+        assert_eq!(result["content"][0]["text"], "line 1\nline \"2\"");
+        assert_eq!(result["structuredContent"], value);
     }
 
     #[test]

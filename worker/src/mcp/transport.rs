@@ -16,9 +16,9 @@
 //! off, `Accept` (406), session id (400), `Last-Event-ID` (400). DELETE: 405 in 2026-07-28,
 //! session id (400).
 //!
-//! Without `MCP-Protocol-Version`, a session's request is served in the session's negotiated
-//! version; with neither, 2025-03-26 is assumed
-//! ([`ProtocolVersion::ASSUMED_WITHOUT_HEADER`]).
+//! A session's request is served in the session's negotiated version, whatever supported
+//! version `MCP-Protocol-Version` names (see [`session_version`]); without a session and the
+//! header, 2025-03-26 is assumed ([`ProtocolVersion::ASSUMED_WITHOUT_HEADER`]).
 
 use super::headers::{self, HeaderLookup, SessionId, decode_mirrored};
 use super::jsonrpc::{BatchError, ErrorCode, Incoming, Message, Request, Response, parse_body};
@@ -104,6 +104,43 @@ pub enum PostPlan {
 }
 
 impl PostPlan {
+    /// How many JSON-RPC requests the per-user rate limit counts for this POST: each request,
+    /// and each invalid batch entry (it is answered too); never notifications or responses.
+    pub fn requests(&self) -> u32 {
+        let answered = |message: &Message| matches!(message, Message::Request(_));
+        match self {
+            PostPlan::Initialize(_) => 1,
+            PostPlan::Session {
+                incoming: Incoming::Single(message),
+                ..
+            }
+            | PostPlan::Stateless { message, .. } => u32::from(answered(message)),
+            PostPlan::Session {
+                incoming: Incoming::Batch(entries),
+                ..
+            } => entries
+                .iter()
+                .filter(|entry| entry.as_ref().is_err() || entry.as_ref().is_ok_and(answered))
+                .count() as u32,
+        }
+    }
+
+    /// The id of the one request this POST carries, if it carries exactly one and no batch.
+    pub fn request_id(&self) -> Option<&super::jsonrpc::RequestId> {
+        match self {
+            PostPlan::Initialize(request)
+            | PostPlan::Session {
+                incoming: Incoming::Single(Message::Request(request)),
+                ..
+            }
+            | PostPlan::Stateless {
+                message: Message::Request(request),
+                ..
+            } => Some(&request.id),
+            _ => None,
+        }
+    }
+
     /// Whether the reply carries JSON-RPC; if not, it is 202 with no body.
     pub fn expects_response(&self) -> bool {
         match self {
@@ -263,10 +300,12 @@ impl PostAdmission {
                 {
                     return Err(rejection);
                 }
-                // Refuse what no session could accept now; the session's own version is
-                // checked again by `session_version`.
-                let version = header_version.unwrap_or(ProtocolVersion::ASSUMED_WITHOUT_HEADER);
-                incoming.check_batch(version).map_err(Rejection::Batch)?;
+                // Refuse what no session could accept (a batch holding `initialize`, or
+                // mixing responses); whether the session's version has batches at all is
+                // settled by `session_version`, whatever the header says.
+                incoming
+                    .check_batch(ProtocolVersion::V2025_03_26)
+                    .map_err(Rejection::Batch)?;
                 let session = self.session.ok_or(Rejection::MissingSessionId)?;
                 Ok(PostPlan::Session {
                     session,
@@ -380,22 +419,17 @@ fn modern_request_without_header(incoming: &Incoming) -> Option<Rejection> {
         })
 }
 
-/// The version a session's request is served in: the session's negotiated version. A header
-/// naming another version is refused; a missing header is fine (the session tells the
-/// version). Batches are checked against the negotiated version.
+/// The version a session's request is served in: always the session's negotiated version.
+/// `MCP-Protocol-Version` may name any version we support (an unsupported one was refused
+/// with 400 in [`admit`]), even one other than the session's: the official SDKs accept any
+/// supported version there, and clients that reuse one HTTP client across sessions send
+/// whichever they last negotiated. The header never changes how a session's request is
+/// served. Batches are checked against the negotiated version.
 pub fn session_version(
-    header_version: Option<ProtocolVersion>,
+    _header_version: Option<ProtocolVersion>,
     negotiated: ProtocolVersion,
     incoming: Option<&Incoming>,
 ) -> Result<ProtocolVersion, Rejection> {
-    if let Some(header) = header_version
-        && header != negotiated
-    {
-        return Err(Rejection::VersionMismatch {
-            header,
-            session: negotiated,
-        });
-    }
     if let Some(incoming) = incoming {
         incoming.check_batch(negotiated).map_err(Rejection::Batch)?;
     }

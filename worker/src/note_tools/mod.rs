@@ -46,6 +46,7 @@ use serde_json::Value;
 use crate::blobs::{self, GetBlobError};
 use crate::do_storage::DoStorage;
 use crate::mcp::jsonrpc::{ErrorCode, ErrorObject};
+use crate::mcp::logging::LogMessage;
 use crate::mcp::resources::mime_type as media_type;
 use crate::mcp::tool_call::ToolCall;
 use crate::mcp::tools::CallToolResult;
@@ -73,6 +74,9 @@ pub(crate) trait CallControl {
     /// `done` of `total` steps are done. Called after every step; the implementation decides
     /// which reports reach the client.
     fn progress(&self, done: u64, total: u64, message: &str);
+    /// A log message about this call for the client; the implementation sends it if the
+    /// client's log level wants it (and can: a JSON reply has nowhere to put it).
+    fn log(&self, _message: LogMessage) {}
 }
 
 /// A call that no one cancels or watches (background work).
@@ -124,7 +128,8 @@ pub(crate) async fn call(
     call: ToolCall,
     key: Option<RequestKey<'_>>,
 ) -> Result<CallToolResult, CallCancelled> {
-    let tool = call.tool().as_str();
+    let call_tool = call.tool();
+    let tool = call_tool.as_str();
     let started = worker::Date::now().as_millis();
     // Cheap for every call but a write's text, which is hashed once, streamed.
     let ids = EventIds::new(key, &call);
@@ -139,8 +144,20 @@ pub(crate) async fn call(
         ToolCall::Revert(args) => revert::run(notes, args, &ids),
         ToolCall::Recent(args) => recent::run(notes, args),
     };
+    if let Ok(value) = &outcome
+        && value.get("truncated") == Some(&Value::Bool(true))
+    {
+        notes.control.log(LogMessage::warning(format!(
+            "{tool}: the result was cut short (`truncated` is true); narrow the call or raise \
+             its limit to see the rest"
+        )));
+    }
     let (result, kind, error) = match outcome {
-        Ok(value) => (Ok(CallToolResult::structured(version, value)), "ok", None),
+        Ok(value) => (
+            Ok(CallToolResult::structured(version, call_tool, value)),
+            "ok",
+            None,
+        ),
         Err(ToolFailure::Cancelled) => (Err(CallCancelled), "cancelled", None),
         Err(ToolFailure::Refused(message)) => (Ok(CallToolResult::error(message)), "refused", None),
         Err(ToolFailure::Internal(detail)) => (

@@ -2,11 +2,15 @@
 //! (approximate).
 //!
 //! # Per user: [`RateLimiter`]
-//! By default 100 requests a minute, 1,000 an hour and 10,000 a day ([`RateLimits`]). Exact
+//! By default 120 requests a minute, 2,400 an hour and 10,000 a day ([`RateLimits`]): room
+//! for 100 tool calls a minute plus the session's own requests (`initialize`, list calls,
+//! pings), and for 20 minutes at that pace in any hour. What counts is JSON-RPC requests (each
+//! entry of a batch), never notifications, responses or stream reconnects. Exact
 //! under concurrency because counting happens in one place that serializes requests: the
 //! adapter keeps the limiter's state in the user's Durable Object (single-threaded; persist it
 //! with the object's storage, or keep it in memory and accept a reset when the object is
-//! evicted) and calls [`RateLimiter::check_and_count`] once per request there.
+//! evicted) and calls [`RateLimiter::check_and_count`] once per POST there, with the number of
+//! requests it carries.
 //!
 //! Each window is a sliding window over 60 buckets (1 s for the minute, 1 min for the hour,
 //! 24 min for the day). A request is counted in the bucket of its arrival and stays counted
@@ -103,8 +107,8 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            per_minute: 100,
-            per_hour: 1_000,
+            per_minute: 120,
+            per_hour: 2_400,
             per_day: 10_000,
         }
     }
@@ -141,25 +145,26 @@ impl Buckets {
         self.0.iter().map(|&(_, n)| u64::from(n)).sum()
     }
 
-    fn add(&mut self, window: Window, now_ms: u64) {
+    fn add(&mut self, window: Window, now_ms: u64, requests: u32) {
         let start = now_ms - now_ms % window.bucket_ms();
         match self.0.back_mut() {
             // Same bucket, or a clock that stepped back: count in the newest bucket.
-            Some((last, n)) if *last >= start => *n = n.saturating_add(1),
-            _ => self.0.push_back((start, 1)),
+            Some((last, n)) if *last >= start => *n = n.saturating_add(requests),
+            _ => self.0.push_back((start, requests)),
         }
     }
 
-    /// When enough requests will have left the window for one more to fit under `limit`.
-    fn release_at(&self, window: Window, limit: u64) -> u64 {
-        let mut must_leave = (self.count() + 1).saturating_sub(limit);
+    /// When enough requests will have left the window for `requests` more to fit under
+    /// `limit`.
+    fn release_at(&self, window: Window, limit: u64, requests: u64) -> u64 {
+        let mut must_leave = (self.count() + requests).saturating_sub(limit);
         for &(start, n) in &self.0 {
             must_leave = must_leave.saturating_sub(u64::from(n));
             if must_leave == 0 {
                 return start + window.bucket_ms() + window.length_ms();
             }
         }
-        // Only reachable with a zero limit: nothing will ever fit.
+        // Only reachable when `requests` alone exceed the limit: they will never fit.
         u64::MAX
     }
 }
@@ -195,25 +200,36 @@ pub struct Decision {
 }
 
 impl RateLimiter {
-    /// Decides on one request at `now_ms` and counts it if admitted. Call it from one place
-    /// that serializes a user's requests (the user's Durable Object).
-    pub fn check_and_count(&mut self, limits: &RateLimits, now_ms: u64) -> Decision {
+    /// Decides on `requests` requests arriving together at `now_ms` (one POST: a single
+    /// request, or a batch's entries) and counts them all if they all fit; if not, none is
+    /// counted. Call it from one place that serializes a user's requests (the user's Durable
+    /// Object). Zero requests are always admitted.
+    pub fn check_and_count(&mut self, limits: &RateLimits, now_ms: u64, requests: u32) -> Decision {
+        self.decide(limits, now_ms, requests, true)
+    }
+
+    /// Whether `requests` more would be admitted now, counting nothing.
+    pub fn check(&mut self, limits: &RateLimits, now_ms: u64, requests: u32) -> Decision {
+        self.decide(limits, now_ms, requests, false)
+    }
+
+    fn decide(&mut self, limits: &RateLimits, now_ms: u64, requests: u32, count: bool) -> Decision {
         let mut release: Option<(u64, Window)> = None;
         for window in Window::ALL {
             let buckets = &mut self.windows[window.index()];
             buckets.prune(window, now_ms);
             let limit = u64::from(limits.limit(window));
-            if buckets.count() >= limit {
-                let at = buckets.release_at(window, limit);
+            if requests > 0 && buckets.count() + u64::from(requests) > limit {
+                let at = buckets.release_at(window, limit, u64::from(requests));
                 if release.is_none_or(|(latest, _)| at > latest) {
                     release = Some((at, window));
                 }
             }
         }
         let allowed = release.is_none();
-        if allowed {
+        if allowed && count && requests > 0 {
             for window in Window::ALL {
-                self.windows[window.index()].add(window, now_ms);
+                self.windows[window.index()].add(window, now_ms, requests);
             }
         }
         let remaining = Window::ALL.map(|window| {
@@ -227,8 +243,12 @@ impl RateLimiter {
         });
         let (retry_after_secs, limited_by) = match release {
             None => (0, None),
+            // Requests that can never fit are told to wait a whole window.
             Some((at, window)) => (
-                at.saturating_sub(now_ms).div_ceil(1000).max(1),
+                at.min(now_ms + window.length_ms() + window.bucket_ms())
+                    .saturating_sub(now_ms)
+                    .div_ceil(1000)
+                    .max(1),
                 Some(window),
             ),
         };

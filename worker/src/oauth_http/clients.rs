@@ -18,6 +18,7 @@ use crate::oauth::token_endpoint::{
     RefreshExchange, TokenContext, TokenOutcome, TokenRequest, ledger_refusal,
 };
 use crate::oauth::tokens::{CodeRecord, Grant, IssueRandom, RefreshRecord};
+use crate::request_body::{BodyError, read_capped};
 use crate::session_object::ask_oauth_ledger;
 
 /// `POST /register` (RFC 7591).
@@ -28,14 +29,11 @@ pub(super) async fn register(
     now: u64,
     decisions: &Decisions,
 ) -> Result<Reply> {
-    let declared = req
-        .headers()
-        .get("content-length")?
-        .and_then(|length| length.trim().parse::<usize>().ok());
-    if declared.is_some_and(|length| length > settings.registration.max_body_bytes) {
-        return Ok(too_large());
-    }
-    let body = req.bytes().await?;
+    let body = match read_capped(&mut req, settings.registration.max_body_bytes).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge { .. }) => return Ok(too_large()),
+        Err(BodyError::Failed(err)) => return Err(err),
+    };
     let random = RegistrationRandom {
         client_id: random()?,
         client_secret: random()?,

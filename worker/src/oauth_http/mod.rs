@@ -31,6 +31,7 @@ use crate::oauth::response::{Reply, preflight};
 use crate::oauth::storage::KvWrite;
 use crate::oauth::token_failures::TokenFailures;
 use crate::reply;
+use crate::request_body::{BodyError, read_capped};
 
 pub(crate) use settings::Settings;
 
@@ -237,20 +238,13 @@ pub(crate) async fn apply(kv: &KvStore, writes: &[KvWrite]) -> Result<()> {
 }
 
 /// A request's form body (at most [`MAX_BODY_BYTES`]); `None` when larger (refused before
-/// reading when `Content-Length` says so).
+/// reading when `Content-Length` says so, and as soon as a body of unknown length passes it).
 pub(crate) async fn form(req: &mut Request) -> Result<Option<Params>> {
-    let declared = req
-        .headers()
-        .get("content-length")?
-        .and_then(|length| length.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Ok(None);
+    match read_capped(req, MAX_BODY_BYTES).await {
+        Ok(body) => Ok(Some(Params::parse(&String::from_utf8_lossy(&body)))),
+        Err(BodyError::TooLarge { .. }) => Ok(None),
+        Err(BodyError::Failed(err)) => Err(err),
     }
-    let body = req.bytes().await?;
-    if body.len() > MAX_BODY_BYTES {
-        return Ok(None);
-    }
-    Ok(Some(Params::parse(&String::from_utf8_lossy(&body))))
 }
 
 /// The pure layer's reply as a `worker::Response`.

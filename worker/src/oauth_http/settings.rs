@@ -7,7 +7,7 @@
 //! | `GITHUB_CLIENT_ID`, `GITHUB_CLIENT_SECRET` | secrets | the GitHub OAuth app |
 //! | `GITHUB_ALLOWED_USER_ID` | var | comma-separated GitHub user ids that may sign in (must not be empty) |
 //! | `GITHUB_BASE_URL` | var | a loopback GitHub stand-in; accepted only with `LOCAL_DEV=1` |
-//! | `RATE_LIMIT_PER_MINUTE`, `_PER_HOUR`, `_PER_DAY` | vars | per-user `/mcp` limits (default 100, 1,000, 10,000) |
+//! | `RATE_LIMIT_PER_MINUTE`, `_PER_HOUR`, `_PER_DAY` | vars | per-user `/mcp` limits in JSON-RPC requests (default 120, 2,400, 10,000) |
 //!
 //! Errors name the variable and what is wrong with it, never its value when it is a secret.
 

@@ -18,30 +18,39 @@
 //! stop at their next check. A cancelled SSE reply closes without a response; a cancelled JSON
 //! reply answers -32800 (HTTP needs an answer).
 
+use std::cell::RefCell;
+
 use serde_json::{Value, json};
 use worker::{Request, Response, Result};
 
 use super::live::RunningCall;
+use super::replies::{BatchReplies, logged_reply};
 use super::restore::StoreUnavailable;
-use super::{USER_HEADER, UserObject, now};
+use super::{SCOPE_HEADER, USER_HEADER, UserObject, now};
 use crate::config::Config;
 use crate::mcp::headers::{SESSION_ID, SessionId};
 use crate::mcp::jsonrpc::{self, ErrorObject, Incoming, Message};
 use crate::mcp::lifecycle::{
     InitializeParams, InitializeResult, ServerFeatures, discover_result, finish_result,
 };
+use crate::mcp::logging::{self, LogLevel, LogMessage};
 use crate::mcp::progress::{self, Cancelled, ProgressToken};
 use crate::mcp::rejection::Rejection;
 use crate::mcp::sse::EventId;
 use crate::mcp::tool_call::{ToolCall, ToolCallReply};
+use crate::mcp::tool_schemas;
+use crate::mcp::tools::CallToolResult;
 use crate::mcp::tools::list_tools_result;
 use crate::mcp::transport::{
     Admission, MAX_BODY_BYTES, PostPlan, admit, response_status, session_version,
 };
 use crate::mcp::version::{Era, ProtocolVersion};
 use crate::mcp::{prompts, resources};
-use crate::mcp_http::{self, BodyReadError};
+use crate::mcp_http;
 use crate::note_tools::{self, CallCancelled, CallControl, Notes, RequestKey};
+use crate::oauth::scope::{Scope, ScopeSet};
+use crate::request_body::BodyError;
+use crate::user_limits::{DECISION_HEADER, UserLimit};
 use crate::{note_prompts, note_resources, reply};
 
 /// Local development: a pause between the steps of long tool loops, so tests can cancel or
@@ -50,9 +59,10 @@ const DEV_STEP_PAUSE_MS: &str = "DEV_STEP_PAUSE_MS";
 /// The longest pause `DEV_STEP_PAUSE_MS` may ask for.
 const MAX_STEP_PAUSE_MS: u64 = 1_000;
 
-/// What this server implements: tools, resources with subscriptions, prompts.
+/// What this server implements: tools, resources with subscriptions, prompts, logging.
 const FEATURES: ServerFeatures = ServerFeatures {
     resources_subscribe: true,
+    logging: true,
     ..ServerFeatures::TOOLS_RESOURCES_PROMPTS
 };
 
@@ -80,6 +90,16 @@ impl UserObject {
             Ok(admission) => admission,
             Err(rejection) => return mcp_http::rejection(&rejection),
         };
+        let may_write = may_write(req.headers())?;
+        let sql = self.sql();
+        let limit = UserLimit::of(&sql, req.headers());
+        // A user with no request left is refused before a body that could hold one is read.
+        if let (Some(limit), Admission::Post(_)) = (&limit, &admission)
+            && let Some(refused) = limit.refuse_if_full(length)?
+        {
+            return Ok(refused);
+        }
+        let mut decision = "not_counted";
         match self.ensure_store().await {
             Ok(()) => {}
             Err(StoreUnavailable::Restore(error)) => return not_restored(&error.to_string()),
@@ -93,14 +113,25 @@ impl UserObject {
             Admission::Post(post) => {
                 let body = match mcp_http::read_body(&mut req).await {
                     Ok(body) => body,
-                    Err(BodyReadError::TooLarge) => {
+                    Err(BodyError::TooLarge { .. }) => {
                         return mcp_http::rejection(&Rejection::PayloadTooLarge {
                             limit: MAX_BODY_BYTES,
                         });
                     }
-                    Err(BodyReadError::Failed(err)) => return Err(err),
+                    Err(BodyError::Failed(err)) => return Err(err),
                 };
-                match post.plan(&body) {
+                let plan = post.plan(&body);
+                if let (Some(limit), Ok(plan)) = (&limit, &plan) {
+                    if let Some(refused) =
+                        limit.count(plan.requests(), plan.request_id().cloned())?
+                    {
+                        return Ok(refused);
+                    }
+                    if plan.requests() > 0 {
+                        decision = "admitted";
+                    }
+                }
+                match plan {
                     Err(rejection) => mcp_http::rejection(&rejection),
                     Ok(PostPlan::Initialize(request)) => self.initialize(&user, request, now),
                     Ok(PostPlan::Session {
@@ -118,6 +149,7 @@ impl UserObject {
                                         session: Some(session.as_str()),
                                         now,
                                         poll_after_ms: config.streams.poll_after_ms,
+                                        may_write,
                                     };
                                     self.answer(&post, incoming).await
                                 }
@@ -132,6 +164,7 @@ impl UserObject {
                             session: None,
                             now,
                             poll_after_ms: None,
+                            may_write,
                         };
                         self.answer(&post, Incoming::Single(message)).await
                     }
@@ -163,7 +196,12 @@ impl UserObject {
         };
         self.notify_changes();
         self.reschedule().await;
-        response
+        let mut response = response?;
+        if limit.is_some() {
+            // Responses made in Rust have mutable headers; if not, the log just lacks the field.
+            let _ = response.headers_mut().set(DECISION_HEADER, decision);
+        }
+        Ok(response)
     }
 
     /// `initialize`: negotiate, open a session in the store, answer with its id.
@@ -296,8 +334,14 @@ impl UserObject {
                 {
                     return self.stream_reply(post, request, token);
                 }
-                let response = self.answer_one(post, request).await;
-                mcp_http::json(response_status(post.version, &response), &response)
+                let (response, logs) = self.answer_one(post, request).await;
+                if logs.is_empty() {
+                    mcp_http::json(response_status(post.version, &response), &response)
+                } else {
+                    // Log messages go before the response, on an SSE reply (allowed for any
+                    // POST whose client accepts text/event-stream, which `admit` checked).
+                    logged_reply(post.version, &logs, &response)
+                }
             }
             Incoming::Single(Message::Notification(notification)) => {
                 self.on_notification(post.session, &notification);
@@ -305,40 +349,55 @@ impl UserObject {
             }
             Incoming::Single(Message::Response(_)) => mcp_http::accepted(),
             Incoming::Batch(entries) => {
-                let mut responses = Vec::new();
+                let mut replies = BatchReplies::default();
                 for entry in entries {
                     match entry {
+                        Ok(Message::Request(request)) if replies.is_full() => {
+                            replies.push(&replies.not_run(request.id));
+                        }
                         Ok(Message::Request(request)) => {
-                            responses.push(self.answer_one(post, request).await);
+                            // A batch's JSON array has no room for log messages.
+                            replies.push(&self.answer_one(post, request).await.0);
                         }
                         Ok(Message::Notification(notification)) => {
                             self.on_notification(post.session, &notification);
                         }
                         Ok(Message::Response(_)) => {}
-                        Err(invalid) => responses.push(invalid.to_response()),
+                        Err(invalid) => replies.push(&invalid.to_response()),
                     }
                 }
-                if responses.is_empty() {
-                    mcp_http::accepted()
-                } else {
-                    mcp_http::json(200, &responses)
-                }
+                replies.into_response()
             }
         }
     }
 
-    /// Serves one request with a JSON reply; a cancelled one answers -32800.
-    async fn answer_one(&self, post: &Post<'_>, request: jsonrpc::Request) -> jsonrpc::Response {
+    /// Serves one request with a JSON reply; a cancelled one answers -32800. Also returns
+    /// the log messages the session's client wants about it.
+    async fn answer_one(
+        &self,
+        post: &Post<'_>,
+        request: jsonrpc::Request,
+    ) -> (jsonrpc::Response, Vec<LogMessage>) {
         let id = request.id.clone();
         let call = self.in_flight.borrow_mut().start(post.session, &id, None);
-        let control = Unreported { call: &call };
+        let control = Unreported {
+            call: &call,
+            log_level: self.log_level(post.session),
+            logs: RefCell::default(),
+        };
         let response = self.handle(post, request, &control).await;
         self.in_flight
             .borrow_mut()
             .finish(post.session, &id, None, &call);
         self.notify_changes();
-        response
-            .unwrap_or_else(|| jsonrpc::Response::error(Some(id), progress::request_cancelled()))
+        let response = response
+            .unwrap_or_else(|| jsonrpc::Response::error(Some(id), progress::request_cancelled()));
+        (response, control.logs.into_inner())
+    }
+
+    /// The log level `session`'s client set; `None` when it set none (or has no session).
+    pub(super) fn log_level(&self, session: Option<&str>) -> Option<LogLevel> {
+        self.log_levels.borrow().get(session?).copied()
     }
 
     /// A notification from the client: only cancellation needs doing.
@@ -387,7 +446,14 @@ impl UserObject {
             "tools/call" => {
                 let started = worker::Date::now().as_millis();
                 let called = self
-                    .call_tool(version, request.params.as_ref(), now, key, control)
+                    .call_tool(
+                        version,
+                        request.params.as_ref(),
+                        now,
+                        key,
+                        control,
+                        post.may_write,
+                    )
                     .await;
                 self.tool_call_point(version, request.params.as_ref(), &called, started);
                 match called {
@@ -404,6 +470,21 @@ impl UserObject {
                 }
             }
             "server/discover" if version.era() == Era::Stateless => Ok(discover_result(&FEATURES)),
+            "logging/setLevel" if FEATURES.logging && version.offers_logging_capability() => {
+                match (
+                    post.session,
+                    logging::set_level_params(request.params.as_ref()),
+                ) {
+                    (_, Err(error)) => Err(error),
+                    (Some(session), Ok(level)) => {
+                        self.log_levels
+                            .borrow_mut()
+                            .insert(session.to_owned(), level);
+                        Ok(json!({}))
+                    }
+                    (None, Ok(_)) => Err(ErrorObject::method_not_found("logging/setLevel")),
+                }
+            }
             "resources/list" => self
                 .notes(now, control)
                 .and_then(|notes| note_resources::list(&notes, version, request.params.as_ref())),
@@ -491,6 +572,7 @@ impl UserObject {
         now: engine::Timestamp,
         key: Option<RequestKey<'_>>,
         control: &dyn CallControl,
+        may_write: bool,
     ) -> std::result::Result<std::result::Result<Value, ErrorObject>, CallCancelled> {
         let call = match ToolCall::parse(params) {
             Ok(call) => call,
@@ -501,6 +583,20 @@ impl UserObject {
                 });
             }
         };
+        let tool = call.tool();
+        if !may_write && !tool_schemas::spec(tool).hints.read_only {
+            // An `isError` result rather than a protocol error: the model reads it and can
+            // tell the user why, and the session goes on reading.
+            return Ok(Ok(CallToolResult::error(format!(
+                "`{}` changes notes, and this connection may only read them: it was signed \
+                 in with the {} scope only. Nothing was changed. To change notes, sign in \
+                 again and grant {}.",
+                tool.as_str(),
+                Scope::NotesRead.as_str(),
+                Scope::NotesWrite.as_str()
+            ))
+            .to_value()));
+        }
         let mut notes = match self.notes(now, control) {
             Ok(notes) => notes,
             Err(error) => return Ok(Err(error)),
@@ -571,6 +667,7 @@ impl UserObject {
     /// Cleans up after `session` ended: cancels its requests, ends its GET stream, and drops
     /// its subscriptions and outbox rows.
     pub(super) fn forget_session(&self, session: &str) {
+        self.log_levels.borrow_mut().remove(session);
         self.in_flight.borrow().cancel_session(session);
         self.get_streams.borrow_mut().end_session(session);
         match self
@@ -607,11 +704,26 @@ pub(super) struct Post<'a> {
     pub(super) now: engine::Timestamp,
     /// `MCP_SSE_POLL_AFTER_MS`.
     pub(super) poll_after_ms: Option<u64>,
+    /// Whether the request's token grants `notes:write` (see [`may_write`]).
+    pub(super) may_write: bool,
 }
 
-/// The control of a call whose reply is JSON: it can be cancelled; its progress goes nowhere.
+/// Whether the request may change notes: its token's scopes, which the front Worker sends in
+/// [`SCOPE_HEADER`] (replacing anything the client sent); a request without the header is
+/// the local-development user's, who may do everything.
+fn may_write(headers: &worker::Headers) -> Result<bool> {
+    Ok(match headers.get(SCOPE_HEADER)? {
+        None => true,
+        Some(scopes) => ScopeSet::parse(&scopes).is_ok_and(|set| set.contains(Scope::NotesWrite)),
+    })
+}
+
+/// The control of a call whose reply is JSON: it can be cancelled; its progress goes nowhere;
+/// the log messages its client wants are kept for the reply.
 struct Unreported<'a> {
     call: &'a RunningCall,
+    log_level: Option<LogLevel>,
+    logs: RefCell<Vec<LogMessage>>,
 }
 
 impl CallControl for Unreported<'_> {
@@ -620,6 +732,12 @@ impl CallControl for Unreported<'_> {
     }
 
     fn progress(&self, _done: u64, _total: u64, _message: &str) {}
+
+    fn log(&self, message: LogMessage) {
+        if message.wanted(self.log_level) {
+            self.logs.borrow_mut().push(message);
+        }
+    }
 }
 
 /// Why a session's request is not served.

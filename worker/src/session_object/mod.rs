@@ -29,6 +29,8 @@
 //! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
 //! - `post_stream`: SSE replies to POSTs (progress, cancellation, polling) and their
 //!   resumption from the `outbox`.
+//! - `replies`: replies whole when sent: a batch's JSON array within its budget, a reply
+//!   preceded by log messages.
 //! - `get_stream`: the sessions' GET streams: resource updates, live and replayed.
 //! - `live`: calls and streams in flight (memory); `outbox`: POST streams' events (SQLite);
 //!   `subscriptions`: which notes each session watches (SQLite) and what a stream replays.
@@ -52,6 +54,7 @@ mod oauth_ledger;
 mod outbox;
 mod post_stream;
 mod rebuild;
+mod replies;
 mod restore;
 mod subscriptions;
 mod upkeep;
@@ -77,6 +80,10 @@ pub(crate) const MCP_URL: &str = "https://session-object/mcp";
 /// The header that carries the user id from the front Worker to the object. The front Worker
 /// always sets it, replacing anything a client sent.
 pub(crate) const USER_HEADER: &str = "x-second-brain-user";
+/// The header that carries the request's token scopes (space-separated) from the front
+/// Worker to the object. The front Worker drops whatever a client sent under this name; a
+/// request without it (local development's user) may do everything.
+pub(crate) const SCOPE_HEADER: &str = "x-second-brain-scope";
 /// The reply header that says, in local development only, how long opening the store took
 /// (ms) on the request that opened it: the object's own part of a cold start, for
 /// `second-brain bench-mcp`.
@@ -88,6 +95,8 @@ const DEV_SNAPSHOT_EVERY_EVENTS: &str = "DEV_SNAPSHOT_EVERY_EVENTS";
 const DEV_FAIL_AFTER_BLOB_PUTS: &str = "DEV_FAIL_AFTER_BLOB_PUTS";
 /// The longest alarm delay the dev route accepts: one day.
 const MAX_ALARM_DELAY_MS: u64 = 86_400_000;
+/// The largest body `/backup-nudge` reads (a list of object keys from the cron).
+const NUDGE_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The name of the object that holds `user`'s notes. The prefix keeps users apart from the
 /// objects that answer health pings and dev routes.
@@ -153,6 +162,9 @@ pub struct UserObject {
     /// The log seq up to which note changes were pushed to GET streams (`None` until the
     /// first push or stream).
     notified_through: Cell<Option<u64>>,
+    /// The log level each session's client set with `logging/setLevel` (in memory: after an
+    /// eviction a session gets no log messages until it sets a level again).
+    log_levels: RefCell<std::collections::HashMap<String, crate::mcp::logging::LogLevel>>,
 }
 
 impl DurableObject for MCPSessionDurableObject {
@@ -183,6 +195,7 @@ impl DurableObject for MCPSessionDurableObject {
             in_flight: RefCell::new(live::InFlight::default()),
             get_streams: RefCell::new(live::GetStreams::default()),
             notified_through: Cell::new(None),
+            log_levels: RefCell::default(),
         });
         Self { object }
     }
@@ -203,8 +216,7 @@ impl UserObject {
         match (req.method(), path.as_str()) {
             (_, "/mcp") => {
                 self.store_open_ms.set(None);
-                let response =
-                    crate::user_limits::serve(&self.sql(), req, |req| self.serve_mcp(req)).await?;
+                let response = self.serve_mcp(req).await?;
                 self.report_store_open(response)
             }
             (Method::Get, "/ping") => {
@@ -221,7 +233,12 @@ impl UserObject {
             (_, "/archive") => self.serve_dev_archive(req).await,
             (Method::Post, "/backup-nudge") => {
                 let mut req = req;
-                let body: serde_json::Value = req.json().await.unwrap_or_default();
+                let body: serde_json::Value =
+                    crate::request_body::read_capped(&mut req, NUDGE_MAX_BODY_BYTES)
+                        .await
+                        .ok()
+                        .and_then(|body| serde_json::from_slice(&body).ok())
+                        .unwrap_or_default();
                 let forget: Vec<String> = body["forget"]
                     .as_array()
                     .map(|keys| {

@@ -34,6 +34,9 @@ struct StoredGrant {
     revoked: i64,
 }
 
+/// The largest ledger request read (the front Worker's own, a few hashes and ids).
+const LEDGER_MAX_BODY_BYTES: usize = 16 * 1024;
+
 impl UserObject {
     /// `POST /oauth-ledger`: one [`LedgerRequest`], answered with a [`LedgerAnswer`].
     pub(super) async fn serve_oauth_ledger(&self, mut req: Request) -> Result<Response> {
@@ -43,7 +46,11 @@ impl UserObject {
         if !self.bind_user(&user)? {
             return reply::error(409, "wrong_object", "this object serves another user");
         }
-        let Ok(request) = req.json::<LedgerRequest>().await else {
+        let request = crate::request_body::read_capped(&mut req, LEDGER_MAX_BODY_BYTES)
+            .await
+            .ok()
+            .and_then(|body| serde_json::from_slice::<LedgerRequest>(&body).ok());
+        let Some(request) = request else {
             return reply::error(400, "bad_request", "not a ledger request");
         };
         // From here to the reply: no `.await`, so the decision is this object's alone.

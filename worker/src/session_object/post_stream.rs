@@ -33,6 +33,7 @@ use super::outbox::{ResumeEnd, resume_plan};
 use crate::config::StreamTimes;
 use crate::mcp::headers::SessionId;
 use crate::mcp::jsonrpc::{self, ErrorCode, ErrorObject, RequestId};
+use crate::mcp::logging::{LogLevel, LogMessage};
 use crate::mcp::progress::{ProgressRate, ProgressToken};
 use crate::mcp::rejection::Rejection;
 use crate::mcp::sse::{self, EventId, LastEventIdError};
@@ -110,6 +111,8 @@ struct Streamed<'a> {
     emitter: &'a Emitter<'a>,
     token: ProgressToken,
     rate: RefCell<ProgressRate>,
+    /// The level the session's client set (`None`: no log messages).
+    log_level: Option<LogLevel>,
 }
 
 impl CallControl for Streamed<'_> {
@@ -124,6 +127,12 @@ impl CallControl for Streamed<'_> {
         if self.rate.borrow_mut().admit(done, Some(total), now_ms()) {
             let notification = self.token.notification(done, Some(total), message);
             self.emitter.emit(&notification, false);
+        }
+    }
+
+    fn log(&self, message: LogMessage) {
+        if message.wanted(self.log_level) && !self.emitter.call.is_cancelled() {
+            self.emitter.emit(&message.notification(), false);
         }
     }
 }
@@ -162,7 +171,8 @@ impl UserObject {
         {
             poll_later(call.clone(), generation, after);
         }
-        let (now, poll_after_ms) = (post.now, post.poll_after_ms);
+        let (now, poll_after_ms, may_write) = (post.now, post.poll_after_ms, post.may_write);
+        let log_level = self.log_level(post.session);
         worker::wasm_bindgen_futures::spawn_local(async move {
             let id = request.id.clone();
             let emitter = Emitter {
@@ -177,12 +187,14 @@ impl UserObject {
                 emitter: &emitter,
                 token,
                 rate: RefCell::new(ProgressRate::new(PROGRESS_EVERY_STEPS, PROGRESS_EVERY_MS)),
+                log_level,
             };
             let post = Post {
                 version,
                 session: session.as_deref(),
                 now,
                 poll_after_ms,
+                may_write,
             };
             match object.handle(&post, request, &control).await {
                 Some(response) => emitter.emit(&response, true),

@@ -269,14 +269,14 @@ fn long_user(worker: &'static LocalWorker, seeded: &'static OnceLock<()>) -> &'s
 static SEEDED_STREAMS: OnceLock<()> = OnceLock::new();
 static SEEDED_POLLING: OnceLock<()> = OnceLock::new();
 
-/// Writes `count` notes (a multiple of 100) for `user`, each with one `needle` line, in
-/// batches (2025-03-26 allows them).
+/// Writes `count` notes (a multiple of 50) for `user`, each with one `needle` line, in
+/// batches of 50, the most a batch may hold (2025-03-26 allows them).
 fn seed_notes(worker: &LocalWorker, user: &'static str, count: usize) {
     let raw = Raw::start(worker, user, "2025-03-26");
-    for batch in 0..count / 100 {
-        let calls: Vec<Value> = (0..100)
+    for batch in 0..count / 50 {
+        let calls: Vec<Value> = (0..50)
             .map(|i| {
-                let n = batch * 100 + i;
+                let n = batch * 50 + i;
                 json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {
                     "name": "write", "arguments": {
                         "path": format!("long/{n:04}.md"),

@@ -219,6 +219,36 @@ fn empty_batch_is_invalid() {
 }
 
 #[test]
+fn a_batch_holds_at_most_50_entries_and_the_rest_are_never_built() {
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let batch = |n: usize| format!("[{}]", vec![ping; n].join(","));
+    let Incoming::Batch(entries) = parse(&batch(MAX_BATCH_ENTRIES)).unwrap() else {
+        panic!("not a batch")
+    };
+    assert_eq!(entries.len(), 50);
+    let err = parse(&batch(51)).unwrap_err();
+    assert_eq!(err, BodyError::TooManyEntries { entries: 51 });
+    let Response::Error { id: None, error } = err.to_response() else {
+        panic!("not an id-less error")
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_REQUEST);
+    assert!(error.message.contains("at most 50"), "{}", error.message);
+    // A million entries are counted, not built.
+    let ones = format!("[{}]", vec!["1"; 1_000_000].join(","));
+    assert_eq!(
+        parse(&ones).unwrap_err(),
+        BodyError::TooManyEntries { entries: 1_000_000 }
+    );
+    // Still JSON first: a broken tail past the limit is a parse error.
+    let broken = format!("{}x", &batch(60)[..batch(60).len() - 1]);
+    assert!(matches!(parse(&broken), Err(BodyError::Parse(_))));
+    // Single values of every type are still read as (invalid) messages.
+    for text in ["1", "-1", "1.5", "true", "null", "\"x\""] {
+        assert!(matches!(parse(text), Err(BodyError::Invalid(_))), "{text}");
+    }
+}
+
+#[test]
 fn batches_keep_invalid_entries_for_per_entry_errors() {
     let incoming =
         parse(r#"[{"jsonrpc":"2.0","id":1,"method":"a"},2,{"jsonrpc":"2.0","method":"n"}]"#)

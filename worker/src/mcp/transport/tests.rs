@@ -376,10 +376,27 @@ fn batch_rules_at_plan_time() {
         )
         .is_ok()
     );
-    let err = plan(&[session, ("MCP-Protocol-Version", "2025-06-18")], batch).unwrap_err();
+    // A later version in the header does not refuse it here: the session's own version
+    // decides (`session_version`), whatever the header says.
+    assert!(
+        plan(
+            &[session, ("MCP-Protocol-Version", "2025-06-18")],
+            batch.clone()
+        )
+        .is_ok()
+    );
+    let Ok(PostPlan::Session { incoming, .. }) = plan(&[session], batch) else {
+        panic!("a session plan")
+    };
     assert_eq!(
-        err,
-        Rejection::Batch(BatchError::NotAllowed(ProtocolVersion::V2025_06_18))
+        session_version(
+            Some(ProtocolVersion::V2025_03_26),
+            ProtocolVersion::V2025_06_18,
+            Some(&incoming)
+        ),
+        Err(Rejection::Batch(BatchError::NotAllowed(
+            ProtocolVersion::V2025_06_18
+        )))
     );
     let with_init = json!([
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}},
@@ -388,6 +405,37 @@ fn batch_rules_at_plan_time() {
     assert_eq!(
         plan(&[], with_init).unwrap_err(),
         Rejection::Batch(BatchError::ContainsInitialize)
+    );
+}
+
+#[test]
+fn the_rate_limit_counts_requests_and_answered_batch_entries() {
+    let session = ("Mcp-Session-Id", SID);
+    let ping = |id: i64| json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let single = plan(&[session], ping(7)).unwrap();
+    assert_eq!(
+        (single.requests(), single.request_id()),
+        (1, Some(&RequestId::Number(7)))
+    );
+    let notification = plan(&[session], note.clone()).unwrap();
+    assert_eq!(
+        (notification.requests(), notification.request_id()),
+        (0, None)
+    );
+    let response = plan(&[session], json!({"jsonrpc": "2.0", "id": 1, "result": {}})).unwrap();
+    assert_eq!(response.requests(), 0);
+    // A batch: each request and each invalid entry (answered with an error) counts.
+    let batch = plan(&[session], json!([ping(1), note, ping(2), 5])).unwrap();
+    assert_eq!((batch.requests(), batch.request_id()), (3, None));
+    let fifty: Vec<_> = (0..50).map(ping).collect();
+    assert_eq!(plan(&[session], json!(fifty)).unwrap().requests(), 50);
+    let fifty_one: Vec<_> = (0..51).map(ping).collect();
+    let refused = plan(&[session], json!(fifty_one)).unwrap_err();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused,
+        Rejection::InvalidBody(BodyError::TooManyEntries { entries: 51 })
     );
 }
 
@@ -407,13 +455,14 @@ fn session_version_settles_on_the_negotiated_version() {
     let v = ProtocolVersion::V2025_06_18;
     assert_eq!(session_version(None, v, None), Ok(v));
     assert_eq!(session_version(Some(v), v, None), Ok(v));
-    assert_eq!(
-        session_version(Some(ProtocolVersion::V2025_11_25), v, None),
-        Err(Rejection::VersionMismatch {
-            header: ProtocolVersion::V2025_11_25,
-            session: v
-        })
-    );
+    // Any supported version in the header is accepted; the session's version is served.
+    for header in [
+        ProtocolVersion::V2024_11_05,
+        ProtocolVersion::V2025_03_26,
+        ProtocolVersion::V2025_11_25,
+    ] {
+        assert_eq!(session_version(Some(header), v, None), Ok(v));
+    }
     let batch = parse_body(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).unwrap();
     assert_eq!(
         session_version(None, v, Some(&batch)),

@@ -8,9 +8,56 @@ use crate::oauth::memory_kv::MemoryKv;
 // A time on a day boundary, so bucket arithmetic in the tests is easy to follow.
 const T0: u64 = 1_750_032_000_000;
 
+/// The limits these tests were written for (the defaults until batches were counted).
+const HUNDRED: RateLimits = RateLimits {
+    per_minute: 100,
+    per_hour: 1_000,
+    per_day: 10_000,
+};
+
+#[test]
+fn the_defaults_leave_room_for_100_tool_calls_a_minute_and_their_session() {
+    let limits = RateLimits::default();
+    let mut limiter = RateLimiter::default();
+    // initialize, tools/list, resources/list, prompts/list, then 100 tool calls and pings.
+    assert_eq!(admitted(&mut limiter, &limits, T0, 4), 4);
+    assert_eq!(admitted(&mut limiter, &limits, T0 + 1_000, 100), 100);
+    assert_eq!(admitted(&mut limiter, &limits, T0 + 50_000, 16), 16);
+    assert!(!limiter.check_and_count(&limits, T0 + 50_000, 1).allowed);
+    assert!(limits.per_hour >= 20 * limits.per_minute);
+}
+
+#[test]
+fn a_batch_counts_every_request_and_is_admitted_whole_or_not_at_all() {
+    let limits = HUNDRED;
+    let mut limiter = RateLimiter::default();
+    let batch = limiter.check_and_count(&limits, T0, 50);
+    assert!(batch.allowed);
+    assert_eq!(batch.remaining[0].remaining, 50);
+    assert!(limiter.check_and_count(&limits, T0, 40).allowed);
+    // 10 left: a batch of 11 is refused and counts nothing; 10 fit.
+    let refused = limiter.check_and_count(&limits, T0 + 1_000, 11);
+    assert!(!refused.allowed);
+    assert_eq!(refused.remaining[0].remaining, 10);
+    assert_eq!(refused.retry_after_secs, 60);
+    assert!(limiter.check(&limits, T0 + 1_000, 10).allowed);
+    assert!(limiter.check_and_count(&limits, T0 + 1_000, 10).allowed);
+    // `check` counts nothing; zero requests (notifications) always pass and count nothing.
+    assert!(!limiter.check(&limits, T0 + 1_000, 1).allowed);
+    assert!(limiter.check_and_count(&limits, T0 + 1_000, 0).allowed);
+    // A batch bigger than the limit never fits: it is told to wait a whole window.
+    let small = RateLimits {
+        per_minute: 5,
+        ..HUNDRED
+    };
+    let never = RateLimiter::default().check_and_count(&small, T0, 6);
+    assert!(!never.allowed);
+    assert_eq!(never.retry_after_secs, 61);
+}
+
 fn admitted(limiter: &mut RateLimiter, limits: &RateLimits, now: u64, n: usize) -> usize {
     (0..n)
-        .filter(|_| limiter.check_and_count(limits, now).allowed)
+        .filter(|_| limiter.check_and_count(limits, now, 1).allowed)
         .count()
 }
 
@@ -19,11 +66,11 @@ fn a_burst_of_150_parallel_calls_admits_exactly_100() {
     // The Durable Object serializes a user's requests; a mutex stands in for it here, with 150
     // threads arriving at once.
     let limiter = Arc::new(Mutex::new(RateLimiter::default()));
-    let limits = RateLimits::default();
+    let limits = HUNDRED;
     let threads: Vec<_> = (0..150)
         .map(|_| {
             let limiter = Arc::clone(&limiter);
-            std::thread::spawn(move || limiter.lock().unwrap().check_and_count(&limits, T0 + 5))
+            std::thread::spawn(move || limiter.lock().unwrap().check_and_count(&limits, T0 + 5, 1))
         })
         .collect();
     let decisions: Vec<Decision> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -38,8 +85,8 @@ fn a_burst_of_150_parallel_calls_admits_exactly_100() {
 #[test]
 fn remaining_counts_down_per_window() {
     let mut limiter = RateLimiter::default();
-    let limits = RateLimits::default();
-    let first = limiter.check_and_count(&limits, T0);
+    let limits = HUNDRED;
+    let first = limiter.check_and_count(&limits, T0, 1);
     assert!(first.allowed);
     assert_eq!(first.retry_after_secs, 0);
     assert_eq!(first.limited_by, None);
@@ -50,19 +97,19 @@ fn remaining_counts_down_per_window() {
 #[test]
 fn the_minute_window_slides_and_retry_after_is_right() {
     let mut limiter = RateLimiter::default();
-    let limits = RateLimits::default();
+    let limits = HUNDRED;
     // 50 at t=0.2 s and 50 at t=30.5 s fill the minute.
     assert_eq!(admitted(&mut limiter, &limits, T0 + 200, 50), 50);
     assert_eq!(admitted(&mut limiter, &limits, T0 + 30_500, 50), 50);
     // At 40 s: full. The first 50 (bucket 0..1 s) leave the window at 61 s: 21 s to wait.
-    let refused = limiter.check_and_count(&limits, T0 + 40_000);
+    let refused = limiter.check_and_count(&limits, T0 + 40_000, 1);
     assert!(!refused.allowed);
     assert_eq!(refused.retry_after_secs, 21);
     // Still refused one millisecond early, admitted exactly when Retry-After says.
-    assert!(!limiter.check_and_count(&limits, T0 + 60_999).allowed);
+    assert!(!limiter.check_and_count(&limits, T0 + 60_999, 1).allowed);
     assert_eq!(admitted(&mut limiter, &limits, T0 + 61_000, 60), 50);
     // No 60-second interval ever held more than 100: the second 50 are still counted.
-    let refused = limiter.check_and_count(&limits, T0 + 61_000);
+    let refused = limiter.check_and_count(&limits, T0 + 61_000, 1);
     assert_eq!(
         refused.retry_after_secs, 30,
         "the 30.5 s bucket leaves at 91 s"
@@ -72,7 +119,7 @@ fn the_minute_window_slides_and_retry_after_is_right() {
 #[test]
 fn refused_requests_do_not_count() {
     let mut limiter = RateLimiter::default();
-    let limits = RateLimits::default();
+    let limits = HUNDRED;
     assert_eq!(admitted(&mut limiter, &limits, T0, 100), 100);
     assert_eq!(admitted(&mut limiter, &limits, T0 + 30_000, 500), 0);
     assert_eq!(admitted(&mut limiter, &limits, T0 + 61_000, 100), 100);
@@ -90,7 +137,7 @@ fn the_hour_and_day_windows_roll_over() {
     assert_eq!(admitted(&mut limiter, &limits, T0, 10), 10);
     assert_eq!(admitted(&mut limiter, &limits, T0 + 61_000, 10), 10);
     assert_eq!(admitted(&mut limiter, &limits, T0 + 122_000, 10), 5);
-    let refused = limiter.check_and_count(&limits, T0 + 180_000);
+    let refused = limiter.check_and_count(&limits, T0 + 180_000, 1);
     assert_eq!(refused.limited_by, Some(Window::Hour));
     // Only 5 more may go through when the first minute's 10 leave: at 61 minutes.
     assert_eq!(refused.retry_after_secs, 3600 + 60 - 180);
@@ -98,7 +145,7 @@ fn the_hour_and_day_windows_roll_over() {
     assert_eq!(admitted(&mut limiter, &limits, T0 + 3_660_000, 10), 10);
     // Day: 35 admitted so far; 5 more fill it.
     assert_eq!(admitted(&mut limiter, &limits, T0 + 2 * 3_600_000, 10), 5);
-    let refused = limiter.check_and_count(&limits, T0 + 3 * 3_600_000);
+    let refused = limiter.check_and_count(&limits, T0 + 3 * 3_600_000, 1);
     assert_eq!(refused.limited_by, Some(Window::Day));
     // The first 10 of the day (bucket 0..24 min) leave 24 h 24 min after T0.
     let day_release = 24 * 3_600_000 + 24 * 60_000;
@@ -108,15 +155,19 @@ fn the_hour_and_day_windows_roll_over() {
     );
     assert!(
         !limiter
-            .check_and_count(&limits, T0 + day_release - 1)
+            .check_and_count(&limits, T0 + day_release - 1, 1)
             .allowed
     );
-    assert!(limiter.check_and_count(&limits, T0 + day_release).allowed);
+    assert!(
+        limiter
+            .check_and_count(&limits, T0 + day_release, 1)
+            .allowed
+    );
 }
 
 #[test]
 fn state_survives_serialization_and_clock_steps_back() {
-    let limits = RateLimits::default();
+    let limits = HUNDRED;
     let mut limiter = RateLimiter::default();
     assert_eq!(admitted(&mut limiter, &limits, T0 + 10_000, 60), 60);
     let json = serde_json::to_string(&limiter).unwrap();
@@ -130,9 +181,9 @@ fn state_survives_serialization_and_clock_steps_back() {
 #[test]
 fn the_429_reply_has_retry_after_and_a_json_rpc_error() {
     let mut limiter = RateLimiter::default();
-    let limits = RateLimits::default();
+    let limits = HUNDRED;
     admitted(&mut limiter, &limits, T0, 100);
-    let refused = limiter.check_and_count(&limits, T0 + 1_000);
+    let refused = limiter.check_and_count(&limits, T0 + 1_000, 1);
     let reply = rate_limited_reply(&refused, Some(RequestId::Number(7)));
     assert_eq!(reply.status, 429);
     assert_eq!(reply.header("retry-after"), Some("60"));
