@@ -60,6 +60,13 @@ pub enum GrepPatternError {
     Invalid(String),
 }
 
+/// `bytes` of a 64-bit target in the units of this one: regex-lite counts its program's heap,
+/// which is mostly pointer-sized, so a program takes about half as many bytes on wasm32.
+/// Scaling the limits keeps a pattern in the same class (and budget) on both.
+fn target_bytes(bytes: usize) -> usize {
+    bytes / 8 * size_of::<usize>()
+}
+
 /// A checked, compiled grep pattern.
 #[derive(Debug, Clone)]
 pub struct GrepPattern {
@@ -77,7 +84,10 @@ impl GrepPattern {
         // so each refused try stops once it passes that class's size.
         let mut last_error = None;
         for class in PROGRAM_CLASSES {
-            match RegexBuilder::new(pattern).size_limit(class).build() {
+            match RegexBuilder::new(pattern)
+                .size_limit(target_bytes(class))
+                .build()
+            {
                 Ok(regex) => return Ok(GrepPattern { regex, class }),
                 Err(err) => last_error = Some(err),
             }
