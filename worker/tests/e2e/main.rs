@@ -10,6 +10,7 @@ mod backup;
 mod cold_start;
 mod do_storage;
 mod health;
+mod hostile;
 mod limits;
 mod mcp;
 mod resources;
