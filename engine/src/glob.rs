@@ -29,7 +29,7 @@ pub const MAX_BRACE_DEPTH: usize = 4;
 /// The matching steps one call may spend over all the paths it looks at (one step is one
 /// program state visited for one character, or one range of a character class tried). A call
 /// goes past it by at most one path's worst case ([`Glob::step_bound`]: the caps keep that
-/// under about 4,200,000), so the worst call of the hostile catalogue takes about 40 ms
+/// under twice the budget), so the worst call of the hostile catalogue takes a few tens of milliseconds
 /// natively (the "Hostile patterns" section of `docs/benchmarks.md`).
 pub const WORK_PER_CALL: u64 = 4_000_000;
 
@@ -205,12 +205,13 @@ impl Glob {
         self.matches_with(path, budget, &mut Scratch::default())
     }
 
-    /// The most steps matching one path of `chars` characters can take: each program state
-    /// entered and stepped, and each class range tried, once per character and once more at
-    /// the start.
+    /// The most steps matching one path of `chars` characters can take, per character and
+    /// once more at the start: each state stepped (at most the program's size), each state
+    /// taken off the closure stack (each state entered pushes at most two, plus the first),
+    /// each class range tried.
     pub fn step_bound(&self, chars: usize) -> u64 {
         let ranges: usize = self.classes.iter().map(|(_, ranges)| ranges.len()).sum();
-        ((2 * self.program.len() + ranges) as u64).saturating_mul(chars as u64 + 1)
+        ((3 * self.program.len() + 1 + ranges) as u64).saturating_mul(chars as u64 + 1)
     }
 
     /// A matcher that reuses its memory from one path to the next (for many paths).
@@ -268,10 +269,11 @@ impl Glob {
     fn add(&self, set: &mut StateSet, pc: usize, stack: &mut Vec<usize>, steps: &mut u64) {
         stack.push(pc);
         while let Some(pc) = stack.pop() {
+            // Every state taken off the stack is a step, those already in the set too.
+            *steps += 1;
             if !set.insert(pc) {
                 continue;
             }
-            *steps += 1;
             match self.program[pc] {
                 Inst::Split(a, b) => {
                     stack.push(b);
