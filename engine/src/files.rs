@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
+use crate::glob::{Glob, WorkBudget};
 use crate::ids::{Hash, Timestamp};
 use crate::path::NotePath;
 
@@ -42,16 +42,6 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Where the next page starts, or `None` when this is the last page.
     pub next: Option<String>,
-}
-
-/// A glob pattern that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("invalid glob pattern {pattern:?}: {reason}")]
-pub struct GlobError {
-    /// The pattern as given.
-    pub pattern: String,
-    /// What is wrong with it.
-    pub reason: String,
 }
 
 /// Every current note. Sizes are summed so quotas are checked in constant time.
@@ -175,31 +165,33 @@ impl FileIndex {
 
     /// Notes in path order, starting after the path `after`, at most `limit` (1..=[`MAX_PAGE`]).
     pub fn list(&self, after: Option<&str>, limit: usize) -> Page<(&NotePath, &FileEntry)> {
-        self.scan(after, limit, "", |_| true)
+        self.scan(after, limit, "", |_| Keep::Yes)
     }
 
-    /// Notes whose path matches `pattern` (`*`, `**`, `?`, `[a-z]`, `{a,b}`), in path order,
-    /// paginated like [`FileIndex::list`]. The literal prefix of the pattern bounds the scan.
+    /// Notes whose path matches `glob`, in path order, paginated like [`FileIndex::list`]. The
+    /// literal prefix of the pattern bounds the scan, and matching spends `budget`: once it is
+    /// spent, the page ends early (with fewer than `limit` entries, maybe none) and its cursor
+    /// is the last path looked at, so the next call goes on from there. At least one path is
+    /// looked at whatever the budget, so paging always moves on.
     pub fn glob(
         &self,
-        pattern: &str,
+        glob: &Glob,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Page<(&NotePath, &FileEntry)>, GlobError> {
-        fast_glob::validate(pattern).map_err(|e| GlobError {
-            pattern: pattern.to_owned(),
-            reason: format!("{:?} at byte {}", e.kind, e.index),
-        })?;
-        if pattern.starts_with('!') {
-            return Err(GlobError {
-                pattern: pattern.to_owned(),
-                reason: "negated patterns are not supported".to_owned(),
-            });
-        }
-        let prefix = literal_prefix(pattern);
-        Ok(self.scan(after, limit, prefix, |path| {
-            fast_glob::glob_match(pattern, path)
-        }))
+        budget: &mut WorkBudget,
+    ) -> Page<(&NotePath, &FileEntry)> {
+        let mut matcher = glob.matcher();
+        let mut first = true;
+        self.scan(after, limit, glob.literal_prefix(), |path| {
+            if budget.is_spent() && !first {
+                return Keep::Stop;
+            }
+            first = false;
+            match matcher.matches(path, budget) {
+                true => Keep::Yes,
+                false => Keep::No,
+            }
+        })
     }
 
     /// The most recently changed notes, newest first: at most `limit` (1..=[`MAX_PAGE`]),
@@ -220,7 +212,7 @@ impl FileIndex {
         after: Option<&str>,
         limit: usize,
         prefix: &str,
-        keep: impl Fn(&str) -> bool,
+        mut keep: impl FnMut(&str) -> Keep,
     ) -> Page<(&'a NotePath, &'a FileEntry)> {
         let limit = limit.clamp(1, MAX_PAGE);
         let start = match after {
@@ -228,41 +220,49 @@ impl FileIndex {
             _ => Bound::Included(prefix),
         };
         let mut items = Vec::new();
-        let mut next = None;
+        let mut last_seen: Option<&NotePath> = None;
         let range = self
             .by_path
             .range::<str, _>((start, Bound::Unbounded))
             .take_while(|(path, _)| path.as_str().starts_with(prefix));
         for (path, entry) in range {
-            if !keep(path.as_str()) {
+            if items.len() == limit {
+                // One more entry shows that the listing goes on.
+                if matches!(keep(path.as_str()), Keep::Yes | Keep::Stop) {
+                    let next = items.last().map(|(p, _): &(&NotePath, _)| p.to_string());
+                    return Page { items, next };
+                }
+                last_seen = Some(path);
                 continue;
             }
-            if items.len() == limit {
-                next = items.last().map(|(p, _): &(&NotePath, _)| p.to_string());
-                break;
+            match keep(path.as_str()) {
+                Keep::Yes => items.push((path, entry)),
+                Keep::No => {}
+                Keep::Stop => {
+                    return Page {
+                        items,
+                        next: last_seen.map(NotePath::to_string),
+                    };
+                }
             }
-            items.push((path, entry));
+            last_seen = Some(path);
         }
-        Page { items, next }
+        Page { items, next: None }
     }
 }
 
-/// The part of a glob before its first special character, cut back to the last `/` so that a
-/// pattern like `notes/a*` scans only paths starting with `notes/`.
-fn literal_prefix(pattern: &str) -> &str {
-    let special = pattern
-        .find(['*', '?', '[', '{', '\\', '!'])
-        .unwrap_or(pattern.len());
-    match pattern[..special].rfind('/') {
-        Some(slash) if special < pattern.len() => &pattern[..=slash],
-        _ if special == pattern.len() => pattern,
-        _ => "",
-    }
+/// What a scan does with a path.
+enum Keep {
+    Yes,
+    No,
+    /// Stop before this path: the page ends, and the next starts with it.
+    Stop,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::glob::{Glob, WorkBudget};
 
     fn entry(seq: u64, size: u64) -> FileEntry {
         FileEntry {
@@ -360,26 +360,54 @@ mod tests {
             "notes/deep/z.md",
             "other/q.md",
         ]);
-        let page = idx.glob("notes/*.md", None, 10).unwrap();
-        assert_eq!(names(&page), ["notes/x.md"]);
-        let page = idx.glob("**/*.md", None, 10).unwrap();
-        assert_eq!(names(&page).len(), 4);
-        let page = idx.glob("notes/**", None, 2).unwrap();
-        assert_eq!(names(&page), ["notes/deep/z.md", "notes/x.md"]);
-        let page = idx.glob("notes/**", page.next.as_deref(), 2).unwrap();
-        assert_eq!(names(&page), ["notes/y.txt"]);
-        assert_eq!(page.next, None);
-        assert_eq!(names(&idx.glob("a.md", None, 10).unwrap()), ["a.md"]);
-        assert!(idx.glob("notes/{a,b", None, 10).is_err());
-        assert!(idx.glob("!x", None, 10).is_err());
+        let glob = |pattern: &str, after: Option<&str>, limit: usize| {
+            let pattern = Glob::new(pattern).unwrap();
+            let page = idx.glob(&pattern, after, limit, &mut WorkBudget::per_call());
+            let names: Vec<String> = names(&page).into_iter().map(str::to_owned).collect();
+            (names, page.next)
+        };
+        assert_eq!(glob("notes/*.md", None, 10).0, ["notes/x.md"]);
+        assert_eq!(glob("**/*.md", None, 10).0.len(), 4);
+        let (first, next) = glob("notes/**", None, 2);
+        assert_eq!(first, ["notes/deep/z.md", "notes/x.md"]);
+        assert_eq!(
+            glob("notes/**", next.as_deref(), 2),
+            (vec!["notes/y.txt".to_owned()], None)
+        );
+        assert_eq!(glob("a.md", None, 10).0, ["a.md"]);
     }
 
     #[test]
-    fn literal_prefixes() {
-        assert_eq!(literal_prefix("notes/a*"), "notes/");
-        assert_eq!(literal_prefix("*.md"), "");
-        assert_eq!(literal_prefix("a/b.md"), "a/b.md");
-        assert_eq!(literal_prefix("a/b/**"), "a/b/");
+    fn a_spent_budget_ends_the_page_with_a_cursor_and_paging_goes_on() {
+        let paths: Vec<String> = (0..50).map(|i| format!("n/{i:02}.md")).collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let idx = index(&refs);
+        let pattern = Glob::new("**/*{1,3,5,7,9}.md").unwrap();
+        let want: Vec<&str> = refs
+            .iter()
+            .copied()
+            .filter(|p| pattern.is_match(p))
+            .collect();
+        // A budget of one step: each call looks at one path, so pages end early, some empty.
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            let page = idx.glob(&pattern, after.as_deref(), 10, &mut WorkBudget::new(1));
+            assert!(page.items.len() <= 1);
+            seen.extend(names(&page).into_iter().map(str::to_owned));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, want);
+        assert_eq!(calls, 50, "one path looked at per call");
+        // A full budget answers in one page.
+        let page = idx.glob(&pattern, None, 100, &mut WorkBudget::per_call());
+        assert_eq!(names(&page), want);
+        assert_eq!(page.next, None);
     }
 
     #[test]

@@ -37,6 +37,8 @@
 //! - [`files`], [`history`], [`sessions`], [`search`], [`receipts`]: the projections.
 //! - [`snapshot`], [`segment`]: whole-state snapshots; archived runs of events, verification.
 //! - [`path`], [`ids`]: note paths and limits; hashes, ids and times.
+//! - [`glob`], [`grep`]: glob and grep patterns with bounded work per call (caps, a linear
+//!   glob matcher, a byte budget per grep call); [`hostile`]: patterns that test those bounds.
 //! - [`storage`]: the [`Storage`] trait and [`MemoryStorage`]; [`file_storage`] on a [`disk`],
 //!   with [`sim_disk`] for crash tests; [`sim`]: the seeded generator tests and benches share.
 //!
@@ -48,7 +50,10 @@ pub mod envelope;
 pub mod event;
 pub mod file_storage;
 pub mod files;
+pub mod glob;
+pub mod grep;
 pub mod history;
+pub mod hostile;
 pub mod ids;
 pub mod path;
 pub mod receipts;

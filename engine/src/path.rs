@@ -18,14 +18,32 @@ pub const MAX_SEGMENT_BYTES: usize = 255;
 ///
 /// Invariants: 1 to [`MAX_PATH_BYTES`] bytes; no leading or trailing `/`; no empty, `.` or
 /// `..` segment; no segment longer than [`MAX_SEGMENT_BYTES`]; no NUL, control characters
-/// (C0, DEL or C1) or backslash.
+/// (C0, DEL or C1) or backslash. Paths given since the rule against invisible characters
+/// ([`Invisible`]) also have none of those; a path stored before it (in a log or snapshot)
+/// is still read back, and [`NotePath::existing`] still names it, so such a note can be read,
+/// moved to a clean name or deleted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct NotePath(String);
 
 impl NotePath {
-    /// Checks `path` against the rules above.
+    /// Checks `path` against every rule above: for a name a request gives a note.
     pub fn new(path: impl Into<String>) -> Result<NotePath, PathError> {
+        let path = path.into();
+        check(&path)?;
+        if let Some((at, found)) = path
+            .char_indices()
+            .find(|&(_, c)| Invisible::of(c).is_some())
+        {
+            return Err(PathError::InvisibleCharacter { found, at });
+        }
+        Ok(NotePath(path))
+    }
+
+    /// Checks `path` against the rules every stored path meets (all but the rule against
+    /// invisible characters, which came later): for naming a note that may already exist,
+    /// so that a note named before that rule can still be read, moved or deleted.
+    pub fn existing(path: impl Into<String>) -> Result<NotePath, PathError> {
         let path = path.into();
         check(&path)?;
         Ok(NotePath(path))
@@ -43,10 +61,53 @@ impl fmt::Display for NotePath {
     }
 }
 
+/// Used when reading stored events and snapshots: the stored-path rules
+/// ([`NotePath::existing`]), so yesterday's logs replay.
 impl TryFrom<String> for NotePath {
     type Error = PathError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        NotePath::new(value)
+        NotePath::existing(value)
+    }
+}
+
+/// A character that changes how text around it is shown, or shows as nothing, so that a name
+/// holding it can look like another name: refused in note paths and client names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invisible {
+    /// A bidirectional control: U+202A..U+202E (embeddings, overrides), U+2066..U+2069
+    /// (isolates), U+200E, U+200F (marks) and U+061C (Arabic letter mark).
+    Bidirectional,
+    /// A zero-width character: U+200B..U+200D, U+2060 (word joiner) and U+FEFF.
+    ZeroWidth,
+}
+
+impl Invisible {
+    /// Which kind of invisible character `c` is, if it is one.
+    pub fn of(c: char) -> Option<Invisible> {
+        match c {
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => Some(Invisible::Bidirectional),
+            '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' => Some(Invisible::ZeroWidth),
+            _ => None,
+        }
+    }
+
+    /// The first invisible character of `text`: its byte offset, the character and its kind.
+    pub fn find(text: &str) -> Option<(usize, char, Invisible)> {
+        text.char_indices()
+            .find_map(|(at, c)| Invisible::of(c).map(|kind| (at, c, kind)))
+    }
+}
+
+impl fmt::Display for Invisible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Invisible::Bidirectional => "a bidirectional control character",
+            Invisible::ZeroWidth => "a zero-width character",
+        })
     }
 }
 
@@ -108,6 +169,18 @@ pub enum PathError {
         "the path contains the character {found:?} at byte {at}; control characters, NUL and '\\' are not allowed"
     )]
     BadCharacter {
+        /// The offending character.
+        found: char,
+        /// Its byte offset.
+        at: usize,
+    },
+    /// A bidirectional control or zero-width character ([`Invisible`]).
+    #[error(
+        "the path contains U+{code:04X} ({kind}) at byte {at}; bidirectional controls and zero-width characters are not allowed, as they make a path look like another",
+        code = u32::from(*found),
+        kind = Invisible::of(*found).unwrap_or(Invisible::ZeroWidth)
+    )]
+    InvisibleCharacter {
         /// The offending character.
         found: char,
         /// Its byte offset.
@@ -231,6 +304,56 @@ mod tests {
     fn messages_say_what_to_do() {
         let message = NotePath::new("/x").unwrap_err().to_string();
         assert!(message.contains("relative"), "{message}");
+    }
+
+    #[test]
+    fn bidirectional_and_zero_width_characters_are_refused() {
+        let bidi = [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+        ];
+        let zero_width = ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'];
+        for (chars, kind) in [
+            (&bidi[..], Invisible::Bidirectional),
+            (&zero_width[..], Invisible::ZeroWidth),
+        ] {
+            for &c in chars {
+                let path = format!("notes/a{c}b.md");
+                assert_eq!(
+                    NotePath::new(path.clone()),
+                    Err(PathError::InvisibleCharacter { found: c, at: 7 }),
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+                assert_eq!(Invisible::find(&path), Some((7, c, kind)));
+                let message = NotePath::new(path.clone()).unwrap_err().to_string();
+                assert!(
+                    message.contains(&format!("U+{:04X}", u32::from(c))),
+                    "{message}"
+                );
+                assert!(message.contains(&kind.to_string()), "{message}");
+                // A note stored before the rule is still named and read back.
+                assert_eq!(NotePath::existing(path.clone()).map(String::from), Ok(path));
+            }
+        }
+        // Neighbours of the refused ranges, and visible non-ASCII text, are fine.
+        for ok in [
+            "a\u{2061}b",
+            "a\u{2065}b",
+            "a\u{206A}b",
+            "a\u{200A}b",
+            "עברית/ملاحظة.md",
+        ] {
+            assert!(NotePath::new(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn stored_paths_with_invisible_characters_are_read_back() {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&"a\u{202E}b", &mut bytes).unwrap();
+        let path: NotePath = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(path.as_str(), "a\u{202E}b");
     }
 
     #[test]

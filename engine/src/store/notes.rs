@@ -306,7 +306,7 @@ impl<S: Storage> Store<S> {
         if let Some(receipt) = self.state.receipts.get(&id) {
             return Ok(Applied::from_receipt(receipt, true));
         }
-        let path = NotePath::new(path)?;
+        let path = NotePath::existing(path)?;
         let actual = self.current_version(path.as_str());
         if actual == 0 {
             return Err(DeleteError::NotFound(path));
@@ -329,7 +329,7 @@ impl<S: Storage> Store<S> {
         if let Some(receipt) = self.state.receipts.get(&id) {
             return Ok(Applied::from_receipt(receipt, true));
         }
-        let from = NotePath::new(from)?;
+        let from = NotePath::existing(from)?;
         let to = NotePath::new(to)?;
         let actual = self.current_version(from.as_str());
         if actual == 0 {
@@ -364,7 +364,7 @@ impl<S: Storage> Store<S> {
         if let Some(receipt) = self.state.receipts.get(&id) {
             return Ok(Applied::from_receipt(receipt, true));
         }
-        let path = NotePath::new(path)?;
+        let path = NotePath::existing(path)?;
         let Some(source) = self.state.history.version(path.as_str(), version) else {
             return Err(RevertError::NoSuchVersion { path, version });
         };

@@ -155,7 +155,7 @@ impl NoteUri {
         // `path` starts with the '/' that ends the (empty) authority, or is empty.
         let encoded = path.strip_prefix('/').unwrap_or(path);
         let decoded = decode(encoded, offset + (path.len() - encoded.len()))?;
-        let path = NotePath::new(decoded)?;
+        let path = NotePath::existing(decoded)?;
         let version = match query {
             None => None,
             Some(query) => Some(parse_version_query(query)?),
@@ -286,7 +286,7 @@ impl ListCursor {
         let encoded = token.strip_prefix(Self::PREFIX).ok_or_else(not_issued)?;
         let bytes = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| not_issued())?;
         let path = String::from_utf8(bytes).map_err(|_| not_issued())?;
-        NotePath::new(path)
+        NotePath::existing(path)
             .map(ListCursor)
             .map_err(|_| not_issued())
     }

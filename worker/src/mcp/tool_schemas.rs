@@ -238,8 +238,9 @@ pub fn spec(name: ToolName) -> ToolSpec {
         ToolName::Glob => ToolSpec {
             title: "List notes",
             description: "List notes whose path matches a glob pattern (`*` within a folder, \
-                `**` across folders, `?` one character), e.g. `projects/**/*.md`. Paginated: \
-                pass `next_cursor` back as `cursor`.",
+                `**` across folders, `?` one character, `[a-z]`, `{a,b}`), e.g. \
+                `projects/**/*.md`. Paginated: pass `next_cursor` back as `cursor` (a page may \
+                end early, even empty, when the call's matching budget is spent).",
             hints: READ_ONLY,
             input: json!({
                 "type": "object",
@@ -263,8 +264,9 @@ pub fn spec(name: ToolName) -> ToolSpec {
             title: "Grep notes",
             description: "Find lines matching a regular expression, in all notes or in those \
                 matching `path` (a path or glob). Returns each match with its line number and \
-                `context_lines` lines before and after. One call scans at most 900 notes; when \
-                more are left it returns `next_cursor`: pass it back as `cursor` to go on.",
+                `context_lines` lines before and after. One call scans at most 900 notes and \
+                128 KiB of text (less for a long or complex expression); when more is left it \
+                returns `next_cursor`: pass it back as `cursor` to go on.",
             hints: READ_ONLY,
             input: json!({
                 "type": "object",

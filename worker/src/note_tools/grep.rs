@@ -1,21 +1,25 @@
 //! `grep`: lines matching a regular expression, with context, in path order, a page of notes
 //! at a time.
 //!
-//! The expression is compiled by `regex-lite`, whose matching time is linear in the text (no
-//! backtracking), so no pattern can stall the object. The notes to scan are every note, the
-//! one note `path` names, or those matching `path` as a glob; their texts come from R2. One
-//! call scans at most [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes; when more notes are left,
-//! the reply says how far it got in `next_cursor`, and a call with that `cursor` goes on from
-//! there, so any number of notes can be searched and none is skipped silently. A reply that
-//! reached `max_matches` is `truncated` and has no cursor: raise `max_matches` or narrow
-//! `path` to see the rest. (Until the engine keeps note texts or an index the object can
-//! scan, grep reads R2.) Between batches it stops if the call was cancelled, and reports the
-//! notes scanned so far.
+//! The expression is compiled by the engine ([`engine::grep`]: `regex-lite`, which never
+//! backtracks, with a pattern length cap and a compiled size cap), and one call searches at
+//! most the pattern's byte budget: bytes x compiled size is bounded per call, so no pattern
+//! can stall the object. The notes to scan are every note, the one note `path` names, or
+//! those matching `path` as a glob (the engine's linear-time matcher, within one call's work
+//! budget). Their texts come from R2. One call scans at most [`MAX_NOTES`] notes and the
+//! byte budget; when more is left, the reply says how far it got in `next_cursor`, and a call
+//! with that `cursor` goes on from there (inside a note if the budget ran out in one), so any
+//! amount of text can be searched and none is skipped silently. A reply that reached
+//! `max_matches` is `truncated` and has no cursor: raise `max_matches` or narrow `path` to
+//! see the rest. (Until the engine keeps note texts or an index the object can scan, grep
+//! reads R2.) Between batches it stops if the call was cancelled, and reports the notes
+//! scanned so far.
 
 use engine::Hash;
 use engine::files::MAX_PAGE;
+use engine::glob::{Glob, WorkBudget};
+use engine::grep::GrepPattern;
 use futures::future::join_all;
-use regex_lite::{Regex, RegexBuilder};
 use serde_json::{Value, json};
 
 use super::{Notes, ToolFailure, ToolResult, text};
@@ -24,21 +28,18 @@ use crate::mcp::tool_call::GrepArgs;
 /// The most notes one call scans: each is one R2 read, and a request may make about a
 /// thousand subrequests.
 const MAX_NOTES: usize = 900;
-/// The most bytes of note text one call scans.
-const MAX_BYTES: u64 = 64 * 1024 * 1024;
-/// The longest pattern accepted, in bytes.
-const MAX_PATTERN_BYTES: usize = 1_000;
-/// The compiled program's size limit, in bytes.
-const MAX_PROGRAM_BYTES: usize = 1 << 20;
 /// Blobs fetched at once.
 const FETCH_CONCURRENCY: usize = 16;
 /// Longest line text returned, in bytes (longer lines are cut at a character boundary).
 const MAX_LINE_BYTES: usize = 1_000;
 
 pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
-    let regex = compile(&args.pattern)?;
+    let regex =
+        GrepPattern::new(&args.pattern).map_err(|err| ToolFailure::Refused(err.to_string()))?;
+    let mut bytes_left = regex.byte_budget();
+    let cursor = args.cursor.as_deref().map(Cursor::parse);
     let (candidates, mut next_cursor) =
-        candidates(notes, args.path.as_deref(), args.cursor.as_deref())?;
+        candidates(notes, args.path.as_deref(), cursor.as_ref(), bytes_left)?;
     let max_matches = usize::try_from(args.max_matches).unwrap_or(usize::MAX);
     let context = usize::try_from(args.context_lines).unwrap_or(0);
     let mut matches = Vec::new();
@@ -47,21 +48,31 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
     let mut scanned = 0u64;
     'notes: for chunk in candidates.chunks(FETCH_CONCURRENCY) {
         notes.check_cancelled()?;
-        let texts = join_all(chunk.iter().map(|(_, hash)| notes.blobs.get(*hash, false))).await;
-        for ((path, _), fetched) in chunk.iter().zip(texts) {
+        let texts = join_all(chunk.iter().map(|note| notes.blobs.get(note.hash, false))).await;
+        for (note, fetched) in chunk.iter().zip(texts) {
             scanned += 1;
             let content = match fetched {
                 Ok(bytes) => text(bytes),
                 Err(err) => return Err(ToolFailure::Internal(err.to_string())),
             };
             let room = max_matches - matches.len();
-            let (found, more) = grep_text(&regex, &content, context, room);
-            matches.extend(found.into_iter().map(|m| m.to_json(path)));
+            let search = Search {
+                regex: &regex,
+                context,
+                room,
+                from_line: note.from_line,
+            };
+            let outcome = search.run(&content, &mut bytes_left);
+            matches.extend(outcome.found.into_iter().map(|m| m.to_json(&note.path)));
             // With the budget spent, later notes are still scanned (room 0) until one more
             // match shows that `truncated` is true.
-            if more {
+            if outcome.more {
                 truncated = true;
                 next_cursor = None;
+                break 'notes;
+            }
+            if let Some(line) = outcome.stopped_at {
+                next_cursor = Some(Cursor::within(&note.path, line));
                 break 'notes;
             }
         }
@@ -80,60 +91,131 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
     }))
 }
 
-fn compile(pattern: &str) -> Result<Regex, ToolFailure> {
-    if pattern.len() > MAX_PATTERN_BYTES {
-        return Err(ToolFailure::Refused(format!(
-            "the pattern is {} bytes; the limit is {MAX_PATTERN_BYTES}",
-            pattern.len()
-        )));
-    }
-    RegexBuilder::new(pattern)
-        .size_limit(MAX_PROGRAM_BYTES)
-        .build()
-        .map_err(|err| ToolFailure::Refused(format!("invalid regular expression: {err}")))
+/// Where a call starts: after a note, or inside one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cursor {
+    /// After this path (every note up to it is done).
+    After(String),
+    /// In this note, from this line (1-based); the notes after it follow.
+    Within {
+        /// The note.
+        path: String,
+        /// Its first line not yet searched.
+        line: usize,
+    },
 }
 
-/// The notes one call scans (path and content hash), and the cursor of the rest.
-type Batch = (Vec<(String, Hash)>, Option<String>);
+impl Cursor {
+    /// A cursor into a note: `\line\path`. Paths never hold `\`, so a cursor that starts
+    /// with one is never a path.
+    fn within(path: &str, line: usize) -> String {
+        format!("\\{line}\\{path}")
+    }
 
-/// The notes this call scans, in path order, with their content hashes: those after `cursor`,
-/// up to [`MAX_NOTES`] notes and [`MAX_BYTES`] bytes (at least one note); and the cursor of
-/// the rest, if any are left.
+    fn parse(cursor: &str) -> Cursor {
+        let within = cursor
+            .strip_prefix('\\')
+            .and_then(|rest| rest.split_once('\\'))
+            .and_then(|(line, path)| Some((line.parse().ok()?, path)));
+        match within {
+            Some((line, path)) => Cursor::Within {
+                path: path.to_owned(),
+                line,
+            },
+            None => Cursor::After(cursor.to_owned()),
+        }
+    }
+
+    /// The path every note of the rest sorts after.
+    fn after(&self) -> &str {
+        match self {
+            Cursor::After(path) | Cursor::Within { path, .. } => path,
+        }
+    }
+}
+
+/// One note a call searches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    path: String,
+    hash: Hash,
+    /// The first line to search (1 unless the call resumes inside the note).
+    from_line: usize,
+}
+
+/// The notes one call scans, and the cursor of the rest.
+type Batch = (Vec<Candidate>, Option<String>);
+
+/// The notes this call scans, in path order: the note the cursor is inside, if any, then
+/// those after the cursor, up to [`MAX_NOTES`] notes and `byte_budget` bytes (at least one
+/// note); and the cursor of the rest, if any are left.
 fn candidates(
     notes: &Notes<'_>,
     path: Option<&str>,
-    cursor: Option<&str>,
+    cursor: Option<&Cursor>,
+    byte_budget: u64,
 ) -> Result<Batch, ToolFailure> {
+    let glob = match path {
+        Some(pattern) if is_glob(pattern) => {
+            Some(Glob::new(pattern).map_err(|err| ToolFailure::Refused(err.to_string()))?)
+        }
+        _ => None,
+    };
+    let mut budget = WorkBudget::per_call();
     notes.with(|store| {
         let files = store.files();
-        let mut out: Vec<(String, Hash)> = Vec::new();
+        let mut out: Vec<Candidate> = Vec::new();
         let mut bytes = 0u64;
-        let mut after = cursor.map(str::to_owned);
+        if let Some(Cursor::Within { path: inside, line }) = cursor {
+            let wanted = match (&glob, path) {
+                (Some(glob), _) => glob.is_match(inside),
+                (None, Some(one)) => one == inside,
+                (None, None) => true,
+            };
+            if let Some(entry) = files.get(inside).filter(|_| wanted) {
+                bytes = entry.size;
+                out.push(Candidate {
+                    path: inside.clone(),
+                    hash: entry.hash,
+                    from_line: *line,
+                });
+            }
+        }
+        let mut after = cursor.map(|cursor| cursor.after().to_owned());
         loop {
-            let page = match path {
-                None => files.list(after.as_deref(), MAX_PAGE),
-                Some(path) if !is_glob(path) => {
+            let page = match (&glob, path) {
+                (None, None) => files.list(after.as_deref(), MAX_PAGE),
+                (None, Some(path)) => {
                     // One note: nothing to page through (a cursor passes it by).
                     let one = files
                         .get_key_value(path)
-                        .filter(|_| cursor.is_none_or(|cursor| path > cursor))
-                        .map(|(p, e)| (p.to_string(), e.hash));
-                    return Ok((one.into_iter().collect(), None));
+                        .filter(|_| after.as_deref().is_none_or(|after| path > after))
+                        .map(|(p, e)| Candidate {
+                            path: p.to_string(),
+                            hash: e.hash,
+                            from_line: 1,
+                        });
+                    out.extend(one);
+                    return Ok((out, None));
                 }
-                Some(pattern) => files
-                    .glob(pattern, after.as_deref(), MAX_PAGE)
-                    .map_err(|err| ToolFailure::Refused(err.to_string()))?,
+                (Some(glob), _) => files.glob(glob, after.as_deref(), MAX_PAGE, &mut budget),
             };
             for (path, entry) in &page.items {
-                let full = out.len() >= MAX_NOTES || bytes.saturating_add(entry.size) > MAX_BYTES;
+                let full = out.len() >= MAX_NOTES || bytes.saturating_add(entry.size) > byte_budget;
                 if full && !out.is_empty() {
-                    let next = out.last().map(|(path, _)| path.clone());
+                    let next = out.last().map(|note| note.path.clone());
                     return Ok((out, next));
                 }
                 bytes = bytes.saturating_add(entry.size);
-                out.push((path.to_string(), entry.hash));
+                out.push(Candidate {
+                    path: path.to_string(),
+                    hash: entry.hash,
+                    from_line: 1,
+                });
             }
             match page.next {
+                // The glob's work budget is spent: the rest is for the next call.
+                Some(next) if budget.is_spent() => return Ok((out, Some(next))),
                 Some(next) => after = Some(next),
                 None => return Ok((out, None)),
             }
@@ -167,28 +249,82 @@ impl LineMatch {
     }
 }
 
-/// Up to `room` matching lines of `text`, each with `context` lines on either side, and
-/// whether more matching lines follow.
-fn grep_text(regex: &Regex, text: &str, context: usize, room: usize) -> (Vec<LineMatch>, bool) {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut found = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        if !regex.is_match(line) {
-            continue;
+/// One note's search.
+struct Search<'a> {
+    regex: &'a GrepPattern,
+    /// Lines of context on either side of a match.
+    context: usize,
+    /// How many more matches the call may return.
+    room: usize,
+    /// The first line to search, 1-based.
+    from_line: usize,
+}
+
+/// What a note's search found.
+#[derive(Debug, Default)]
+struct Outcome {
+    found: Vec<LineMatch>,
+    /// Another matching line follows the last one returned (`room` was reached).
+    more: bool,
+    /// The byte budget ran out before this line (1-based), which is where to go on.
+    stopped_at: Option<usize>,
+}
+
+impl Search<'_> {
+    /// Up to `room` matching lines of `text` from `from_line`, each with `context` lines on
+    /// either side, spending `bytes_left` (each line searched costs its length plus one).
+    /// A line that does not fit in what is left ends the search there, unless nothing has
+    /// been spent yet: then a line longer than the whole budget is searched in its first
+    /// budget's worth of bytes only, so every call moves on.
+    fn run(&self, text: &str, bytes_left: &mut u64) -> Outcome {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut outcome = Outcome::default();
+        let start = self.from_line.max(1) - 1;
+        for (index, line) in lines.iter().enumerate().skip(start) {
+            let cost = line.len() as u64 + 1;
+            let searched = if cost <= *bytes_left {
+                *bytes_left -= cost;
+                *line
+            } else if *bytes_left > 0 && index == start && self.is_call_start(bytes_left) {
+                let head = prefix(line, usize::try_from(*bytes_left).unwrap_or(usize::MAX));
+                *bytes_left = 0;
+                head
+            } else {
+                outcome.stopped_at = Some(index + 1);
+                return outcome;
+            };
+            if !self.regex.is_match(searched) {
+                continue;
+            }
+            if outcome.found.len() == self.room {
+                outcome.more = true;
+                return outcome;
+            }
+            let before = index.saturating_sub(self.context);
+            let end = (index + 1 + self.context).min(lines.len());
+            outcome.found.push(LineMatch {
+                line: index + 1,
+                text: cut(line),
+                before: lines[before..index].iter().map(|l| cut(l)).collect(),
+                after: lines[index + 1..end].iter().map(|l| cut(l)).collect(),
+            });
         }
-        if found.len() == room {
-            return (found, true);
-        }
-        let start = index.saturating_sub(context);
-        let end = (index + 1 + context).min(lines.len());
-        found.push(LineMatch {
-            line: index + 1,
-            text: cut(line),
-            before: lines[start..index].iter().map(|l| cut(l)).collect(),
-            after: lines[index + 1..end].iter().map(|l| cut(l)).collect(),
-        });
+        outcome
     }
-    (found, false)
+
+    /// Whether nothing of the call's budget is spent yet.
+    fn is_call_start(&self, bytes_left: &u64) -> bool {
+        *bytes_left == self.regex.byte_budget()
+    }
+}
+
+/// The longest start of `line` of at most `max` bytes, at a character boundary.
+fn prefix(line: &str, max: usize) -> &str {
+    let mut end = max.min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    &line[..end]
 }
 
 /// `line`, cut to [`MAX_LINE_BYTES`] at a character boundary.
@@ -207,8 +343,26 @@ fn cut(line: &str) -> String {
 mod tests {
     use super::*;
 
-    fn regex(pattern: &str) -> Regex {
-        compile(pattern).unwrap()
+    fn regex(pattern: &str) -> GrepPattern {
+        GrepPattern::new(pattern).unwrap()
+    }
+
+    /// Searches all of `text` from line 1 with a full budget.
+    fn grep_text(
+        regex: &GrepPattern,
+        text: &str,
+        context: usize,
+        room: usize,
+    ) -> (Vec<LineMatch>, bool) {
+        let search = Search {
+            regex,
+            context,
+            room,
+            from_line: 1,
+        };
+        let outcome = search.run(text, &mut regex.byte_budget());
+        assert_eq!(outcome.stopped_at, None);
+        (outcome.found, outcome.more)
     }
 
     #[test]
@@ -236,10 +390,96 @@ mod tests {
     }
 
     #[test]
-    fn bad_and_huge_patterns_are_refused() {
-        assert!(matches!(compile("("), Err(ToolFailure::Refused(m)) if m.contains("invalid")));
-        assert!(compile(&"a".repeat(MAX_PATTERN_BYTES + 1)).is_err());
-        assert!(compile("(?i)TODO|fixme").is_ok());
+    fn the_byte_budget_ends_the_search_at_a_line_and_the_next_call_goes_on_there() {
+        let regex = regex("x");
+        let search = |from_line, bytes_left: &mut u64| {
+            let search = Search {
+                regex: &regex,
+                context: 0,
+                room: 10,
+                from_line,
+            };
+            search.run("x1\nx2\nx3\nx4", bytes_left)
+        };
+        // Room for two lines ("x1\n", "x2\n") of the budget left.
+        let mut left = 6;
+        let outcome = search(1, &mut left);
+        assert_eq!(
+            outcome.found.iter().map(|m| m.line).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!((outcome.stopped_at, left), (Some(3), 0));
+        // The next call starts at line 3, with line numbers as in the note.
+        let outcome = search(3, &mut regex.byte_budget());
+        assert_eq!(
+            outcome.found.iter().map(|m| m.line).collect::<Vec<_>>(),
+            [3, 4]
+        );
+        assert_eq!(outcome.stopped_at, None);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_budget_is_searched_in_its_head_and_the_call_moves_on() {
+        let regex = regex("y");
+        let budget = regex.byte_budget() as usize;
+        let text = format!(
+            "{}y{}z\nsecond y",
+            "a".repeat(budget / 2),
+            "b".repeat(budget)
+        );
+        let search = Search {
+            regex: &regex,
+            context: 0,
+            room: 10,
+            from_line: 1,
+        };
+        let mut left = regex.byte_budget();
+        let outcome = search.run(&text, &mut left);
+        assert_eq!(outcome.found.len(), 1, "the y in the head is found");
+        assert_eq!(outcome.stopped_at, Some(2));
+        let z = GrepPattern::new("z").unwrap();
+        let search = Search {
+            regex: &z,
+            context: 0,
+            room: 10,
+            from_line: 1,
+        };
+        let outcome = search.run(&text, &mut z.byte_budget());
+        assert!(
+            outcome.found.is_empty(),
+            "the z past the budget is not searched"
+        );
+    }
+
+    #[test]
+    fn cursors_inside_a_note_are_never_paths() {
+        let within = Cursor::within("notes/a b.md", 7);
+        assert_eq!(
+            Cursor::parse(&within),
+            Cursor::Within {
+                path: "notes/a b.md".to_owned(),
+                line: 7
+            }
+        );
+        assert_eq!(
+            Cursor::parse("notes/x.md"),
+            Cursor::After("notes/x.md".to_owned())
+        );
+        assert_eq!(Cursor::parse("\\x\\y"), Cursor::After("\\x\\y".to_owned()));
+        assert_eq!(Cursor::parse(&within).after(), "notes/a b.md");
+    }
+
+    #[test]
+    fn bad_and_huge_patterns_are_refused_with_the_limit() {
+        let message = GrepPattern::new("(").unwrap_err().to_string();
+        assert!(message.contains("invalid"), "{message}");
+        let message = GrepPattern::new(&"a".repeat(1_001))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("1000 bytes"), "{message}");
+        let message = GrepPattern::new("(a{1000}){1000}").unwrap_err().to_string();
+        assert!(message.contains("262144 bytes"), "{message}");
+        assert!(GrepPattern::new("(?i)TODO|fixme").is_ok());
     }
 
     #[test]

@@ -7,8 +7,8 @@ use super::{Notes, ToolFailure, ToolResult, text};
 use crate::mcp::tool_call::ReadArgs;
 
 pub(super) async fn run(notes: &Notes<'_>, args: ReadArgs) -> ToolResult {
-    let path =
-        NotePath::new(args.path.as_str()).map_err(|err| ToolFailure::Refused(err.to_string()))?;
+    let path = NotePath::existing(args.path.as_str())
+        .map_err(|err| ToolFailure::Refused(err.to_string()))?;
     let (version, hash) = notes.with(|store| match args.version {
         None => store
             .files()

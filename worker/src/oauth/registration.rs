@@ -15,7 +15,9 @@
 //!   `code` (the default). Refresh tokens are issued only to clients that registered
 //!   `refresh_token`.
 //! - `client_name`: optional, at most [`RegistrationPolicy::max_client_name_chars`] characters,
-//!   no control characters. Shown on the consent page, escaped.
+//!   no control characters, no bidirectional controls or zero-width characters
+//!   ([`engine::path::Invisible`]: they can make one name look like another). Shown on the
+//!   consent page, escaped.
 //! - `scope`: optional, within our scopes (default: all).
 //!
 //! Other metadata (`client_uri`, `logo_uri`, `contacts`, ...) is ignored and not echoed: the
@@ -23,6 +25,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use engine::path::Invisible;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
@@ -250,6 +253,19 @@ pub enum RegistrationError {
         /// Why.
         reason: RedirectUriError,
     },
+    /// `client_name` holds a bidirectional control or zero-width character.
+    #[error(
+        "client_name contains U+{code:04X} ({kind}) at byte {at}; bidirectional controls and zero-width characters are not allowed in a client name, as they make it look like another",
+        code = u32::from(*found)
+    )]
+    InvisibleInClientName {
+        /// The offending character.
+        found: char,
+        /// Which kind it is.
+        kind: Invisible,
+        /// Its byte offset in the name (after trimming).
+        at: usize,
+    },
     /// Some other metadata value is refused.
     #[error("{0}")]
     InvalidMetadata(String),
@@ -400,6 +416,9 @@ pub fn register(
             }
             if name.chars().any(char::is_control) {
                 return Err(invalid("client_name must not contain control characters"));
+            }
+            if let Some((at, found, kind)) = Invisible::find(&name) {
+                return Err(RegistrationError::InvisibleInClientName { found, kind, at });
             }
             Some(name).filter(|name| !name.is_empty())
         }
@@ -664,6 +683,52 @@ mod tests {
         let huge = vec![b' '; 20 * 1024];
         let err = register(&huge, &RegistrationPolicy::default(), NOW, &random()).unwrap_err();
         assert_eq!(err.reply().status, 413);
+    }
+
+    #[test]
+    fn client_names_with_bidirectional_or_zero_width_characters_are_refused() {
+        let cases = [
+            ('\u{202A}', Invisible::Bidirectional),
+            ('\u{202E}', Invisible::Bidirectional),
+            ('\u{2066}', Invisible::Bidirectional),
+            ('\u{2069}', Invisible::Bidirectional),
+            ('\u{200E}', Invisible::Bidirectional),
+            ('\u{200F}', Invisible::Bidirectional),
+            ('\u{061C}', Invisible::Bidirectional),
+            ('\u{200B}', Invisible::ZeroWidth),
+            ('\u{200D}', Invisible::ZeroWidth),
+            ('\u{2060}', Invisible::ZeroWidth),
+            ('\u{FEFF}', Invisible::ZeroWidth),
+        ];
+        for (c, kind) in cases {
+            let name = format!("Claude{c} Desktop");
+            let body = json!({"redirect_uris": ["https://a.example/cb"], "client_name": name});
+            let err = register_json(body).unwrap_err();
+            assert_eq!(
+                err,
+                RegistrationError::InvisibleInClientName {
+                    found: c,
+                    kind,
+                    at: 6
+                },
+                "U+{:04X}",
+                u32::from(c)
+            );
+            assert_eq!(err.code(), ErrorCode::InvalidClientMetadata);
+            assert_eq!(err.reply().status, 400);
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("U+{:04X}", u32::from(c))),
+                "{message}"
+            );
+            assert!(
+                message.contains("not allowed in a client name"),
+                "{message}"
+            );
+        }
+        // Visible non-Latin names are fine.
+        let body = json!({"redirect_uris": ["https://a.example/cb"], "client_name": "מסוף ملاحظات"});
+        assert!(register_json(body).is_ok());
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn log_changes(
 /// The resource URI of the note at `path` (a path from the log, so valid; an invalid one
 /// would be written as given rather than dropped).
 fn note_uri(path: &str) -> String {
-    match engine::NotePath::new(path) {
+    match engine::NotePath::existing(path) {
         Ok(path) => NoteUri::current(path).to_string(),
         Err(_) => format!("{NOTE_URI_PREFIX}{path}"),
     }

@@ -11,6 +11,7 @@ mod cold_start;
 mod dev_access;
 mod do_storage;
 mod health;
+mod hostile;
 mod idle;
 mod limits;
 mod mcp;
