@@ -1,5 +1,7 @@
 //! The library side of the operator tools: pieces that tests in other crates start in-process.
 //!
+//! - [`cf_standin`]: a local stand-in for the Cloudflare API endpoints wrangler and `deploy`
+//!   use, serving each deployed version in workerd on a stable local URL.
 //! - [`file_disk`]: the engine's `Disk` on the files of one directory, for
 //!   `engine::file_storage::FileStorage` (`restore` writes its log with it; tests read it back).
 //! - [`github_standin`]: the local stand-in for GitHub's OAuth web flow (the Worker's
@@ -10,6 +12,7 @@
 //! - [`smoke`]: the checks a deployed Worker must pass, as a step machine (`second-brain
 //!   smoke` drives it; the deploy gate will too).
 
+pub mod cf_standin;
 pub mod file_disk;
 pub mod github_standin;
 pub mod s3_http;
