@@ -45,6 +45,8 @@ fn config(serve: Option<ServeConfig>) -> Config {
         account_id: ACCOUNT.to_owned(),
         token: TOKEN.to_owned(),
         scripts: vec![SCRIPT.to_owned()],
+        // As the first `wrangler deploy` of wrangler.toml leaves the script.
+        migration_tag: Some("v1".to_owned()),
         buckets: vec![BUCKET.to_owned()],
         subdomain: "standin".to_owned(),
         serve,

@@ -138,10 +138,11 @@ pub(crate) struct Script {
 }
 
 impl Script {
-    fn new(now: &str) -> Script {
+    fn new(now: &str, migration_tag: Option<&str>) -> Script {
         Script {
             created_on: now.to_owned(),
             modified_on: now.to_owned(),
+            migration_tag: migration_tag.map(str::to_owned),
             subdomain_enabled: true,
             ..Script::default()
         }
@@ -230,12 +231,13 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    /// An account holding these (empty) scripts.
-    pub(crate) fn new(scripts: &[String], now: &str) -> Account {
+    /// An account holding these scripts, without versions, their Durable Object migrations
+    /// applied up to `migration_tag` (as a first `wrangler deploy` leaves them).
+    pub(crate) fn new(scripts: &[String], migration_tag: Option<&str>, now: &str) -> Account {
         Account {
             scripts: scripts
                 .iter()
-                .map(|name| (name.clone(), Script::new(now)))
+                .map(|name| (name.clone(), Script::new(now, migration_tag)))
                 .collect(),
         }
     }
@@ -525,7 +527,7 @@ mod tests {
 
     #[test]
     fn deploying_another_version_switches_and_the_same_one_does_not() {
-        let mut account = Account::new(&["w".to_owned()], "t0");
+        let mut account = Account::new(&["w".to_owned()], None, "t0");
         account.upload("w", upload("a"), "v1".into(), "t1").unwrap();
         account.upload("w", upload("b"), "v2".into(), "t2").unwrap();
         let (_, served) = account
@@ -568,7 +570,7 @@ mod tests {
 
     #[test]
     fn a_secret_edit_makes_and_deploys_a_version_only_when_the_latest_is_deployed() {
-        let mut account = Account::new(&["w".to_owned()], "t0");
+        let mut account = Account::new(&["w".to_owned()], None, "t0");
         account
             .edit_secret("w", "S", Some("one".into()), ("x".into(), "y".into()), "t1")
             .unwrap();
@@ -616,7 +618,7 @@ mod tests {
 
     #[test]
     fn an_unknown_script_is_not_found() {
-        let mut account = Account::new(&[], "t0");
+        let mut account = Account::new(&[], None, "t0");
         assert!(matches!(
             account.upload("w", upload("a"), "v".into(), "t"),
             Err(ApiError::ScriptNotFound(_))

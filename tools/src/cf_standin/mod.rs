@@ -86,6 +86,10 @@ pub struct Args {
     /// Worker scripts that exist (repeat).
     #[arg(long = "script", required = true)]
     scripts: Vec<String>,
+    /// The Durable Object migration tag the scripts are at (as `wrangler deploy` left them;
+    /// `wrangler versions upload` refuses a script with migrations still to apply).
+    #[arg(long)]
+    migration_tag: Option<String>,
     /// R2 buckets that exist (repeat).
     #[arg(long = "bucket")]
     buckets: Vec<String>,
@@ -126,6 +130,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         account_id: args.account_id.clone(),
         token: args.token.clone(),
         scripts: args.scripts.clone(),
+        migration_tag: args.migration_tag.clone(),
         buckets: args.buckets.clone(),
         subdomain: args.subdomain.clone(),
         serve,
@@ -155,6 +160,9 @@ pub struct Config {
     pub token: String,
     /// Scripts that exist, with no versions yet.
     pub scripts: Vec<String>,
+    /// The Durable Object migration tag those scripts are at (`None`: no migrations applied;
+    /// `wrangler versions upload` then refuses a config that has migrations).
+    pub migration_tag: Option<String>,
     /// R2 buckets that exist.
     pub buckets: Vec<String>,
     /// The account's workers.dev subdomain.
@@ -224,7 +232,11 @@ impl StandIn {
             .clone()
             .map(|serve| serving::Serving::new(serve, runtime.handle().clone()));
         let shared = Arc::new(Shared {
-            account: Mutex::new(Account::new(&config.scripts, &now())),
+            account: Mutex::new(Account::new(
+                &config.scripts,
+                config.migration_tag.as_deref(),
+                &now(),
+            )),
             config,
             rate_limited: AtomicU32::new(0),
             serving,

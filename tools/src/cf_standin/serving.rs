@@ -168,7 +168,9 @@ impl Serving {
     fn spawn(&self, run_dir: &Path, state: &Path) -> Result<WorkerProcess, ServeError> {
         let port = free_port().map_err(ServeError::Spawn)?;
         let inspector = free_port().map_err(ServeError::Spawn)?;
-        let log_path = run_dir.join(format!("wrangler-{port}.log"));
+        // Beside the run's directory, not in it: wrangler dev watches that directory and
+        // would reload on every line it logs.
+        let log_path = run_dir.with_extension(format!("{port}.log"));
         let log = fs::File::create(&log_path).map_err(|source| write_error(&log_path, source))?;
         let log_err = log.try_clone().map_err(ServeError::Spawn)?;
         let mut command = Command::new(&self.config.wrangler);
@@ -330,13 +332,7 @@ fn safe_name(name: &str) -> String {
 fn write_version(dir: &Path, version: &Version) -> Result<(), ServeError> {
     fs::create_dir_all(dir).map_err(|source| write_error(dir, source))?;
     for module in &version.modules {
-        let relative = Path::new(&module.name);
-        let inside = relative
-            .components()
-            .all(|part| matches!(part, std::path::Component::Normal(_)));
-        if !inside || module.name.is_empty() {
-            return Err(ServeError::ModuleName(module.name.clone()));
-        }
+        let relative = module_path(&module.name)?;
         let path = dir.join(relative);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|source| write_error(parent, source))?;
@@ -353,6 +349,20 @@ fn write_version(dir: &Path, version: &Version) -> Result<(), ServeError> {
         .collect();
     fs::write(&vars, text).map_err(|source| write_error(&vars, source))?;
     Ok(())
+}
+
+/// A module's name as a path inside the bundle: relative, `./` allowed (wrangler names its
+/// additional modules `./HASH-NAME.wasm`), nothing that climbs out.
+fn module_path(name: &str) -> Result<&Path, ServeError> {
+    let path = Path::new(name.strip_prefix("./").unwrap_or(name));
+    let inside = path
+        .components()
+        .all(|part| matches!(part, std::path::Component::Normal(_)));
+    if inside && !name.is_empty() {
+        Ok(path)
+    } else {
+        Err(ServeError::ModuleName(name.to_owned()))
+    }
 }
 
 /// A value for a `.dev.vars` line: double-quoted with `\\`, `"`, newlines escaped.
@@ -391,7 +401,8 @@ pub(crate) fn wrangler_toml(version: &Version) -> String {
         if let Some(kind) = rule_type(&module.content_type) {
             let entry = rules.entry(kind).or_insert_with(|| json!([]));
             if let Value::Array(globs) = entry {
-                globs.push(json!(glob_escape(&module.name)));
+                let name = module.name.strip_prefix("./").unwrap_or(&module.name);
+                globs.push(json!(glob_escape(name)));
             }
         }
     }
@@ -503,7 +514,7 @@ mod tests {
                     bytes: vec![],
                 },
                 Module {
-                    name: "abc-index.wasm".into(),
+                    name: "./abc-index.wasm".into(),
                     content_type: "application/wasm".into(),
                     bytes: vec![],
                 },
@@ -523,6 +534,15 @@ mod tests {
             Some("C")
         );
         assert_eq!(config["r2_buckets"][0]["bucket_name"].as_str(), Some("b"));
+    }
+
+    #[test]
+    fn module_names_stay_inside_the_bundle() {
+        assert_eq!(module_path("./a.wasm").unwrap(), Path::new("a.wasm"));
+        assert_eq!(module_path("lib/b.js").unwrap(), Path::new("lib/b.js"));
+        for bad in ["", "../x.js", "/etc/x.js", "a/../../x.js"] {
+            assert!(module_path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
