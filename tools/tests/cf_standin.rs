@@ -316,26 +316,32 @@ fn deploy(standin: &StandIn, dir: &Path, version: &str, message: &str) {
     );
 }
 
-/// `/health` of the served URL: (commit, environment).
-fn served_build(standin: &StandIn) -> (String, String) {
+/// `/health` of the served URL (any status: a degraded Worker still reports its build).
+fn served_health(standin: &StandIn) -> Value {
     let url = standin
         .served_url(SCRIPT)
         .expect("a served URL after a deploy");
-    let response = client()
+    client()
         .get(format!("{url}/health"))
         .send()
-        .expect("the served Worker answers");
-    let body: Value = response.json().expect("/health is JSON");
-    (
-        body["build"]["commit"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        body["build"]["environment"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    )
+        .expect("the served Worker answers")
+        .json()
+        .expect("/health is JSON")
+}
+
+/// `/health`'s (commit, environment).
+fn served_build(standin: &StandIn) -> (String, String) {
+    let body = served_health(standin);
+    let field = |name: &str| body["build"][name].as_str().unwrap_or_default().to_owned();
+    (field("commit"), field("environment"))
+}
+
+/// What `/health` says about the backup bucket (it names the backup secrets it lacks).
+fn backup_probe_error(standin: &StandIn) -> String {
+    served_health(standin)["bindings"]["S3_BACKUP"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
@@ -375,6 +381,25 @@ fn deployed_versions_are_served_and_a_rollback_switches_back() {
         "the served Worker reports commit {commit:?}, which the uploaded bundle carries"
     );
 
+    // A secret set while the latest version is deployed makes a version with it, deployed
+    // at once: the served Worker sees it.
+    assert!(backup_probe_error(&standin).contains("S3_BACKUP_BUCKET"));
+    let put = wrangler(
+        &standin,
+        TOKEN,
+        &first_dir,
+        &["secret", "put", "S3_BACKUP_BUCKET", "--env", "dev"],
+        "a-local-bucket\n",
+    );
+    assert!(put.status.success(), "secret put: {}", text(&put));
+    let with_secret = standin.served_version(SCRIPT).expect("a served version");
+    assert_ne!(with_secret, first, "the secret edit deployed a new version");
+    let error = backup_probe_error(&standin);
+    assert!(
+        !error.is_empty() && !error.contains("S3_BACKUP_BUCKET"),
+        "the served Worker has the secret: {error}"
+    );
+
     let url = standin.served_url(SCRIPT).expect("a served URL");
     let second = upload(&standin, &second_dir, "second");
     deploy(&standin, &second_dir, &second, "deploy second");
@@ -397,6 +422,17 @@ fn deployed_versions_are_served_and_a_rollback_switches_back() {
     );
     assert_eq!(served_build(&standin).1, "dev");
 
+    // Now the latest version (second) is not the deployed one: secret edits are refused.
+    let put = wrangler(
+        &standin,
+        TOKEN,
+        &first_dir,
+        &["secret", "put", "S3_BACKUP_REGION", "--env", "dev"],
+        "us-east-1\n",
+    );
+    assert!(!put.status.success(), "refused: {}", text(&put));
+    assert!(text(&put).contains("Secret edit failed"), "{}", text(&put));
+
     let (status, body) = api_get(
         &standin,
         TOKEN,
@@ -409,7 +445,15 @@ fn deployed_versions_are_served_and_a_rollback_switches_back() {
         .iter()
         .map(|d| d["versions"][0]["version_id"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(deployed, [first.as_str(), second.as_str(), first.as_str()]);
+    assert_eq!(
+        deployed,
+        [
+            first.as_str(),
+            second.as_str(),
+            with_secret.as_str(),
+            first.as_str()
+        ]
+    );
     assert_eq!(
         body["result"]["deployments"][0]["annotations"]["workers/message"],
         "roll back"
@@ -420,10 +464,11 @@ fn deployed_versions_are_served_and_a_rollback_switches_back() {
         TOKEN,
         &format!("/accounts/{ACCOUNT}/workers/scripts/{SCRIPT}/versions?per_page=1&page=2"),
     );
-    assert_eq!(body["result"]["items"][0]["id"], first.as_str());
+    // Newest first: second, the secret's version, first.
+    assert_eq!(body["result"]["items"][0]["id"], with_secret.as_str());
     assert_eq!(
-        body["result"]["items"][0]["annotations"]["workers/message"],
-        "first"
+        body["result"]["items"][0]["annotations"]["workers/triggered_by"],
+        "secret"
     );
-    assert_eq!(body["result_info"]["total_count"], 2);
+    assert_eq!(body["result_info"]["total_count"], 3);
 }
