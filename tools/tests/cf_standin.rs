@@ -243,9 +243,27 @@ fn errors_are_the_apis() {
     assert_eq!(status, 200, "the knob counts down: {body}");
     assert_eq!(body["result"]["subdomain"], "standin");
 
-    // wrangler reports the authentication error and fails.
+    // wrangler reports an unknown version and fails.
     let dir = tempfile::tempdir().expect("a directory");
     write_config(dir.path(), "dev");
+    let deploy = wrangler(
+        &standin,
+        TOKEN,
+        dir.path(),
+        &[
+            "versions",
+            "deploy",
+            "00000000-0000-4000-8000-000000000000@100%",
+            "--env",
+            "dev",
+            "-y",
+        ],
+        "",
+    );
+    assert!(!deploy.status.success(), "{}", text(&deploy));
+    assert!(text(&deploy).contains("10071"), "{}", text(&deploy));
+
+    // wrangler reports the authentication error and fails.
     let list = wrangler(
         &standin,
         "wrong-token",
@@ -414,8 +432,23 @@ fn deployed_versions_are_served_and_a_rollback_switches_back() {
     );
     assert_eq!(served_build(&standin).1, "production");
 
-    // Rollback: the first version deployed again.
-    deploy(&standin, &first_dir, &first, "roll back");
+    // Rollback (`wrangler rollback`): the first version deployed again.
+    let rollback = wrangler(
+        &standin,
+        TOKEN,
+        &first_dir,
+        &[
+            "rollback",
+            &first,
+            "--env",
+            "dev",
+            "-y",
+            "--message",
+            "roll back",
+        ],
+        "",
+    );
+    assert!(rollback.status.success(), "rollback: {}", text(&rollback));
     assert_eq!(
         standin.served_version(SCRIPT).as_deref(),
         Some(first.as_str())
