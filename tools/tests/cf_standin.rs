@@ -418,6 +418,29 @@ fn deployed_versions_are_served_and_a_rollback_switches_back() {
         "the served Worker has the secret: {error}"
     );
 
+    // The settings are the deployed version's: its vars, its secrets by name only.
+    let (status, body) = api_get(
+        &standin,
+        TOKEN,
+        &format!("/accounts/{ACCOUNT}/workers/scripts/{SCRIPT}/settings"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["compatibility_date"], "2026-11-01");
+    let bindings = body["result"]["bindings"].as_array().expect("bindings");
+    let binding = |name: &str| {
+        bindings
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap_or_else(|| panic!("no binding {name} in {body}"))
+    };
+    assert_eq!(binding("ENVIRONMENT")["type"], "plain_text");
+    assert_eq!(binding("ENVIRONMENT")["text"], "dev");
+    assert_eq!(binding("STORAGE")["bucket_name"], BUCKET);
+    assert_eq!(
+        *binding("S3_BACKUP_BUCKET"),
+        serde_json::json!({"name": "S3_BACKUP_BUCKET", "type": "secret_text"})
+    );
+
     let url = standin.served_url(SCRIPT).expect("a served URL");
     let second = upload(&standin, &second_dir, "second");
     deploy(&standin, &second_dir, &second, "deploy second");
@@ -504,4 +527,34 @@ fn deployed_versions_are_served_and_a_rollback_switches_back() {
         "secret"
     );
     assert_eq!(body["result_info"]["total_count"], 3);
+}
+
+#[test]
+fn crons_go_in_through_wrangler_triggers_deploy() {
+    let standin = StandIn::start(config(None)).expect("the stand-in starts");
+    let dir = tempfile::tempdir().expect("a directory");
+    write_config(dir.path(), "dev");
+    let output = wrangler(
+        &standin,
+        TOKEN,
+        dir.path(),
+        &["triggers", "deploy", "--env", "dev"],
+        "",
+    );
+    assert!(
+        output.status.success(),
+        "triggers deploy: {}",
+        text(&output)
+    );
+    let (status, body) = api_get(
+        &standin,
+        TOKEN,
+        &format!("/accounts/{ACCOUNT}/workers/scripts/{SCRIPT}/schedules"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["schedules"][0]["cron"], "17 * * * *");
+    assert_eq!(
+        body["result"]["schedules"].as_array().map(Vec::len),
+        Some(1)
+    );
 }

@@ -186,6 +186,21 @@ impl Script {
         })
     }
 
+    /// `GET /workers/workers/{script}` (the newer Workers API; wrangler reads `subdomain`).
+    pub(crate) fn worker_json(&self, name: &str) -> Value {
+        json!({
+            "id": name,
+            "name": name,
+            "created_on": self.created_on,
+            "updated_on": self.modified_on,
+            "logpush": false,
+            "tags": [],
+            "subdomain": {"enabled": self.subdomain_enabled, "previews_enabled": false},
+            "observability": {"enabled": false},
+            "tail_consumers": [],
+        })
+    }
+
     /// `GET .../settings`: the deployed version's bindings and runtime settings.
     pub(crate) fn settings_json(&self) -> Value {
         let deployed = self.deployed_version();

@@ -78,6 +78,7 @@ enum Route {
     VerifyToken,
     AccountSubdomain,
     Service(String),
+    Worker(String),
     Bucket(String),
     Secrets(String),
     Secret(String, String),
@@ -98,6 +99,7 @@ fn route(path: &str) -> Option<(Option<&str>, Route)> {
         ["user", "tokens", "verify"] => (None, Route::VerifyToken),
         ["accounts", a, "workers", "subdomain"] => (Some(a), Route::AccountSubdomain),
         ["accounts", a, "workers", "services", s] => (Some(a), Route::Service(owned(s))),
+        ["accounts", a, "workers", "workers", s] => (Some(a), Route::Worker(owned(s))),
         ["accounts", a, "r2", "buckets", b] => (Some(a), Route::Bucket(owned(b))),
         ["accounts", a, "workers", "scripts", s, rest @ ..] => {
             let s = owned(s);
@@ -143,6 +145,9 @@ pub(crate) fn handle(
         }
         ("GET", Route::Service(script)) => {
             unchanged(Reply::of(account.script(&script)?.service_json(&script)))
+        }
+        ("GET", Route::Worker(script)) => {
+            unchanged(Reply::of(account.script(&script)?.worker_json(&script)))
         }
         ("GET", Route::Bucket(bucket)) => {
             if !context.buckets.contains(&bucket) {

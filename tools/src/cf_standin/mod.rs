@@ -10,6 +10,7 @@
 //! - `GET /user/tokens/verify`; `GET /accounts/{a}/workers/subdomain` (`{"subdomain"}`).
 //! - `GET /accounts/{a}/workers/services/{script}` (`default_environment.script`, with the
 //!   `migration_tag` the uploads set).
+//! - `GET /accounts/{a}/workers/workers/{script}` (`subdomain.enabled`).
 //! - `GET /accounts/{a}/r2/buckets/{bucket}` for the configured buckets.
 //! - Below `/accounts/{a}/workers/scripts/{script}`: `GET|PUT /secrets` (`{name, text, type}`;
 //!   values are kept, never listed nor logged), `GET|DELETE /secrets/{name}`, `GET /settings`
