@@ -558,3 +558,87 @@ fn crons_go_in_through_wrangler_triggers_deploy() {
         Some(1)
     );
 }
+
+/// Uploads one ES module as `shim.js` with a `GREETING` var, through the API (no wrangler).
+fn upload_module(standin: &StandIn, code: &str, greeting: &str) -> String {
+    let metadata = serde_json::json!({
+        "main_module": "shim.js",
+        "compatibility_date": "2026-11-01",
+        "bindings": [{"name": "GREETING", "type": "plain_text", "text": greeting}],
+    });
+    let body = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n--B\r\nContent-Disposition: form-data; name=\"shim.js\"; filename=\"shim.js\"\r\nContent-Type: application/javascript+module\r\n\r\n{code}\r\n--B--\r\n"
+    );
+    let response = client()
+        .post(format!(
+            "{}/accounts/{ACCOUNT}/workers/scripts/{SCRIPT}/versions",
+            standin.api_url()
+        ))
+        .bearer_auth(TOKEN)
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(body)
+        .send()
+        .expect("the stand-in answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().expect("JSON");
+    body["result"]["id"].as_str().expect("an id").to_owned()
+}
+
+fn deploy_api(standin: &StandIn, version: &str) {
+    let response = client()
+        .post(format!(
+            "{}/accounts/{ACCOUNT}/workers/scripts/{SCRIPT}/deployments",
+            standin.api_url()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "strategy": "percentage",
+            "versions": [{"version_id": version, "percentage": 100}],
+        }))
+        .send()
+        .expect("the stand-in answers");
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[test]
+fn a_version_that_cannot_start_is_answered_502_until_a_good_one_is_deployed() {
+    let work = tempfile::tempdir().expect("a directory");
+    let serve = ServeConfig {
+        wrangler: wrangler_path(),
+        node_bin: Some(node_bin()),
+        dir: work.path().to_owned(),
+        vars: Vec::new(),
+        start_timeout: Duration::from_secs(120),
+    };
+    let standin = StandIn::start(config(Some(serve))).expect("the stand-in starts");
+    let good = upload_module(
+        &standin,
+        "export default { fetch(request, env) { return new Response(env.GREETING); } };",
+        "hello",
+    );
+    let broken = upload_module(
+        &standin,
+        "throw new Error('broken at startup'); export default {};",
+        "unused",
+    );
+    let get = || {
+        let url = standin.served_url(SCRIPT).expect("a served URL");
+        let response = client().get(url).send().expect("the served URL answers");
+        (
+            response.status().as_u16(),
+            response.text().unwrap_or_default(),
+        )
+    };
+
+    deploy_api(&standin, &good);
+    assert_eq!(get(), (200, "hello".to_owned()));
+    deploy_api(&standin, &broken);
+    let (status, body) = get();
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains(&broken) && body.contains("failed to start"),
+        "{body}"
+    );
+    deploy_api(&standin, &good);
+    assert_eq!(get(), (200, "hello".to_owned()));
+}

@@ -132,9 +132,12 @@ pub enum ServeError {
     /// `wrangler dev` did not start.
     #[error("starting wrangler dev: {0}")]
     Spawn(#[source] std::io::Error),
-    /// `wrangler dev` exited before serving.
-    #[error("wrangler dev exited before serving; the end of its log:\n{0}")]
-    Exited(String),
+    /// `wrangler dev` could not take its port (another process took it first).
+    #[error("wrangler dev lost its port; the end of its log:\n{0}")]
+    PortTaken(String),
+    /// The version failed to start in workerd (wrangler dev logged an error or exited).
+    #[error("the version failed to start; the end of wrangler dev's log:\n{0}")]
+    Startup(String),
     /// `wrangler dev` did not serve in time.
     #[error("wrangler dev did not serve within {seconds} s; the end of its log:\n{log}")]
     Timeout { seconds: u64, log: String },

@@ -136,7 +136,7 @@ impl Serving {
     }
 
     /// Writes the version's directory and starts `wrangler dev` on it, retrying on another
-    /// port (at most 3 tries) when it exits before serving.
+    /// port (at most 3 tries) when it lost its port to another process.
     fn start(
         &self,
         script: &str,
@@ -152,7 +152,7 @@ impl Serving {
             let mut process = self.spawn(&run_dir, &state)?;
             match process.wait_until_serving(self.config.start_timeout) {
                 Ok(()) => return Ok(process),
-                Err(error @ ServeError::Exited(_)) => {
+                Err(error @ ServeError::PortTaken(_)) => {
                     process.stop();
                     last = Some(error);
                 }
@@ -162,7 +162,7 @@ impl Serving {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ServeError::Exited(String::new())))
+        Err(last.unwrap_or_else(|| ServeError::PortTaken(String::new())))
     }
 
     fn spawn(&self, run_dir: &Path, state: &Path) -> Result<WorkerProcess, ServeError> {
@@ -231,11 +231,23 @@ impl WorkerProcess {
         // Bounded by the deadline and, in case the clock misbehaves, by a count.
         let max_polls = timeout.as_millis() / 100 + 1;
         for _ in 0..max_polls {
+            let log = self.log();
             if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return Err(ServeError::Exited(self.log_tail()));
+                // Only a lost port race is worth another try; a broken version is not.
+                let port_taken =
+                    log.contains("EADDRINUSE") || log.contains("address already in use");
+                return Err(if port_taken {
+                    ServeError::PortTaken(self.log_tail())
+                } else {
+                    ServeError::Startup(self.log_tail())
+                });
             }
-            if self.log().contains(&ready) && answers_http(self.port) {
+            if log.contains(&ready) && answers_http(self.port) {
                 return Ok(());
+            }
+            // A Worker that fails to start leaves wrangler dev running, waiting for an edit.
+            if !log.contains(&ready) && log.contains("[ERROR]") {
+                return Err(ServeError::Startup(self.log_tail()));
             }
             if Instant::now() >= deadline {
                 break;
