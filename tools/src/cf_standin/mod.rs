@@ -39,6 +39,28 @@
 //!
 //! It never contacts anything but loopback, and never logs request bodies.
 //!
+//! # Example
+//! ```
+//! use second_brain_tools::cf_standin::{Config, StandIn};
+//!
+//! let standin = StandIn::start(Config {
+//!     port: 0,
+//!     account_id: "account".into(),
+//!     token: "local-token".into(),
+//!     scripts: vec!["second-brain-mcp-dev".into()],
+//!     migration_tag: Some("v1".into()),
+//!     buckets: vec!["second-brain-dev".into()],
+//!     subdomain: "standin".into(),
+//!     serve: None, // Some(ServeConfig { .. }) runs deployed versions in wrangler dev
+//!     log_requests: false,
+//! })
+//! .expect("the stand-in starts");
+//! // CLOUDFLARE_API_BASE_URL for wrangler or our client:
+//! assert!(standin.api_url().ends_with("/client/v4"));
+//! standin.rate_limit_next(1); // the next request answers 429, code 971
+//! assert_eq!(standin.served_url("second-brain-mcp-dev"), None); // nothing deployed yet
+//! ```
+//!
 //! # Layout
 //! - `account`: the account's state and operations (pure); `api`: the routes, as a small
 //!   router; `multipart`: upload bodies; `error`: the API's error answers.
