@@ -642,3 +642,58 @@ fn a_version_that_cannot_start_is_answered_502_until_a_good_one_is_deployed() {
     deploy_api(&standin, &good);
     assert_eq!(get(), (200, "hello".to_owned()));
 }
+
+#[test]
+fn versions_and_deployments_are_listed_through_wrangler() {
+    let standin = StandIn::start(config(None)).expect("the stand-in starts");
+    let dir = tempfile::tempdir().expect("a directory");
+    write_config(dir.path(), "dev");
+    let code = "export default { fetch() { return new Response('ok'); } };";
+    let first = upload_module(&standin, code, "one");
+    let second = upload_module(&standin, code, "two");
+    deploy_api(&standin, &first);
+
+    let versions = wrangler(
+        &standin,
+        TOKEN,
+        dir.path(),
+        &["versions", "list", "--env", "dev", "--json"],
+        "",
+    );
+    assert!(
+        versions.status.success(),
+        "versions list: {}",
+        text(&versions)
+    );
+    let listed = String::from_utf8_lossy(&versions.stdout);
+    let listed: Value =
+        serde_json::from_str(&listed[listed.find('[').expect("a JSON list")..]).expect("JSON");
+    let ids: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&first.as_str()) && ids.contains(&second.as_str()),
+        "{listed}"
+    );
+
+    let deployments = wrangler(
+        &standin,
+        TOKEN,
+        dir.path(),
+        &["deployments", "list", "--env", "dev", "--json"],
+        "",
+    );
+    assert!(
+        deployments.status.success(),
+        "deployments list: {}",
+        text(&deployments)
+    );
+    assert!(
+        String::from_utf8_lossy(&deployments.stdout).contains(&first),
+        "{}",
+        text(&deployments)
+    );
+}
