@@ -559,12 +559,16 @@ fn crons_go_in_through_wrangler_triggers_deploy() {
     );
 }
 
-/// Uploads one ES module as `shim.js` with a `GREETING` var, through the API (no wrangler).
+/// Uploads one ES module as `shim.js` with a `GREETING` var and a `KV` namespace, through the
+/// API (no wrangler).
 fn upload_module(standin: &StandIn, code: &str, greeting: &str) -> String {
     let metadata = serde_json::json!({
         "main_module": "shim.js",
         "compatibility_date": "2026-11-01",
-        "bindings": [{"name": "GREETING", "type": "plain_text", "text": greeting}],
+        "bindings": [
+            {"name": "GREETING", "type": "plain_text", "text": greeting},
+            {"name": "KV", "type": "kv_namespace", "namespace_id": "standin-kv"},
+        ],
     });
     let body = format!(
         "--B\r\nContent-Disposition: form-data; name=\"metadata\"\r\nContent-Type: application/json\r\n\r\n{metadata}\r\n--B\r\nContent-Disposition: form-data; name=\"shim.js\"; filename=\"shim.js\"\r\nContent-Type: application/javascript+module\r\n\r\n{code}\r\n--B--\r\n"
@@ -600,8 +604,14 @@ fn deploy_api(standin: &StandIn, version: &str) {
     assert_eq!(response.status().as_u16(), 200);
 }
 
+/// Answers `GREETING n`, n counting this script's requests in its KV namespace.
+const COUNTER: &str = "export default { async fetch(request, env) { \
+    const n = Number((await env.KV.get('n')) ?? '0'); \
+    await env.KV.put('n', String(n + 1)); \
+    return new Response(env.GREETING + ' ' + n); } };";
+
 #[test]
-fn a_version_that_cannot_start_is_answered_502_until_a_good_one_is_deployed() {
+fn a_version_that_cannot_start_is_answered_502_and_local_state_survives_deploys() {
     let work = tempfile::tempdir().expect("a directory");
     let serve = ServeConfig {
         wrangler: wrangler_path(),
@@ -611,16 +621,13 @@ fn a_version_that_cannot_start_is_answered_502_until_a_good_one_is_deployed() {
         start_timeout: Duration::from_secs(120),
     };
     let standin = StandIn::start(config(Some(serve))).expect("the stand-in starts");
-    let good = upload_module(
-        &standin,
-        "export default { fetch(request, env) { return new Response(env.GREETING); } };",
-        "hello",
-    );
+    let hello = upload_module(&standin, COUNTER, "hello");
     let broken = upload_module(
         &standin,
         "throw new Error('broken at startup'); export default {};",
         "unused",
     );
+    let again = upload_module(&standin, COUNTER, "again");
     let get = || {
         let url = standin.served_url(SCRIPT).expect("a served URL");
         let response = client().get(url).send().expect("the served URL answers");
@@ -630,8 +637,9 @@ fn a_version_that_cannot_start_is_answered_502_until_a_good_one_is_deployed() {
         )
     };
 
-    deploy_api(&standin, &good);
-    assert_eq!(get(), (200, "hello".to_owned()));
+    deploy_api(&standin, &hello);
+    assert_eq!(get(), (200, "hello 0".to_owned()));
+    assert_eq!(get(), (200, "hello 1".to_owned()));
     deploy_api(&standin, &broken);
     let (status, body) = get();
     assert_eq!(status, 502, "{body}");
@@ -639,8 +647,9 @@ fn a_version_that_cannot_start_is_answered_502_until_a_good_one_is_deployed() {
         body.contains(&broken) && body.contains("failed to start"),
         "{body}"
     );
-    deploy_api(&standin, &good);
-    assert_eq!(get(), (200, "hello".to_owned()));
+    // Another version, the same script: its KV data is still there, as on the platform.
+    deploy_api(&standin, &again);
+    assert_eq!(get(), (200, "again 2".to_owned()));
 }
 
 #[test]
@@ -648,9 +657,8 @@ fn versions_and_deployments_are_listed_through_wrangler() {
     let standin = StandIn::start(config(None)).expect("the stand-in starts");
     let dir = tempfile::tempdir().expect("a directory");
     write_config(dir.path(), "dev");
-    let code = "export default { fetch() { return new Response('ok'); } };";
-    let first = upload_module(&standin, code, "one");
-    let second = upload_module(&standin, code, "two");
+    let first = upload_module(&standin, COUNTER, "one");
+    let second = upload_module(&standin, COUNTER, "two");
     deploy_api(&standin, &first);
 
     let versions = wrangler(

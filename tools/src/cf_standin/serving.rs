@@ -8,12 +8,13 @@
 //! generated `wrangler.toml` (no bundling; each module typed by the content type it was
 //! uploaded with; the version's bindings; its secrets in `.dev.vars`), and a new `wrangler dev`
 //! starts on the script's persisted state directory (so notes survive deploys and rollbacks,
-//! as on the platform). Once it answers HTTP, the proxy forwards to it. The old process is
+//! as on the platform). Once it says it is ready and its port accepts connections, the proxy
+//! forwards to it. The old process is
 //! stopped before the new one starts so two workerd never share the state's SQLite files.
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -224,7 +225,7 @@ struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Waits until its log says it is ready on our port and the port answers HTTP.
+    /// Waits until its log says it is ready on our port and the port accepts connections.
     fn wait_until_serving(&mut self, timeout: Duration) -> Result<(), ServeError> {
         let ready = format!("Ready on http://127.0.0.1:{}", self.port);
         let deadline = Instant::now() + timeout;
@@ -242,7 +243,7 @@ impl WorkerProcess {
                     ServeError::Startup(self.log_tail())
                 });
             }
-            if log.contains(&ready) && answers_http(self.port) {
+            if log.contains(&ready) && accepts_connections(self.port) {
                 return Ok(());
             }
             // A Worker that fails to start leaves wrangler dev running, waiting for an edit.
@@ -297,21 +298,10 @@ impl WorkerProcess {
     }
 }
 
-/// Whether something on the port answers an HTTP request (any status).
-fn answers_http(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    if stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 ")
+/// Whether the port accepts connections. The stand-in never sends the Worker a request of its
+/// own: every request it serves comes from a client, so counters and logs see only those.
+fn accepts_connections(port: u16) -> bool {
+    TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(5)).is_ok()
 }
 
 fn free_port() -> std::io::Result<u16> {
