@@ -383,6 +383,115 @@ fn parse_upload(request: &Request) -> Result<Upload, ApiError> {
 mod tests {
     use super::*;
 
+    fn request(method: &str, path: &str, token: &str, body: &str) -> Request {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        Request {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            token: Some(token.to_owned()),
+            content_type: "multipart/form-data; boundary=B".to_owned(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// Runs `request` on `account` with token `t`, account `a`, ids `id-1`, `id-2`...
+    fn run(account: &mut Account, request: &Request) -> Result<(Reply, Served), ApiError> {
+        let mut counter = 0;
+        let mut new_id = move || {
+            counter += 1;
+            format!("id-{counter}")
+        };
+        let mut context = Context {
+            account_id: "a",
+            token: "t",
+            buckets: &[],
+            subdomain: "standin",
+            now: "2026-12-06T00:00:00Z".to_owned(),
+            new_id: &mut new_id,
+        };
+        handle(account, &mut context, request)
+    }
+
+    fn upload_body(var: &str) -> String {
+        format!(
+            "--B\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{{\"main_module\":\"m.js\",\"compatibility_date\":\"2026-11-01\",\"bindings\":[{{\"name\":\"V\",\"type\":\"plain_text\",\"text\":\"{var}\"}}]}}\r\n--B\r\nContent-Disposition: form-data; name=\"m.js\"\r\nContent-Type: application/javascript+module\r\n\r\nexport default {{}}\r\n--B--\r\n"
+        )
+    }
+
+    #[test]
+    fn the_token_is_checked_before_the_route_and_the_account_after() {
+        let mut account = Account::new(&["s".to_owned()], None, "t0");
+        let wrong = request("GET", "/nowhere", "x", "");
+        assert_eq!(
+            run(&mut account, &wrong).unwrap_err(),
+            ApiError::Unauthorized
+        );
+        let other = request("GET", "/accounts/b/workers/subdomain", "t", "");
+        assert_eq!(
+            run(&mut account, &other).unwrap_err(),
+            ApiError::AccountForbidden
+        );
+        let method = request("DELETE", "/accounts/a/workers/subdomain", "t", "");
+        assert_eq!(
+            run(&mut account, &method).unwrap_err(),
+            ApiError::MethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn settings_follow_the_deployment_and_versions_page() {
+        let mut account = Account::new(&["s".to_owned()], None, "t0");
+        let base = "/accounts/a/workers/scripts/s";
+        let (reply, served) = run(
+            &mut account,
+            &request(
+                "POST",
+                &format!("{base}/versions"),
+                "t",
+                &upload_body("one"),
+            ),
+        )
+        .unwrap();
+        assert_eq!(served, Served::Unchanged);
+        assert_eq!(reply.result["id"], "id-1");
+        let settings = request("GET", &format!("{base}/settings"), "t", "");
+        let (reply, _) = run(&mut account, &settings).unwrap();
+        assert_eq!(reply.result["bindings"], json!([]));
+
+        let deploy = request(
+            "POST",
+            &format!("{base}/deployments"),
+            "t",
+            r#"{"strategy":"percentage","versions":[{"version_id":"id-1","percentage":100}]}"#,
+        );
+        let (_, served) = run(&mut account, &deploy).unwrap();
+        assert!(matches!(served, Served::Switch { .. }));
+        let (reply, _) = run(&mut account, &settings).unwrap();
+        assert_eq!(reply.result["bindings"][0]["text"], "one");
+        assert_eq!(reply.result["compatibility_date"], "2026-11-01");
+
+        let list = request(
+            "GET",
+            &format!("{base}/versions?per_page=5&page=1"),
+            "t",
+            "",
+        );
+        let (reply, _) = run(&mut account, &list).unwrap();
+        let info = reply.result_info.unwrap();
+        assert_eq!(
+            (info["total_count"].clone(), info["total_pages"].clone()),
+            (json!(1), json!(1))
+        );
+        let bad_page = request("GET", &format!("{base}/versions?page=0"), "t", "");
+        assert!(matches!(
+            run(&mut account, &bad_page).unwrap_err(),
+            ApiError::BadRequest(_)
+        ));
+    }
+
     #[test]
     fn routes_split_account_and_script() {
         assert_eq!(

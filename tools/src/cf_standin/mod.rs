@@ -399,9 +399,10 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Ful
         let worker = Arc::clone(&shared);
         match tokio::task::spawn_blocking(move || worker.api(&request)).await {
             Ok(answer) => answer,
+            // Only a panic in the stand-in gets here.
             Err(_) => (
                 500,
-                json!({"success": false, "errors": [{"code": 10000, "message": "internal error"}], "messages": [], "result": null}),
+                json!({"success": false, "errors": [{"code": 10002, "message": "An unknown error has occurred"}], "messages": [], "result": null}),
                 None,
             ),
         }
