@@ -102,10 +102,12 @@ fn write_config(dir: &Path, environment: &str) -> PathBuf {
     let original = std::fs::read_to_string(root.join("wrangler.toml")).expect("wrangler.toml");
     let bundle = root.join("worker/build/shim.mjs");
     let mut out = String::new();
+    let mut replaced = false;
     for line in original.lines() {
         if line.starts_with("main = ") {
             out.push_str(&format!("main = {:?}\n", bundle.display().to_string()));
         } else if line.starts_with("vars = { ENVIRONMENT = \"dev\"") {
+            replaced = true;
             out.push_str(&line.replace("\"dev\"", &format!("{environment:?}")));
             out.push('\n');
         } else {
@@ -113,6 +115,7 @@ fn write_config(dir: &Path, environment: &str) -> PathBuf {
             out.push('\n');
         }
     }
+    assert!(replaced, "wrangler.toml has no [env.dev] vars line to vary");
     let path = dir.join("wrangler.toml");
     std::fs::write(&path, out).expect("config written");
     path
