@@ -708,3 +708,37 @@ fn versions_and_deployments_are_listed_through_wrangler() {
         text(&deployments)
     );
 }
+
+#[test]
+fn analytics_sql_answers_what_the_test_set_and_keeps_the_queries() {
+    let standin = StandIn::start(config(None)).expect("the stand-in starts");
+    let url = format!(
+        "{}/accounts/{ACCOUNT}/analytics_engine/sql",
+        standin.api_url()
+    );
+    let answer = serde_json::json!({
+        "meta": [{"name": "tool", "type": "String"}],
+        "data": [{"tool": "read", "calls": 3}],
+        "rows": 1,
+    });
+    standin.set_sql_answer(answer.clone());
+    let query = "SELECT blob2 AS tool, count() AS calls FROM second_brain_dev FORMAT JSON";
+    let response = client()
+        .post(&url)
+        .bearer_auth(TOKEN)
+        .body(query)
+        .send()
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().expect("JSON");
+    assert_eq!(body, answer, "the answer comes outside the v4 envelope");
+    assert_eq!(standin.sql_queries(), [query]);
+
+    let response = client()
+        .post(&url)
+        .bearer_auth("wrong-token")
+        .body(query)
+        .send()
+        .expect("an answer");
+    assert_eq!(response.status().as_u16(), 401);
+}

@@ -239,10 +239,28 @@ pub(crate) struct Upload {
     pub(crate) modules: Vec<Module>,
 }
 
+/// The Analytics Engine SQL API's side: the answer every query gets (set by tests) and the
+/// queries received. The stand-in runs no SQL.
+#[derive(Debug)]
+pub(crate) struct AnalyticsSql {
+    pub(crate) answer: Value,
+    pub(crate) queries: Vec<String>,
+}
+
+impl Default for AnalyticsSql {
+    fn default() -> Self {
+        AnalyticsSql {
+            answer: json!({"meta": [], "data": [], "rows": 0, "rows_before_limit_at_least": 0}),
+            queries: Vec::new(),
+        }
+    }
+}
+
 /// The whole account.
 #[derive(Debug, Default)]
 pub(crate) struct Account {
     scripts: BTreeMap<String, Script>,
+    pub(crate) analytics: AnalyticsSql,
 }
 
 impl Account {
@@ -254,6 +272,7 @@ impl Account {
                 .iter()
                 .map(|name| (name.clone(), Script::new(now, migration_tag)))
                 .collect(),
+            analytics: AnalyticsSql::default(),
         }
     }
 

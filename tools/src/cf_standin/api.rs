@@ -26,6 +26,8 @@ pub(crate) struct Request {
 pub(crate) struct Reply {
     pub(crate) result: Value,
     pub(crate) result_info: Option<Value>,
+    /// Sent as it is, not in the v4 envelope (the Analytics Engine SQL API's answers).
+    pub(crate) raw: bool,
 }
 
 impl Reply {
@@ -33,11 +35,15 @@ impl Reply {
         Reply {
             result,
             result_info: None,
+            raw: false,
         }
     }
 
-    /// The success envelope.
-    pub(crate) fn envelope(&self) -> Value {
+    /// The body: the success envelope, or the raw answer.
+    pub(crate) fn body(&self) -> Value {
+        if self.raw {
+            return self.result.clone();
+        }
         let mut envelope = json!({
             "success": true,
             "errors": [],
@@ -77,6 +83,7 @@ impl std::fmt::Debug for Context<'_> {
 enum Route {
     VerifyToken,
     AccountSubdomain,
+    AnalyticsSql,
     Service(String),
     Worker(String),
     Bucket(String),
@@ -98,6 +105,7 @@ fn route(path: &str) -> Option<(Option<&str>, Route)> {
     Some(match segments.as_slice() {
         ["user", "tokens", "verify"] => (None, Route::VerifyToken),
         ["accounts", a, "workers", "subdomain"] => (Some(a), Route::AccountSubdomain),
+        ["accounts", a, "analytics_engine", "sql"] => (Some(a), Route::AnalyticsSql),
         ["accounts", a, "workers", "services", s] => (Some(a), Route::Service(owned(s))),
         ["accounts", a, "workers", "workers", s] => (Some(a), Route::Worker(owned(s))),
         ["accounts", a, "r2", "buckets", b] => (Some(a), Route::Bucket(owned(b))),
@@ -142,6 +150,13 @@ pub(crate) fn handle(
         )),
         ("GET", Route::AccountSubdomain) => {
             unchanged(Reply::of(json!({"subdomain": context.subdomain})))
+        }
+        ("POST", Route::AnalyticsSql) => {
+            let query = String::from_utf8_lossy(&request.body).into_owned();
+            account.analytics.queries.push(query);
+            let mut reply = Reply::of(account.analytics.answer.clone());
+            reply.raw = true;
+            unchanged(reply)
         }
         ("GET", Route::Service(script)) => {
             unchanged(Reply::of(account.script(&script)?.service_json(&script)))
@@ -314,6 +329,7 @@ fn list_versions(account: &Account, script: &str, request: &Request) -> Result<R
     Ok(Reply {
         result: json!({"items": items}),
         result_info: Some(info),
+        raw: false,
     })
 }
 

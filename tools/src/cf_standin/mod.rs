@@ -11,6 +11,9 @@
 //! - `GET /accounts/{a}/workers/services/{script}` (`default_environment.script`, with the
 //!   `migration_tag` the uploads set).
 //! - `GET /accounts/{a}/workers/workers/{script}` (`subdomain.enabled`).
+//! - `POST /accounts/{a}/analytics_engine/sql` (the query as the body): answers, outside the
+//!   envelope, what [`StandIn::set_sql_answer`] set (default: no rows); the queries are kept
+//!   ([`StandIn::sql_queries`]). It runs no SQL.
 //! - `GET /accounts/{a}/r2/buckets/{bucket}` for the configured buckets.
 //! - Below `/accounts/{a}/workers/scripts/{script}`: `GET|PUT /secrets` (`{name, text, type}`;
 //!   values are kept, never listed nor logged), `GET|DELETE /secrets/{name}`, `GET /settings`
@@ -35,7 +38,8 @@
 //!
 //! # Test knobs (no token; loopback only)
 //! `POST /__standin/rate-limit?next=N`; `GET /__standin/scripts/{script}` answers
-//! `{"url", "version_id"}` of what the script serves.
+//! `{"url", "version_id"}` of what the script serves; `PUT /__standin/sql-answer` (the JSON
+//! every Analytics Engine SQL query gets) and `GET /__standin/sql-queries`.
 //!
 //! It never contacts anything but loopback, and never logs request bodies.
 //!
@@ -291,6 +295,17 @@ impl StandIn {
         self.shared.rate_limited.store(n, Ordering::SeqCst);
     }
 
+    /// Sets the answer every Analytics Engine SQL query gets from now on (`FORMAT JSON`'s
+    /// shape: `{"meta", "data", "rows"}`); the stand-in runs no SQL.
+    pub fn set_sql_answer(&self, answer: Value) {
+        self.shared.lock_account().analytics.answer = answer;
+    }
+
+    /// The Analytics Engine SQL queries received so far, oldest first.
+    pub fn sql_queries(&self) -> Vec<String> {
+        self.shared.lock_account().analytics.queries.clone()
+    }
+
     /// The script's stable served URL (`http://127.0.0.1:PORT`), once a version was deployed.
     pub fn served_url(&self, script: &str) -> Option<String> {
         self.shared.serving.as_ref()?.url(script)
@@ -385,7 +400,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Ful
         }
     };
     let (status, body, retry_after) = if let Some(knob) = path.strip_prefix("/__standin/") {
-        let (status, body) = shared.knob(&method, knob, &query);
+        let (status, body) = shared.knob(&method, knob, &query, &body);
         (status, body, None)
     } else if let Some(api_path) = path.strip_prefix("/client/v4") {
         let request = api::Request {
@@ -416,6 +431,12 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Ful
 }
 
 impl Shared {
+    fn lock_account(&self) -> std::sync::MutexGuard<'_, Account> {
+        self.account
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// One API request: the rate-limit knob, then the routes, then what to serve.
     fn api(&self, request: &api::Request) -> (u16, Value, Option<u32>) {
         let armed = self
@@ -434,10 +455,7 @@ impl Shared {
             new_id: &mut new_id,
         };
         let outcome = {
-            let mut account = self
-                .account
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut account = self.lock_account();
             api::handle(&mut account, &mut context, request).map(|(reply, served)| {
                 let version = match &served {
                     Served::Switch { script, version_id } => account
@@ -470,14 +488,28 @@ impl Shared {
                         }
                     }
                 }
-                (200, reply.envelope(), None)
+                (200, reply.body(), None)
             }
         }
     }
 
     /// The test knobs.
-    fn knob(&self, method: &str, path: &str, query: &[(String, String)]) -> (u16, Value) {
+    fn knob(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> (u16, Value) {
         match (method, path.split('/').collect::<Vec<_>>().as_slice()) {
+            ("PUT", ["sql-answer"]) => match serde_json::from_slice::<Value>(body) {
+                Ok(answer) => {
+                    self.lock_account().analytics.answer = answer;
+                    (200, json!({"set": true}))
+                }
+                Err(_) => (400, json!({"error": "the body must be the JSON answer"})),
+            },
+            ("GET", ["sql-queries"]) => (200, json!(self.lock_account().analytics.queries)),
             ("POST", ["rate-limit"]) => {
                 let next = query
                     .iter()
