@@ -2,7 +2,8 @@
 //!
 //! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
 //! running Worker on loopback; `bench-mcp`, MCP tool-call latency, throughput and cold start
-//! against a local Worker; `github-standin`, a local stand-in for GitHub's OAuth flow;
+//! against a local Worker; `cf-standin`, a local stand-in for the Cloudflare API; `github-standin`, a local stand-in
+//! for GitHub's OAuth flow;
 //! `s3-local`, a local S3 server on a directory; `backup list` / `backup verify` and
 //! `restore`, reading a user's backup from S3 (exit codes in [`backup_cmd`]);
 //! `validate-config` checks wrangler.toml; `smoke` checks a running Worker. Inspect and deploy arrive with the issues that
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use second_brain_tools::{github_standin, s3_local};
+use second_brain_tools::{cf_standin, github_standin, s3_local};
 
 /// The Second Brain operator CLI.
 #[derive(Debug, Parser)]
@@ -49,6 +50,10 @@ enum Command {
     /// Times MCP tool calls (read, write, search, glob) and cold starts against a local Worker,
     /// on a seeded corpus of 10,000 notes; p50/p90/p99/max and throughput, 1 and N clients.
     BenchMcp(bench_mcp::Args),
+    /// Serves a local stand-in for the Cloudflare API (versions, deployments, secrets,
+    /// schedules) on 127.0.0.1; with --serve-dir, each deployed version runs in wrangler dev
+    /// on a stable local URL (tests, local dev).
+    CfStandin(cf_standin::Args),
     /// Serves a local stand-in for GitHub's OAuth web flow on 127.0.0.1 (tests, local dev).
     GithubStandin(github_standin::Args),
     /// Serves a directory as S3 (s3s-fs, SigV4 checked) on 127.0.0.1 (tests, local dev).
@@ -119,6 +124,7 @@ fn run(command: Command) -> Result<()> {
         Command::BenchBackup(args) => bench_backup::run(&args),
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchMcp(args) => bench_mcp::run(&args),
+        Command::CfStandin(args) => cf_standin::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
         Command::S3Local(args) => s3_local::run(&args),
         Command::Smoke(args) => smoke_cmd::run(&args),
