@@ -32,9 +32,13 @@ pub(crate) struct Common {
     /// `dev` or `production`.
     #[arg(long)]
     env: String,
-    /// The wrangler configuration (its directory is the repository).
+    /// The wrangler configuration.
     #[arg(long, default_value = "wrangler.toml")]
     config: PathBuf,
+    /// The repository (its scripts, worker/build and node_modules; default: the
+    /// configuration's directory).
+    #[arg(long)]
+    repo: Option<PathBuf>,
     /// The URL the gates check (default: the environment's `PUBLIC_BASE_URL` var).
     #[arg(long)]
     url: Option<String>,
@@ -89,6 +93,9 @@ pub(crate) struct SecretsArgs {
     /// The wrangler configuration (its directory is the repository).
     #[arg(long, default_value = "wrangler.toml")]
     config: PathBuf,
+    /// The repository (its node_modules and git; default: the configuration's directory).
+    #[arg(long)]
+    repo: Option<PathBuf>,
     /// A file of NAME=VALUE lines (see .env.example); keep it out of the repository.
     #[arg(long)]
     from: PathBuf,
@@ -106,6 +113,9 @@ pub(crate) struct DriftArgs {
     /// The wrangler configuration (its directory is the repository).
     #[arg(long, default_value = "wrangler.toml")]
     config: PathBuf,
+    /// The repository (its node_modules and git; default: the configuration's directory).
+    #[arg(long)]
+    repo: Option<PathBuf>,
     /// The commit that should serve (default: the repository's HEAD, as the build names it).
     #[arg(long)]
     commit: Option<String>,
@@ -154,7 +164,10 @@ fn now_ms() -> u64 {
 /// Reads the flags and the configuration: the script name and URL of the environment, and
 /// the smoke gate's token.
 fn context(common: &Common) -> Result<DeployContext> {
-    let mut context = context_for(&common.env, &common.config)?;
+    let mut context = with_repo(
+        context_for(&common.env, &common.config)?,
+        common.repo.as_deref(),
+    )?;
     let url = match &common.url {
         Some(url) => url.clone(),
         None => context.public_base_url.clone().ok_or_else(|| {
@@ -172,6 +185,16 @@ fn context(common: &Common) -> Result<DeployContext> {
             Failure::Settings(format!("--token-env {name}: the variable is not set"))
         })?),
     };
+    Ok(context)
+}
+
+/// Points `context` at `repo` when given.
+fn with_repo(mut context: DeployContext, repo: Option<&Path>) -> Result<DeployContext> {
+    if let Some(repo) = repo {
+        context.root = repo
+            .canonicalize()
+            .map_err(|e| Failure::Settings(format!("--repo {}: {e}", repo.display())))?;
+    }
     Ok(context)
 }
 
@@ -272,11 +295,28 @@ impl DeployContext {
             Ok(stdout)
         } else {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            let tail: Vec<&str> = stderr.lines().chain(stdout.lines()).rev().take(8).collect();
+            let lines: Vec<&str> = stdout
+                .lines()
+                .chain(stderr.lines())
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            // wrangler marks its errors with ✘ and [ERROR]; without them, its last lines.
+            let marked: Vec<&str> = lines
+                .iter()
+                .copied()
+                .filter(|l| l.contains('✘') || l.contains("ERROR"))
+                .collect();
+            let shown = if marked.is_empty() {
+                lines[lines.len().saturating_sub(6)..].to_vec()
+            } else {
+                marked
+            };
             Err(format!(
-                "wrangler {} failed: {}",
+                "wrangler {} failed ({}): {}",
                 args.first().copied().unwrap_or_default(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                output.status,
+                shown.join(" | ")
             ))
         }
     }
@@ -364,6 +404,11 @@ impl DeployContext {
                 self.api()?
                     .deploy(&script, version, &message)
                     .map_err(|e| e.to_string())?;
+                if !rollback {
+                    // Versions carry code and bindings; cron triggers are the script's and are
+                    // applied apart (a rollback keeps them: they change with wrangler.toml).
+                    self.wrangler(&["triggers", "deploy"])?;
+                }
                 Done::Ok
             }
             Action::Health { commit } => Done::Health(self.poll_health(commit.as_deref(), timeout)),
@@ -546,7 +591,7 @@ pub(crate) fn rollback(args: &RollbackArgs) -> Result<()> {
 
 pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
     use second_brain_tools::secrets;
-    let mut context = context_for(&args.env, &args.config)?;
+    let mut context = with_repo(context_for(&args.env, &args.config)?, args.repo.as_deref())?;
     let text = std::fs::read_to_string(&args.from)
         .with_context(|| format!("reading {}", args.from.display()))?;
     let values = secrets::parse_file(&text)
@@ -594,7 +639,7 @@ pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
 pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
     use second_brain_tools::drift::{Deployed, Expected, compare};
     use second_brain_tools::secrets::{KNOWN, Need};
-    let mut context = context_for(&args.env, &args.config)?;
+    let mut context = with_repo(context_for(&args.env, &args.config)?, args.repo.as_deref())?;
     let text = std::fs::read_to_string(&context.config)?;
     let config: toml::Table = toml::from_str(&text)
         .map_err(|e| Failure::Settings(format!("{}: {e}", context.config.display())))?;

@@ -742,3 +742,405 @@ fn analytics_sql_answers_what_the_test_set_and_keeps_the_queries() {
         .expect("an answer");
     assert_eq!(response.status().as_u16(), 401);
 }
+
+/// A copy of the repository's wrangler.toml in `dir` (`main` made absolute) whose dev vars
+/// line is `vars`; its path.
+fn write_config_with_vars(dir: &Path, vars: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("dir");
+    let path = write_config(dir, "dev");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let text: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("vars = { ENVIRONMENT = \"dev\"") {
+                format!("{vars}\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// Runs `second-brain ARGS` against the stand-in; its exit code, stdout and stderr.
+fn cli(standin: &StandIn, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_second-brain"))
+        .args(args)
+        .env("CLOUDFLARE_API_BASE_URL", standin.api_url())
+        .env("CLOUDFLARE_API_TOKEN", TOKEN)
+        .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+        .output()
+        .expect("the CLI runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `second-brain deploy` of the configuration at `config` to the served URL; its exit code
+/// and record.
+fn pipeline_deploy(standin: &StandIn, config: &Path) -> (Option<i32>, Value, String) {
+    let url = standin.served_url(SCRIPT).expect("served");
+    let root = repo_root();
+    let (code, stdout, stderr) = cli(
+        standin,
+        &[
+            "deploy",
+            "--env",
+            "dev",
+            "--config",
+            config.to_str().unwrap(),
+            "--repo",
+            root.to_str().unwrap(),
+            "--url",
+            &url,
+            "--no-build",
+            "--allow-degraded",
+            "--gate-timeout-secs",
+            "30",
+            "--json",
+        ],
+    );
+    let record: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("no record ({e}): {stdout}\n{stderr}"));
+    (code, record, stderr)
+}
+
+fn steps(record: &Value) -> Vec<(String, bool)> {
+    record["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_owned(), s["ok"] == true))
+        .collect()
+}
+
+/// Milliseconds from the failed gate's end to the end of the rollback's last gate.
+fn failed_gate_to_healthy_ms(record: &Value) -> u64 {
+    let steps = record["steps"].as_array().expect("steps");
+    let failed = steps
+        .iter()
+        .find(|s| s["ok"] == false)
+        .expect("a failed step");
+    let last = steps.last().expect("steps");
+    last["ended_ms"].as_u64().unwrap() - failed["ended_ms"].as_u64().unwrap()
+}
+
+/// The pipeline end to end against Workers served in workerd: a good build passes both gates
+/// and is recorded; a build whose `/health` is 503 and one whose `/mcp` no longer asks for
+/// sign-in each fail their gate and are rolled back to the build before, which passes its
+/// gates again; `rollback`, `drift` and `secrets` work against the same API.
+#[test]
+fn deploys_pass_their_gates_or_roll_back_by_themselves() {
+    ensure_bundle();
+    let work = tempfile::tempdir().expect("a directory");
+    // The platform serves on loopback over http: local development, with sign-in set up (the
+    // values stand for the secrets a real deployment has).
+    let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let serve = ServeConfig {
+        wrangler: wrangler_path(),
+        node_bin: Some(node_bin()),
+        dir: work.path().join("served"),
+        vars: [
+            ("LOCAL_DEV", "1"),
+            ("COOKIE_ENCRYPTION_KEY", key),
+            ("GITHUB_CLIENT_ID", "pipeline-client"),
+            ("GITHUB_CLIENT_SECRET", "pipeline-secret"),
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .to_vec(),
+        start_timeout: Duration::from_secs(120),
+    };
+    let standin = StandIn::start(config(Some(serve))).expect("the stand-in starts");
+    let good = write_config_with_vars(
+        &work.path().join("good"),
+        r#"vars = { ENVIRONMENT = "dev", GITHUB_ALLOWED_USER_ID = "1001" }"#,
+    );
+    // A setting out of range: every route answers 503 misconfigured, /health too.
+    let unhealthy = write_config_with_vars(
+        &work.path().join("unhealthy"),
+        r#"vars = { ENVIRONMENT = "dev", GITHUB_ALLOWED_USER_ID = "1001", MCP_SSE_STREAM_MAX_MS = "0" }"#,
+    );
+    // An empty allowlist: /health is fine, but /mcp answers 503 instead of asking for sign-in.
+    let no_sign_in = write_config_with_vars(
+        &work.path().join("no-sign-in"),
+        r#"vars = { ENVIRONMENT = "dev", GITHUB_ALLOWED_USER_ID = "" }"#,
+    );
+
+    // What served before: the good build, deployed with wrangler and tagged with its commit
+    // as `deploy` tags versions.
+    let commit = std::fs::read_to_string(repo_root().join("worker/build/.commit")).unwrap();
+    let first = upload(&standin, good.parent().unwrap(), commit.trim());
+    deploy(&standin, good.parent().unwrap(), &first, "first");
+
+    let (code, record, stderr) = pipeline_deploy(&standin, &good);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(record["outcome"], "deployed");
+    assert_eq!(record["previous_version_id"], first.as_str());
+    let good_version = record["version_id"].as_str().expect("a version").to_owned();
+    assert_ne!(good_version, first);
+    assert_eq!(
+        standin.served_version(SCRIPT).as_deref(),
+        Some(good_version.as_str())
+    );
+    assert!(steps(&record).iter().all(|(_, ok)| *ok), "{record:#}");
+    assert_eq!(record["commit"], commit.trim());
+
+    // Drift: the secrets the configuration needs are missing until `secrets` sets them
+    // (values on stdin; a secret edit makes and deploys a new version, as on the platform).
+    let drift = |allow: &[&str]| {
+        let mut args = vec![
+            "drift",
+            "--env",
+            "dev",
+            "--config",
+            good.to_str().unwrap(),
+            "--commit",
+            commit.trim(),
+            "--json",
+        ];
+        for a in allow {
+            args.extend(["--allow", a]);
+        }
+        cli(&standin, &args)
+    };
+    let (code, stdout, _) = drift(&[]);
+    assert_eq!(code, Some(9), "{stdout}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    let what: Vec<&str> = report["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["what"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        what,
+        [
+            "secret GITHUB_CLIENT_ID",
+            "secret GITHUB_CLIENT_SECRET",
+            "secret COOKIE_ENCRYPTION_KEY"
+        ],
+        "{report:#}"
+    );
+    let file = work.path().join("secrets.env");
+    std::fs::write(
+        &file,
+        format!("GITHUB_CLIENT_ID=pipeline-client\nGITHUB_CLIENT_SECRET=pipeline-secret-value\nCOOKIE_ENCRYPTION_KEY={key}\n"),
+    )
+    .unwrap();
+    let (code, _, stderr) = cli(
+        &standin,
+        &[
+            "secrets",
+            "--env",
+            "dev",
+            "--config",
+            good.to_str().unwrap(),
+            "--repo",
+            repo_root().to_str().unwrap(),
+            "--from",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("pipeline-secret-value"),
+        "no value is printed: {stderr}"
+    );
+    // The secret edit made a version of its own, which carries no commit tag (as on the
+    // platform): drift says so, and the operator explains it.
+    let (code, stdout, _) = drift(&[]);
+    assert_eq!(code, Some(9), "{stdout}");
+    assert!(stdout.contains("\"commit\""), "{stdout}");
+    let (code, stdout, stderr) = drift(&["commit"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+
+    // The secret edit made and deployed a new version of the good build: it is what a
+    // failed deploy now rolls back to.
+    let good_version = standin.served_version(SCRIPT).expect("served");
+
+    let mut recoveries = Vec::new();
+    for (config, failing) in [(&unhealthy, "health"), (&no_sign_in, "smoke")] {
+        let (code, record, stderr) = pipeline_deploy(&standin, config);
+        assert_eq!(code, Some(7), "{stderr}");
+        assert_eq!(record["outcome"], "rolled_back", "{record:#}");
+        assert_eq!(record["rolled_back_to"], good_version.as_str());
+        let steps = steps(&record);
+        let failed: Vec<&str> = steps
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(s, _)| s.as_str())
+            .collect();
+        assert_eq!(failed, [failing], "{record:#}");
+        assert_eq!(
+            steps
+                .iter()
+                .rev()
+                .take(3)
+                .map(|(s, ok)| (s.as_str(), *ok))
+                .collect::<Vec<_>>(),
+            [
+                ("rollback_smoke", true),
+                ("rollback_health", true),
+                ("rollback_activate", true)
+            ]
+        );
+        assert_eq!(
+            standin.served_version(SCRIPT).as_deref(),
+            Some(good_version.as_str())
+        );
+        let ms = failed_gate_to_healthy_ms(&record);
+        eprintln!("{failing} gate failed; healthy again after a rollback in {ms} ms");
+        recoveries.push(ms);
+    }
+    assert_eq!(recoveries.len(), 2);
+
+    // A rollback on request, to the first version, with the same gates.
+    let (code, stdout, stderr) = cli(
+        &standin,
+        &[
+            "rollback",
+            "--env",
+            "dev",
+            "--config",
+            good.to_str().unwrap(),
+            "--repo",
+            repo_root().to_str().unwrap(),
+            "--url",
+            &standin.served_url(SCRIPT).unwrap(),
+            "--to",
+            &first,
+            "--allow-degraded",
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let record: Value = serde_json::from_str(&stdout).expect("a record");
+    assert_eq!(record["version_id"], first.as_str());
+    assert_eq!(
+        standin.served_version(SCRIPT).as_deref(),
+        Some(first.as_str())
+    );
+
+    // The API's refusals reach the operator as such.
+    let (code, _, stderr) = Command::new(env!("CARGO_BIN_EXE_second-brain"))
+        .args(["drift", "--env", "dev", "--config", good.to_str().unwrap()])
+        .env("CLOUDFLARE_API_BASE_URL", standin.api_url())
+        .env("CLOUDFLARE_API_TOKEN", "a-wrong-token")
+        .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
+        .output()
+        .map(|o| {
+            (
+                o.status.code(),
+                (),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        })
+        .expect("the CLI runs");
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("refused the token") && stderr.contains("10000"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = cli(
+        &standin,
+        &[
+            "rollback",
+            "--env",
+            "dev",
+            "--config",
+            good.to_str().unwrap(),
+            "--url",
+            "http://127.0.0.1:9",
+            "--to",
+            "no-such-version",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not found"), "{stderr}");
+}
+
+/// `second-brain report` sends its three queries to the SQL API and judges the answers.
+#[test]
+fn report_runs_the_monitoring_queries_and_names_the_alerts() {
+    let standin = StandIn::start(config(None)).expect("the stand-in starts");
+    // One answer for every query: each reads the columns it asked for.
+    standin.set_sql_answer(serde_json::json!({
+        "meta": [],
+        "data": [{
+            "tool": "grep", "calls": "40", "p50_ms": 120.0, "p95_ms": 730.0,
+            "failed_rate": 0.0, "refused_rate": 0.1,
+            "route": "/mcp", "requests": 1000, "server_error_rate": 0.002, "rate_limited": "4",
+            "kind": "backup_drill", "outcome": "failed", "runs": 1,
+            "newest": "2026-12-06 10:17:00", "users": 1
+        }],
+        "rows": 1
+    }));
+    let dir = tempfile::tempdir().expect("dir");
+    let config = write_config(dir.path(), "dev");
+    let (code, stdout, stderr) = cli(
+        &standin,
+        &[
+            "report",
+            "--env",
+            "dev",
+            "--config",
+            config.to_str().unwrap(),
+            "--since",
+            "6h",
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(report["dataset"], "second_brain_dev");
+    assert_eq!(report["tools"][0]["p95_ms"], 730.0);
+    let alerts: Vec<&str> = report["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(alerts[0].contains("grep p95 730"));
+    assert!(alerts[1].contains("drill"));
+    let queries = standin.sql_queries();
+    assert_eq!(queries.len(), 3);
+    assert!(
+        queries
+            .iter()
+            .all(|q| q.contains("FROM second_brain_dev") && q.contains("INTERVAL '6' HOUR"))
+    );
+
+    // A bad window is refused before any query.
+    let (code, _, stderr) = cli(
+        &standin,
+        &[
+            "report",
+            "--env",
+            "dev",
+            "--config",
+            config.to_str().unwrap(),
+            "--since",
+            "1w",
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(standin.sql_queries().len(), 3);
+    // Rate limited on every attempt: said as such.
+    standin.rate_limit_next(10);
+    let (code, _, stderr) = cli(
+        &standin,
+        &[
+            "report",
+            "--env",
+            "dev",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("rate limiting"), "{stderr}");
+}
