@@ -41,8 +41,20 @@ fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
 }
 
-/// The Worker with sign-in configured against the stand-in; keys generated now.
+/// The Worker with sign-in configured against the stand-in; keys generated now. Shared by
+/// the tests of this file (they share its per-address sign-in limits too).
 pub(crate) fn worker() -> &'static LocalWorker {
+    shared_in(&WORKER, sign_in_options)
+}
+
+/// A Worker of its own with the same settings, for a test that must not spend the shared
+/// one's per-address sign-in budget.
+fn own_worker() -> LocalWorker {
+    LocalWorker::start(sign_in_options())
+}
+
+/// Sign-in configured against the GitHub stand-in (started once), no dev user.
+fn sign_in_options() -> Options {
     let standin = STANDIN.get_or_init(|| {
         StandIn::start(
             0,
@@ -61,27 +73,25 @@ pub(crate) fn worker() -> &'static LocalWorker {
         )
         .expect("the GitHub stand-in starts")
     });
-    shared_in(&WORKER, || {
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).expect("randomness");
-        let mut options = Options::default();
-        options
-            .vars
-            .retain(|(name, _)| *name != "DEV_WITHOUT_TOKEN");
-        options.vars.extend([
-            ("COOKIE_ENCRYPTION_KEY", leak(hex::encode(key))),
-            ("GITHUB_CLIENT_ID", "standin-client-id"),
-            ("GITHUB_CLIENT_SECRET", "standin-client-secret"),
-            (
-                "GITHUB_ALLOWED_USER_ID",
-                leak(format!(
-                    "{ALLOWED},{ALLOWED_FOR_LIMITS},{FOR_BATCHES},{FOR_TOOL_CALLS},{FOR_READ_ONLY}"
-                )),
-            ),
-            ("GITHUB_BASE_URL", leak(standin.url())),
-        ]);
-        options
-    })
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("randomness");
+    let mut options = Options::default();
+    options
+        .vars
+        .retain(|(name, _)| *name != "DEV_WITHOUT_TOKEN");
+    options.vars.extend([
+        ("COOKIE_ENCRYPTION_KEY", leak(hex::encode(key))),
+        ("GITHUB_CLIENT_ID", "standin-client-id"),
+        ("GITHUB_CLIENT_SECRET", "standin-client-secret"),
+        (
+            "GITHUB_ALLOWED_USER_ID",
+            leak(format!(
+                "{ALLOWED},{ALLOWED_FOR_LIMITS},{FOR_BATCHES},{FOR_TOOL_CALLS},{FOR_READ_ONLY}"
+            )),
+        ),
+        ("GITHUB_BASE_URL", leak(standin.url())),
+    ]);
+    options
 }
 
 /// A browser-like client: no redirects followed, no cookie store (one pool for every test).
@@ -989,7 +999,7 @@ fn a_refresh_token_used_many_times_at_once_rotates_once_and_the_reuse_ends_the_g
 /// sign-in: every check passes, and the probe note it wrote is gone afterwards.
 #[test]
 fn smoke_passes_every_check_with_a_token_from_sign_in() {
-    let worker = worker();
+    let worker = &own_worker();
     let meter = &mut Meter::default();
     let client_id = register(meter, worker);
     let verifier = "e2e-verifier-smoke-gate-0123456789-0123456789";
