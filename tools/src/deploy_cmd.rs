@@ -26,19 +26,33 @@ use second_brain_tools::deploy::{
 
 use crate::backup_cmd::Failure;
 
-/// Flags shared by deploy and rollback.
+/// Which environment, as configured where: the flags every command here takes.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Common {
+pub(crate) struct EnvArgs {
     /// `dev` or `production`.
     #[arg(long)]
     env: String,
     /// The wrangler configuration.
     #[arg(long, default_value = "wrangler.toml")]
     config: PathBuf,
-    /// The repository (its scripts, worker/build and node_modules; default: the
+    /// The repository (its scripts, worker/build, node_modules and git; default: the
     /// configuration's directory).
     #[arg(long)]
     repo: Option<PathBuf>,
+}
+
+impl EnvArgs {
+    /// The context of this environment.
+    fn context(&self) -> Result<DeployContext> {
+        with_repo(context_for(&self.env, &self.config)?, self.repo.as_deref())
+    }
+}
+
+/// Flags shared by deploy and rollback.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Common {
+    #[command(flatten)]
+    target: EnvArgs,
     /// The URL the gates check (default: the environment's `PUBLIC_BASE_URL` var).
     #[arg(long)]
     url: Option<String>,
@@ -87,15 +101,8 @@ pub(crate) struct RollbackArgs {
 /// Arguments of `secrets`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SecretsArgs {
-    /// `dev` or `production`.
-    #[arg(long)]
-    env: String,
-    /// The wrangler configuration (its directory is the repository).
-    #[arg(long, default_value = "wrangler.toml")]
-    config: PathBuf,
-    /// The repository (its node_modules and git; default: the configuration's directory).
-    #[arg(long)]
-    repo: Option<PathBuf>,
+    #[command(flatten)]
+    target: EnvArgs,
     /// A file of NAME=VALUE lines (see .env.example); keep it out of the repository.
     #[arg(long)]
     from: PathBuf,
@@ -107,15 +114,8 @@ pub(crate) struct SecretsArgs {
 /// Arguments of `drift`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct DriftArgs {
-    /// `dev` or `production`.
-    #[arg(long)]
-    env: String,
-    /// The wrangler configuration (its directory is the repository).
-    #[arg(long, default_value = "wrangler.toml")]
-    config: PathBuf,
-    /// The repository (its node_modules and git; default: the configuration's directory).
-    #[arg(long)]
-    repo: Option<PathBuf>,
+    #[command(flatten)]
+    target: EnvArgs,
     /// The commit that should serve (default: the repository's HEAD, as the build names it).
     #[arg(long)]
     commit: Option<String>,
@@ -131,12 +131,8 @@ pub(crate) struct DriftArgs {
 /// Arguments of `report`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
-    /// `dev` or `production`.
-    #[arg(long)]
-    env: String,
-    /// The wrangler configuration (its `ANALYTICS` dataset is queried).
-    #[arg(long, default_value = "wrangler.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    target: EnvArgs,
     /// The window: a number and m, h or d.
     #[arg(long, default_value = "24h")]
     since: String,
@@ -164,16 +160,13 @@ fn now_ms() -> u64 {
 /// Reads the flags and the configuration: the script name and URL of the environment, and
 /// the smoke gate's token.
 fn context(common: &Common) -> Result<DeployContext> {
-    let mut context = with_repo(
-        context_for(&common.env, &common.config)?,
-        common.repo.as_deref(),
-    )?;
+    let mut context = common.target.context()?;
     let url = match &common.url {
         Some(url) => url.clone(),
         None => context.public_base_url.clone().ok_or_else(|| {
             Failure::Settings(format!(
                 "no --url and env.{}.vars has no PUBLIC_BASE_URL",
-                common.env
+                common.target.env
             ))
         })?,
     };
@@ -591,7 +584,7 @@ pub(crate) fn rollback(args: &RollbackArgs) -> Result<()> {
 
 pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
     use second_brain_tools::secrets;
-    let mut context = with_repo(context_for(&args.env, &args.config)?, args.repo.as_deref())?;
+    let mut context = args.target.context()?;
     let text = std::fs::read_to_string(&args.from)
         .with_context(|| format!("reading {}", args.from.display()))?;
     let values = secrets::parse_file(&text)
@@ -622,14 +615,14 @@ pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
     if plan.missing.is_empty() {
         eprintln!(
             "{}: every required secret is {}",
-            args.env,
+            args.target.env,
             if args.dry_run { "given or set" } else { "set" }
         );
         Ok(())
     } else {
         Err(Failure::Settings(format!(
             "{}: still missing: {}",
-            args.env,
+            args.target.env,
             plan.missing.join(", ")
         ))
         .into())
@@ -639,7 +632,7 @@ pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
 pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
     use second_brain_tools::drift::{Deployed, Expected, compare};
     use second_brain_tools::secrets::{KNOWN, Need};
-    let mut context = with_repo(context_for(&args.env, &args.config)?, args.repo.as_deref())?;
+    let mut context = args.target.context()?;
     let text = std::fs::read_to_string(&context.config)?;
     let config: toml::Table = toml::from_str(&text)
         .map_err(|e| Failure::Settings(format!("{}: {e}", context.config.display())))?;
@@ -652,7 +645,7 @@ pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
         .filter(|k| k.need == Need::Required)
         .map(|k| k.name)
         .collect();
-    let expected = Expected::from_config(&config, &args.env, &required, commit)
+    let expected = Expected::from_config(&config, &args.target.env, &required, commit)
         .map_err(|e| Failure::Settings(e.to_string()))?;
     let script = context.target.script.clone();
     let api = context.api().map_err(Failure::Settings)?;
@@ -679,7 +672,7 @@ pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "environment": args.env,
+                "environment": args.target.env,
                 "script": script,
                 "version": deployed.version,
                 "differences": differences,
@@ -729,13 +722,13 @@ fn head_commit(root: &Path) -> Option<String> {
 
 pub(crate) fn report(args: &ReportArgs) -> Result<()> {
     use second_brain_tools::report::{self as r, ReportError};
-    let mut context = context_for(&args.env, &args.config)?;
+    let mut context = args.target.context()?;
     let text = std::fs::read_to_string(&context.config)?;
     let config: toml::Table = toml::from_str(&text)
         .map_err(|e| Failure::Settings(format!("{}: {e}", context.config.display())))?;
     let dataset = config
         .get("env")
-        .and_then(|e| e.get(&args.env))
+        .and_then(|e| e.get(&args.target.env))
         .and_then(|e| e.get("analytics_engine_datasets"))
         .and_then(toml::Value::as_array)
         .and_then(|list| {
@@ -744,7 +737,9 @@ pub(crate) fn report(args: &ReportArgs) -> Result<()> {
         })
         .and_then(|d| d.get("dataset"))
         .and_then(toml::Value::as_str)
-        .ok_or_else(|| Failure::Settings(format!("env.{} has no ANALYTICS dataset", args.env)))?
+        .ok_or_else(|| {
+            Failure::Settings(format!("env.{} has no ANALYTICS dataset", args.target.env))
+        })?
         .to_owned();
     let settings = |e: ReportError| Failure::Settings(e.to_string());
     let queries = [
@@ -762,12 +757,12 @@ pub(crate) fn report(args: &ReportArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "environment": args.env, "dataset": dataset, "since": args.since,
+                "environment": args.target.env, "dataset": dataset, "since": args.since,
                 "tools": tools, "routes": routes, "backups": backups, "alerts": alerts,
             }))?
         );
     } else {
-        println!("{} ({dataset}), last {}", args.env, args.since);
+        println!("{} ({dataset}), last {}", args.target.env, args.since);
         println!(
             "\n{:<10} {:>8} {:>8} {:>8} {:>8} {:>8}",
             "tool", "calls", "p50 ms", "p95 ms", "failed", "refused"
