@@ -630,7 +630,7 @@ pub(crate) fn secrets(args: &SecretsArgs) -> Result<()> {
 }
 
 pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
-    use second_brain_tools::drift::{Deployed, Expected, compare};
+    use second_brain_tools::drift::{Deployed, Script, compare};
     use second_brain_tools::secrets::{KNOWN, Need};
     let mut context = args.target.context()?;
     let text = std::fs::read_to_string(&context.config)?;
@@ -645,7 +645,7 @@ pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
         .filter(|k| k.need == Need::Required)
         .map(|k| k.name)
         .collect();
-    let expected = Expected::from_config(&config, &args.target.env, &required, commit)
+    let expected = Script::from_config(&config, &args.target.env, &required, commit)
         .map_err(|e| Failure::Settings(e.to_string()))?;
     let script = context.target.script.clone();
     let api = context.api().map_err(Failure::Settings)?;
@@ -663,7 +663,7 @@ pub(crate) fn drift(args: &DriftArgs) -> Result<()> {
         api.schedules(&script)?,
     )
     .map_err(|e| Failure::Settings(e.to_string()))?;
-    let differences = compare(&expected, &deployed);
+    let differences = compare(&expected, &deployed.script);
     let unexplained: Vec<_> = differences
         .iter()
         .filter(|d| !args.allow.contains(&d.what))

@@ -1,5 +1,5 @@
 //! `second-brain drift`: what is deployed, compared with what `wrangler.toml` and the
-//! repository say should be. Pure: [`Expected::from_config`] reads the configuration,
+//! repository say should be. Pure: [`Script::from_config`] reads the configuration,
 //! [`Deployed::from_api`] reads the API's answers (the serving version, its bindings and
 //! runtime, the secrets' names, the cron schedules), and [`compare`] lists every difference.
 
@@ -13,10 +13,12 @@ use serde_json::Value;
 /// `secret_text`).
 pub type Binding = String;
 
-/// What the configuration and the repository say.
+/// What a script runs with: as the configuration and the repository say it should
+/// ([`Script::from_config`]), or as it is deployed ([`Deployed::from_api`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Expected {
-    /// Binding name -> binding (vars included, as `plain_text`).
+pub struct Script {
+    /// Binding name -> binding (vars included, as `plain_text`; secrets excluded: they are
+    /// compared by name).
     pub bindings: BTreeMap<String, Binding>,
     /// Cron schedules.
     pub crons: Vec<String>,
@@ -24,29 +26,20 @@ pub struct Expected {
     pub compatibility_date: String,
     /// The compatibility flags.
     pub compatibility_flags: Vec<String>,
-    /// Secrets that must exist.
+    /// Secrets' names: those that must exist, or those that do.
     pub secrets: Vec<String>,
-    /// The commit that should serve (`None`: do not compare).
+    /// The commit that should serve (`None`: do not compare), or the one the serving version
+    /// was tagged with.
     pub commit: Option<String>,
 }
 
-/// What is deployed.
+/// What is deployed: the serving version and what it runs with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deployed {
     /// The serving version.
     pub version: String,
-    /// Binding name -> binding (secrets excluded: they are compared by name).
-    pub bindings: BTreeMap<String, Binding>,
-    /// Cron schedules.
-    pub crons: Vec<String>,
-    /// The compatibility date.
-    pub compatibility_date: String,
-    /// The compatibility flags.
-    pub compatibility_flags: Vec<String>,
-    /// Secrets' names.
-    pub secrets: Vec<String>,
-    /// The commit the version was tagged with.
-    pub commit: Option<String>,
+    /// What it runs with.
+    pub script: Script,
 }
 
 /// One difference.
@@ -76,14 +69,14 @@ fn text(value: &toml::Value) -> Option<&str> {
     value.as_str()
 }
 
-impl Expected {
+impl Script {
     /// What `config` says for `env`, with `secrets` required and `commit` expected to serve.
     pub fn from_config(
         config: &toml::Table,
         env: &str,
         secrets: &[&str],
         commit: Option<String>,
-    ) -> Result<Expected, DriftError> {
+    ) -> Result<Script, DriftError> {
         let section = config
             .get("env")
             .and_then(|e| e.get(env))
@@ -155,7 +148,7 @@ impl Expected {
             .and_then(toml::Value::as_array)
             .map(|flags| flags.iter().filter_map(text).map(str::to_owned).collect())
             .unwrap_or_default();
-        Ok(Expected {
+        Ok(Script {
             bindings,
             crons,
             compatibility_date: get("compatibility_date")
@@ -201,8 +194,7 @@ impl Deployed {
             bindings.insert(name, format!("{kind}:{}", detail.unwrap_or("?")));
         }
         let runtime = &version["resources"]["script_runtime"];
-        Ok(Deployed {
-            version: id.to_owned(),
+        let script = Script {
             bindings,
             crons,
             compatibility_date: runtime["compatibility_date"]
@@ -220,12 +212,16 @@ impl Deployed {
             commit: version["annotations"]["workers/tag"]
                 .as_str()
                 .map(str::to_owned),
+        };
+        Ok(Deployed {
+            version: id.to_owned(),
+            script,
         })
     }
 }
 
 /// Every difference between `expected` and `deployed`, in a stable order.
-pub fn compare(expected: &Expected, deployed: &Deployed) -> Vec<Difference> {
+pub fn compare(expected: &Script, deployed: &Script) -> Vec<Difference> {
     let mut out = Vec::new();
     let mut differ = |what: String, e: Option<String>, d: Option<String>| {
         if e != d {
@@ -302,9 +298,9 @@ durable_objects = { bindings = [{ name = "MCP_SESSION", class_name = "MCPSession
 analytics_engine_datasets = [{ binding = "ANALYTICS", dataset = "second_brain_dev" }]
 "#;
 
-    fn expected() -> Expected {
+    fn expected() -> Script {
         let config: toml::Table = toml::from_str(CONFIG).unwrap();
-        Expected::from_config(
+        Script::from_config(
             &config,
             "dev",
             &["GITHUB_CLIENT_ID", "COOKIE_ENCRYPTION_KEY"],
@@ -334,13 +330,14 @@ analytics_engine_datasets = [{ binding = "ANALYTICS", dataset = "second_brain_de
         })
     }
 
-    fn deployed(version: &Value) -> Deployed {
+    fn deployed(version: &Value) -> Script {
         Deployed::from_api(
             version,
             vec!["GITHUB_CLIENT_ID".into(), "COOKIE_ENCRYPTION_KEY".into()],
             vec!["17 * * * *".into()],
         )
         .unwrap()
+        .script
     }
 
     #[test]
@@ -362,7 +359,8 @@ analytics_engine_datasets = [{ binding = "ANALYTICS", dataset = "second_brain_de
             vec!["GITHUB_CLIENT_ID".into()],
             vec!["0 * * * *".into()],
         )
-        .unwrap();
+        .unwrap()
+        .script;
         deployed.compatibility_flags = vec!["nodejs_compat".into()];
         let what: Vec<String> = compare(&expected(), &deployed)
             .into_iter()
@@ -393,7 +391,7 @@ analytics_engine_datasets = [{ binding = "ANALYTICS", dataset = "second_brain_de
     fn the_committed_configuration_reads_for_both_environments() {
         let config: toml::Table = toml::from_str(include_str!("../../wrangler.toml")).unwrap();
         for env in ["dev", "production"] {
-            let expected = Expected::from_config(&config, env, &[], None).unwrap();
+            let expected = Script::from_config(&config, env, &[], None).unwrap();
             for name in [
                 "STORAGE",
                 "OAUTH_KV",
@@ -406,7 +404,7 @@ analytics_engine_datasets = [{ binding = "ANALYTICS", dataset = "second_brain_de
             assert!(!expected.compatibility_date.is_empty());
             assert_eq!(expected.crons.len(), 1);
         }
-        let missing = Expected::from_config(&config, "staging", &[], None).unwrap_err();
+        let missing = Script::from_config(&config, "staging", &[], None).unwrap_err();
         assert!(missing.to_string().contains("staging"));
     }
 }

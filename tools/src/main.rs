@@ -1,13 +1,13 @@
 //! `second-brain`: the operator CLI.
 //!
-//! One binary, one subcommand per job. Today: `bench-http`, a bounded load driver for a
-//! running Worker on loopback; `bench-mcp`, MCP tool-call latency, throughput and cold start
-//! against a local Worker; `cf-standin`, a local stand-in for the Cloudflare API; `github-standin`, a local stand-in
-//! for GitHub's OAuth flow;
-//! `s3-local`, a local S3 server on a directory; `backup list` / `backup verify` and
-//! `restore`, reading a user's backup from S3 (exit codes in [`backup_cmd`]);
-//! `validate-config` checks wrangler.toml; `smoke` checks a running Worker. Inspect and deploy arrive with the issues that
-//! need them.
+//! One binary, one subcommand per job (`--help` lists them):
+//! - operations: `deploy` and `rollback` (with health and smoke gates), `smoke`, `drift`,
+//!   `secrets`, `report`, `validate-config` (exit codes in `deploy_cmd`);
+//! - backups: `backup list`, `backup verify`, `backup keygen` and `restore`, reading a user's
+//!   backup from S3 (exit codes in [`backup_cmd`]);
+//! - benchmarks: `bench-http`, `bench-mcp`, `bench-backup` against a local Worker;
+//! - local stand-ins for tests and development: `cf-standin` (the Cloudflare API),
+//!   `github-standin` (GitHub's OAuth flow), `s3-local` (an S3 server on a directory).
 
 mod backup_cmd;
 mod bench_backup;
