@@ -33,6 +33,8 @@ node "$ROOT/scripts/lint-workflows.mjs" "$ROOT"
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The engine's native-SQLite bench and helpers build only with this feature.
+cargo clippy -p engine --all-targets --features native-sqlite --quiet -- -D warnings
 
 step "cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

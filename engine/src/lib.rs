@@ -63,6 +63,7 @@ pub mod sessions;
 pub mod sim;
 pub mod sim_disk;
 pub mod snapshot;
+pub mod sql;
 pub mod state;
 pub mod storage;
 pub mod store;

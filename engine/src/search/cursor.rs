@@ -3,10 +3,12 @@
 use std::cmp::Ordering;
 
 /// Longest token [`SearchCursor::from_token`] accepts, in bytes: room for a path of 4 KiB.
-pub const MAX_CURSOR_TOKEN_LEN: usize = PREFIX.len() + 8 + 2 * 4096;
+pub const MAX_CURSOR_TOKEN_LEN: usize = PREFIX.len() + 16 + 2 * 4096;
 
-/// Token prefix: format version 1.
-const PREFIX: &str = "v1";
+/// Token prefix: format version 2 (the score as the 16 hex digits of an `f64`).
+const PREFIX: &str = "v2";
+/// Version 1 (the score as the 8 hex digits of an `f32`), still read.
+const PREFIX_V1: &str = "v1";
 
 /// Where the previous page of a search ended: the score and path of its last hit.
 ///
@@ -20,7 +22,8 @@ const PREFIX: &str = "v1";
 /// ranked before it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchCursor {
-    score: f32,
+    /// An `f32` score (the in-memory index's) is held exactly.
+    score: f64,
     path: String,
 }
 
@@ -49,6 +52,11 @@ pub enum CursorError {
 
 impl SearchCursor {
     pub(crate) fn new(score: f32, path: &str) -> Self {
+        Self::exact(f64::from(score), path)
+    }
+
+    /// A cursor after a hit whose score was ranked as an `f64` (the SQL index's).
+    pub(crate) fn exact(score: f64, path: &str) -> Self {
         Self {
             score,
             path: path.to_owned(),
@@ -56,7 +64,7 @@ impl SearchCursor {
     }
 
     /// The score of the last hit of the previous page.
-    pub fn score(&self) -> f32 {
+    pub fn score(&self) -> f64 {
         self.score
     }
 
@@ -70,9 +78,9 @@ impl SearchCursor {
     /// Layout (version 1): `v1`, the score's IEEE 754 bits as 8 lowercase hex digits, then the
     /// path's UTF-8 bytes in lowercase hex.
     pub fn to_token(&self) -> String {
-        let mut token = String::with_capacity(PREFIX.len() + 8 + 2 * self.path.len());
+        let mut token = String::with_capacity(PREFIX.len() + 16 + 2 * self.path.len());
         token.push_str(PREFIX);
-        token.push_str(&format!("{:08x}", self.score.to_bits()));
+        token.push_str(&format!("{:016x}", self.score.to_bits()));
         token.push_str(&hex::encode(self.path.as_bytes()));
         token
     }
@@ -93,15 +101,20 @@ impl SearchCursor {
                 max: MAX_CURSOR_TOKEN_LEN,
             });
         }
-        let Some(body) = token.strip_prefix(PREFIX) else {
-            let versioned = token
-                .strip_prefix('v')
-                .is_some_and(|rest| rest.bytes().next().is_some_and(|b| b.is_ascii_digit()));
-            return Err(if versioned {
-                CursorError::UnknownVersion
-            } else {
-                CursorError::Malformed
-            });
+        let (body, score_digits) = match (token.strip_prefix(PREFIX), token.strip_prefix(PREFIX_V1))
+        {
+            (Some(body), _) => (body, 16),
+            (None, Some(body)) => (body, 8),
+            (None, None) => {
+                let versioned = token
+                    .strip_prefix('v')
+                    .is_some_and(|rest| rest.bytes().next().is_some_and(|b| b.is_ascii_digit()));
+                return Err(if versioned {
+                    CursorError::UnknownVersion
+                } else {
+                    CursorError::Malformed
+                });
+            }
         };
         if !body
             .bytes()
@@ -109,9 +122,16 @@ impl SearchCursor {
         {
             return Err(CursorError::Malformed);
         }
-        let (score_hex, path_hex) = body.split_at_checked(8).ok_or(CursorError::Malformed)?;
-        let bits = u32::from_str_radix(score_hex, 16).map_err(|_| CursorError::Malformed)?;
-        let score = f32::from_bits(bits);
+        let (score_hex, path_hex) = body
+            .split_at_checked(score_digits)
+            .ok_or(CursorError::Malformed)?;
+        let bits = u64::from_str_radix(score_hex, 16).map_err(|_| CursorError::Malformed)?;
+        let score = if score_digits == 8 {
+            let bits = u32::try_from(bits).map_err(|_| CursorError::Malformed)?;
+            f64::from(f32::from_bits(bits))
+        } else {
+            f64::from_bits(bits)
+        };
         // Scores are finite and non-negative; anything else was not made by `to_token`.
         if !score.is_finite() || score.is_sign_negative() {
             return Err(CursorError::Malformed);
@@ -124,7 +144,11 @@ impl SearchCursor {
     /// Whether this cursor ranks strictly before a hit with `score` at `path`: whether that hit
     /// belongs to the pages after the cursor.
     pub(crate) fn precedes(&self, score: f32, path: &str) -> bool {
-        rank_order(self.score, &self.path, score, path) == Ordering::Less
+        let theirs = f64::from(score);
+        theirs
+            .total_cmp(&self.score)
+            .then_with(|| self.path.as_str().cmp(path))
+            == Ordering::Less
     }
 }
 
@@ -151,9 +175,21 @@ mod tests {
             assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()), "{token}");
             let back = SearchCursor::from_token(&token).unwrap();
             assert_eq!(back, cursor);
-            assert_eq!(back.score().to_bits(), score.to_bits());
+            assert_eq!(back.score().to_bits(), f64::from(score).to_bits());
+            assert!(token.starts_with("v2"));
             assert_eq!(back.path(), path);
         }
+    }
+
+    #[test]
+    fn exact_scores_round_trip_and_version_1_tokens_still_read() {
+        let exact = SearchCursor::exact(1.000_000_000_1, "a.md");
+        let back = SearchCursor::from_token(&exact.to_token()).unwrap();
+        assert_eq!(back.score().to_bits(), 1.000_000_000_1f64.to_bits());
+        // "v1" + the f32 bits of 1.5 + hex("a.md"): a token an older build handed out.
+        let old = SearchCursor::from_token("v13fc00000612e6d64").unwrap();
+        assert_eq!(old, SearchCursor::new(1.5, "a.md"));
+        assert!(SearchCursor::from_token("v2123").is_err());
     }
 
     #[test]
@@ -161,7 +197,7 @@ mod tests {
         let good = SearchCursor::new(2.0, "a/b.md").to_token();
         assert_eq!(SearchCursor::from_token(""), Err(CursorError::Empty));
         assert_eq!(
-            SearchCursor::from_token("v2abcdef00"),
+            SearchCursor::from_token("v3abcdef00"),
             Err(CursorError::UnknownVersion)
         );
         assert_eq!(

@@ -104,6 +104,7 @@ pub(crate) mod lazy;
 mod persist;
 mod postings;
 mod query;
+pub mod sql;
 mod terms;
 mod tokenize;
 

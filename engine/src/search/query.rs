@@ -259,13 +259,13 @@ pub(crate) fn bm25_term(idf: f64, tf: f64, len: f64, avg_len: f64) -> f64 {
 /// The per-query constants of BM25's term-frequency part, so each posting costs one
 /// multiply-add and one division: `tf · (k1 + 1) / (tf + k1 · (1 − b) + (k1 · b / avgdl) · |D|)`.
 #[derive(Debug, Clone, Copy)]
-struct LengthNorm {
+pub(crate) struct LengthNorm {
     base: f64,
     per_len: f64,
 }
 
 impl LengthNorm {
-    fn new(avg_len: f64) -> Self {
+    pub(crate) fn new(avg_len: f64) -> Self {
         Self {
             base: BM25_K1 * (1.0 - BM25_B),
             per_len: BM25_K1 * BM25_B / avg_len,
@@ -273,7 +273,7 @@ impl LengthNorm {
     }
 
     #[inline]
-    fn saturation(self, tf: f64, len: f64) -> f64 {
+    pub(crate) fn saturation(self, tf: f64, len: f64) -> f64 {
         tf * (BM25_K1 + 1.0) / (tf + self.base + self.per_len * len)
     }
 }

@@ -37,10 +37,18 @@ pub fn tokenize(text: &str) -> Vec<String> {
 
 /// Calls `f` with each term of `text`, in order. The `&str` lives in a buffer reused between
 /// calls, so indexing allocates nothing per token.
-pub(crate) fn for_each_term(text: &str, mut f: impl FnMut(&str)) {
+pub(crate) fn for_each_term(text: &str, f: impl FnMut(&str)) {
+    for_each_term_noting_long(text, f);
+}
+
+/// [`for_each_term`], returning whether some run was dropped for being longer than
+/// [`MAX_TERM_BYTES`] (an index that answers substring questions must then treat the text as
+/// possibly holding any substring).
+pub(crate) fn for_each_term_noting_long(text: &str, mut f: impl FnMut(&str)) -> bool {
     let mut term = String::with_capacity(MAX_TERM_BYTES + 4);
     // Set once `term` has grown past the limit; the rest of the run is skipped, not buffered.
     let mut too_long = false;
+    let mut dropped_long = false;
     for c in text.chars() {
         if c.is_ascii() {
             if c.is_ascii_alphanumeric() {
@@ -57,9 +65,12 @@ pub(crate) fn for_each_term(text: &str, mut f: impl FnMut(&str)) {
             }
             continue;
         }
+        dropped_long |= too_long;
         emit(&mut term, &mut too_long, &mut f);
     }
+    dropped_long |= too_long;
     emit(&mut term, &mut too_long, &mut f);
+    dropped_long
 }
 
 /// Ends the current run: passes it to `f` unless it is empty, too long or a stopword.
