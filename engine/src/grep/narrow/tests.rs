@@ -1,4 +1,8 @@
+use std::cell::Cell;
 use std::convert::Infallible;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRng, TestRunner};
 
 use super::*;
 use crate::grep::GrepPattern;
@@ -322,4 +326,178 @@ fn grep_folds_ascii_case_only() {
         );
     }
     assert!(GrepPattern::new("(?i)straSSE").unwrap().is_match("STRASSE"));
+}
+
+/// Pieces of generated texts and patterns: cases, digits, punctuation, line ends,
+/// stopwords, runs too long to index, and characters whose case mappings are irregular.
+const PIECES: &[&str] = &[
+    "a", "b", "B", "z", "Z", "7", "0", " ", "-", ".", ",", "\n", "\r\n", "{", "}", "|", "*", "the",
+    "he", "The", "THE", "in", "foo", "Foo", "FOO", "bar", "σ", "Σ", "ς", "\u{212A}", "k", "K", "İ",
+    "i", "I", "ß", "ẞ", "é", "É", "ſ", "s", "S", "µ", "μ",
+];
+
+fn piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        10 => proptest::sample::select(PIECES).prop_map(str::to_owned),
+        1 => Just("x".repeat(MAX_TERM_BYTES - 1)),
+        1 => Just("É".repeat(MAX_TERM_BYTES / 2 + 1)),
+    ]
+}
+
+fn texts() -> impl Strategy<Value = Vec<String>> {
+    proptest::collection::vec(
+        proptest::collection::vec(piece(), 0..12).prop_map(|p| p.concat()),
+        1..6,
+    )
+}
+
+fn pattern() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        12 => piece().prop_map(|p| regex_syntax::escape(&p)),
+        1 => Just(".".to_owned()),
+        1 => Just(r"\w".to_owned()),
+        1 => Just(r"\d".to_owned()),
+        1 => Just(r"\s".to_owned()),
+        1 => Just("^".to_owned()),
+        1 => Just("$".to_owned()),
+        1 => Just(r"\b".to_owned()),
+        1 => Just("(?i)".to_owned()),
+        1 => Just("(?x)".to_owned()),
+        1 => Just(" ".to_owned()),
+        1 => Just("[aB7]".to_owned()),
+        1 => Just("[a-c]".to_owned()),
+        1 => Just("[^a]".to_owned()),
+        1 => Just("[σς]".to_owned()),
+        1 => Just("[-.]".to_owned()),
+        1 => Just("[ a]".to_owned()),
+        1 => Just("[[:alpha:]]".to_owned()),
+        1 => Just(r"\x{212A}".to_owned()),
+    ];
+    let quantifier = proptest::sample::select(
+        &[
+            "?", "*", "+", "{2}", "{1,3}", "{0,2}", "{2,}", "+?", "{0}", "{1}",
+        ][..],
+    );
+    leaf.prop_recursive(3, 12, 3, move |inner| {
+        prop_oneof![
+            4 => proptest::collection::vec(inner.clone(), 1..4).prop_map(|v| v.concat()),
+            1 => proptest::collection::vec(inner.clone(), 2..4)
+                .prop_map(|v| format!("(?:{})", v.join("|"))),
+            1 => proptest::collection::vec(inner.clone(), 2..4).prop_map(|v| v.join("|")),
+            2 => (inner.clone(), quantifier.clone()).prop_map(|(x, q)| format!("({x}){q}")),
+            1 => inner.prop_map(|x| format!("(?i:{x})")),
+        ]
+    })
+}
+
+fn runner(cases: u32) -> TestRunner {
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let rng = TestRng::deterministic_rng(config.rng_algorithm);
+    TestRunner::new_with_rng(config, rng)
+}
+
+/// Soundness: every note in which grep finds a match (line by line, as the worker does) is
+/// a candidate. Counted, so the generator cannot drift into patterns that never narrow.
+#[test]
+fn candidates_include_every_note_grep_matches() {
+    const CASES: u32 = 3_000;
+    let (compiled, narrowed, matched, excluded) =
+        (Cell::new(0), Cell::new(0), Cell::new(0), Cell::new(0));
+    runner(CASES)
+        .run(&(texts(), pattern()), |(texts, pattern)| {
+            let Ok(grep) = GrepPattern::new(&pattern) else {
+                return Ok(());
+            };
+            compiled.set(compiled.get() + 1);
+            let narrowing = Narrowing::of(&pattern);
+            if narrowing != Narrowing::All {
+                narrowed.set(narrowed.get() + 1);
+            }
+            let mut index = MemoryFragmentIndex::new();
+            for (note, text) in texts.iter().enumerate() {
+                index.insert(note, text);
+            }
+            let mut candidates = narrowing.candidates(&mut index).unwrap();
+            candidates.extend(index.always_candidates().iter().copied());
+            for (note, text) in texts.iter().enumerate() {
+                if text.lines().any(|line| grep.is_match(line)) {
+                    matched.set(matched.get() + 1);
+                    prop_assert!(
+                        candidates.contains(&note),
+                        "{pattern:?} matches {text:?} but narrows to {narrowing:?}"
+                    );
+                } else if !candidates.contains(&note) {
+                    excluded.set(excluded.get() + 1);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (compiled, narrowed, matched, excluded) = (
+        compiled.get(),
+        narrowed.get(),
+        matched.get(),
+        excluded.get(),
+    );
+    println!(
+        "{compiled} patterns compiled, {narrowed} narrowed, {matched} matching notes, {excluded} notes left out"
+    );
+    assert!(compiled > CASES / 2, "{compiled} of {CASES} compiled");
+    // With this seed about a third narrow (single letters are mostly inside stopwords),
+    // and a quarter of the non-matching notes are left out.
+    assert!(narrowed > compiled / 4, "{narrowed} of {compiled} narrowed");
+    assert!(matched > compiled, "{matched} matching notes");
+    assert!(excluded > compiled / 5, "{excluded} notes left out");
+}
+
+/// Precision: for a case-insensitive ASCII word, the index's candidates are exactly the
+/// notes grep matches, apart from matches inside runs too long to index.
+#[test]
+fn plain_words_narrow_exactly() {
+    const CASES: u32 = 1_000;
+    let ascii = prop_oneof![
+        8 => proptest::sample::select(&["a", "b", "B", "ab", "Ba", "7", " ", "-", "\n", "the", "The"][..])
+            .prop_map(str::to_owned),
+        1 => Just("ab".repeat(MAX_TERM_BYTES / 2 + 1)),
+    ];
+    let texts = proptest::collection::vec(
+        proptest::collection::vec(ascii, 0..16).prop_map(|p| p.concat()),
+        1..8,
+    );
+    let narrowed = Cell::new(0);
+    runner(CASES)
+        .run(&(texts, "[abAB7]{1,4}"), |(texts, word)| {
+            let lower = word.to_lowercase();
+            if STOPWORDS.iter().any(|w| w.contains(&lower)) {
+                prop_assert_eq!(Narrowing::of(&word), Narrowing::All);
+                return Ok(());
+            }
+            narrowed.set(narrowed.get() + 1);
+            let pattern = format!("(?i){word}");
+            let narrowing = Narrowing::of(&pattern);
+            prop_assert_eq!(&narrowing, &Narrowing::Fragment(lower));
+            let mut index = MemoryFragmentIndex::new();
+            for (note, text) in texts.iter().enumerate() {
+                index.insert(note, text);
+            }
+            let Candidates::Some(found) = narrowing.candidates(&mut index).unwrap() else {
+                return Err(TestCaseError::fail("a fragment gave All"));
+            };
+            let grep = GrepPattern::new(&pattern).unwrap();
+            for (note, text) in texts.iter().enumerate() {
+                let matches = text.lines().any(|line| grep.is_match(line));
+                let always = index.always_candidates().contains(&note);
+                prop_assert!(
+                    found.contains(&note) == matches || always,
+                    "{pattern} on {text:?}"
+                );
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(narrowed.get() > CASES / 2, "{} narrowed", narrowed.get());
 }
