@@ -7,7 +7,9 @@
 //! over 10,000 paths as `FileIndex::glob` makes it (stopping when the call's work budget is
 //! spent: how many paths it looked at). Per grep pattern: the time to compile, its size
 //! class, the bytes one call may search, the measured speed over hostile text, and from those
-//! the longest one call can take. Pass a criterion filter after `--` to run only some.
+//! the longest one call can take. Then the cost of narrowing (`Narrowing::of`) for plain
+//! patterns and the hostile ones, with the fragments each gives. Pass a criterion filter
+//! after `--` to run only some.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use engine::glob::{Glob, WorkBudget};
 use engine::grep::GrepPattern;
+use engine::grep::narrow::Narrowing;
 use engine::hostile;
 
 const PATHS: usize = 10_000;
@@ -135,6 +138,45 @@ fn report() {
         println!("refused in {}: {name}: {err}", ms(compile));
     }
     println!();
+    println!("grep narrowing (Narrowing::of)");
+    println!("| pattern | narrowing | fragments | time |");
+    println!("| --- | --- | --- | --- |");
+    for (name, pattern) in narrowed_patterns() {
+        let took = time(200, || Narrowing::of(&pattern));
+        let narrowing = Narrowing::of(&pattern);
+        let shown = format!("{narrowing:?}");
+        let shown = match shown.char_indices().nth(60) {
+            Some((cut, _)) => format!("{}...", &shown[..cut]),
+            None => shown,
+        };
+        println!(
+            "| {name} | `{shown}` | {} | {:.1} µs |",
+            narrowing.fragments().len(),
+            took.as_secs_f64() * 1e6
+        );
+    }
+    println!();
+}
+
+/// Plain patterns, then the hostile catalogue: what narrowing costs before a grep.
+fn narrowed_patterns() -> Vec<(&'static str, String)> {
+    let plain = [
+        ("TODO", "TODO"),
+        ("(?i)todo|fixme", "(?i)todo|fixme"),
+        (r"^\s*- \[ \]", r"^\s*- \[ \]"),
+        (r"deploy(ed|ing)? v\d+\.\d+", r"deploy(ed|ing)? v\d+\.\d+"),
+        ("(?i)colou?r gr[ae]y", "(?i)colou?r gr[ae]y"),
+    ];
+    // Words none of which contains another: about the most fragments a 1,000-byte pattern
+    // can hold.
+    let words = (0..200).map(|i| format!("x{i:03}")).collect::<Vec<_>>();
+    plain
+        .map(|(name, pattern)| (name, pattern.to_owned()))
+        .into_iter()
+        .chain(hostile::regexes())
+        .chain([("200 words alternation", words.join("|"))])
+        .chain([("150 words, .* between", words[..150].join(".*"))])
+        .collect()
 }
 
 fn globs(c: &mut Criterion) {
@@ -163,7 +205,17 @@ fn regexes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, globs, regexes);
+fn narrowings(c: &mut Criterion) {
+    let mut group = c.benchmark_group("grep_narrow");
+    for (name, pattern) in narrowed_patterns() {
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| Narrowing::of(black_box(&pattern)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, globs, regexes, narrowings);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -38,7 +38,9 @@
 //! - [`snapshot`], [`segment`]: whole-state snapshots; archived runs of events, verification.
 //! - [`path`], [`ids`]: note paths and limits; hashes, ids and times.
 //! - [`glob`], [`grep`]: glob and grep patterns with bounded work per call (caps, a linear
-//!   glob matcher, a byte budget per grep call); [`hostile`]: patterns that test those bounds.
+//!   glob matcher, a byte budget per grep call), and [`grep::narrow`]: the notes a grep
+//!   pattern can match, from the terms of an index; [`hostile`]: patterns that test those
+//!   bounds.
 //! - [`storage`]: the [`Storage`] trait and [`MemoryStorage`]; [`file_storage`] on a [`disk`],
 //!   with [`sim_disk`] for crash tests; [`sim`]: the seeded generator tests and benches share.
 //!

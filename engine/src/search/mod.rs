@@ -114,6 +114,8 @@ pub use persist::FORMAT_VERSION;
 pub use postings::MAX_DOCS;
 pub use query::{BM25_B, BM25_K1, MAX_LIMIT, MAX_QUERY_TERMS, SearchHit, SearchPage};
 pub use tokenize::{MAX_TERM_BYTES, STOPWORDS, tokenize};
+// grep's narrowing indexes text exactly as search does.
+pub(crate) use tokenize::{for_each_term, for_each_term_noting_long};
 // The deterministic hash map, for the other projections too.
 pub(crate) use terms::WordMap;
 

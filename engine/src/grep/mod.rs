@@ -9,9 +9,14 @@
 //! ([`GrepPattern::byte_budget`]): [`WORK_PER_CALL`] divided by it. The caller stops there
 //! and ends its page with a cursor (inside a note if need be), so any amount of text is
 //! searched over several calls.
+//!
+//! [`narrow`] turns a pattern into a query over the search index's terms, so a caller can
+//! read only the notes that can match.
 
 use regex_lite::{Regex, RegexBuilder};
 use thiserror::Error;
+
+pub mod narrow;
 
 /// The longest pattern accepted, in bytes.
 pub const MAX_PATTERN_BYTES: usize = 1_000;
