@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{Hash, Timestamp};
 use crate::path::NotePath;
 
+pub mod sql;
+
 /// What made a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {

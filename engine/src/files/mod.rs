@@ -13,6 +13,8 @@ use crate::glob::{Glob, WorkBudget};
 use crate::ids::{Hash, Timestamp};
 use crate::path::NotePath;
 
+pub mod sql;
+
 /// The most entries one page of a listing returns.
 pub const MAX_PAGE: usize = 1_000;
 
@@ -97,21 +99,11 @@ impl FileIndex {
     /// versions have the same digest, however they got there (live, replayed, restored), so a
     /// backup's manifest can name the state its log must lead to.
     pub fn digest(&self) -> Hash {
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(b"second-brain notes v1");
-        hasher.update(&(self.by_path.len() as u64).to_le_bytes());
+        let mut digest = NotesDigest::new(self.by_path.len() as u64);
         for (path, entry) in &self.by_path {
-            let path = path.as_str().as_bytes();
-            hasher.update(&(path.len() as u64).to_le_bytes());
-            hasher.update(path);
-            hasher.update(&entry.version.to_le_bytes());
-            hasher.update(&entry.hash.0);
-            hasher.update(&entry.size.to_le_bytes());
-            let media = entry.media_type.as_bytes();
-            hasher.update(&(media.len() as u64).to_le_bytes());
-            hasher.update(media);
+            digest.add(path.as_str(), entry);
         }
-        Hash(*hasher.finalize().as_bytes())
+        digest.finish()
     }
 
     /// Every note in path order.
@@ -212,47 +204,104 @@ impl FileIndex {
         after: Option<&str>,
         limit: usize,
         prefix: &str,
-        mut keep: impl FnMut(&str) -> Keep,
+        keep: impl FnMut(&str) -> Keep,
     ) -> Page<(&'a NotePath, &'a FileEntry)> {
-        let limit = limit.clamp(1, MAX_PAGE);
         let start = match after {
             Some(after) if after >= prefix => Bound::Excluded(after),
             _ => Bound::Included(prefix),
         };
-        let mut items = Vec::new();
-        let mut last_seen: Option<&NotePath> = None;
-        let range = self
-            .by_path
-            .range::<str, _>((start, Bound::Unbounded))
-            .take_while(|(path, _)| path.as_str().starts_with(prefix));
-        for (path, entry) in range {
-            if items.len() == limit {
-                // One more entry shows that the listing goes on.
-                if matches!(keep(path.as_str()), Keep::Yes | Keep::Stop) {
-                    let next = items.last().map(|(p, _): &(&NotePath, _)| p.to_string());
-                    return Page { items, next };
-                }
-                last_seen = Some(path);
-                continue;
-            }
-            match keep(path.as_str()) {
-                Keep::Yes => items.push((path, entry)),
-                Keep::No => {}
-                Keep::Stop => {
-                    return Page {
-                        items,
-                        next: last_seen.map(NotePath::to_string),
-                    };
-                }
-            }
-            last_seen = Some(path);
+        let range = self.by_path.range::<str, _>((start, Bound::Unbounded));
+        let (page, _) = scan_page(range.map(Ok::<_, ()>), limit, prefix, keep, |(p, _)| {
+            p.as_str()
+        });
+        page
+    }
+}
+
+/// One page of a scan over entries in path order that start after the cursor: the rule every
+/// listing follows, whoever holds the entries. Stops at the first path without `prefix`;
+/// `keep` decides each path; one entry past a full page shows that the listing goes on.
+/// An entry that failed to read ends the scan with the page so far and the error.
+pub(crate) fn scan_page<T, E>(
+    entries: impl Iterator<Item = Result<T, E>>,
+    limit: usize,
+    prefix: &str,
+    mut keep: impl FnMut(&str) -> Keep,
+    path_of: impl Fn(&T) -> &str,
+) -> (Page<T>, Result<(), E>) {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut items: Vec<T> = Vec::new();
+    let mut last_seen: Option<String> = None;
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => return (Page { items, next: None }, Err(err)),
+        };
+        let path = path_of(&entry);
+        if !path.starts_with(prefix) {
+            break;
         }
-        Page { items, next: None }
+        if items.len() == limit {
+            // One more entry shows that the listing goes on.
+            if matches!(keep(path), Keep::Yes | Keep::Stop) {
+                let next = items.last().map(|e| path_of(e).to_owned());
+                return (Page { items, next }, Ok(()));
+            }
+            last_seen = Some(path.to_owned());
+            continue;
+        }
+        match keep(path) {
+            Keep::Yes => {
+                last_seen = Some(path.to_owned());
+                items.push(entry);
+            }
+            Keep::No => last_seen = Some(path.to_owned()),
+            Keep::Stop => {
+                return (
+                    Page {
+                        items,
+                        next: last_seen,
+                    },
+                    Ok(()),
+                );
+            }
+        }
+    }
+    (Page { items, next: None }, Ok(()))
+}
+
+/// [`FileIndex::digest`], built a note at a time (in path order) by whoever holds the notes.
+pub(crate) struct NotesDigest(blake3::Hasher);
+
+impl NotesDigest {
+    /// A digest of `count` notes.
+    pub(crate) fn new(count: u64) -> NotesDigest {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"second-brain notes v1");
+        hasher.update(&count.to_le_bytes());
+        NotesDigest(hasher)
+    }
+
+    /// The next note, in path order.
+    pub(crate) fn add(&mut self, path: &str, entry: &FileEntry) {
+        let hasher = &mut self.0;
+        hasher.update(&(path.len() as u64).to_le_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update(&entry.version.to_le_bytes());
+        hasher.update(&entry.hash.0);
+        hasher.update(&entry.size.to_le_bytes());
+        let media = entry.media_type.as_bytes();
+        hasher.update(&(media.len() as u64).to_le_bytes());
+        hasher.update(media);
+    }
+
+    pub(crate) fn finish(self) -> Hash {
+        Hash(*self.0.finalize().as_bytes())
     }
 }
 
 /// What a scan does with a path.
-enum Keep {
+pub(crate) enum Keep {
     Yes,
     No,
     /// Stop before this path: the page ends, and the next starts with it.

@@ -1,0 +1,305 @@
+//! The file index kept in SQL tables instead of memory: the same answers as
+//! [`FileIndex`](super::FileIndex) (listings, globs, recent changes, the digest), read a page
+//! at a time, so holding 100,000 notes costs the object no memory.
+//!
+//! # Tables ([`SCHEMA`])
+//! - `files(path, version, hash, size, media_type, created, modified, seq)`: one row per
+//!   current note, keyed by path (SQLite compares text bytewise, which is the order of
+//!   [`NotePath`]); `files_seq` orders them by the event that made them, for
+//!   [`recent`].
+//! - `files_meta(count, total_bytes)`: kept with every change, so quotas cost one row.
+//!
+//! [`plan`] reads the old entries its changes replace (for the totals) and returns the
+//! statements; the caller runs them in the transaction of the append they come from.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::{FileEntry, Keep, MAX_PAGE, NotesDigest, Page, scan_page};
+use crate::glob::{Glob, WorkBudget};
+use crate::ids::{Hash, Timestamp};
+use crate::path::NotePath;
+use crate::sql::{SqlRead, Statement, Value, malformed};
+use crate::storage::StorageError;
+
+/// The tables, created if missing.
+pub const SCHEMA: [&str; 4] = [
+    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, version INTEGER NOT NULL, \
+     hash BLOB NOT NULL, size INTEGER NOT NULL, media_type TEXT NOT NULL, \
+     created INTEGER NOT NULL, modified INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS files_seq ON files (seq)",
+    "CREATE TABLE IF NOT EXISTS files_meta (id INTEGER PRIMARY KEY CHECK (id = 1), \
+     count INTEGER NOT NULL, total_bytes INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO files_meta (id, count, total_bytes) VALUES (1, 0, 0)",
+];
+
+/// One change to the file index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileChange {
+    /// `path` is now `entry` (new, or replacing its entry).
+    Put(NotePath, FileEntry),
+    /// `path` is gone.
+    Remove(NotePath),
+}
+
+/// How many notes there are and their total size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileStats {
+    /// Current notes.
+    pub count: u64,
+    /// Their total size in bytes.
+    pub total_bytes: u64,
+}
+
+const COLUMNS: &str = "path, version, hash, size, media_type, created, modified, seq";
+
+/// The totals.
+pub fn stats(db: &dyn SqlRead) -> Result<FileStats, StorageError> {
+    let rows = db.query(
+        "SELECT count, total_bytes FROM files_meta WHERE id = 1",
+        &[],
+    )?;
+    let Some(row) = rows.first() else {
+        return Ok(FileStats::default());
+    };
+    match (
+        row.first().and_then(Value::as_u64),
+        row.get(1).and_then(Value::as_u64),
+    ) {
+        (Some(count), Some(total_bytes)) => Ok(FileStats { count, total_bytes }),
+        _ => Err(malformed("files_meta")),
+    }
+}
+
+/// The statements that apply `changes` in order.
+pub fn plan(db: &dyn SqlRead, changes: &[FileChange]) -> Result<Vec<Statement>, StorageError> {
+    let mut totals = stats(db)?;
+    // Sizes of the paths this batch touched (`None`: absent now).
+    let mut touched: BTreeMap<&str, Option<u64>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(changes.len() + 1);
+    for change in changes {
+        let path = match change {
+            FileChange::Put(path, _) | FileChange::Remove(path) => path.as_str(),
+        };
+        let old = match touched.get(path) {
+            Some(size) => *size,
+            None => get(db, path)?.map(|e| e.size),
+        };
+        if let Some(size) = old {
+            totals.count -= 1;
+            totals.total_bytes -= size;
+        }
+        match change {
+            FileChange::Put(path, entry) => {
+                totals.count += 1;
+                totals.total_bytes += entry.size;
+                touched.insert(path.as_str(), Some(entry.size));
+                out.push(Statement::new(
+                    "INSERT OR REPLACE INTO files (path, version, hash, size, media_type, \
+                     created, modified, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    vec![
+                        Value::Text(path.to_string()),
+                        Value::int(entry.version),
+                        Value::Blob(entry.hash.0.to_vec()),
+                        Value::int(entry.size),
+                        Value::Text(entry.media_type.clone()),
+                        Value::int(entry.created.0),
+                        Value::int(entry.modified.0),
+                        Value::int(entry.seq),
+                    ],
+                ));
+            }
+            FileChange::Remove(path) => {
+                touched.insert(path.as_str(), None);
+                out.push(Statement::new(
+                    "DELETE FROM files WHERE path = ?",
+                    vec![Value::Text(path.to_string())],
+                ));
+            }
+        }
+    }
+    out.push(Statement::new(
+        "UPDATE files_meta SET count = ?, total_bytes = ? WHERE id = 1",
+        vec![Value::int(totals.count), Value::int(totals.total_bytes)],
+    ));
+    Ok(out)
+}
+
+/// The current entry for `path`.
+pub fn get(db: &dyn SqlRead, path: &str) -> Result<Option<FileEntry>, StorageError> {
+    let rows = db.query(
+        &format!("SELECT {COLUMNS} FROM files WHERE path = ?"),
+        &[Value::Text(path.to_owned())],
+    )?;
+    match rows.into_iter().next() {
+        Some(row) => Ok(Some(entry_from_row(row)?.1)),
+        None => Ok(None),
+    }
+}
+
+fn entry_from_row(row: Vec<Value>) -> Result<(NotePath, FileEntry), StorageError> {
+    let bad = || malformed("files");
+    let [
+        Value::Text(path),
+        version,
+        Value::Blob(hash),
+        size,
+        Value::Text(media_type),
+        created,
+        modified,
+        seq,
+    ] = <[Value; 8]>::try_from(row).map_err(|_| bad())?
+    else {
+        return Err(bad());
+    };
+    let number = |v: &Value| v.as_u64().ok_or_else(bad);
+    Ok((
+        NotePath::new(path).map_err(|_| bad())?,
+        FileEntry {
+            version: number(&version)?,
+            hash: Hash(<[u8; 32]>::try_from(hash.as_slice()).map_err(|_| bad())?),
+            size: number(&size)?,
+            media_type,
+            created: Timestamp(number(&created)?),
+            modified: Timestamp(number(&modified)?),
+            seq: number(&seq)?,
+        },
+    ))
+}
+
+/// The notes in path order from a start, read `chunk` rows at a time as the consumer goes.
+struct InPathOrder<'a> {
+    db: &'a dyn SqlRead,
+    /// The last path read (exclusive), or the first path wanted (inclusive) before any read.
+    from: (String, bool),
+    chunk: usize,
+    buffer: VecDeque<(NotePath, FileEntry)>,
+    done: bool,
+}
+
+impl<'a> InPathOrder<'a> {
+    fn new(db: &'a dyn SqlRead, after: Option<&str>, prefix: &str, chunk: usize) -> Self {
+        let from = match after {
+            Some(after) if after >= prefix => (after.to_owned(), false),
+            _ => (prefix.to_owned(), true),
+        };
+        InPathOrder {
+            db,
+            from,
+            chunk,
+            buffer: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    fn fill(&mut self) -> Result<(), StorageError> {
+        let op = if self.from.1 { ">=" } else { ">" };
+        let rows = self.db.query(
+            &format!("SELECT {COLUMNS} FROM files WHERE path {op} ? ORDER BY path LIMIT ?"),
+            &[
+                Value::Text(self.from.0.clone()),
+                Value::int(self.chunk as u64),
+            ],
+        )?;
+        self.done = rows.len() < self.chunk;
+        for row in rows {
+            self.buffer.push_back(entry_from_row(row)?);
+        }
+        if let Some((last, _)) = self.buffer.back() {
+            self.from = (last.to_string(), false);
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for InPathOrder<'_> {
+    type Item = Result<(NotePath, FileEntry), StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty()
+            && !self.done
+            && let Err(err) = self.fill()
+        {
+            self.done = true;
+            return Some(Err(err));
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}
+
+/// [`FileIndex::list`](super::FileIndex::list): notes in path order after `after`.
+pub fn list(
+    db: &dyn SqlRead,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<(NotePath, FileEntry)>, StorageError> {
+    let chunk = limit.clamp(1, MAX_PAGE) + 1;
+    let rows = InPathOrder::new(db, after, "", chunk);
+    let (page, read) = scan_page(rows, limit, "", |_| Keep::Yes, |(p, _)| p.as_str());
+    read.map(|()| page)
+}
+
+/// [`FileIndex::glob`](super::FileIndex::glob): notes matching `glob`, spending `budget`.
+pub fn glob(
+    db: &dyn SqlRead,
+    glob: &Glob,
+    after: Option<&str>,
+    limit: usize,
+    budget: &mut WorkBudget,
+) -> Result<Page<(NotePath, FileEntry)>, StorageError> {
+    let mut matcher = glob.matcher();
+    let mut first = true;
+    let prefix = glob.literal_prefix();
+    let chunk = (limit.clamp(1, MAX_PAGE) + 1).max(256);
+    let rows = InPathOrder::new(db, after, prefix, chunk);
+    let keep = |path: &str| {
+        if budget.is_spent() && !first {
+            return Keep::Stop;
+        }
+        first = false;
+        if matcher.matches(path, budget) {
+            Keep::Yes
+        } else {
+            Keep::No
+        }
+    };
+    let (page, read) = scan_page(rows, limit, prefix, keep, |(p, _)| p.as_str());
+    read.map(|()| page)
+}
+
+/// [`FileIndex::recent`](super::FileIndex::recent): newest first, below seq `before`.
+pub fn recent(
+    db: &dyn SqlRead,
+    before: Option<u64>,
+    limit: usize,
+) -> Result<Vec<(NotePath, FileEntry)>, StorageError> {
+    let limit = limit.clamp(1, MAX_PAGE) as u64;
+    let rows = db.query(
+        &format!("SELECT {COLUMNS} FROM files WHERE seq < ? ORDER BY seq DESC LIMIT ?"),
+        &[
+            Value::int(before.unwrap_or(i64::MAX as u64)),
+            Value::int(limit),
+        ],
+    )?;
+    rows.into_iter().map(entry_from_row).collect()
+}
+
+/// [`FileIndex::digest`](super::FileIndex::digest), reading the notes a page at a time.
+pub fn digest(db: &dyn SqlRead) -> Result<Hash, StorageError> {
+    let count = stats(db)?.count;
+    let mut digest = NotesDigest::new(count);
+    let mut seen = 0;
+    for row in InPathOrder::new(db, None, "", MAX_PAGE) {
+        let (path, entry) = row?;
+        digest.add(path.as_str(), &entry);
+        seen += 1;
+    }
+    if seen != count {
+        return Err(StorageError::new(format!(
+            "files_meta counts {count} notes but files holds {seen}"
+        )));
+    }
+    Ok(digest.finish())
+}
+
+#[cfg(test)]
+mod tests;
