@@ -134,7 +134,7 @@ fn append(c: &mut Criterion) {
                             bytes,
                         }])
                         .expect("append");
-                    state.apply(&env, hash, None).expect("apply");
+                    state.apply(&env, hash).expect("apply");
                 }
                 black_box((state, storage))
             },
@@ -318,33 +318,25 @@ fn indexed_figures() {
     let heap = LIVE.load(Ordering::Relaxed) - before - storage_bytes as isize;
     let snap = store.take_snapshot().expect("snapshot");
     let storage = store.into_storage();
-    // Opening leaves the search index as bytes; the first search (or the Worker, after its
-    // first answer) loads it.
-    let (mut open, mut load) = (Vec::new(), Vec::new());
-    let mut reopened = None;
+    // The search index is the storage's: opening reads the snapshot and the tail only.
+    let mut open = Vec::new();
     for _ in 0..10 {
         let storage = storage.clone();
         let started = Instant::now();
-        let (mut store, _) = Store::open(storage, Config::default()).expect("open");
+        let (store, _) = Store::open(storage, Config::default()).expect("open");
         open.push(started.elapsed());
-        let started = Instant::now();
-        assert!(store.load_search_index());
-        load.push(started.elapsed());
-        reopened = Some(store);
+        black_box(store);
     }
-    let reopened = reopened.expect("opened");
     let median = |mut d: Vec<Duration>| {
         d.sort();
         d[d.len() / 2].as_secs_f64() * 1e3
     };
     println!(
-        "state of {files} notes with text indexed ({:.0} bytes of text each): {:.0} heap bytes per note (search index alone {:.0}); snapshot {} bytes; cold open from it {:.1} ms, then loading the search index {:.1} ms (medians of 10)",
+        "state of {files} notes with text indexed ({:.0} bytes of text each): {:.0} heap bytes per note (the in-memory search index of MemoryStorage included); snapshot {} bytes; cold open from it {:.1} ms (median of 10)",
         text_bytes as f64 / files as f64,
         heap as f64 / files as f64,
-        reopened.state().search().map_or(0, |s| s.heap_bytes()) as f64 / files as f64,
         snap.bytes.len(),
         median(open),
-        median(load),
     );
 }
 

@@ -120,7 +120,8 @@ fn main() {
             text,
         };
         let t = Instant::now();
-        let batch = sql::plan(&db, std::slice::from_ref(&change), i as u64 + 1).expect("plan");
+        let batch =
+            sql::plan(&db, std::slice::from_ref(&change), Some(i as u64 + 1)).expect("plan");
         statements += batch.len();
         db.write(&batch).expect("write");
         writes.push(t.elapsed());

@@ -121,6 +121,9 @@ pub struct FileStorage<D> {
     index: Index,
     repair: Repair,
     recovery: Recovery,
+    /// The search index, in memory only: a reopened store finds it behind its log and
+    /// queues every note for its text again.
+    search: crate::search::memory::MemorySearch,
 }
 
 /// Where the committed frames are.
@@ -292,6 +295,7 @@ impl<D: Disk> FileStorage<D> {
             index,
             repair: Repair::None,
             recovery,
+            search: Default::default(),
         })
     }
 
@@ -518,6 +522,18 @@ impl<D: Disk> Storage for FileStorage<D> {
     fn append(&mut self, events: &[StoredEvent]) -> Result<(), StorageError> {
         FileStorage::append(self, events).map_err(storage_error)
     }
+
+    fn append_indexed(
+        &mut self,
+        events: &[StoredEvent],
+        changes: &[crate::search::sql::SearchChange],
+    ) -> Result<(), StorageError> {
+        FileStorage::append(self, events).map_err(storage_error)?;
+        self.search.apply(changes, events.last().map(|e| e.seq));
+        Ok(())
+    }
+
+    crate::storage::memory_search_methods!(search);
 
     fn read(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, StorageError> {
         FileStorage::read(self, from, max).map_err(storage_error)

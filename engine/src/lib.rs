@@ -26,7 +26,7 @@
 //! // ... the caller stores the blob under plan.hash() here (R2 in the Worker) ...
 //! let written = store.write(&req, &plan, Timestamp(1_767_225_600_000))?;
 //! assert_eq!(written.version, Some(1));
-//! assert_eq!(store.search("morning", 10, None).hits[0].path, "garden/tomatoes.md");
+//! assert_eq!(store.search("morning", 10, None)?.hits[0].path, "garden/tomatoes.md");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

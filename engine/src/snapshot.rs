@@ -8,9 +8,6 @@
 //! version. Restoring = decoding a snapshot and replaying the events after its seq; that equals
 //! replaying the whole log (tested in `tests/replay.rs`).
 
-use std::borrow::Cow;
-use std::collections::BTreeSet;
-
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -20,7 +17,7 @@ use crate::history::{Change, Content, History, Version};
 use crate::ids::{EventId, Hash, Timestamp};
 use crate::path::NotePath;
 use crate::receipts::{Receipt, Receipts};
-use crate::search::lazy::LazyIndex;
+use crate::search::SearchIndex;
 use crate::sessions::SessionTable;
 use crate::state::State;
 
@@ -67,8 +64,10 @@ struct OuterIn(u32, u64, Hash, #[serde(with = "serde_bytes")] Vec<u8>);
 /// The body: projections in compact form.
 ///
 /// `[head, history, sessions, search, unindexed, receipts, archived, last_time]`. The search
-/// index is nested as its own CBOR byte string, so a snapshot whose index format this build
-/// no longer reads still opens: the index is rebuilt from the notes' texts instead.
+/// index now lives in the storage, not in snapshots: `search` is written as an empty index and
+/// `unindexed` as every current note, which is what a build that still reads the index from
+/// snapshots needs to rebuild it from the notes' texts (a rollback keeps working). Reading,
+/// both are checked for shape and otherwise ignored.
 #[derive(Serialize, Deserialize)]
 struct Body(
     ChainHead,
@@ -153,18 +152,9 @@ impl VersionWire {
 
 /// Encodes `state` as a snapshot at its head.
 pub fn encode(state: &State) -> Snapshot {
-    // An index untouched since it was read is written back as it was read: the serialized
-    // form is canonical, so those bytes are what serializing it would give, and cheaper.
-    let (search_bytes, unindexed) = match state.search.untouched_bytes() {
-        Some(bytes) => (bytes.to_vec(), Cow::Borrowed(&state.unindexed)),
-        None => {
-            let (index, unindexed) = state.search_view();
-            let mut bytes = Vec::new();
-            // Writing to a Vec does not fail; the index serializes infallibly.
-            let _ = ciborium::into_writer(&*index, &mut bytes);
-            (bytes, unindexed)
-        }
-    };
+    let mut empty_index = Vec::new();
+    // Writing to a Vec does not fail; the index serializes infallibly.
+    let _ = ciborium::into_writer(&SearchIndex::new(), &mut empty_index);
     let body = Body(
         state.head,
         state
@@ -178,8 +168,8 @@ pub fn encode(state: &State) -> Snapshot {
             })
             .collect(),
         state.sessions.clone(),
-        serde_bytes::ByteBuf::from(search_bytes),
-        unindexed.iter().cloned().collect(),
+        serde_bytes::ByteBuf::from(empty_index),
+        state.files.iter().map(|(p, _)| p.clone()).collect(),
         state
             .receipts
             .entries()
@@ -259,12 +249,8 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
         )));
     }
     let files = FileIndex::from_sorted(current);
-    let unindexed: BTreeSet<NotePath> = unindexed.into_iter().collect();
-    // Decoding the index is most of the work, and the digest vouches for its bytes: keep them
-    // until a search needs the index (`State::load_search`). Bytes that do not decode then were
-    // written in a format this build no longer reads: the index starts empty and every note's
-    // text is queued.
-    let search = LazyIndex::encoded(search.into_vec());
+    // The index and queue of older snapshots are not read: the storage keeps the index now.
+    let _ = search;
     if let Some(p) = unindexed.iter().find(|p| files.get(p.as_str()).is_none()) {
         return Err(SnapshotError::Inconsistent(format!(
             "{p} is queued for indexing but is not a current note"
@@ -282,8 +268,6 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
         files,
         history,
         sessions,
-        search,
-        unindexed,
         receipts,
         archived,
         last_time,
@@ -331,7 +315,7 @@ mod tests {
                 media_type: "text/markdown".into(),
             }),
         );
-        state.apply(&env, Hash::of(b"head"), Some("pears")).unwrap();
+        state.apply(&env, Hash::of(b"head")).unwrap();
         state
     }
 
@@ -384,76 +368,23 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_search_index_is_rebuilt_not_fatal() {
-        let state = state_with_note();
-        let bytes = with_future_index(&state);
-        let mut decoded = decode(&bytes, 10).unwrap();
-        assert!(decoded.search().is_none());
-        // Re-encoded untouched, the unreadable index is kept as it is.
-        assert_eq!(encode(&decoded).bytes, bytes);
-        assert!(decoded.load_search());
-        assert!(decoded.search().unwrap().is_empty());
-        let queued: Vec<&str> = decoded.unindexed().iter().map(NotePath::as_str).collect();
-        assert_eq!(queued, ["a.md"]);
-        assert_eq!(decoded.files(), state.files());
-    }
-
-    #[test]
-    fn an_unreadable_index_found_after_changes_queues_every_note_not_indexed_since() {
+    fn the_search_fields_are_written_for_older_builds_and_ignored_when_read() {
         let mut state = state_with_note();
-        for (seq, path) in [(2, "b.md"), (3, "c.md")] {
-            let env = note(seq, path, 1, "text");
-            state.apply(&env, Hash::of(b"head"), Some("text")).unwrap();
-        }
-        let mut decoded = decode(&with_future_index(&state), 10).unwrap();
-        let moved = Envelope::new(
-            6,
-            EventId::default(),
-            Timestamp(6),
-            Event::NoteMoved(crate::event::NoteMoved {
-                from: NotePath::new("c.md").unwrap(),
-                from_version: 2,
-                to: NotePath::new("e.md").unwrap(),
-                to_version: 1,
-            }),
-        );
-        let tail = [
-            (note(4, "b.md", 2, "basil"), Some("basil")),
-            (note(5, "d.md", 1, "dill"), None),
-            (moved, None),
-        ];
-        for (env, text) in &tail {
-            decoded.apply(env, Hash::of(b"head"), *text).unwrap();
-        }
-        assert!(decoded.search().is_none());
-        let queued: Vec<&str> = decoded.unindexed().iter().map(NotePath::as_str).collect();
-        assert_eq!(
-            queued,
-            ["d.md"],
-            "before loading, only what the tail queued"
-        );
-
-        let lazy = decoded.clone();
-        assert!(decoded.load_search());
-        assert_eq!(lazy, decoded, "compares as loaded");
-        assert_eq!(encode(&lazy).bytes, encode(&decoded).bytes);
-        let queued: Vec<&str> = decoded.unindexed().iter().map(NotePath::as_str).collect();
-        assert_eq!(queued, ["a.md", "d.md", "e.md"]);
-        let index = decoded.search().unwrap();
-        assert_eq!((index.len(), index.contains("b.md")), (1, true));
-    }
-
-    #[test]
-    fn pending_text_is_bounded_by_loading_the_index() {
-        let mut state = decode(&encode(&state_with_note()).bytes, 10).unwrap();
-        let text = "x".repeat(1 << 20);
-        for version in 2..=4 {
-            let env = note(version, "a.md", version, &text);
-            state.apply(&env, Hash::of(b"head"), Some(&text)).unwrap();
-        }
-        assert!(state.search().is_none(), "3 MB pending");
-        let env = note(5, "a.md", 5, &text);
-        state.apply(&env, Hash::of(b"head"), Some(&text)).unwrap();
-        assert!(state.search().is_some(), "over 4 MB pending: loaded");
+        state
+            .apply(&note(2, "b.md", 1, "basil"), Hash::of(b"head"))
+            .unwrap();
+        // A snapshot from a build that kept the index in snapshots, in a format no build reads:
+        // it opens, and the index and queue it carries are not used.
+        let old = decode(&with_future_index(&state), 10).unwrap();
+        assert_eq!(old, state);
+        // Written now: an empty index and every current note queued, which is what an older
+        // build (after a rollback) needs to rebuild its index from the texts.
+        let snap = encode(&state);
+        let OuterIn(_, _, _, body) = crate::cbor::from_slice_exact(&snap.bytes, 4).unwrap();
+        let Body(_, _, _, index, unindexed, ..) = crate::cbor::from_slice_exact(&body, 8).unwrap();
+        let index: SearchIndex = crate::cbor::from_slice(&index).unwrap();
+        assert!(index.is_empty());
+        let queued: Vec<&str> = unindexed.iter().map(NotePath::as_str).collect();
+        assert_eq!(queued, ["a.md", "b.md"]);
     }
 }

@@ -5,9 +5,6 @@
 //! that does not fit (a version that is not the next one, a session that is not open) is an
 //! [`ApplyError`] and leaves the state untouched.
 
-use std::borrow::Cow;
-use std::collections::BTreeSet;
-
 use thiserror::Error;
 
 use crate::envelope::{ChainHead, Envelope};
@@ -17,26 +14,18 @@ use crate::history::{Change, Content, History, Version};
 use crate::ids::{Hash, SessionId, Timestamp};
 use crate::path::NotePath;
 use crate::receipts::{Receipt, Receipts};
-use crate::search::SearchIndex;
-use crate::search::lazy::{Built, LazyIndex, MAX_PENDING_BYTES};
+use crate::search::sql::SearchChange;
 use crate::sessions::{Session, SessionTable};
 
-/// Everything derived from the log.
-///
-/// `PartialEq` compares the logical state: a search index still held as snapshot bytes
-/// compares as if loaded (which costs a decode; tests and tools only).
-#[derive(Debug, Clone)]
+/// Everything derived from the log that the engine keeps in memory. The full-text search
+/// index is kept by the storage instead (see [`crate::storage`]); [`search_change`] says what
+/// an event changes there.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub(crate) head: ChainHead,
     pub(crate) files: FileIndex,
     pub(crate) history: History,
     pub(crate) sessions: SessionTable,
-    /// Possibly still the snapshot's bytes: see [`State::load_search`].
-    pub(crate) search: LazyIndex,
-    /// Current notes whose text is not in the search index yet (their events were replayed
-    /// without the bytes). The caller fetches them and hands the text in. While the index
-    /// is not loaded, notes the index will turn out not to read (a newer format) are missing.
-    pub(crate) unindexed: BTreeSet<NotePath>,
     pub(crate) receipts: Receipts,
     /// The end of the last archived segment (seq 0: none archived).
     pub(crate) archived: ChainHead,
@@ -103,8 +92,6 @@ impl State {
             files: FileIndex::default(),
             history: History::default(),
             sessions: SessionTable::default(),
-            search: LazyIndex::default(),
-            unindexed: BTreeSet::new(),
             receipts: Receipts::new(receipts),
             archived: ChainHead::default(),
             last_time: Timestamp(0),
@@ -129,71 +116,6 @@ impl State {
     /// The open sessions.
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
-    }
-
-    /// The search index, once loaded: `None` while it is still the bytes of the snapshot the
-    /// state was decoded from (see [`State::load_search`]).
-    pub fn search(&self) -> Option<&SearchIndex> {
-        self.search.ready()
-    }
-
-    /// Decodes the search index kept as snapshot bytes and applies the changes made since.
-    /// Returns whether there was anything to do. Bytes this build cannot read (a newer index
-    /// format) give an empty index with every current note queued in [`State::unindexed`],
-    /// except those whose text was handed in since.
-    pub fn load_search(&mut self) -> bool {
-        match self.search.load() {
-            None => false,
-            Some(fell_back) => {
-                if fell_back && let Some(index) = self.search.ready() {
-                    self.unindexed = unindexed_besides(&self.files, index);
-                }
-                true
-            }
-        }
-    }
-
-    /// The loaded search index (loading it first).
-    pub(crate) fn search_mut(&mut self) -> &mut SearchIndex {
-        // Loading here first sets the queue right should the bytes not decode.
-        self.load_search();
-        self.search.loaded_mut()
-    }
-
-    /// The search index and the queue of unindexed notes as loading would leave them, without
-    /// changing `self` (borrowed when the index is loaded already).
-    pub(crate) fn search_view(&self) -> (Cow<'_, SearchIndex>, Cow<'_, BTreeSet<NotePath>>) {
-        match self.search.ready_or_build() {
-            Ok(index) => (Cow::Borrowed(index), Cow::Borrowed(&self.unindexed)),
-            Err(built) => {
-                let Built { index, fell_back } = *built;
-                let unindexed = if fell_back {
-                    Cow::Owned(unindexed_besides(&self.files, &index))
-                } else {
-                    Cow::Borrowed(&self.unindexed)
-                };
-                (Cow::Owned(index), unindexed)
-            }
-        }
-    }
-
-    /// Indexes `text` as the content of the current note `path`, taking it off the queue.
-    pub(crate) fn index_text(&mut self, path: &str, text: &str) {
-        self.search.upsert(path, text);
-        self.unindexed.remove(path);
-        self.bound_pending();
-    }
-
-    /// Loads the index once pending changes hold too much text to keep waiting.
-    fn bound_pending(&mut self) {
-        if self.search.pending_bytes() > MAX_PENDING_BYTES {
-            self.load_search();
-        }
-    }
-
-    /// Current notes waiting for their text to be indexed.
-    pub fn unindexed(&self) -> &BTreeSet<NotePath> {
-        &self.unindexed
     }
 
     /// The end of the archived prefix.
@@ -269,23 +191,16 @@ impl State {
     }
 
     /// Applies one event whose chain hash is `hash`: [`State::check`], then the change.
-    /// `text` is the note's text for a content event when the caller has it; without it the
-    /// note is queued for indexing (see [`State::unindexed`]).
-    pub fn apply(
-        &mut self,
-        envelope: &Envelope,
-        hash: Hash,
-        text: Option<&str>,
-    ) -> Result<(), ApplyError> {
+    pub fn apply(&mut self, envelope: &Envelope, hash: Hash) -> Result<(), ApplyError> {
         self.check(envelope)?;
-        self.commit(envelope, hash, text);
+        self.commit(envelope, hash);
         Ok(())
     }
 
     /// The change of [`State::apply`] for an envelope that [`State::check`] accepted. Every
     /// condition was checked there, so nothing here can fail: the store calls `check`, writes
     /// the event to storage, then `commit`s, without checking twice.
-    pub(crate) fn commit(&mut self, envelope: &Envelope, hash: Hash, text: Option<&str>) {
+    pub(crate) fn commit(&mut self, envelope: &Envelope, hash: Hash) {
         let seq = envelope.seq;
         let time = envelope.time;
         let receipt = match &envelope.event {
@@ -310,8 +225,8 @@ impl State {
                 self.sessions.remove(&s.session);
                 Receipt::plain(seq)
             }
-            Event::NoteWritten(c) => self.put_content(seq, time, c, Change::Written, text),
-            Event::NoteEdited(c) => self.put_content(seq, time, c, Change::Edited, text),
+            Event::NoteWritten(c) => self.put_content(seq, time, c, Change::Written),
+            Event::NoteEdited(c) => self.put_content(seq, time, c, Change::Edited),
             Event::NoteReverted(r) => {
                 let content = NoteContent {
                     path: r.path.clone(),
@@ -323,13 +238,11 @@ impl State {
                 let change = Change::Reverted {
                     source_version: r.source_version,
                 };
-                self.put_content(seq, time, &content, change, text)
+                self.put_content(seq, time, &content, change)
             }
             Event::NoteDeleted(d) => {
                 self.files.remove(d.path.as_str());
                 self.push_version(&d.path, d.version, seq, time, Change::Deleted, None);
-                self.search.remove(d.path.as_str());
-                self.unindexed.remove(d.path.as_str());
                 Receipt::note(seq, &d.path, d.version)
             }
             Event::NoteMoved(m) => {
@@ -354,10 +267,6 @@ impl State {
                         ..old
                     };
                     self.files.put(m.to.clone(), entry);
-                    self.search.rename(m.from.as_str(), m.to.as_str());
-                    if self.unindexed.remove(m.from.as_str()) {
-                        self.unindexed.insert(m.to.clone());
-                    }
                 }
                 Receipt::note(seq, &m.to, m.to_version)
             }
@@ -372,7 +281,6 @@ impl State {
         self.receipts.record(envelope.id, receipt);
         self.head = ChainHead { seq, hash };
         self.last_time = self.last_time.max(time);
-        self.bound_pending();
     }
 
     fn check_exists(&self, path: &NotePath) -> Result<(), ApplyError> {
@@ -420,7 +328,6 @@ impl State {
         time: Timestamp,
         c: &NoteContent,
         change: Change,
-        text: Option<&str>,
     ) -> Receipt {
         let content = Content {
             hash: c.hash,
@@ -437,47 +344,41 @@ impl State {
             modified: time,
             seq,
         });
-        match text {
-            Some(text) => {
-                self.search.upsert(c.path.as_str(), text);
-                self.unindexed.remove(c.path.as_str());
-            }
-            None => {
-                // Never leave the old text searchable under the new version.
-                self.search.remove(c.path.as_str());
-                if !self.unindexed.contains(c.path.as_str()) {
-                    self.unindexed.insert(c.path.clone());
-                }
-            }
-        }
         Receipt::note(seq, &c.path, c.version)
     }
 }
 
-impl PartialEq for State {
-    fn eq(&self, other: &Self) -> bool {
-        let (index, unindexed) = self.search_view();
-        let (other_index, other_unindexed) = other.search_view();
-        self.head == other.head
-            && self.files == other.files
-            && self.history == other.history
-            && self.sessions == other.sessions
-            && index == other_index
-            && unindexed == other_unindexed
-            && self.receipts == other.receipts
-            && self.archived == other.archived
-            && self.last_time == other.last_time
+/// What `envelope` changes in the search index: a content event indexes `text` when the
+/// caller has it and otherwise queues the note for it (never leaving the old text searchable
+/// under the new version); a delete or move follows the note.
+pub fn search_change(envelope: &Envelope, text: Option<&str>) -> Option<SearchChange> {
+    let content = |path: &NotePath, hash: Hash| match text {
+        Some(text) => SearchChange::Index {
+            path: path.to_string(),
+            hash,
+            text: text.to_owned(),
+        },
+        None => SearchChange::Pending {
+            path: path.to_string(),
+            hash,
+        },
+    };
+    match &envelope.event {
+        Event::NoteWritten(c) | Event::NoteEdited(c) => Some(content(&c.path, c.hash)),
+        Event::NoteReverted(r) => Some(content(&r.path, r.hash)),
+        Event::NoteDeleted(d) => Some(SearchChange::Remove {
+            path: d.path.to_string(),
+        }),
+        Event::NoteMoved(m) => Some(SearchChange::Rename {
+            from: m.from.to_string(),
+            to: m.to.to_string(),
+        }),
+        Event::SessionOpened(_)
+        | Event::SessionTouched(_)
+        | Event::SessionClosed(_)
+        | Event::SessionExpired(_)
+        | Event::SegmentArchived(_) => None,
     }
-}
-
-/// The current notes `index` lacks: the queue after an index that did not load was rebuilt
-/// from the texts handed in since.
-fn unindexed_besides(files: &FileIndex, index: &SearchIndex) -> BTreeSet<NotePath> {
-    files
-        .iter()
-        .filter(|(path, _)| !index.contains(path.as_str()))
-        .map(|(path, _)| path.clone())
-        .collect()
 }
 
 impl Receipt {

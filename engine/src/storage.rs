@@ -9,6 +9,11 @@
 //! - [`Storage::put_snapshot`] replaces the one stored snapshot, atomically.
 //! - [`Storage::drop_through`] forgets events up to a seq; the engine calls it only for events
 //!   that a stored snapshot covers and that were archived.
+//! - The full-text search index lives in the storage too, not in memory: a 100,000-note user's
+//!   index would not fit an object. [`Storage::append_indexed`] appends events and applies
+//!   their [`SearchChange`]s all or nothing, recording the last seq; the other `search*`
+//!   methods read it. [`MemorySearch`] is the in-memory implementation; a SQL database uses
+//!   [`crate::search::sql`], which answers the same.
 //!
 //! A failing call returns [`StorageError`]; the engine then leaves its in-memory state as it
 //! was before the operation, so a caller may retry.
@@ -18,6 +23,10 @@ use std::collections::VecDeque;
 use thiserror::Error;
 
 use crate::envelope::StoredEvent;
+use crate::ids::Hash;
+use crate::search::memory::MemorySearch;
+use crate::search::sql::{MaintainReport, SearchChange, SearchWork};
+use crate::search::{SearchCursor, SearchPage};
 
 /// The one snapshot a storage keeps: the seq it covers and its encoded bytes
 /// (see [`crate::snapshot`]).
@@ -58,7 +67,91 @@ pub trait Storage {
     fn snapshot(&self) -> Result<Option<StoredSnapshot>, StorageError>;
     /// Forgets every event with seq `<= through`.
     fn drop_through(&mut self, through: u64) -> Result<(), StorageError>;
+
+    /// [`Storage::append`] and the search index changes those events make, all or nothing;
+    /// the index then reflects the last event's seq (with no events, its seq stays).
+    fn append_indexed(
+        &mut self,
+        events: &[StoredEvent],
+        changes: &[SearchChange],
+    ) -> Result<(), StorageError>;
+    /// Ranked full-text search (see [`crate::search`]).
+    fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        after: Option<&SearchCursor>,
+    ) -> Result<SearchPage, StorageError>;
+    /// Up to `limit` notes whose text the index waits for, with the content hash it waits for.
+    fn unindexed(&self, limit: usize) -> Result<Vec<(String, Hash)>, StorageError>;
+    /// Whether `path` is indexed with the text of content `hash`.
+    fn is_indexed(&self, path: &str, hash: Hash) -> Result<bool, StorageError>;
+    /// The seq of the last event the index reflects.
+    fn search_seq(&self) -> Result<u64, StorageError>;
+    /// Empties the index and queues `notes` (path, content hash) for their text, as of `seq`.
+    fn reset_search(&mut self, notes: &[(String, Hash)], seq: u64) -> Result<(), StorageError>;
+    /// One bounded step of index upkeep (merging recent changes), at most `max_notes` notes.
+    fn maintain_search(&mut self, max_notes: usize) -> Result<MaintainReport, StorageError>;
+    /// The index's waiting work (texts to index, changes to merge).
+    fn search_work(&self) -> Result<SearchWork, StorageError>;
 }
+
+/// The search methods of [`Storage`] for a storage that keeps a [`MemorySearch`] beside its
+/// log: every implementation but the SQL one forwards to these.
+macro_rules! memory_search_methods {
+    ($field:ident) => {
+        fn search(
+            &self,
+            query: &str,
+            limit: usize,
+            after: Option<&$crate::search::SearchCursor>,
+        ) -> Result<$crate::search::SearchPage, $crate::storage::StorageError> {
+            Ok(self.$field.search(query, limit, after))
+        }
+
+        fn unindexed(
+            &self,
+            limit: usize,
+        ) -> Result<Vec<(String, $crate::ids::Hash)>, $crate::storage::StorageError> {
+            Ok(self.$field.unindexed(limit))
+        }
+
+        fn is_indexed(
+            &self,
+            path: &str,
+            hash: $crate::ids::Hash,
+        ) -> Result<bool, $crate::storage::StorageError> {
+            Ok(self.$field.is_indexed(path, hash))
+        }
+
+        fn search_seq(&self) -> Result<u64, $crate::storage::StorageError> {
+            Ok(self.$field.seq())
+        }
+
+        fn reset_search(
+            &mut self,
+            notes: &[(String, $crate::ids::Hash)],
+            seq: u64,
+        ) -> Result<(), $crate::storage::StorageError> {
+            self.$field.reset(notes, seq);
+            Ok(())
+        }
+
+        fn maintain_search(
+            &mut self,
+            _max_notes: usize,
+        ) -> Result<$crate::search::sql::MaintainReport, $crate::storage::StorageError> {
+            Ok($crate::search::sql::MaintainReport::default())
+        }
+
+        fn search_work(
+            &self,
+        ) -> Result<$crate::search::sql::SearchWork, $crate::storage::StorageError> {
+            Ok(self.$field.work())
+        }
+    };
+}
+pub(crate) use memory_search_methods;
 
 /// Storage in memory, for tests, simulations and tools. It can be told to fail: see
 /// [`MemoryStorage::fail_after`].
@@ -66,6 +159,7 @@ pub trait Storage {
 pub struct MemoryStorage {
     events: VecDeque<StoredEvent>,
     snapshot: Option<StoredSnapshot>,
+    search: MemorySearch,
     /// Mutating calls left before every call fails; `None` never fails.
     fail_countdown: Option<u64>,
 }
@@ -156,6 +250,22 @@ impl Storage for MemoryStorage {
         }
         Ok(())
     }
+
+    fn append_indexed(
+        &mut self,
+        events: &[StoredEvent],
+        changes: &[SearchChange],
+    ) -> Result<(), StorageError> {
+        if !events.is_empty() {
+            self.append(events)?;
+        } else {
+            self.may_mutate()?;
+        }
+        self.search.apply(changes, events.last().map(|e| e.seq));
+        Ok(())
+    }
+
+    memory_search_methods!(search);
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use engine::store::{
     DeleteError, MoveError, OpenSession, RevertError, SessionError, VersionConflict, WriteError,
     WriteRequest,
 };
-use engine::{Config, EventId, MemoryStorage, SessionId, Store, Timestamp};
+use engine::{Config, EventId, MemoryStorage, SessionId, Storage, Store, Timestamp};
 
 fn open() -> Store<MemoryStorage> {
     Store::open(MemoryStorage::new(), Config::default())
@@ -224,38 +224,59 @@ fn search_follows_writes_moves_and_deletes() {
     let mut s = open();
     write(&mut s, 1, "garden.md", "tomatoes and basil");
     write(&mut s, 2, "work.md", "quarterly planning");
-    assert_eq!(s.search("basil", 10, None).hits[0].path, "garden.md");
+    assert_eq!(
+        s.search("basil", 10, None).unwrap().hits[0].path,
+        "garden.md"
+    );
     s.move_note(id(3), "garden.md", "plants.md", None, Timestamp(3))
         .unwrap();
-    assert_eq!(s.search("basil", 10, None).hits[0].path, "plants.md");
+    assert_eq!(
+        s.search("basil", 10, None).unwrap().hits[0].path,
+        "plants.md"
+    );
     s.delete(id(4), "plants.md", None, Timestamp(4)).unwrap();
-    assert!(s.search("basil", 10, None).hits.is_empty());
+    assert!(s.search("basil", 10, None).unwrap().hits.is_empty());
     write(&mut s, 5, "work.md", "holiday");
     assert!(
-        s.search("quarterly", 10, None).hits.is_empty(),
+        s.search("quarterly", 10, None).unwrap().hits.is_empty(),
         "old text is gone"
     );
 }
 
 #[test]
-fn replayed_notes_are_queued_for_indexing_until_their_text_comes() {
+fn the_index_is_the_storages_and_a_store_it_lags_queues_every_note_for_its_text() {
     let mut s = open();
     write(&mut s, 1, "a.md", "pumpkin soup");
-    let (mut s, report) = Store::open(s.into_storage(), Config::default()).unwrap();
-    assert_eq!(report.replayed, 1);
-    assert!(s.search("pumpkin", 10, None).hits.is_empty());
+    // Reopened, the storage's index answers at once.
+    let (s, report) = Store::open(s.into_storage(), Config::default()).unwrap();
+    assert!(!report.search_reset);
+    assert_eq!(s.search("pumpkin", 10, None).unwrap().hits.len(), 1);
+    // An index behind the log (as a build that kept it in snapshots leaves the storage) is
+    // emptied and every note queued.
+    let mut storage = s.into_storage();
+    storage.reset_search(&[], 0).unwrap();
+    let (mut s, report) = Store::open(storage, Config::default()).unwrap();
+    assert!(report.search_reset);
+    assert!(s.search("pumpkin", 10, None).unwrap().hits.is_empty());
     let (path, entry) = s
-        .unindexed()
-        .next()
+        .unindexed(10)
+        .unwrap()
+        .into_iter()
         .map(|(p, e)| (p.to_string(), e.hash))
+        .next()
         .unwrap();
     assert!(
-        !s.index_text(&path, engine::Hash::of(b"stale"), b"stale"),
+        !s.index_text(&path, engine::Hash::of(b"stale"), b"stale")
+            .unwrap(),
         "wrong hash refused"
     );
-    assert!(s.index_text(&path, entry, b"pumpkin soup"));
-    assert_eq!(s.search("pumpkin", 10, None).hits.len(), 1);
-    assert_eq!(s.unindexed().count(), 0);
+    assert!(s.index_text(&path, entry, b"pumpkin soup").unwrap());
+    assert!(
+        !s.index_text(&path, entry, b"pumpkin soup").unwrap(),
+        "once"
+    );
+    assert_eq!(s.search("pumpkin", 10, None).unwrap().hits.len(), 1);
+    assert!(s.unindexed(10).unwrap().is_empty());
 }
 
 fn open_session(s: &mut Store<MemoryStorage>, n: u64, name: &str, now: u64) -> SessionId {
@@ -449,24 +470,15 @@ fn raw_appends_check_the_expected_seq_and_the_state() {
 }
 
 #[test]
-fn the_search_index_loads_on_first_need_with_the_changes_since_the_snapshot() {
+fn a_store_opened_from_a_snapshot_searches_as_the_live_one_and_snapshots_the_same() {
     let mut live = open();
     write(&mut live, 1, "garden.md", "tomatoes and basil");
     write(&mut live, 2, "work.md", "quarterly planning");
     write(&mut live, 3, "soup.md", "pumpkin soup");
     let taken = live.take_snapshot().unwrap();
-
-    // Opened from the snapshot alone: the index stays bytes, and an untouched index is
-    // written back byte for byte.
-    let (mut cold, _) = Store::open(live.storage().clone(), Config::default()).unwrap();
-    assert!(cold.state().search().is_none());
+    let (mut cold, report) = Store::open(live.storage().clone(), Config::default()).unwrap();
+    assert!(!report.search_reset);
     assert_eq!(cold.take_snapshot().unwrap().bytes, taken.bytes);
-    assert!(
-        cold.state().search().is_none(),
-        "copying the bytes needs no decode"
-    );
-
-    // Changes while it is bytes are kept and applied, in order, on the first search.
     for s in [&mut live, &mut cold] {
         write(s, 4, "work.md", "holiday in the garden");
         s.move_note(id(5), "garden.md", "plants.md", None, Timestamp(5))
@@ -474,27 +486,20 @@ fn the_search_index_loads_on_first_need_with_the_changes_since_the_snapshot() {
         s.delete(id(6), "soup.md", None, Timestamp(6)).unwrap();
         write(s, 7, "soup.md", "leek soup");
     }
-    assert!(cold.state().search().is_none());
-    assert_eq!(cold.state(), live.state(), "equal as if loaded");
-    assert_eq!(cold.search("basil", 10, None).hits[0].path, "plants.md");
-    assert!(cold.state().search().is_some());
-    assert!(!cold.load_search_index(), "already loaded");
+    assert_eq!(cold.state(), live.state());
+    assert_eq!(
+        cold.search("basil", 10, None).unwrap().hits[0].path,
+        "plants.md"
+    );
     for word in ["garden", "quarterly", "pumpkin", "leek", "holiday"] {
         assert_eq!(
-            cold.search(word, 10, None),
-            live.search(word, 10, None),
+            cold.search(word, 10, None).unwrap(),
+            live.search(word, 10, None).unwrap(),
             "{word}"
         );
     }
-
-    // A snapshot taken with changes pending equals the live store's.
-    live.take_snapshot().unwrap();
-    let (mut pending, _) = Store::open(live.storage().clone(), Config::default()).unwrap();
-    write(&mut pending, 8, "new.md", "fresh");
-    write(&mut live, 8, "new.md", "fresh");
     assert_eq!(
-        pending.take_snapshot().unwrap().bytes,
+        cold.take_snapshot().unwrap().bytes,
         live.take_snapshot().unwrap().bytes
     );
-    assert!(pending.state().search().is_some(), "loaded to be written");
 }

@@ -22,6 +22,12 @@
 //! enforced here: an event row over [`MAX_ROW_BYTES`] is refused before anything is written,
 //! and snapshot chunks stay well below it.
 //!
+//! # The search index
+//! The engine's search index lives here too, in the tables of [`engine::search::sql`] (created
+//! with the log's): [`Storage::append_indexed`] plans the index changes (reading what they
+//! need) and runs them in the same transaction as the event rows, so the index always
+//! describes the log.
+//!
 //! Durability: a Durable Object does not let a response out before the writes made while
 //! producing it are confirmed (output gates), so a committed transaction is durable by the
 //! time anyone hears about it.
@@ -30,6 +36,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use engine::envelope::StoredEvent;
+use engine::search::sql::{self as search_sql, MaintainReport, SearchChange, SearchWork};
+use engine::search::{SearchCursor, SearchPage};
+use engine::sql::{SqlRead, Statement, Value};
 use engine::storage::StoredSnapshot;
 use engine::{Hash, Storage, StorageError};
 use worker::js_sys::{Function, Reflect};
@@ -64,7 +73,7 @@ impl DoStorage {
     /// Opens the storage of `storage`, creating its tables when missing.
     pub(crate) fn open(storage: &worker::Storage) -> Result<DoStorage, StorageError> {
         let sql = storage.sql();
-        for statement in SCHEMA {
+        for statement in SCHEMA.iter().chain(search_sql::SCHEMA.iter()) {
             sql.exec(statement, None).map_err(js_error)?;
         }
         let raw: &JsValue = storage.as_raw().as_ref();
@@ -114,11 +123,13 @@ impl DoStorage {
     }
 }
 
-impl Storage for DoStorage {
-    fn append(&mut self, events: &[StoredEvent]) -> Result<(), StorageError> {
-        let Some(first) = events.first() else {
-            return Ok(());
-        };
+impl DoStorage {
+    /// Appends `events` and runs `then` after them, in one transaction.
+    fn append_then(
+        &mut self,
+        events: &[StoredEvent],
+        then: Vec<Statement>,
+    ) -> Result<(), StorageError> {
         check_contiguous(events)?;
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
@@ -129,10 +140,17 @@ impl Storage for DoStorage {
                 SqlStorageValue::Blob(event.bytes.clone()),
             ]);
         }
-        let first_seq = first.seq;
+        let then = then
+            .into_iter()
+            .map(|s| Ok((s.sql.into_owned(), sql_params(s.params)?)))
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        if rows.is_empty() && then.is_empty() {
+            return Ok(());
+        }
+        let first_seq = events.first().map(|e| e.seq);
         self.transaction(move |sql| {
-            let last = last_seq(sql)?;
-            if let Some(last) = last
+            if let Some(first_seq) = first_seq
+                && let Some(last) = last_seq(sql)?
                 && first_seq != last + 1
             {
                 return Err(StorageError::new(format!(
@@ -147,8 +165,114 @@ impl Storage for DoStorage {
                 )
                 .map_err(js_error)?;
             }
+            for (statement, params) in then {
+                sql.exec(&statement, params).map_err(js_error)?;
+            }
             Ok(())
         })
+    }
+
+    /// The database as the engine's projections read it.
+    fn reader(&self) -> Reader<'_> {
+        Reader(&self.sql)
+    }
+}
+
+/// Reads for [`engine::sql::SqlRead`]: statements run through the object's SQL API.
+struct Reader<'a>(&'a SqlStorage);
+
+impl SqlRead for Reader<'_> {
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StorageError> {
+        let cursor = self
+            .0
+            .exec(sql, sql_params(params.to_vec())?)
+            .map_err(js_error)?;
+        let mut rows = Vec::new();
+        for row in cursor.raw() {
+            rows.push(row.map_err(js_error)?.into_iter().map(value).collect());
+        }
+        Ok(rows)
+    }
+}
+
+fn sql_params(params: Vec<Value>) -> Result<Vec<SqlStorageValue>, StorageError> {
+    params
+        .into_iter()
+        .map(|v| {
+            Ok(match v {
+                Value::Null => SqlStorageValue::Null,
+                Value::Integer(n) => SqlStorageValue::try_from_i64(n)
+                    .map_err(|_| StorageError::new("an integer beyond 2^53"))?,
+                Value::Real(x) => SqlStorageValue::Float(x),
+                Value::Text(t) => SqlStorageValue::String(t),
+                Value::Blob(b) => SqlStorageValue::Blob(b),
+            })
+        })
+        .collect()
+}
+
+fn value(v: SqlStorageValue) -> Value {
+    match v {
+        SqlStorageValue::Null => Value::Null,
+        SqlStorageValue::Boolean(b) => Value::Integer(i64::from(b)),
+        SqlStorageValue::Integer(n) => Value::Integer(n),
+        SqlStorageValue::Float(x) => Value::Real(x),
+        SqlStorageValue::String(s) => Value::Text(s),
+        SqlStorageValue::Blob(b) => Value::Blob(b),
+    }
+}
+
+impl Storage for DoStorage {
+    fn append(&mut self, events: &[StoredEvent]) -> Result<(), StorageError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.append_then(events, Vec::new())
+    }
+
+    fn append_indexed(
+        &mut self,
+        events: &[StoredEvent],
+        changes: &[SearchChange],
+    ) -> Result<(), StorageError> {
+        let statements = search_sql::plan(&self.reader(), changes, events.last().map(|e| e.seq))?;
+        self.append_then(events, statements)
+    }
+
+    fn search(
+        &self,
+        query: &str,
+        limit: usize,
+        after: Option<&SearchCursor>,
+    ) -> Result<SearchPage, StorageError> {
+        search_sql::search(&self.reader(), query, limit, after)
+    }
+
+    fn unindexed(&self, limit: usize) -> Result<Vec<(String, Hash)>, StorageError> {
+        search_sql::unindexed(&self.reader(), limit)
+    }
+
+    fn is_indexed(&self, path: &str, hash: Hash) -> Result<bool, StorageError> {
+        search_sql::is_indexed(&self.reader(), path, hash)
+    }
+
+    fn search_seq(&self) -> Result<u64, StorageError> {
+        Ok(search_sql::stats(&self.reader())?.seq)
+    }
+
+    fn reset_search(&mut self, notes: &[(String, Hash)], seq: u64) -> Result<(), StorageError> {
+        let statements = search_sql::reset(notes, seq);
+        self.append_then(&[], statements)
+    }
+
+    fn maintain_search(&mut self, max_notes: usize) -> Result<MaintainReport, StorageError> {
+        let (statements, report) = search_sql::maintain(&self.reader(), max_notes)?;
+        self.append_then(&[], statements)?;
+        Ok(report)
+    }
+
+    fn search_work(&self) -> Result<SearchWork, StorageError> {
+        search_sql::work(&self.reader())
     }
 
     fn read(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, StorageError> {
@@ -260,6 +384,10 @@ pub(crate) struct SelfTestReport {
     pub(crate) snapshot_round_trip: bool,
     /// `drop_through` forgot exactly the events up to its seq.
     pub(crate) dropped: bool,
+    /// An event appended with a search index change: found by a search afterwards.
+    pub(crate) indexed: bool,
+    /// An append whose index statements failed after the event row was written left neither.
+    pub(crate) index_rolled_back: bool,
 }
 
 /// Checks, on the real SQLite storage, the promises the engine relies on: appends are
@@ -321,6 +449,21 @@ pub(crate) fn self_test(storage: &worker::Storage) -> Result<SelfTestReport, Sto
 
     store.drop_through(next)?;
     let dropped = store.read(0, 1)?.first().map(|e| e.seq) == Some(next + 1);
+
+    let word = format!("selftest{next}");
+    let change = SearchChange::Index {
+        path: format!("self-test/{next}.md"),
+        hash: Hash::of(word.as_bytes()),
+        text: word.clone(),
+    };
+    store.append_indexed(&[event(next + 2, 10)], &[change])?;
+    let indexed = store.search(&word, 10, None)?.hits.len() == 1;
+    let failing = vec![Statement::new(
+        "INSERT INTO no_such_table VALUES (1)",
+        vec![],
+    )];
+    let failed = store.append_then(&[event(next + 3, 10)], failing);
+    let index_rolled_back = failed.is_err() && store.read(next + 3, 1)?.is_empty();
     Ok(SelfTestReport {
         appended,
         rolled_back,
@@ -329,6 +472,8 @@ pub(crate) fn self_test(storage: &worker::Storage) -> Result<SelfTestReport, Sto
         snapshot_chunks,
         snapshot_round_trip,
         dropped,
+        indexed,
+        index_rolled_back,
     })
 }
 

@@ -39,7 +39,7 @@
 //! - `query`: BM25 scoring and top-k selection ([`SearchPage`], [`SearchHit`]).
 //! - `cursor`: [`SearchCursor`] and its token.
 //! - `persist`: the serialized form and its validation.
-//! - `lazy`: the index as a snapshot stored it, decoded on first need.
+//! - `memory`, `sql`: the index as a storage keeps it, in memory or in SQL tables.
 //!
 //! # Terms
 //! Maximal runs of alphanumeric characters (any script), lowercased; terms over
@@ -100,7 +100,7 @@
 
 mod cursor;
 mod index;
-pub(crate) mod lazy;
+pub mod memory;
 mod persist;
 mod postings;
 mod query;

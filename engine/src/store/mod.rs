@@ -12,7 +12,8 @@
 //!    put to R2 *before* [`Store::write`]: see [`Store::plan_write`]).
 //! 3. After each request, set the alarm to [`Store::next_deadline`] (or delete it when `None`);
 //!    when it fires, call [`Store::on_deadline`] and do what it reports.
-//! 4. Feed texts that [`Store::unindexed`] lists to [`Store::index_text`] when convenient.
+//! 4. Feed texts that [`Store::unindexed`] lists to [`Store::index_text`] when convenient,
+//!    and run [`Store::maintain_search`] now and then (the storage's index upkeep).
 
 mod notes;
 mod sessions;
@@ -37,10 +38,11 @@ use crate::history::History;
 use crate::ids::{EventId, Hash, Timestamp};
 use crate::path::{Limits, NotePath};
 use crate::receipts::Receipt;
+use crate::search::sql::{MaintainReport, SearchChange, SearchWork};
 use crate::search::{SearchCursor, SearchPage};
 use crate::sessions::SessionTable;
 use crate::snapshot::{self, SnapshotError};
-use crate::state::{ApplyError, State};
+use crate::state::{ApplyError, State, search_change};
 use crate::storage::{Storage, StorageError};
 
 /// How a store behaves. [`Config::default`] holds the product's defaults.
@@ -182,6 +184,10 @@ pub struct OpenReport {
     pub replayed: u64,
     /// The head after replay.
     pub head: ChainHead,
+    /// The storage's search index did not reflect the log (a store first opened by a build
+    /// that keeps the index in storage, or rebuilt): it was emptied and every note queued
+    /// for its text (see [`Store::unindexed`]).
+    pub search_reset: bool,
 }
 
 /// Events read from storage per call while replaying.
@@ -217,10 +223,21 @@ impl<S: Storage> Store<S> {
             unsnapshotted_since: None,
         };
         let replayed = store.replay_tail()?;
+        let search_reset = store.storage.search_seq()? != store.state.head.seq;
+        if search_reset {
+            let notes: Vec<(String, Hash)> = store
+                .state
+                .files
+                .iter()
+                .map(|(p, e)| (p.to_string(), e.hash))
+                .collect();
+            store.storage.reset_search(&notes, store.state.head.seq)?;
+        }
         let report = OpenReport {
             snapshot_seq,
             replayed,
             head: store.state.head,
+            search_reset,
         };
         Ok((store, report))
     }
@@ -236,7 +253,7 @@ impl<S: Storage> Store<S> {
             for stored in &batch {
                 let env = decode_next(&self.state.head, stored)?;
                 self.state
-                    .apply(&env, stored.hash, None)
+                    .apply(&env, stored.hash)
                     .map_err(|source| ReplayError::Apply {
                         seq: stored.seq,
                         source,
@@ -297,45 +314,76 @@ impl<S: Storage> Store<S> {
         &self.state
     }
 
-    /// Ranked full-text search over current notes. Notes listed by [`Store::unindexed`] are
-    /// not found until their text is handed in. Loads the index first if it is still the
-    /// snapshot's bytes (see [`Store::load_search_index`]).
+    /// Ranked full-text search over current notes, answered by the storage's index. Notes
+    /// listed by [`Store::unindexed`] are not found until their text is handed in.
     pub fn search(
-        &mut self,
+        &self,
         query: &str,
         limit: usize,
         after: Option<&SearchCursor>,
-    ) -> SearchPage {
-        self.state.search_mut().search(query, limit, after)
+    ) -> Result<SearchPage, StorageError> {
+        self.storage.search(query, limit, after)
     }
 
-    /// Decodes the search index that opening left as snapshot bytes, applying the changes made
-    /// since; returns whether there was anything to do. Opening does not decode it, since it is
-    /// most of a snapshot; call this after answering the first request, or let the first search
-    /// do it. When the bytes are in a format this build does not read, the index starts empty
-    /// and every note shows up in [`Store::unindexed`].
-    pub fn load_search_index(&mut self) -> bool {
-        self.state.load_search()
+    /// Up to `limit` current notes whose text the search index lacks (replayed without their
+    /// bytes), with their entries.
+    pub fn unindexed(&self, limit: usize) -> Result<Vec<(NotePath, FileEntry)>, StorageError> {
+        Ok(self
+            .storage
+            .unindexed(limit)?
+            .into_iter()
+            .filter_map(|(path, hash)| {
+                let (p, e) = self.state.files.get_key_value(&path)?;
+                (e.hash == hash).then(|| (p.clone(), e.clone()))
+            })
+            .collect())
     }
 
-    /// Current notes whose text the search index lacks (replayed without their bytes).
-    pub fn unindexed(&self) -> impl Iterator<Item = (&NotePath, &FileEntry)> {
-        self.state
-            .unindexed
-            .iter()
-            .filter_map(|p| self.state.files.get_key_value(p.as_str()))
-    }
-
-    /// Indexes the content of `path` if it is still the current content (`hash`) and the note
-    /// is waiting for it. Content that is not UTF-8 indexes the path alone. Returns whether it
-    /// was indexed.
-    pub fn index_text(&mut self, path: &str, hash: Hash, content: &[u8]) -> bool {
+    /// Indexes the content of `path` if it is still the current content (`hash`) and the
+    /// index does not hold it yet. Content that is not UTF-8 indexes the path alone. Returns
+    /// whether it was indexed.
+    pub fn index_text(
+        &mut self,
+        path: &str,
+        hash: Hash,
+        content: &[u8],
+    ) -> Result<bool, StorageError> {
         let current = self.state.files.get(path).is_some_and(|e| e.hash == hash);
-        if !current || !self.state.unindexed.contains(path) {
-            return false;
+        if !current || self.storage.is_indexed(path, hash)? {
+            return Ok(false);
         }
-        self.state.index_text(path, searchable_text(content));
-        true
+        let change = SearchChange::Index {
+            path: path.to_owned(),
+            hash,
+            text: searchable_text(content).to_owned(),
+        };
+        self.storage.append_indexed(&[], &[change])?;
+        Ok(true)
+    }
+
+    /// Empties the storage's search index and queues every current note for its text (what
+    /// opening does when the index does not reflect the log); returns how many were queued.
+    pub fn reset_search(&mut self) -> Result<usize, StorageError> {
+        let notes: Vec<(String, Hash)> = self
+            .state
+            .files
+            .iter()
+            .map(|(p, e)| (p.to_string(), e.hash))
+            .collect();
+        self.storage.reset_search(&notes, self.state.head.seq)?;
+        Ok(notes.len())
+    }
+
+    /// The search index's waiting work: texts to hand in ([`Store::unindexed`]) and changes
+    /// for [`Store::maintain_search`] to merge.
+    pub fn search_work(&self) -> Result<SearchWork, StorageError> {
+        self.storage.search_work()
+    }
+
+    /// One bounded step of the storage's search index upkeep (at most `max_notes` notes
+    /// merged or purged); `more` says whether another step has work.
+    pub fn maintain_search(&mut self, max_notes: usize) -> Result<MaintainReport, StorageError> {
+        self.storage.maintain_search(max_notes)
     }
 
     /// Stored events after `seq` (for resuming a stream), at most `max`, decoded.
@@ -392,9 +440,11 @@ impl<S: Storage> Store<S> {
             hash,
             bytes,
         };
-        self.storage.append(std::slice::from_ref(&stored))?;
+        let change = search_change(&env, text);
+        self.storage
+            .append_indexed(std::slice::from_ref(&stored), change.as_slice())?;
         // Checked above, before storage saw it: committing cannot fail.
-        self.state.commit(&env, hash, text);
+        self.state.commit(&env, hash);
         if !matches!(env.event, Event::SegmentArchived(_)) {
             // Archiving is upkeep: it must not make the next snapshot due, or every cycle
             // would schedule another.

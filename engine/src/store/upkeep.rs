@@ -188,11 +188,6 @@ impl<S: Storage> Store<S> {
 
     /// Encodes the state as a snapshot and stores it locally; returns it for archiving.
     pub fn take_snapshot(&mut self) -> Result<Snapshot, SnapshotTakeError> {
-        // Changes pending on an index still in bytes need it decoded to be written; decode it
-        // once here rather than for this snapshot alone. An untouched one is copied as is.
-        if self.state.search.untouched_bytes().is_none() {
-            self.state.load_search();
-        }
         let snap = snapshot::encode(&self.state);
         self.storage.put_snapshot(&StoredSnapshot {
             seq: snap.seq,

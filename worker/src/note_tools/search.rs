@@ -88,18 +88,20 @@ pub(crate) async fn ranked(
     limit: usize,
     after: Option<&SearchCursor>,
 ) -> Result<(Vec<RankedHit>, Option<SearchCursor>), ToolFailure> {
-    let (hits, next) = notes.with(|store| {
-        let page = store.search(query, limit, after);
-        let hits: Vec<(NotePath, FileEntry, f32)> = page
-            .hits
-            .into_iter()
-            .filter_map(|hit| {
-                let (path, entry) = store.files().get_key_value(&hit.path)?;
-                Some((path.clone(), entry.clone(), hit.score))
-            })
-            .collect();
-        (hits, page.next)
-    })?;
+    let (hits, next) = notes
+        .with(|store| {
+            let page = store.search(query, limit, after)?;
+            let hits: Vec<(NotePath, FileEntry, f32)> = page
+                .hits
+                .into_iter()
+                .filter_map(|hit| {
+                    let (path, entry) = store.files().get_key_value(&hit.path)?;
+                    Some((path.clone(), entry.clone(), hit.score))
+                })
+                .collect();
+            Ok::<_, engine::StorageError>((hits, page.next))
+        })?
+        .map_err(|err| ToolFailure::Internal(err.to_string()))?;
     let mut results = Vec::with_capacity(hits.len());
     for chunk in hits.chunks(FETCH_CONCURRENCY) {
         let texts = join_all(
@@ -129,15 +131,12 @@ pub(crate) async fn ranked(
 /// damaged is indexed by its path alone (and logged), so it cannot hold search up forever; a
 /// note whose read failed stays waiting. Stops between batches when the call was cancelled.
 pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), ToolFailure> {
-    let pending: Vec<(String, Hash)> = notes.with(|store| {
-        // Loading first: an index this build cannot read queues every note's text.
-        store.load_search_index();
-        store
-            .unindexed()
-            .take(INDEX_PER_CALL)
-            .map(|(path, entry)| (path.to_string(), entry.hash))
-            .collect()
-    })?;
+    let pending: Vec<(String, Hash)> = notes
+        .with(|store| store.unindexed(INDEX_PER_CALL))?
+        .map_err(|err| ToolFailure::Internal(err.to_string()))?
+        .into_iter()
+        .map(|(path, entry)| (path.to_string(), entry.hash))
+        .collect();
     let mut indexed = 0;
     let mut done = 0u64;
     let total = pending.len() as u64;
@@ -159,11 +158,14 @@ pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), T
                         }
                     }
                 };
-                if store.index_text(path, *hash, &content) {
-                    indexed += 1;
+                match store.index_text(path, *hash, &content) {
+                    Ok(true) => indexed += 1,
+                    Ok(false) => {}
+                    Err(err) => return Err(ToolFailure::Internal(err.to_string())),
                 }
             }
-        })?;
+            Ok(())
+        })??;
         done += chunk.len() as u64;
         notes.control.progress(
             done,
@@ -172,8 +174,11 @@ pub(crate) async fn index_pending(notes: &Notes<'_>) -> Result<(usize, usize), T
         );
         notes.step_done().await;
     }
-    let waiting = notes.with(|store| store.unindexed().count())?;
-    Ok((indexed, waiting))
+    let waiting = notes
+        .with(|store| store.search_work())?
+        .map_err(|err| ToolFailure::Internal(err.to_string()))?
+        .waiting;
+    Ok((indexed, usize::try_from(waiting).unwrap_or(usize::MAX)))
 }
 
 /// A short extract of `text` around the first word of `query` it contains (or its start),

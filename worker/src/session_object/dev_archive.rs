@@ -13,6 +13,9 @@
 //!   test sees contents stored as an upgraded deployment holds them.
 //! - `DELETE ?local=1`: wipes the object's SQLite storage and alarm and forgets everything it
 //!   held in memory, as if the object had lost its storage; the archive is left alone.
+//! - `DELETE ?search=1`: empties the search index and queues every note for its text, as the
+//!   first open by a build that keeps the index in SQLite does for a store an older build
+//!   wrote (the index then fills in steps: in the alarm, and on searches).
 
 use serde::Deserialize;
 use serde_json::json;
@@ -53,8 +56,19 @@ impl UserObject {
                 } else if query("local").is_some() {
                     self.wipe_local().await?;
                     reply::json(200, &json!({"wiped": true}))
+                } else if query("search").is_some() {
+                    if let Err(err) = self.ensure_store().await {
+                        return reply::error(503, "store_unavailable", &format!("{err:?}"));
+                    }
+                    let reset = self.with_open_store(|store| store.reset_search());
+                    self.reschedule().await;
+                    match reset {
+                        Ok(Ok(queued)) => reply::json(200, &json!({"queued": queued})),
+                        Ok(Err(err)) => reply::error(500, "reset_failed", &err.to_string()),
+                        Err(err) => reply::error(503, "store_unavailable", &err),
+                    }
                 } else {
-                    reply::error(400, "what", "give key=K or local=1")
+                    reply::error(400, "what", "give key=K, local=1 or search=1")
                 }
             }
             Method::Post if query("export").is_some() => {

@@ -30,6 +30,13 @@ use crate::note_tools::{self, Notes, Unwatched};
 
 /// How long after the store opens (and between steps) background indexing runs.
 pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
+/// The search index's upkeep runs (in that indexing step) once this many changes wait to be
+/// merged: every search reads them, so they are kept few.
+const MAINTAIN_BACKLOG: u64 = 32;
+/// Notes one upkeep step merges or purges...
+const MAINTAIN_NOTES: usize = 64;
+/// ...and steps one alarm runs at most.
+const MAINTAIN_STEPS: usize = 4;
 /// The `object_meta` key of the flag that a snapshot cycle is under way.
 pub(super) const ARCHIVE_PENDING: &str = "archive_pending";
 
@@ -286,17 +293,14 @@ impl UserObject {
             .ok_or_else(|| "the store is not open".to_owned())
     }
 
-    /// Indexes the next step of notes that wait for their text, if any.
+    /// Merges the search index's recent changes (bounded steps), then indexes the next step
+    /// of notes that wait for their text, if any.
     async fn index_step(&self, now: engine::Timestamp) {
-        let started = worker::Date::now().as_millis();
-        if let Ok(true) = self.with_open_store(|store| store.load_search_index()) {
-            let ms = worker::Date::now().as_millis().saturating_sub(started);
-            log(json!({"msg": "search_index_loaded", "duration_ms": ms}));
-        }
+        self.maintain_search_index();
         let waiting = match self.store.try_borrow() {
             Ok(slot) => slot
                 .as_ref()
-                .is_some_and(|store| store.unindexed().next().is_some()),
+                .is_some_and(|store| store.search_work().is_ok_and(|work| work.waiting > 0)),
             Err(_) => false,
         };
         if !waiting {
@@ -328,6 +332,40 @@ impl UserObject {
         }
     }
 
+    /// Runs up to [`MAINTAIN_STEPS`] steps of the search index's upkeep while it has a
+    /// backlog, logging what they did.
+    fn maintain_search_index(&self) {
+        let started = worker::Date::now().as_millis();
+        let (mut merged, mut purged, mut steps) = (0, 0, 0);
+        for _ in 0..MAINTAIN_STEPS {
+            match self.with_open_store(|store| store.maintain_search(MAINTAIN_NOTES)) {
+                Ok(Ok(report)) => {
+                    steps += 1;
+                    merged += report.merged;
+                    purged += report.purged;
+                    if !report.more {
+                        break;
+                    }
+                }
+                Ok(Err(err)) => {
+                    log_error(json!({"msg": "search_maintain_failed", "error": err.to_string()}));
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        if merged + purged > 0 {
+            let ms = worker::Date::now().as_millis().saturating_sub(started);
+            log(json!({
+                "msg": "search_maintained",
+                "merged": merged,
+                "purged": purged,
+                "steps": steps,
+                "duration_ms": ms,
+            }));
+        }
+    }
+
     /// Sets the alarm to the store's next deadline, or deletes it when there is none. Skips
     /// the storage call when the alarm is already where it should be.
     pub(super) async fn reschedule(&self) {
@@ -355,8 +393,9 @@ impl UserObject {
                         }
                         None => deadline,
                     };
-                    let index_work =
-                        store.unindexed().next().is_some() || store.state().search().is_none();
+                    let index_work = store
+                        .search_work()
+                        .is_ok_and(|work| work.waiting > 0 || work.backlog >= MAINTAIN_BACKLOG);
                     if index_work {
                         let step = now().0 + INDEX_STEP_DELAY_MS;
                         // Keep an earlier indexing alarm rather than push it back on every

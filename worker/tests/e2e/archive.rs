@@ -21,7 +21,7 @@ fn listing(worker: &LocalWorker, user: &str) -> Value {
     response.json().expect("a JSON listing")
 }
 
-fn dev_delete(worker: &LocalWorker, user: &str, query: &str) {
+pub(crate) fn dev_delete(worker: &LocalWorker, user: &str, query: &str) {
     let response = client()
         .delete(worker.url(&format!("/__dev/archive/{user}?{query}")))
         .send()

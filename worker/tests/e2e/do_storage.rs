@@ -1,5 +1,6 @@
 //! The engine's storage on Durable Object SQLite keeps its promises in workerd: all-or-nothing
-//! appends (through `transactionSync`), the 2 MB row limit, chunked snapshots.
+//! appends (through `transactionSync`), the 2 MB row limit, chunked snapshots, and search index
+//! changes that commit or roll back with the events they come from.
 
 use crate::local_worker::{client, shared};
 use serde_json::{Value, json};
@@ -24,6 +25,8 @@ fn the_sqlite_storage_keeps_the_engines_promises() {
                 "snapshot_chunks": 3,
                 "snapshot_round_trip": true,
                 "dropped": true,
+                "indexed": true,
+                "index_rolled_back": true,
             })
         );
     }

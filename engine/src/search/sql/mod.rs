@@ -135,6 +135,33 @@ pub(crate) struct Doc {
     pub(crate) terms: Vec<(String, u32)>,
 }
 
+/// Work the index has waiting: notes whose text it lacks, and notes its upkeep
+/// ([`maintain`]) has yet to merge or purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchWork {
+    /// Notes waiting for their text ([`unindexed`]).
+    pub waiting: u64,
+    /// Fresh and dead notes: what [`maintain`] works through. Every search reads them, so an
+    /// owner keeps this small.
+    pub backlog: u64,
+}
+
+/// The work waiting (counted through the partial indexes: costs what it counts).
+pub fn work(db: &dyn SqlRead) -> Result<SearchWork, StorageError> {
+    let count = |sql: &str| -> Result<u64, StorageError> {
+        db.query(sql, &[])?
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_u64)
+            .ok_or_else(|| malformed("count"))
+    };
+    Ok(SearchWork {
+        waiting: count("SELECT COUNT(*) FROM search_docs WHERE indexed = 0")?,
+        backlog: count("SELECT COUNT(*) FROM search_docs WHERE indexed = 1 AND merged = 0")?
+            + count("SELECT COUNT(*) FROM search_dead")?,
+    })
+}
+
 /// The counts of `search_meta`.
 pub fn stats(db: &dyn SqlRead) -> Result<SearchStats, StorageError> {
     let rows = db.query(
@@ -161,11 +188,11 @@ pub fn stats(db: &dyn SqlRead) -> Result<SearchStats, StorageError> {
 }
 
 /// The statements that apply `changes` (in order) to the tables as `db` holds them now, and
-/// record `seq` as the last event they reflect.
+/// record `seq` (when given) as the last event they reflect.
 pub fn plan(
     db: &dyn SqlRead,
     changes: &[SearchChange],
-    seq: u64,
+    seq: Option<u64>,
 ) -> Result<Vec<Statement>, StorageError> {
     let mut planner = Planner {
         touched: BTreeMap::new(),
@@ -314,10 +341,51 @@ impl Planner {
         self.touched.insert(path.to_owned(), Some(doc));
     }
 
-    fn finish(mut self, seq: u64) -> Vec<Statement> {
-        self.out.push(meta_statement(&self.stats, Some(seq)));
+    fn finish(mut self, seq: Option<u64>) -> Vec<Statement> {
+        self.out.push(meta_statement(&self.stats, seq));
         self.out
     }
+}
+
+/// The statements that empty the index and queue `notes` (path, content hash) for their
+/// text, as of `seq`: what a store does when the tables do not describe its log (first opened
+/// by a build that keeps the index here, or after its local state was rebuilt).
+pub fn reset(notes: &[(String, Hash)], seq: u64) -> Vec<Statement> {
+    let mut out: Vec<Statement> = [
+        "DELETE FROM search_docs",
+        "DELETE FROM search_dead",
+        "DELETE FROM search_blocks",
+        "DELETE FROM search_terms",
+    ]
+    .into_iter()
+    .map(|sql| Statement::new(sql, Vec::new()))
+    .collect();
+    let mut stats = SearchStats {
+        next_doc: 1,
+        seq,
+        ..SearchStats::default()
+    };
+    const PER_ROW: usize = 3;
+    for chunk in notes.chunks(crate::sql::MAX_PARAMS / PER_ROW) {
+        let mut params = Vec::with_capacity(chunk.len() * PER_ROW);
+        for (path, hash) in chunk {
+            params.push(Value::Integer(stats.next_doc));
+            params.push(Value::Text(path.clone()));
+            params.push(Value::Blob(hash.0.to_vec()));
+            stats.next_doc += 1;
+        }
+        let rows = vec!["(?, ?, ?, 0, 1, 0, 0, x'')"; chunk.len()].join(", ");
+        out.push(Statement {
+            sql: format!(
+                "INSERT INTO search_docs (doc, path, hash, indexed, merged, long, len, terms) \
+                 VALUES {rows}"
+            )
+            .into(),
+            params,
+        });
+    }
+    out.push(meta_statement(&stats, Some(seq)));
+    out
 }
 
 /// The statement that stores `stats` (and `seq`, when given).

@@ -15,7 +15,7 @@ fn db() -> NativeDb {
 }
 
 fn apply(db: &mut NativeDb, changes: &[SearchChange], seq: u64) -> Result<(), StorageError> {
-    let batch = plan(db, changes, seq)?;
+    let batch = plan(db, changes, Some(seq))?;
     db.write(&batch)
 }
 
@@ -273,7 +273,7 @@ fn a_batch_that_fails_at_any_statement_changes_nothing() {
             hash: hash(5),
         },
     ];
-    let statements = plan(&db, &changes, 6).unwrap().len() as u64;
+    let statements = plan(&db, &changes, Some(6)).unwrap().len() as u64;
     assert!(statements >= 6, "{statements}");
     let before = dump(&db);
     let mut failures = 0;
@@ -563,4 +563,55 @@ fn term_lists_and_blocks_round_trip_and_garbage_is_refused() {
         None,
         "a posting cut short"
     );
+}
+
+#[test]
+fn a_reset_empties_the_index_and_queues_every_note() {
+    let mut db = db();
+    apply(
+        &mut db,
+        &[index("a.md", "apples"), index("b.md", "basil")],
+        2,
+    )
+    .unwrap();
+    let (merge, _) = maintain(&db, 10).unwrap();
+    db.write(&merge).unwrap();
+    apply(&mut db, &[index("a.md", "apricots")], 3).unwrap();
+    let notes = vec![("a.md".to_owned(), hash(1)), ("c.md".to_owned(), hash(3))];
+    db.write(&reset(&notes, 9)).unwrap();
+    assert_eq!(unindexed(&db, 10).unwrap(), notes);
+    assert!(
+        search(&db, "apples basil apricots", 10, None)
+            .unwrap()
+            .hits
+            .is_empty()
+    );
+    let stats = stats(&db).unwrap();
+    assert_eq!((stats.docs, stats.total_len, stats.seq), (0, 0, 9));
+    assert_eq!(
+        work(&db).unwrap(),
+        SearchWork {
+            waiting: 2,
+            backlog: 0
+        }
+    );
+    // And it indexes again from there.
+    apply(&mut db, &[index("c.md", "cherries")], 10).unwrap();
+    assert_eq!(
+        search(&db, "cherries", 10, None).unwrap().hits[0].path,
+        "c.md"
+    );
+    assert_eq!(
+        work(&db).unwrap(),
+        SearchWork {
+            waiting: 1,
+            backlog: 1
+        }
+    );
+    for table in ["search_dead", "search_blocks", "search_terms"] {
+        let rows = db
+            .query(&format!("SELECT COUNT(*) FROM {table}"), &[])
+            .unwrap();
+        assert_eq!(rows[0][0], Value::Integer(0), "{table}");
+    }
 }

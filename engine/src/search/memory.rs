@@ -1,0 +1,105 @@
+//! [`MemorySearch`]: the search projection kept in memory, for [`MemoryStorage`] and the
+//! file storage of tools. It answers exactly as [`crate::search::sql`] does (the model tests
+//! of that module hold the two to identical pages).
+//!
+//! [`MemoryStorage`]: crate::storage::MemoryStorage
+
+use std::collections::BTreeMap;
+
+use super::sql::SearchChange;
+use super::{SearchCursor, SearchIndex, SearchPage};
+use crate::ids::Hash;
+
+/// The in-memory index, the notes waiting for their text, and the seq it reflects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemorySearch {
+    index: SearchIndex,
+    /// Indexed notes and the content hash their text came from.
+    indexed: BTreeMap<String, Hash>,
+    /// Notes waiting for their text, with the hash they wait for.
+    pending: BTreeMap<String, Hash>,
+    seq: u64,
+}
+
+impl MemorySearch {
+    /// Applies `changes` in order; `seq` (when given) becomes the seq it reflects.
+    pub fn apply(&mut self, changes: &[SearchChange], seq: Option<u64>) {
+        for change in changes {
+            match change {
+                SearchChange::Index { path, hash, text } => {
+                    self.index.upsert(path, text);
+                    self.pending.remove(path);
+                    self.indexed.insert(path.clone(), *hash);
+                }
+                SearchChange::Pending { path, hash } => {
+                    self.index.remove(path);
+                    self.indexed.remove(path);
+                    self.pending.insert(path.clone(), *hash);
+                }
+                SearchChange::Remove { path } => {
+                    self.index.remove(path);
+                    self.indexed.remove(path);
+                    self.pending.remove(path);
+                }
+                SearchChange::Rename { from, to } => {
+                    self.index.rename(from, to);
+                    if let Some(h) = self.indexed.remove(from) {
+                        self.indexed.insert(to.clone(), h);
+                    }
+                    if let Some(h) = self.pending.remove(from) {
+                        self.pending.insert(to.clone(), h);
+                    }
+                }
+            }
+        }
+        if let Some(seq) = seq {
+            self.seq = seq;
+        }
+    }
+
+    /// Forgets everything and queues `notes` for their text, as of `seq`.
+    pub fn reset(&mut self, notes: &[(String, Hash)], seq: u64) {
+        *self = MemorySearch {
+            pending: notes.iter().cloned().collect(),
+            seq,
+            ..MemorySearch::default()
+        };
+    }
+
+    /// See [`SearchIndex::search`].
+    pub fn search(&self, query: &str, limit: usize, after: Option<&SearchCursor>) -> SearchPage {
+        self.index.search(query, limit, after)
+    }
+
+    /// Up to `limit` notes waiting for their text, in path order.
+    pub fn unindexed(&self, limit: usize) -> Vec<(String, Hash)> {
+        self.pending
+            .iter()
+            .take(limit)
+            .map(|(p, h)| (p.clone(), *h))
+            .collect()
+    }
+
+    /// Whether `path` is indexed with the text of `hash`.
+    pub fn is_indexed(&self, path: &str, hash: Hash) -> bool {
+        self.indexed.get(path) == Some(&hash)
+    }
+
+    /// The work waiting: notes waiting for their text (nothing is ever merged here).
+    pub fn work(&self) -> super::sql::SearchWork {
+        super::sql::SearchWork {
+            waiting: self.pending.len() as u64,
+            backlog: 0,
+        }
+    }
+
+    /// The seq of the last event reflected.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The index itself.
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+}
