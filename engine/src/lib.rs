@@ -42,7 +42,8 @@
 //!   pattern can match, from the terms of an index; [`hostile`]: patterns that test those
 //!   bounds.
 //! - [`storage`]: the [`Storage`] trait and [`MemoryStorage`]; [`file_storage`] on a [`disk`],
-//!   with [`sim_disk`] for crash tests; [`sim`]: the seeded generator tests and benches share.
+//!   with [`sim_disk`] for crash tests; [`sim`]: the seeded generator tests and benches share;
+//!   [`scale_notes`]: the generated notes of the scale measurements.
 //!
 //! The byte formats are described in `docs/log-format.md` and frozen by golden files.
 
@@ -59,6 +60,7 @@ pub mod hostile;
 pub mod ids;
 pub mod path;
 pub mod receipts;
+pub mod scale_notes;
 pub mod search;
 pub mod segment;
 pub mod sessions;

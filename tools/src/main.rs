@@ -5,7 +5,8 @@
 //!   `secrets`, `report`, `validate-config` (exit codes in `deploy_cmd`);
 //! - backups: `backup list`, `backup verify`, `backup keygen` and `restore`, reading a user's
 //!   backup from S3 (exit codes in [`backup_cmd`]);
-//! - benchmarks: `bench-http`, `bench-mcp`, `bench-backup` against a local Worker;
+//! - benchmarks: `bench-http`, `bench-mcp`, `bench-scale`, `bench-backup` against a local
+//!   Worker;
 //! - local stand-ins for tests and development: `cf-standin` (the Cloudflare API),
 //!   `github-standin` (GitHub's OAuth flow), `s3-local` (an S3 server on a directory).
 
@@ -13,6 +14,7 @@ mod backup_cmd;
 mod bench_backup;
 mod bench_http;
 mod bench_mcp;
+mod bench_scale;
 mod config_check;
 mod deploy_cmd;
 mod smoke_cmd;
@@ -50,6 +52,10 @@ enum Command {
     /// Times MCP tool calls (read, write, search, glob) and cold starts against a local Worker,
     /// on a seeded corpus of 10,000 notes; p50/p90/p99/max and throughput, 1 and N clients.
     BenchMcp(bench_mcp::Args),
+    /// Grows one user to N generated notes (local dev's /__dev/grow) and measures the object
+    /// at that size: memory (/__dev/memory) after a cold open and after mixed calls, store
+    /// open time, write/search/read/grep p50/p99, glob paging.
+    BenchScale(bench_scale::Args),
     /// Serves a local stand-in for the Cloudflare API (versions, deployments, secrets,
     /// schedules) on 127.0.0.1; with --serve-dir, each deployed version runs in wrangler dev
     /// on a stable local URL (tests, local dev).
@@ -124,6 +130,7 @@ fn run(command: Command) -> Result<()> {
         Command::BenchBackup(args) => bench_backup::run(&args),
         Command::BenchHttp(args) => bench_http::run(&args),
         Command::BenchMcp(args) => bench_mcp::run(&args),
+        Command::BenchScale(args) => bench_scale::run(&args),
         Command::CfStandin(args) => cf_standin::run(&args),
         Command::GithubStandin(args) => github_standin::run(&args),
         Command::S3Local(args) => s3_local::run(&args),

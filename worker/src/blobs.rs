@@ -58,6 +58,11 @@ impl BlobCache {
         }
     }
 
+    /// The bytes held now.
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
+
     /// A copy of the blob's bytes, if held; marks it used.
     pub(crate) fn get(&mut self, hash: &Hash) -> Option<Vec<u8>> {
         self.touch(hash).then(|| self.entries[hash].0.clone())
@@ -93,12 +98,6 @@ impl BlobCache {
         self.used += bytes.len();
         self.by_use.insert(self.clock, hash);
         self.entries.insert(hash, (bytes.to_vec(), self.clock));
-    }
-
-    /// Bytes held now.
-    #[cfg(test)]
-    fn used(&self) -> usize {
-        self.used
     }
 }
 

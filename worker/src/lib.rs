@@ -156,7 +156,13 @@ async fn serve(
         }
         Route::AdminRebuild { user } => admin::rebuild(req, env, user).await,
         Route::DevArchive { user } if config.local_dev => {
-            session_object::forward_dev_archive(req, env, user).await
+            session_object::forward_dev_user_route(req, env, user, "archive").await
+        }
+        Route::DevMemory { user } if config.local_dev => {
+            session_object::forward_dev_user_route(req, env, user, "memory").await
+        }
+        Route::DevGrow { user } if config.local_dev => {
+            session_object::forward_dev_user_route(req, env, user, "grow").await
         }
         Route::DevAlarm { object } if config.local_dev => {
             session_object::forward_dev_alarm(req, env, object).await
@@ -167,6 +173,8 @@ async fn serve(
         Route::DevAlarm { .. }
         | Route::DevStorage { .. }
         | Route::DevArchive { .. }
+        | Route::DevMemory { .. }
+        | Route::DevGrow { .. }
         | Route::NotFound => reply::error(404, "not_found", "no such route"),
         Route::MethodNotAllowed { allow } => {
             let response = reply::error(

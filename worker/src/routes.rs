@@ -17,6 +17,12 @@ pub(crate) enum Route<'a> {
     /// `/__dev/archive/{user}`: looks at and damages a user's archive, or wipes the user's
     /// object's local storage; served only in local dev.
     DevArchive { user: &'a str },
+    /// `/__dev/memory/{user}`: what a user's object holds in memory (`GET`); served only in
+    /// local dev.
+    DevMemory { user: &'a str },
+    /// `/__dev/grow/{user}`: makes a user's object write generated notes (`POST`); served
+    /// only in local dev.
+    DevGrow { user: &'a str },
     /// `POST /admin/rebuild/{user}`: the operator's rebuild of a user's object from its
     /// archive (behind `ADMIN_TOKEN`).
     AdminRebuild { user: &'a str },
@@ -57,10 +63,18 @@ impl<'a> Route<'a> {
                     if is_object_name(object) {
                         return Route::DevStorage { object };
                     }
-                } else if let Some(user) = path.strip_prefix("/__dev/archive/")
+                } else if let Some(user) = path.strip_prefix("/__dev/archive/") {
+                    if is_object_name(user) {
+                        return Route::DevArchive { user };
+                    }
+                } else if let Some(user) = path.strip_prefix("/__dev/memory/") {
+                    if is_object_name(user) {
+                        return Route::DevMemory { user };
+                    }
+                } else if let Some(user) = path.strip_prefix("/__dev/grow/")
                     && is_object_name(user)
                 {
-                    return Route::DevArchive { user };
+                    return Route::DevGrow { user };
                 }
                 Route::NotFound
             }
@@ -75,6 +89,8 @@ impl<'a> Route<'a> {
             Route::DevAlarm { .. } => "/__dev/alarm/{object}",
             Route::DevStorage { .. } => "/__dev/storage/{object}",
             Route::DevArchive { .. } => "/__dev/archive/{user}",
+            Route::DevMemory { .. } => "/__dev/memory/{user}",
+            Route::DevGrow { .. } => "/__dev/grow/{user}",
             Route::AdminRebuild { .. } => "/admin/rebuild/{user}",
             Route::OAuth(Resolution::Endpoint(endpoint)) => match endpoint {
                 Endpoint::ProtectedResourceMetadata => "/.well-known/oauth-protected-resource",
@@ -183,6 +199,40 @@ mod tests {
         assert_eq!(
             Route::resolve("POST", "/__dev/storage/a/b"),
             Route::NotFound
+        );
+    }
+
+    #[test]
+    fn dev_memory_and_grow_take_plain_user_ids_and_log_as_patterns() {
+        assert_eq!(
+            Route::resolve("GET", "/__dev/memory/bench-1"),
+            Route::DevMemory { user: "bench-1" }
+        );
+        assert_eq!(
+            Route::resolve("POST", "/__dev/grow/bench-1"),
+            Route::DevGrow { user: "bench-1" }
+        );
+        // The object answers a wrong method (405), as it does for the archive route.
+        assert_eq!(
+            Route::resolve("DELETE", "/__dev/memory/u"),
+            Route::DevMemory { user: "u" }
+        );
+        for path in [
+            "/__dev/memory/",
+            "/__dev/memory/a/b",
+            "/__dev/grow/",
+            "/__dev/grow/a@b",
+            "/__dev/grow/a/b",
+        ] {
+            assert_eq!(Route::resolve("POST", path), Route::NotFound, "{path}");
+        }
+        assert_eq!(
+            Route::resolve("GET", "/__dev/memory/secret-user").name(),
+            "/__dev/memory/{user}"
+        );
+        assert_eq!(
+            Route::resolve("POST", "/__dev/grow/secret-user").name(),
+            "/__dev/grow/{user}"
         );
     }
 }

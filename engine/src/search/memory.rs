@@ -88,6 +88,7 @@ impl MemorySearch {
     /// The work waiting: notes waiting for their text (nothing is ever merged here).
     pub fn work(&self) -> super::sql::SearchWork {
         super::sql::SearchWork {
+            indexed: self.index.len() as u64,
             waiting: self.pending.len() as u64,
             backlog: 0,
         }

@@ -17,7 +17,7 @@
 //! - here: arguments, seeding, the measure loops, the report.
 
 pub(crate) mod corpus;
-mod serve;
+pub(crate) mod serve;
 pub(crate) mod session;
 
 use std::collections::BTreeSet;
@@ -464,8 +464,7 @@ fn run_measure(
 impl Row {
     /// The `p` quantile (nearest rank), in ms; 0 without samples.
     fn pct(&self, p: f64) -> f64 {
-        let at = ((self.samples.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        self.samples.get(at).map_or(0.0, |d| ms(*d))
+        nearest_rank(&self.samples, p)
     }
 
     fn per_second(&self) -> f64 {
@@ -602,6 +601,12 @@ fn report_json(args: &Args, rows: &[Row], cold: &[ColdStart]) -> Value {
             "store_open_ms": c.store_open_ms,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The `p` quantile of sorted `samples` (nearest rank), in ms; 0 without samples.
+pub(crate) fn nearest_rank(samples: &[Duration], p: f64) -> f64 {
+    let at = ((samples.len() as f64 * p).ceil() as usize).saturating_sub(1);
+    samples.get(at).map_or(0.0, |d| ms(*d))
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -16,7 +16,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A Worker this process started.
 #[derive(Debug)]
-pub(super) struct Server {
+pub(crate) struct Server {
     command: String,
     port: u16,
     addr: SocketAddr,
@@ -26,7 +26,7 @@ pub(super) struct Server {
 
 impl Server {
     /// A server that `command` (run by `sh -c`, with `PORT` set) serves at `base`.
-    pub(super) fn new(command: &str, base: &reqwest::Url) -> Result<Server> {
+    pub(crate) fn new(command: &str, base: &reqwest::Url) -> Result<Server> {
         let port = base
             .port_or_known_default()
             .context("the URL has no port")?;
@@ -49,7 +49,7 @@ impl Server {
     /// Starts the command and waits until `/health` answers 200; how long that took.
     /// `no_build` sets `DEV_NO_BUILD=1`, which `scripts/dev.sh` reads as "the bundle is
     /// built: start at once".
-    pub(super) fn start(&mut self, no_build: bool) -> Result<Duration> {
+    pub(crate) fn start(&mut self, no_build: bool) -> Result<Duration> {
         let started = Instant::now();
         let mut command = Command::new("sh");
         command
@@ -85,7 +85,7 @@ impl Server {
     }
 
     /// Stops the process group and waits until the port is free.
-    pub(super) fn stop(&mut self) -> Result<()> {
+    pub(crate) fn stop(&mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };

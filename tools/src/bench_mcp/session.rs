@@ -27,13 +27,13 @@ pub(crate) struct Session {
 
 /// What one `tools/call` answered.
 #[derive(Debug)]
-pub(super) struct Reply {
+pub(crate) struct Reply {
     /// `structuredContent`.
-    pub(super) structured: Value,
+    pub(crate) structured: Value,
     /// The result was an `isError` tool result; `text` says why.
-    pub(super) is_error: bool,
+    pub(crate) is_error: bool,
     /// The text content.
-    pub(super) text: String,
+    pub(crate) text: String,
 }
 
 impl Session {
@@ -76,7 +76,7 @@ impl Session {
     }
 
     /// Calls `tool`; an `isError` result is a [`Reply`], a protocol error is an `Err`.
-    pub(super) fn call(&mut self, tool: &str, arguments: Value) -> Result<Reply> {
+    pub(crate) fn call(&mut self, tool: &str, arguments: Value) -> Result<Reply> {
         let id = self.next_id;
         self.next_id += 1;
         let request = json!({

@@ -182,6 +182,15 @@ pub(crate) async fn call(
     result
 }
 
+/// Writes a note as a `write` call without a session does (the same checks, the content put
+/// to R2, then the engine's write), with no log line: local development's bulk writes.
+pub(crate) async fn write_unkeyed(
+    notes: &Notes<'_>,
+    args: crate::mcp::tool_call::WriteArgs,
+) -> ToolResult {
+    write::run(notes, args, &EventIds::Random).await
+}
+
 /// The log line of one tool call: no arguments, paths or contents.
 #[derive(Serialize)]
 struct ToolLog<'a> {

@@ -24,6 +24,9 @@
 //!   bounds; deletes one archive object; or wipes the object's local storage, as if it had
 //!   been lost; `POST /archive?export=1` runs a backup export now and answers its report
 //!   (local dev only: `/__dev/archive/{user}`).
+//! - `GET /memory`, `POST /grow?from=N&count=M&size=B`: what the object holds in memory; writes
+//!   generated notes (local dev only: `/__dev/memory/{user}`, `/__dev/grow/{user}`; see
+//!   `dev_scale`).
 //!
 //! # Layout
 //! - `mcp_dispatch`: MCP over HTTP inside the object: admission, sessions, JSON-RPC methods.
@@ -42,10 +45,12 @@
 //!   (`backups::archive_restore` driven against R2).
 //! - `rebuild`: the operator's rebuild from the archive.
 //! - `dev_archive`: the local-development archive routes.
+//! - `dev_scale`: the local-development memory report and bulk writes, for measuring at scale.
 //! - `oauth_ledger`: single use of the user's codes and refresh tokens, made exact.
 
 mod blob_gc;
 mod dev_archive;
+mod dev_scale;
 mod export;
 mod get_stream;
 mod live;
@@ -145,6 +150,8 @@ pub struct UserObject {
     failed_uploads: Cell<u64>,
     /// How long the last store open took (ms), until a reply reports it.
     store_open_ms: Cell<Option<u64>>,
+    /// How long the last store open took (ms), kept for the memory report.
+    last_open_ms: Cell<Option<u64>>,
     /// Recently used note contents, so a note read again skips R2.
     blob_cache: RefCell<crate::blobs::BlobCache>,
     /// Contents being written or collected right now.
@@ -187,6 +194,7 @@ impl DurableObject for MCPSessionDurableObject {
             restore_failure: RefCell::new(None),
             failed_uploads: Cell::new(0),
             store_open_ms: Cell::new(None),
+            last_open_ms: Cell::new(None),
             blob_cache: RefCell::new(crate::blobs::BlobCache::for_object()),
             blob_guards: RefCell::new(crate::blobs::BlobGuards::default()),
             blob_put_failures: Cell::new(0),
@@ -231,6 +239,8 @@ impl UserObject {
                 }
             }
             (_, "/archive") => self.serve_dev_archive(req).await,
+            (_, "/memory") => self.serve_dev_scale(req, "memory").await,
+            (_, "/grow") => self.serve_dev_scale(req, "grow").await,
             (Method::Post, "/backup-nudge") => {
                 let mut req = req;
                 let body: serde_json::Value =
@@ -378,6 +388,7 @@ impl UserObject {
             Store::open(storage, self.engine_config()).map_err(|e| e.to_string())?;
         let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
         self.store_open_ms.set(Some(duration_ms));
+        self.last_open_ms.set(Some(duration_ms));
         worker::console_log!(
             "{}",
             serde_json::json!({
@@ -385,7 +396,9 @@ impl UserObject {
                 "snapshot_seq": report.snapshot_seq,
                 "replayed": report.replayed,
                 "head_seq": report.head.seq,
+                "files": store.files().len(),
                 "duration_ms": duration_ms,
+                "wasm_memory_bytes": wasm_memory_bytes(),
             })
         );
         *slot = Some(store);
@@ -512,6 +525,20 @@ impl UserObject {
     }
 }
 
+/// The size of this isolate's wasm linear memory in bytes (pages of 64 KiB; it never shrinks,
+/// so it is the high-water mark of everything the Worker and its objects hold). `None`
+/// natively (tests).
+fn wasm_memory_bytes() -> Option<u64> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        Some(core::arch::wasm32::memory_size(0) as u64 * 65_536)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        None
+    }
+}
+
 /// The current time as the engine takes it.
 fn now() -> engine::Timestamp {
     engine::Timestamp(worker::Date::now().as_millis())
@@ -540,8 +567,14 @@ pub(crate) async fn forward_dev_storage_test(env: &Env, object: &str) -> Result<
     stub.fetch_with_request(inner).await
 }
 
-/// Forwards `/__dev/archive/{user}` to `user`'s object.
-pub(crate) async fn forward_dev_archive(req: Request, env: &Env, user: &str) -> Result<Response> {
+/// Forwards a local-development route of `user`'s (`/__dev/{route}/{user}`: `archive`,
+/// `memory`, `grow`) to the object's `/{route}`, with its method and query.
+pub(crate) async fn forward_dev_user_route(
+    req: Request,
+    env: &Env,
+    user: &str,
+    route: &str,
+) -> Result<Response> {
     let stub = env
         .durable_object("MCP_SESSION")?
         .get_by_name(&object_name(user))?;
@@ -554,7 +587,7 @@ pub(crate) async fn forward_dev_archive(req: Request, env: &Env, user: &str) -> 
     headers.set(USER_HEADER, user)?;
     let mut init = worker::RequestInit::new();
     init.with_method(req.method()).with_headers(headers);
-    let inner = Request::new_with_init(&format!("https://session-object/archive{query}"), &init)?;
+    let inner = Request::new_with_init(&format!("https://session-object/{route}{query}"), &init)?;
     stub.fetch_with_request(inner).await
 }
 

@@ -20,6 +20,7 @@ mod resources;
 mod retries;
 mod routing;
 mod scale;
+mod scale_measure;
 mod signed_in;
 mod signin;
 mod streams;

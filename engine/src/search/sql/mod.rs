@@ -139,6 +139,8 @@ pub(crate) struct Doc {
 /// ([`maintain`]) has yet to merge or purge.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchWork {
+    /// Notes in the index.
+    pub indexed: u64,
     /// Notes waiting for their text ([`unindexed`]).
     pub waiting: u64,
     /// Fresh and dead notes: what [`maintain`] works through. Every search reads them, so an
@@ -156,6 +158,7 @@ pub fn work(db: &dyn SqlRead) -> Result<SearchWork, StorageError> {
             .ok_or_else(|| malformed("count"))
     };
     Ok(SearchWork {
+        indexed: stats(db)?.docs,
         waiting: count("SELECT COUNT(*) FROM search_docs WHERE indexed = 0")?,
         backlog: count("SELECT COUNT(*) FROM search_docs WHERE indexed = 1 AND merged = 0")?
             + count("SELECT COUNT(*) FROM search_dead")?,

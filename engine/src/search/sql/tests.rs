@@ -591,6 +591,7 @@ fn a_reset_empties_the_index_and_queues_every_note() {
     assert_eq!(
         work(&db).unwrap(),
         SearchWork {
+            indexed: 0,
             waiting: 2,
             backlog: 0
         }
@@ -604,6 +605,7 @@ fn a_reset_empties_the_index_and_queues_every_note() {
     assert_eq!(
         work(&db).unwrap(),
         SearchWork {
+            indexed: 1,
             waiting: 1,
             backlog: 1
         }
