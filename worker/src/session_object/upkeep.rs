@@ -33,10 +33,12 @@ pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
 /// The search index's upkeep runs (in that indexing step) once this many changes wait to be
 /// merged: every search reads them, so they are kept few.
 const MAINTAIN_BACKLOG: u64 = 32;
-/// Notes one upkeep step merges or purges...
-const MAINTAIN_NOTES: usize = 64;
-/// ...and steps one alarm runs at most.
-const MAINTAIN_STEPS: usize = 4;
+/// Notes one upkeep step merges or purges (one transaction)...
+const MAINTAIN_NOTES: usize = 32;
+/// ...and the time one alarm spends on such steps, at most (it finishes the step under way).
+const MAINTAIN_BUDGET_MS: u64 = 300;
+/// How soon the next step runs while the backlog stays over [`MAINTAIN_BACKLOG`].
+const MAINTAIN_DELAY_MS: u64 = 500;
 /// The `object_meta` key of the flag that a snapshot cycle is under way.
 pub(super) const ARCHIVE_PENDING: &str = "archive_pending";
 
@@ -332,12 +334,16 @@ impl UserObject {
         }
     }
 
-    /// Runs up to [`MAINTAIN_STEPS`] steps of the search index's upkeep while it has a
-    /// backlog, logging what they did.
+    /// Runs steps of the search index's upkeep while it has a backlog, for at most
+    /// [`MAINTAIN_BUDGET_MS`], logging what they did.
     fn maintain_search_index(&self) {
         let started = worker::Date::now().as_millis();
         let (mut merged, mut purged, mut steps) = (0, 0, 0);
-        for _ in 0..MAINTAIN_STEPS {
+        // Bounded by time below; the count only bounds a clock that stood still.
+        for _ in 0..1_000 {
+            if worker::Date::now().as_millis().saturating_sub(started) >= MAINTAIN_BUDGET_MS {
+                break;
+            }
             match self.with_open_store(|store| store.maintain_search(MAINTAIN_NOTES)) {
                 Ok(Ok(report)) => {
                     steps += 1;
@@ -393,11 +399,18 @@ impl UserObject {
                         }
                         None => deadline,
                     };
-                    let index_work = store
-                        .search_work()
-                        .is_ok_and(|work| work.waiting > 0 || work.backlog >= MAINTAIN_BACKLOG);
-                    if index_work {
-                        let step = now().0 + INDEX_STEP_DELAY_MS;
+                    let work = store.search_work().unwrap_or_default();
+                    // Changes to merge come back soon (every search reads them); texts to
+                    // index, at a gentler pace.
+                    let delay = if work.backlog >= MAINTAIN_BACKLOG {
+                        Some(MAINTAIN_DELAY_MS)
+                    } else if work.waiting > 0 {
+                        Some(INDEX_STEP_DELAY_MS)
+                    } else {
+                        None
+                    };
+                    if let Some(delay) = delay {
+                        let step = now().0 + delay;
                         // Keep an earlier indexing alarm rather than push it back on every
                         // request.
                         let step = match self.alarm.get().flatten() {

@@ -132,15 +132,41 @@ pub fn maintain(
 
     let mut out = Vec::new();
     let mut df: Vec<(String, i64)> = Vec::new();
-    let terms: BTreeSet<&String> = adds.keys().chain(removes.keys()).collect();
+    let terms: Vec<&String> = adds
+        .keys()
+        .chain(removes.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut last_blocks = last_blocks(db, &terms)?;
+    let mut upserts = Vec::new();
     for term in terms {
         let added = adds.get(term).map_or(&[][..], Vec::as_slice);
         let removed = removes.get(term);
         let delta = added.len() as i64 - removed.map_or(0, |r| r.len() as i64);
-        report.blocks += rewrite_term(db, term, added, removed, &mut out)?;
+        let last = last_blocks.remove(term.as_str());
+        report.blocks += rewrite_term(db, term, last, added, removed, &mut upserts, &mut out)?;
         if delta != 0 {
             df.push((term.clone(), delta));
         }
+    }
+    const PER_ROW: usize = 4;
+    for chunk in upserts.chunks(MAX_PARAMS / PER_ROW) {
+        let mut params = Vec::with_capacity(chunk.len() * PER_ROW);
+        for (term, first, postings) in chunk {
+            params.push(Value::Text(term.clone()));
+            params.push(Value::Integer(*first));
+            params.push(Value::int(postings.len() as u64));
+            params.push(Value::Blob(encode_block(postings)));
+        }
+        let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        out.push(Statement {
+            sql: format!(
+                "INSERT OR REPLACE INTO search_blocks (term, first, n, bytes) VALUES {rows}"
+            )
+            .into(),
+            params,
+        });
     }
     for chunk in df.chunks(MAX_PARAMS / 2) {
         let rows = vec!["(?, ?)"; chunk.len()].join(", ");
@@ -196,20 +222,27 @@ pub fn maintain(
     Ok((out, report))
 }
 
-/// Plans the block changes of one term; returns how many blocks it writes or deletes.
+/// Plans the block changes of one term, given its last block (`None`: it has none); pushes
+/// the blocks to write into `upserts` and the statements deleting blocks into `out`. Returns
+/// how many blocks it writes or deletes.
 fn rewrite_term(
     db: &dyn SqlRead,
     term: &str,
+    last_block: Option<(i64, Vec<Posting>)>,
     added: &[Posting],
     removed: Option<&BTreeSet<i64>>,
+    upserts: &mut Vec<(String, i64, Vec<Posting>)>,
     out: &mut Vec<Statement>,
 ) -> Result<usize, StorageError> {
     // The blocks these notes fall in, by their first note: the last block starting at or
     // before each note (a note before every block goes to the first one). New notes have the
-    // highest ids, so they all land in the term's last block: one read for all of them.
+    // highest ids, so they all land in the term's last block, read for all terms at once.
     let mut blocks: BTreeMap<i64, Vec<Posting>> = BTreeMap::new();
     let mut homes: BTreeMap<i64, Option<i64>> = BTreeMap::new();
-    let last = load_block(db, term, None, &mut blocks)?;
+    let last = last_block.map(|(first, postings)| {
+        blocks.insert(first, postings);
+        first
+    });
     let notes = added
         .iter()
         .map(|p| p.doc)
@@ -269,15 +302,7 @@ fn rewrite_term(
                 continue;
             };
             kept.insert(first);
-            out.push(Statement::new(
-                "INSERT OR REPLACE INTO search_blocks (term, first, n, bytes) VALUES (?, ?, ?, ?)",
-                vec![
-                    Value::Text(term.to_owned()),
-                    Value::Integer(first),
-                    Value::int(piece.len() as u64),
-                    Value::Blob(encode_block(&piece)),
-                ],
-            ));
+            upserts.push((term.to_owned(), first, piece));
             written += 1;
         }
     }
@@ -329,4 +354,35 @@ fn load_block(
         Some(_) => Err(malformed("search_blocks")),
         None => Ok(None),
     }
+}
+
+/// The last block of each of `terms` that has any, read [`MAX_PARAMS`] terms a query.
+fn last_blocks(
+    db: &dyn SqlRead,
+    terms: &[&String],
+) -> Result<BTreeMap<String, (i64, Vec<Posting>)>, StorageError> {
+    let mut found = BTreeMap::new();
+    for chunk in terms.chunks(MAX_PARAMS) {
+        let params: Vec<Value> = chunk.iter().map(|t| Value::Text((*t).clone())).collect();
+        let rows = db.query(
+            &format!(
+                "SELECT b.term, b.first, b.bytes FROM search_blocks b JOIN ( \
+                   SELECT term, MAX(first) AS first FROM search_blocks \
+                   WHERE term IN ({}) GROUP BY term \
+                 ) m ON b.term = m.term AND b.first = m.first",
+                placeholders(chunk.len())
+            ),
+            &params,
+        )?;
+        for row in rows {
+            match <[Value; 3]>::try_from(row) {
+                Ok([Value::Text(term), Value::Integer(first), Value::Blob(bytes)]) => {
+                    let postings = decode_block(first, &bytes)?;
+                    found.insert(term, (first, postings));
+                }
+                _ => return Err(malformed("search_blocks")),
+            }
+        }
+    }
+    Ok(found)
 }
