@@ -3,7 +3,9 @@
 //! It grows the user to `--notes` generated notes ([`engine::scale_notes`], `--size` bytes
 //! each) with local development's `POST /__dev/grow/{user}` (1,000 a request; resumable: it
 //! asks `GET /__dev/memory/{user}` how many notes there are first), then measures with one
-//! client over MCP (raw JSON-RPC, as `bench-mcp` does):
+//! client over MCP (raw JSON-RPC, as `bench-mcp` does), once the search index's upkeep has
+//! merged what growing wrote (it waits, reporting how long: growing writes faster than any
+//! client and searches read what is not merged yet):
 //! - cold starts (`--serve CMD --cold-starts K`): the Worker stopped and started on the same
 //!   state, then the memory route, which opens the store: the object's own open time and the
 //!   wasm memory right after it;
@@ -74,6 +76,11 @@ pub(crate) struct Args {
     /// Cold starts to time (stop the Worker, start it, open the user's store); needs --serve.
     #[arg(long, default_value_t = 0)]
     cold_starts: u32,
+    /// With --serve: where to keep the Worker's output (appended). Its `tool_call` log lines
+    /// give each call's time inside the object, reported beside the client's.
+    /// Default: bench-scale-PORT.log in the system's temporary directory.
+    #[arg(long)]
+    worker_log: Option<std::path::PathBuf>,
     /// Print the results as JSON instead of text (progress still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -96,9 +103,19 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     );
     let routes = DevRoutes::new(&base, &args.user)?;
     let endpoint = base.join("/mcp")?;
+    let worker_log = args.serve.as_ref().map(|_| {
+        args.worker_log.clone().unwrap_or_else(|| {
+            let port = base.port_or_known_default().unwrap_or(0);
+            std::env::temp_dir().join(format!("bench-scale-{port}.log"))
+        })
+    });
     let mut server = match &args.serve {
         Some(command) => {
             let mut server = Server::new(command, &base)?;
+            if let Some(log) = &worker_log {
+                server = server.with_log(log);
+                eprintln!("the Worker's output goes to {}", log.display());
+            }
             let took = server.start(false)?;
             eprintln!("started the Worker in {:.1} s", took.as_secs_f64());
             Some(server)
@@ -106,6 +123,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         None => None,
     };
     let grown = grow(args, &routes)?;
+    let settled = settle(&routes)?;
 
     let mut cold = Vec::new();
     if let Some(server) = server.as_mut() {
@@ -126,6 +144,10 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     }
     let before = routes.memory()?;
     eprintln!("before the calls: {}", memory_line(&before));
+    let log_from = worker_log
+        .as_ref()
+        .and_then(|log| std::fs::metadata(log).ok())
+        .map_or(0, |m| m.len());
 
     let mut session = Session::open(&endpoint, &args.user)?;
     let mixed = mixed_calls(args, &mut session)?;
@@ -138,9 +160,15 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let after = routes.memory()?;
     eprintln!("after {} calls: {}", args.calls, memory_line(&after));
 
+    let in_object = match &worker_log {
+        Some(log) => in_object_times(&std::fs::read(log).unwrap_or_default()[log_from as usize..]),
+        None => Vec::new(),
+    };
     let report = Report {
         args,
         grown,
+        settled,
+        in_object,
         cold,
         before,
         mixed,
@@ -202,6 +230,37 @@ impl DevRoutes {
         let body: Value = response.json().context("the grow answer is not JSON")?;
         ensure!(status.is_success(), "POST /__dev/grow: {status}: {body}");
         Ok(body)
+    }
+}
+
+/// Changes the search index's upkeep may leave waiting in steady use (the alarm merges once
+/// 32 wait).
+const SETTLED_BACKLOG: u64 = 64;
+/// How long [`settle`] waits at most.
+const SETTLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// Waits (bounded by [`SETTLE_LIMIT`]) until the search index's upkeep has caught up with the
+/// growth: growing writes far faster than anyone writes by hand, and searches read every
+/// change not merged yet, so measuring before then would measure the growth. Returns how
+/// long it took and the backlog it ended at.
+fn settle(routes: &DevRoutes) -> Result<(Duration, u64)> {
+    let started = Instant::now();
+    let mut last_print = Instant::now();
+    loop {
+        let memory = routes.memory()?;
+        let backlog = memory["store"]["search"]["backlog"].as_u64().unwrap_or(0);
+        if backlog < SETTLED_BACKLOG || started.elapsed() > SETTLE_LIMIT {
+            eprintln!(
+                "search index upkeep: {backlog} changes left to merge after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok((started.elapsed(), backlog));
+        }
+        if last_print.elapsed() > Duration::from_secs(10) {
+            eprintln!("search index upkeep: {backlog} changes to merge");
+            last_print = Instant::now();
+        }
+        std::thread::sleep(Duration::from_secs(2));
     }
 }
 
@@ -283,6 +342,37 @@ impl ColdStart {
             "memory": self.memory,
         })
     }
+}
+
+/// Per tool, the durations the object logged in its `tool_call` lines (JSON embedded in the
+/// Worker's output, one a call), in the order of `MIX`'s tools.
+fn in_object_times(output: &[u8]) -> Vec<Row> {
+    let mut rows: Vec<Row> = ["write", "search", "read", "grep"]
+        .into_iter()
+        .map(Row::new)
+        .collect();
+    for line in String::from_utf8_lossy(output).lines() {
+        let Some(at) = line.find(r#"{"msg":"tool_call""#) else {
+            continue;
+        };
+        let Ok(value) = serde_json::from_str::<Value>(&line[at..]) else {
+            continue;
+        };
+        let (Some(tool), Some(ms)) = (value["tool"].as_str(), value["duration_ms"].as_u64()) else {
+            continue;
+        };
+        if let Some(row) = rows.iter_mut().find(|r| r.tool == tool) {
+            row.samples.push(Duration::from_millis(ms));
+            if value["outcome"] != "ok" {
+                row.errors += 1;
+            }
+        }
+    }
+    rows.retain(|r| !r.samples.is_empty());
+    for row in &mut rows {
+        row.samples.sort();
+    }
+    rows
 }
 
 /// The memory report in one line.
@@ -545,6 +635,10 @@ fn glob_pages(session: &mut Session) -> Result<GlobPaging> {
 struct Report<'a> {
     args: &'a Args,
     grown: Grown,
+    /// How long the search index's upkeep took to catch up after growing, and what it left.
+    settled: (Duration, u64),
+    /// Per tool, the times the object logged for the calls (`tool_call` lines).
+    in_object: Vec<Row>,
     cold: Vec<ColdStart>,
     before: Value,
     mixed: Mixed,
@@ -566,6 +660,11 @@ impl Report<'_> {
             self.grown.written,
             self.grown.took.as_secs_f64()
         );
+        println!(
+            "search index upkeep caught up in {:.1} s ({} changes left to merge)",
+            self.settled.0.as_secs_f64(),
+            self.settled.1
+        );
         for (n, start) in self.cold.iter().enumerate() {
             println!("cold start {}: {}", n + 1, start.line());
         }
@@ -581,6 +680,12 @@ impl Report<'_> {
         }
         for grep in &self.mixed.greps {
             println!("  {}", grep.line());
+        }
+        if !self.in_object.is_empty() {
+            println!("  the same calls inside the object (its tool_call log lines, whole ms):");
+            for row in &self.in_object {
+                println!("  {}", row.line());
+            }
         }
         println!("{}", self.glob.line());
         println!(
@@ -603,6 +708,11 @@ impl Report<'_> {
                 "files_before": self.grown.files_before,
                 "written": self.grown.written,
                 "seconds": self.grown.took.as_secs_f64(),
+            },
+            "in_object": self.in_object.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "settle": {
+                "seconds": self.settled.0.as_secs_f64(),
+                "backlog_left": self.settled.1,
             },
             "cold_starts": self.cold.iter().map(ColdStart::to_json).collect::<Vec<_>>(),
             "memory_before_calls": self.before,
@@ -653,6 +763,33 @@ mod tests {
         );
         assert_eq!(files(&report).unwrap(), 10);
         assert!(files(&json!({})).is_err());
+    }
+
+    #[test]
+    fn the_objects_tool_call_lines_give_its_own_times() {
+        let output = concat!(
+            "[wrangler:info] GET /health 200 OK (3ms)\n",
+            r#"{"msg":"tool_call","tool":"search","outcome":"ok","duration_ms":12}"#,
+            "\n",
+            r#"  (log) {"msg":"tool_call","tool":"search","outcome":"refused","duration_ms":3}"#,
+            "\n",
+            r#"{"msg":"tool_call","tool":"write","outcome":"ok","duration_ms":7}"#,
+            "\n",
+            r#"{"msg":"tool_call","tool":"glob","outcome":"ok","duration_ms":9}"#,
+            "\n",
+            r#"{"msg":"tool_call","tool":"read","outcome":"ok"}"#,
+            "\nnot json {\"msg\":\"tool_call\"\n",
+        );
+        let rows = in_object_times(output.as_bytes());
+        let summary: Vec<(&str, usize, u32)> = rows
+            .iter()
+            .map(|r| (r.tool, r.samples.len(), r.errors))
+            .collect();
+        assert_eq!(summary, [("write", 1, 0), ("search", 2, 1)]);
+        assert_eq!(
+            rows[1].samples,
+            [Duration::from_millis(3), Duration::from_millis(12)]
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub(crate) struct Server {
     addr: SocketAddr,
     health: reqwest::Url,
     child: Option<Child>,
+    /// Where the Worker's output goes (appended), when kept.
+    log: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -43,7 +45,14 @@ impl Server {
             addr,
             health: base.join("/health")?,
             child: None,
+            log: None,
         })
+    }
+
+    /// Keeps the Worker's output (its log lines) in `path`, appended across starts.
+    pub(crate) fn with_log(mut self, path: &std::path::Path) -> Server {
+        self.log = Some(path.to_owned());
+        self
     }
 
     /// Starts the command and waits until `/health` answers 200; how long that took.
@@ -52,12 +61,23 @@ impl Server {
     pub(crate) fn start(&mut self, no_build: bool) -> Result<Duration> {
         let started = Instant::now();
         let mut command = Command::new("sh");
+        let (stdout, stderr) = match &self.log {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                (Stdio::from(file.try_clone()?), Stdio::from(file))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
         command
             .args(["-c", &self.command])
             .env("PORT", self.port.to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
             .process_group(0);
         if no_build {
             command.env("DEV_NO_BUILD", "1");
