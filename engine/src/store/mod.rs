@@ -15,10 +15,12 @@
 //! 4. Feed texts that [`Store::unindexed`] lists to [`Store::index_text`] when convenient,
 //!    and run [`Store::maintain_search`] now and then (the storage's index upkeep).
 
+mod grep;
 mod notes;
 mod sessions;
 mod upkeep;
 
+pub use grep::MAX_GREP_CANDIDATES;
 pub use notes::{
     DeleteError, MAX_MEDIA_TYPE_BYTES, MoveError, RevertError, VersionConflict, WriteError,
     WritePlan, WriteRequest,
