@@ -259,3 +259,27 @@ fn every_note_grep_matches_is_a_candidate_of_both_indexes() {
     assert!(narrowed > CASES / 8, "{narrowed} narrowed");
     assert!(matched > CASES / 2, "{matched} matching notes");
 }
+
+/// grep reads a note that is not UTF-8 with its bad bytes replaced; the index holds that text.
+#[test]
+fn a_note_that_is_not_utf8_is_indexed_as_grep_reads_it() {
+    let (mut store, _) = Store::open(MemoryStorage::new(), Config::default()).unwrap();
+    let content: &[u8] = b"caf\xff quokka\n";
+    let req = WriteRequest {
+        id: EventId::derive(b"bytes"),
+        path: "bytes.md",
+        content,
+        media_type: "application/octet-stream",
+        expected_version: None,
+        edit: false,
+    };
+    let plan = store.plan_write(&req).unwrap();
+    store.write(&req, &plan, Timestamp(1)).unwrap();
+    let read = String::from_utf8_lossy(content);
+    assert!(GrepPattern::new("quokka").unwrap().is_match(&read));
+    assert_eq!(store.grep_candidates("quokka").unwrap(), set(["bytes.md"]));
+    assert_eq!(store.grep_candidates("caf").unwrap(), set(["bytes.md"]));
+    store.reset_search().unwrap();
+    assert!(store.index_text("bytes.md", plan.hash(), content).unwrap());
+    assert_eq!(store.grep_candidates("quokka").unwrap(), set(["bytes.md"]));
+}
