@@ -13,12 +13,14 @@
 //!   index would not fit an object. [`Storage::append_indexed`] appends events and applies
 //!   their [`SearchChange`]s all or nothing, recording the last seq; the other `search*`
 //!   methods read it. [`MemorySearch`] is the in-memory implementation; a SQL database uses
-//!   [`crate::search::sql`], which answers the same.
+//!   [`crate::search::sql`], which answers the same. [`Storage::notes_with_fragment`] and
+//!   [`Storage::always_candidates`] answer the substring questions grep narrows with
+//!   ([`crate::grep::narrow`]).
 //!
 //! A failing call returns [`StorageError`]; the engine then leaves its in-memory state as it
 //! was before the operation, so a caller may retry.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use thiserror::Error;
 
@@ -94,6 +96,20 @@ pub trait Storage {
     fn maintain_search(&mut self, max_notes: usize) -> Result<MaintainReport, StorageError>;
     /// The index's waiting work (texts to index, changes to merge).
     fn search_work(&self) -> Result<SearchWork, StorageError>;
+    /// The notes whose text or path holds an indexed term containing `fragment` (lowercase
+    /// letters and digits), when there are at most `max` of them; `None` when there are more,
+    /// or when the fragment is in too many terms to narrow anything
+    /// ([`crate::search::sql::MAX_FRAGMENT_TERMS`]). Notes the index cannot answer for are
+    /// left out: see [`Storage::always_candidates`].
+    fn notes_with_fragment(
+        &self,
+        fragment: &str,
+        max: usize,
+    ) -> Result<Option<BTreeSet<String>>, StorageError>;
+    /// The notes a fragment lookup cannot rule out: those waiting for their text, and those
+    /// whose text holds a run of letters too long to be a term. At most `max`; `None` when
+    /// there are more.
+    fn always_candidates(&self, max: usize) -> Result<Option<BTreeSet<String>>, StorageError>;
 }
 
 /// The search methods of [`Storage`] for a storage that keeps a [`MemorySearch`] beside its
@@ -148,6 +164,21 @@ macro_rules! memory_search_methods {
             &self,
         ) -> Result<$crate::search::sql::SearchWork, $crate::storage::StorageError> {
             Ok(self.$field.work())
+        }
+
+        fn notes_with_fragment(
+            &self,
+            fragment: &str,
+            max: usize,
+        ) -> Result<Option<std::collections::BTreeSet<String>>, $crate::storage::StorageError> {
+            Ok(self.$field.notes_with_fragment(fragment, max))
+        }
+
+        fn always_candidates(
+            &self,
+            max: usize,
+        ) -> Result<Option<std::collections::BTreeSet<String>>, $crate::storage::StorageError> {
+            Ok(self.$field.always_candidates(max))
         }
     };
 }

@@ -33,6 +33,7 @@
 //! time anyone hears about it.
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use engine::envelope::StoredEvent;
@@ -273,6 +274,18 @@ impl Storage for DoStorage {
 
     fn search_work(&self) -> Result<SearchWork, StorageError> {
         search_sql::work(&self.reader())
+    }
+
+    fn notes_with_fragment(
+        &self,
+        fragment: &str,
+        max: usize,
+    ) -> Result<Option<BTreeSet<String>>, StorageError> {
+        search_sql::notes_with_fragment(&self.reader(), fragment, max)
+    }
+
+    fn always_candidates(&self, max: usize) -> Result<Option<BTreeSet<String>>, StorageError> {
+        search_sql::always_candidates(&self.reader(), max)
     }
 
     fn read(&self, from: u64, max: usize) -> Result<Vec<StoredEvent>, StorageError> {

@@ -688,5 +688,6 @@ fn concatenate(parts: impl Iterator<Item = Info>) -> Info {
     }
 }
 
+// Its generators serve other tests of grep candidates (`store::grep`).
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

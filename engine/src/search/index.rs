@@ -1,5 +1,6 @@
 //! The inverted index and its incremental updates: documents in, postings out.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use super::postings::{DocId, MAX_DOCS, Postings, Removed, TermCounts};
@@ -195,6 +196,39 @@ impl SearchIndex {
             + self.free_docs.capacity() * size_of::<DocId>()
             + self.paths.capacity() * path_entry
             + path_bytes
+    }
+
+    /// The paths whose text or path holds a term containing `fragment`, when the fragment is
+    /// in at most `max_terms` terms and they are held by at most `max` notes; `None` otherwise
+    /// (as [`crate::search::sql::notes_with_fragment`] answers). Cost: a scan of the term
+    /// dictionary, then the postings of the terms found.
+    pub(crate) fn notes_with_fragment(
+        &self,
+        fragment: &str,
+        max_terms: usize,
+        max: usize,
+    ) -> Option<BTreeSet<String>> {
+        let mut terms = Vec::new();
+        for (text, id) in self.terms.iter() {
+            if text.contains(fragment) {
+                if terms.len() == max_terms {
+                    return None;
+                }
+                terms.push(id);
+            }
+        }
+        let mut docs: BTreeSet<DocId> = BTreeSet::new();
+        for term in terms {
+            docs.extend(self.postings.list(term).iter().map(|p| p.doc()));
+            if docs.len() > max {
+                return None;
+            }
+        }
+        let path = |doc: DocId| match self.docs.get(doc as usize) {
+            Some(Some(entry)) => Some(entry.path.to_string()),
+            _ => None,
+        };
+        Some(docs.into_iter().filter_map(path).collect())
     }
 
     /// The `(term, frequency)` pairs of a live document, sorted by term id.

@@ -4,9 +4,10 @@
 //!
 //! [`MemoryStorage`]: crate::storage::MemoryStorage
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::sql::SearchChange;
+use super::sql::{MAX_FRAGMENT_TERMS, SearchChange};
+use super::tokenize::for_each_term_noting_long;
 use super::{SearchCursor, SearchIndex, SearchPage};
 use crate::ids::Hash;
 
@@ -18,6 +19,9 @@ pub struct MemorySearch {
     indexed: BTreeMap<String, Hash>,
     /// Notes waiting for their text, with the hash they wait for.
     pending: BTreeMap<String, Hash>,
+    /// Indexed notes whose text holds a run too long to be a term: a fragment lookup cannot
+    /// rule them out.
+    long: BTreeSet<String>,
     seq: u64,
 }
 
@@ -30,24 +34,39 @@ impl MemorySearch {
                     self.index.upsert(path, text);
                     self.pending.remove(path);
                     self.indexed.insert(path.clone(), *hash);
+                    if for_each_term_noting_long(text, |_| {}) {
+                        self.long.insert(path.clone());
+                    } else {
+                        self.long.remove(path);
+                    }
                 }
                 SearchChange::Pending { path, hash } => {
                     self.index.remove(path);
                     self.indexed.remove(path);
+                    self.long.remove(path);
                     self.pending.insert(path.clone(), *hash);
                 }
                 SearchChange::Remove { path } => {
                     self.index.remove(path);
                     self.indexed.remove(path);
+                    self.long.remove(path);
                     self.pending.remove(path);
                 }
                 SearchChange::Rename { from, to } => {
+                    if from == to {
+                        continue;
+                    }
                     self.index.rename(from, to);
+                    // Whatever was at `to` is replaced.
+                    self.long.remove(to);
                     if let Some(h) = self.indexed.remove(from) {
                         self.indexed.insert(to.clone(), h);
                     }
                     if let Some(h) = self.pending.remove(from) {
                         self.pending.insert(to.clone(), h);
+                    }
+                    if self.long.remove(from) {
+                        self.long.insert(to.clone());
                     }
                 }
             }
@@ -78,6 +97,22 @@ impl MemorySearch {
             .take(limit)
             .map(|(p, h)| (p.clone(), *h))
             .collect()
+    }
+
+    /// The notes whose text or path holds a term containing `fragment`, when there are at
+    /// most `max` of them and the fragment is in at most [`MAX_FRAGMENT_TERMS`] terms; `None`
+    /// otherwise. As [`crate::search::sql::notes_with_fragment`]; notes it cannot answer for
+    /// are in [`MemorySearch::always_candidates`].
+    pub fn notes_with_fragment(&self, fragment: &str, max: usize) -> Option<BTreeSet<String>> {
+        self.index
+            .notes_with_fragment(fragment, MAX_FRAGMENT_TERMS, max)
+    }
+
+    /// The notes a fragment lookup cannot rule out: those waiting for their text and those
+    /// holding a run too long to be a term. At most `max`; `None` when there are more.
+    pub fn always_candidates(&self, max: usize) -> Option<BTreeSet<String>> {
+        let all: BTreeSet<String> = self.pending.keys().chain(&self.long).cloned().collect();
+        (all.len() <= max).then_some(all)
     }
 
     /// Whether `path` is indexed with the text of `hash`.

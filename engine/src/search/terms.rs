@@ -125,6 +125,11 @@ impl TermTable {
         self.texts.get(id as usize).map_or("", |t| t)
     }
 
+    /// Every live term and its id, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, TermId)> + '_ {
+        self.ids.iter().map(|(text, &id)| (&**text, id))
+    }
+
     /// Number of live terms.
     pub(crate) fn len(&self) -> usize {
         self.ids.len()

@@ -15,10 +15,12 @@
 //! 4. Feed texts that [`Store::unindexed`] lists to [`Store::index_text`] when convenient,
 //!    and run [`Store::maintain_search`] now and then (the storage's index upkeep).
 
+mod grep;
 mod notes;
 mod sessions;
 mod upkeep;
 
+pub use grep::MAX_GREP_CANDIDATES;
 pub use notes::{
     DeleteError, MAX_MEDIA_TYPE_BYTES, MoveError, RevertError, VersionConflict, WriteError,
     WritePlan, WriteRequest,
@@ -340,8 +342,8 @@ impl<S: Storage> Store<S> {
     }
 
     /// Indexes the content of `path` if it is still the current content (`hash`) and the
-    /// index does not hold it yet. Content that is not UTF-8 indexes the path alone. Returns
-    /// whether it was indexed.
+    /// index does not hold it yet. Content that is not UTF-8 is indexed as grep reads it
+    /// (invalid bytes replaced by U+FFFD). Returns whether it was indexed.
     pub fn index_text(
         &mut self,
         path: &str,
@@ -355,7 +357,7 @@ impl<S: Storage> Store<S> {
         let change = SearchChange::Index {
             path: path.to_owned(),
             hash,
-            text: searchable_text(content).to_owned(),
+            text: searchable_text(content).into_owned(),
         };
         self.storage.append_indexed(&[], &[change])?;
         Ok(true)
@@ -507,8 +509,9 @@ fn decode_next(head: &ChainHead, stored: &StoredEvent) -> Result<Envelope, Repla
     Ok(env)
 }
 
-/// What the search index sees of a note's bytes: the text if it is UTF-8, else nothing (the
-/// path is still indexed).
-pub(crate) fn searchable_text(content: &[u8]) -> &str {
-    std::str::from_utf8(content).unwrap_or("")
+/// What the search index sees of a note's bytes: its text, invalid UTF-8 replaced by U+FFFD,
+/// exactly the text grep searches; so a word grep can find is a word the index holds
+/// ([`crate::grep::narrow`], "The index contract").
+pub(crate) fn searchable_text(content: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(content)
 }

@@ -292,7 +292,7 @@ impl<S: Storage> Store<S> {
             Event::NoteWritten(content)
         };
         let text = searchable_text(req.content);
-        Ok(self.append(req.id, now, None, event, Some(text))?)
+        Ok(self.append(req.id, now, None, event, Some(&text))?)
     }
 
     /// Deletes `path`. Its history stays readable.

@@ -264,9 +264,10 @@ pub fn spec(name: ToolName) -> ToolSpec {
             title: "Grep notes",
             description: "Find lines matching a regular expression, in all notes or in those \
                 matching `path` (a path or glob). Returns each match with its line number and \
-                `context_lines` lines before and after. One call scans at most 900 notes and \
-                128 KiB of text (less for a long or complex expression); when more is left it \
-                returns `next_cursor`: pass it back as `cursor` to go on.",
+                `context_lines` lines before and after. Notes the search index shows cannot \
+                match (they lack the words the expression needs) are skipped. One call scans at \
+                most 900 notes and 128 KiB of text (less for a long or complex expression); \
+                when more is left it returns `next_cursor`: pass it back as `cursor` to go on.",
             hints: READ_ONLY,
             input: json!({
                 "type": "object",
@@ -308,8 +309,18 @@ pub fn spec(name: ToolName) -> ToolSpec {
                         "description": "Notes this call scanned.",
                     },
                     "next_cursor": next_cursor(),
+                    "narrowed": {
+                        "type": "boolean",
+                        "description": "The search index narrowed the search to the notes that \
+                            can match: only those were scanned.",
+                    },
+                    "candidates": {
+                        "type": ["integer", "null"], "minimum": 0,
+                        "description": "How many notes the index narrowed the search to (before \
+                            `path` and the cursor apply); null when it did not narrow it.",
+                    },
                 },
-                "required": ["matches", "truncated", "scanned", "next_cursor"],
+                "required": ["matches", "truncated", "scanned", "next_cursor", "narrowed", "candidates"],
             }),
         },
         ToolName::Search => ToolSpec {
@@ -529,7 +540,7 @@ mod tests {
                 ToolName::Grep,
                 json!({"matches": [{"path": "a.md", "line": 1, "text": "hi",
                 "before": [], "after": ["x"]}], "truncated": false, "scanned": 900,
-                "next_cursor": "a.md"}),
+                "next_cursor": "a.md", "narrowed": false, "candidates": null}),
             ),
             (
                 ToolName::Search,

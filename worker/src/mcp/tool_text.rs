@@ -64,7 +64,17 @@ fn grep(structured: &Value) -> Option<String> {
         out.push_str("(stopped at max_matches: raise it or narrow the pattern to see more)\n");
     }
     let scanned = structured["scanned"].as_u64()?;
-    let _ = writeln!(out, "({scanned} notes scanned)");
+    match structured["candidates"].as_u64() {
+        Some(candidates) => {
+            let _ = writeln!(
+                out,
+                "({scanned} notes scanned; the search index narrowed the search to {candidates} notes)"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "({scanned} notes scanned)");
+        }
+    }
     Some(finish(out, "", structured))
 }
 
@@ -172,6 +182,14 @@ mod tests {
             "a.md-1- one\na.md-2- two\na.md:3: todo: x\na.md-4- four\n\
              (stopped at max_matches: raise it or narrow the pattern to see more)\n\
              (900 notes scanned)\nmore: call again with cursor \"a.md\""
+        );
+        let narrowed = json!({"matches": [], "truncated": false, "scanned": 3,
+            "next_cursor": null, "narrowed": true, "candidates": 12});
+        assert!(
+            text_block(ToolName::Grep, &narrowed)
+                .contains("(3 notes scanned; the search index narrowed the search to 12 notes)"),
+            "{}",
+            text_block(ToolName::Grep, &narrowed)
         );
     }
 

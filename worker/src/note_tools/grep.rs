@@ -11,9 +11,21 @@
 //! with that `cursor` goes on from there (inside a note if the budget ran out in one), so any
 //! amount of text can be searched and none is skipped silently. A reply that reached
 //! `max_matches` is `truncated` and has no cursor: raise `max_matches` or narrow `path` to
-//! see the rest. (Until the engine keeps note texts or an index the object can scan, grep
-//! reads R2.) Between batches it stops if the call was cancelled, and reports the notes
+//! see the rest. Between batches it stops if the call was cancelled, and reports the notes
 //! scanned so far.
+//!
+//! # Narrowed by the search index
+//! Unless `path` names one note, each call first asks the search index which notes the
+//! pattern can match in ([`engine::Store::grep_candidates`]: the words a match needs, looked
+//! up as substrings of the index's terms, plus the notes the index has no text for). When it
+//! can tell, only those notes are scanned (the ones `path` selects), with the same paging
+//! rules: in path order, a cursor meaning "after this path" (or "this note, from this line").
+//! The candidates are worked out again on each call, so a note written between calls is seen
+//! if it sorts after the cursor, exactly as without the index. The reply says whether the
+//! index narrowed the search (`narrowed`) and to how many notes (`candidates`).
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use engine::Hash;
 use engine::files::MAX_PAGE;
@@ -38,8 +50,31 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
         GrepPattern::new(&args.pattern).map_err(|err| ToolFailure::Refused(err.to_string()))?;
     let mut bytes_left = regex.byte_budget();
     let cursor = args.cursor.as_deref().map(Cursor::parse);
-    let (candidates, mut next_cursor) =
-        candidates(notes, args.path.as_deref(), cursor.as_ref(), bytes_left)?;
+    let glob = match args.path.as_deref() {
+        Some(pattern) if is_glob(pattern) => {
+            Some(Glob::new(pattern).map_err(|err| ToolFailure::Refused(err.to_string()))?)
+        }
+        _ => None,
+    };
+    let one_note = args.path.as_deref().filter(|_| glob.is_none());
+    let narrowed = match one_note {
+        Some(_) => None,
+        None => narrowing(notes, &args.pattern)?,
+    };
+    let (candidates, mut next_cursor) = match &narrowed {
+        Some(narrowed) => notes.with(|store| {
+            let files = store.files();
+            narrowed_batch(
+                narrowed,
+                |path| files.get(path).map(|entry| (entry.hash, entry.size)),
+                glob.as_ref(),
+                cursor.as_ref(),
+                bytes_left,
+                &mut WorkBudget::per_call(),
+            )
+        })?,
+        None => candidates(notes, glob.as_ref(), one_note, cursor.as_ref(), bytes_left)?,
+    };
     let max_matches = usize::try_from(args.max_matches).unwrap_or(usize::MAX);
     let context = usize::try_from(args.context_lines).unwrap_or(0);
     let mut matches = Vec::new();
@@ -88,7 +123,23 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
         "truncated": truncated,
         "scanned": scanned,
         "next_cursor": next_cursor,
+        "narrowed": narrowed.is_some(),
+        "candidates": narrowed.map(|set| set.len()),
     }))
+}
+
+/// The notes the search index allows `pattern` to match in, or `None` when it cannot tell.
+/// A failing index is logged and read as `None`: grep then scans, as it can without one.
+fn narrowing(notes: &Notes<'_>, pattern: &str) -> Result<Option<BTreeSet<String>>, ToolFailure> {
+    Ok(notes
+        .with(|store| store.grep_candidates(pattern))?
+        .unwrap_or_else(|err| {
+            worker::console_error!(
+                "{}",
+                json!({"msg": "grep_narrowing_failed", "error": err.to_string()})
+            );
+            None
+        }))
 }
 
 /// Where a call starts: after a note, or inside one.
@@ -151,23 +202,18 @@ type Batch = (Vec<Candidate>, Option<String>);
 /// note); and the cursor of the rest, if any are left.
 fn candidates(
     notes: &Notes<'_>,
+    glob: Option<&Glob>,
     path: Option<&str>,
     cursor: Option<&Cursor>,
     byte_budget: u64,
 ) -> Result<Batch, ToolFailure> {
-    let glob = match path {
-        Some(pattern) if is_glob(pattern) => {
-            Some(Glob::new(pattern).map_err(|err| ToolFailure::Refused(err.to_string()))?)
-        }
-        _ => None,
-    };
     let mut budget = WorkBudget::per_call();
     notes.with(|store| {
         let files = store.files();
         let mut out: Vec<Candidate> = Vec::new();
         let mut bytes = 0u64;
         if let Some(Cursor::Within { path: inside, line }) = cursor {
-            let wanted = match (&glob, path) {
+            let wanted = match (glob, path) {
                 (Some(glob), _) => glob.is_match(inside),
                 (None, Some(one)) => one == inside,
                 (None, None) => true,
@@ -183,7 +229,7 @@ fn candidates(
         }
         let mut after = cursor.map(|cursor| cursor.after().to_owned());
         loop {
-            let page = match (&glob, path) {
+            let page = match (glob, path) {
                 (None, None) => files.list(after.as_deref(), MAX_PAGE),
                 (None, Some(path)) => {
                     // One note: nothing to page through (a cursor passes it by).
@@ -221,6 +267,67 @@ fn candidates(
             }
         }
     })?
+}
+
+/// [`candidates`] when the search index narrowed the search to `narrowed`: the note the
+/// cursor is inside (if `glob` selects it), then the narrowed notes after the cursor that
+/// exist (`lookup` gives their content hash and size) and `glob` selects, in path order, up
+/// to [`MAX_NOTES`] notes and `byte_budget` bytes (at least one note); and the cursor of the
+/// rest. Glob matching spends `budget`; once it is spent the batch ends, its cursor after the
+/// last path looked at.
+fn narrowed_batch(
+    narrowed: &BTreeSet<String>,
+    lookup: impl Fn(&str) -> Option<(Hash, u64)>,
+    glob: Option<&Glob>,
+    cursor: Option<&Cursor>,
+    byte_budget: u64,
+    budget: &mut WorkBudget,
+) -> Batch {
+    let mut out: Vec<Candidate> = Vec::new();
+    let mut bytes = 0u64;
+    if let Some(Cursor::Within { path: inside, line }) = cursor
+        && glob.is_none_or(|glob| glob.is_match(inside))
+        && let Some((hash, size)) = lookup(inside)
+    {
+        bytes = size;
+        out.push(Candidate {
+            path: inside.clone(),
+            hash,
+            from_line: *line,
+        });
+    }
+    let start = match cursor {
+        Some(cursor) => Bound::Excluded(cursor.after()),
+        None => Bound::Unbounded,
+    };
+    let prefix = glob.map_or("", Glob::literal_prefix);
+    let mut matcher = glob.map(Glob::matcher);
+    let mut rest = narrowed
+        .range::<str, _>((start, Bound::Unbounded))
+        .peekable();
+    while let Some(path) = rest.next() {
+        let selected = path.starts_with(prefix)
+            && matcher
+                .as_mut()
+                .is_none_or(|matcher| matcher.matches(path, budget));
+        if let Some((hash, size)) = lookup(path).filter(|_| selected) {
+            let full = out.len() >= MAX_NOTES || bytes.saturating_add(size) > byte_budget;
+            if full && let Some(last) = out.last() {
+                let next = last.path.clone();
+                return (out, Some(next));
+            }
+            bytes = bytes.saturating_add(size);
+            out.push(Candidate {
+                path: path.clone(),
+                hash,
+                from_line: 1,
+            });
+        }
+        if budget.is_spent() && rest.peek().is_some() {
+            return (out, Some(path.clone()));
+        }
+    }
+    (out, None)
 }
 
 /// Whether `path` is a glob rather than one note's path.
@@ -480,6 +587,210 @@ mod tests {
         let message = GrepPattern::new("(a{1000}){1000}").unwrap_err().to_string();
         assert!(message.contains("262144 bytes"), "{message}");
         assert!(GrepPattern::new("(?i)TODO|fixme").is_ok());
+    }
+
+    /// Notes `name -> size`; the hash is the name's.
+    fn files(notes: &[(&str, u64)]) -> impl Fn(&str) -> Option<(Hash, u64)> {
+        let map: std::collections::BTreeMap<String, u64> =
+            notes.iter().map(|(p, s)| ((*p).to_owned(), *s)).collect();
+        move |path| map.get(path).map(|size| (Hash::of(path.as_bytes()), *size))
+    }
+
+    fn set(paths: &[&str]) -> BTreeSet<String> {
+        paths.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    fn paths(batch: &Batch) -> Vec<(&str, usize)> {
+        batch
+            .0
+            .iter()
+            .map(|c| (c.path.as_str(), c.from_line))
+            .collect()
+    }
+
+    /// Follows a narrowed grep's cursors to the end: every note scanned, in order, and how many
+    /// calls it took.
+    fn follow(
+        narrowed: &BTreeSet<String>,
+        lookup: &impl Fn(&str) -> Option<(Hash, u64)>,
+        glob: Option<&Glob>,
+        byte_budget: u64,
+        steps: u64,
+    ) -> (Vec<String>, usize) {
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        for calls in 1..=10_000 {
+            let (batch, next) = narrowed_batch(
+                narrowed,
+                lookup,
+                glob,
+                cursor.as_ref(),
+                byte_budget,
+                &mut WorkBudget::new(steps),
+            );
+            seen.extend(batch.into_iter().map(|c| c.path));
+            match next {
+                Some(next) => cursor = Some(Cursor::parse(&next)),
+                None => return (seen, calls),
+            }
+        }
+        panic!("no end");
+    }
+
+    #[test]
+    fn a_narrowed_batch_is_the_candidates_that_exist_in_path_order() {
+        let lookup = files(&[("a.md", 10), ("b.md", 10), ("c.md", 10), ("d.md", 10)]);
+        let narrowed = set(&["gone.md", "d.md", "b.md"]);
+        let batch = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            None,
+            1_000,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(paths(&batch), [("b.md", 1), ("d.md", 1)]);
+        assert_eq!(batch.1, None);
+        assert_eq!(batch.0[0].hash, Hash::of(b"b.md"));
+        // After a cursor (a path that need not be a candidate), and inside a note.
+        let after = Cursor::parse("c.md");
+        let batch = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            Some(&after),
+            1_000,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(paths(&batch), [("d.md", 1)]);
+        let within = Cursor::parse(&Cursor::within("b.md", 7));
+        let batch = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            Some(&within),
+            1_000,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(paths(&batch), [("b.md", 7), ("d.md", 1)]);
+        // A note the cursor is inside is searched on even if it is no longer a candidate,
+        // and not if it is gone.
+        let within = Cursor::parse(&Cursor::within("a.md", 3));
+        let batch = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            Some(&within),
+            1_000,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(paths(&batch), [("a.md", 3), ("b.md", 1), ("d.md", 1)]);
+        let within = Cursor::parse(&Cursor::within("gone.md", 3));
+        let batch = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            Some(&within),
+            1_000,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(batch, (Vec::new(), None));
+    }
+
+    #[test]
+    fn a_narrowed_batch_stops_at_max_notes_and_the_byte_budget() {
+        let names: Vec<String> = (0..2_000).map(|i| format!("n/{i:04}.md")).collect();
+        let sized: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 100)).collect();
+        let lookup = files(&sized);
+        let narrowed: BTreeSet<String> = names.iter().step_by(2).cloned().collect();
+        let (batch, next) = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            None,
+            u64::MAX,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(batch.len(), MAX_NOTES);
+        assert_eq!(next.as_deref(), Some(batch[MAX_NOTES - 1].path.as_str()));
+        let (seen, calls) = follow(&narrowed, &lookup, None, u64::MAX, u64::MAX);
+        assert_eq!(
+            (seen, calls),
+            (narrowed.iter().cloned().collect::<Vec<_>>(), 2)
+        );
+        // 250 bytes: two notes of 100 a call.
+        let (batch, next) = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            None,
+            250,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(
+            paths(&(batch, next.clone())),
+            [("n/0000.md", 1), ("n/0002.md", 1)]
+        );
+        assert_eq!(next.as_deref(), Some("n/0002.md"));
+        // A note larger than the whole budget is still taken, alone.
+        let (batch, next) = narrowed_batch(
+            &narrowed,
+            &lookup,
+            None,
+            None,
+            50,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!((batch.len(), next.as_deref()), (1, Some("n/0000.md")));
+        let (seen, calls) = follow(&narrowed, &lookup, None, 50, u64::MAX);
+        assert_eq!((seen.len(), calls), (1_000, 1_000));
+    }
+
+    #[test]
+    fn a_narrowed_batch_keeps_to_the_glob_within_its_work_budget() {
+        let names: Vec<String> = (0..300)
+            .map(|i| format!("{}/{i:03}.md", ["log", "other", "log/deep"][i % 3]))
+            .collect();
+        let sized: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 10)).collect();
+        let lookup = files(&sized);
+        let narrowed: BTreeSet<String> = names.iter().cloned().collect();
+        let glob = Glob::new("log/*.md").unwrap();
+        let want: Vec<String> = narrowed
+            .iter()
+            .filter(|p| glob.is_match(p))
+            .cloned()
+            .collect();
+        assert_eq!(want.len(), 100);
+        let (seen, calls) = follow(&narrowed, &lookup, Some(&glob), u64::MAX, u64::MAX);
+        assert_eq!((&seen, calls), (&want, 1));
+        // A budget for a few paths a call: more calls, the same notes, each once.
+        let mut spent = WorkBudget::new(u64::MAX);
+        glob.matches("other/000.md", &mut spent);
+        let steps = (u64::MAX - spent.left()) * 3;
+        let (seen, calls) = follow(&narrowed, &lookup, Some(&glob), u64::MAX, steps);
+        assert_eq!(seen, want);
+        assert!(calls > 10, "{calls} calls");
+        // A cursor inside a note goes on there if the glob selects it, and skips it if not.
+        let within = Cursor::parse(&Cursor::within("log/003.md", 2));
+        let batch = narrowed_batch(
+            &narrowed,
+            &lookup,
+            Some(&glob),
+            Some(&within),
+            u64::MAX,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(paths(&batch)[..2], [("log/003.md", 2), ("log/006.md", 1)]);
+        let within = Cursor::parse(&Cursor::within("log/deep/002.md", 2));
+        let batch = narrowed_batch(
+            &narrowed,
+            &lookup,
+            Some(&glob),
+            Some(&within),
+            u64::MAX,
+            &mut WorkBudget::per_call(),
+        );
+        assert_eq!(batch, (Vec::new(), None));
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod backup;
 mod cold_start;
 mod dev_access;
 mod do_storage;
+mod grep;
 mod health;
 mod hostile;
 mod idle;

@@ -344,14 +344,14 @@ fn piece() -> impl Strategy<Value = String> {
     ]
 }
 
-fn texts() -> impl Strategy<Value = Vec<String>> {
+pub(crate) fn texts() -> impl Strategy<Value = Vec<String>> {
     proptest::collection::vec(
         proptest::collection::vec(piece(), 0..12).prop_map(|p| p.concat()),
         1..6,
     )
 }
 
-fn pattern() -> impl Strategy<Value = String> {
+pub(crate) fn pattern() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         12 => piece().prop_map(|p| regex_syntax::escape(&p)),
         1 => Just(".".to_owned()),
@@ -390,7 +390,7 @@ fn pattern() -> impl Strategy<Value = String> {
     })
 }
 
-fn runner(cases: u32) -> TestRunner {
+pub(crate) fn runner(cases: u32) -> TestRunner {
     let config = Config {
         cases,
         failure_persistence: None,

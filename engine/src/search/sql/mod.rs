@@ -84,7 +84,7 @@ pub enum SearchChange {
         path: String,
         /// Its content's hash.
         hash: Hash,
-        /// Its text (empty when the content is not UTF-8: the path alone is indexed).
+        /// Its text (invalid UTF-8 replaced by U+FFFD, as grep reads it).
         text: String,
     },
     /// `path`'s content is now `hash`, whose text is not at hand: the note is not found until
