@@ -378,19 +378,24 @@ pub fn always_candidates(
     db: &dyn SqlRead,
     max: usize,
 ) -> Result<Option<BTreeSet<String>>, StorageError> {
-    let rows = db.query(
-        "SELECT path FROM search_docs WHERE indexed = 0 \
-         UNION SELECT path FROM search_docs WHERE long = 1 LIMIT ?",
-        &[Value::int(max as u64 + 1)],
-    )?;
-    if rows.len() > max {
-        return Ok(None);
+    // Two queries, each named to its partial index: a UNION of the two was planned as a scan
+    // of every note by the bundled SQLite (120 ms at 100,000 notes, natively).
+    let mut paths = BTreeSet::new();
+    for sql in [
+        "SELECT path FROM search_docs INDEXED BY search_docs_unindexed WHERE indexed = 0 LIMIT ?",
+        "SELECT path FROM search_docs INDEXED BY search_docs_long WHERE long = 1 LIMIT ?",
+    ] {
+        for row in db.query(sql, &[Value::int(max as u64 + 1)])? {
+            match row.into_iter().next() {
+                Some(Value::Text(path)) => {
+                    paths.insert(path);
+                }
+                _ => return Err(malformed("search_docs")),
+            }
+        }
+        if paths.len() > max {
+            return Ok(None);
+        }
     }
-    rows.into_iter()
-        .map(|row| match row.into_iter().next() {
-            Some(Value::Text(path)) => Ok(path),
-            _ => Err(malformed("search_docs")),
-        })
-        .collect::<Result<_, _>>()
-        .map(Some)
+    Ok(Some(paths))
 }
