@@ -28,8 +28,9 @@ pub const MIN_BYTES: usize = 32;
 /// How many notes hold each needle word.
 pub const NOTES_PER_NEEDLE: u64 = 10;
 
-/// Common English words: the top of the vocabulary (ranks 0 to 99).
-const COMMON: &[&str] = &[
+/// Common English words: the top of the vocabulary (ranks 0 to 99). Shared with the corpus
+/// of `second-brain bench-mcp`.
+pub const COMMON: &[&str] = &[
     "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "was", "with", "be",
     "on", "not", "he", "by", "this", "are", "or", "his", "from", "at", "which", "but", "have",
     "an", "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has", "there",
@@ -40,8 +41,8 @@ const COMMON: &[&str] = &[
     "where", "much", "your", "way", "well", "down", "should", "because", "each", "just", "those",
     "people",
 ];
-/// Syllables of the made-up words (28 of them).
-const SYLLABLES: &[&str] = &[
+/// Syllables of the made-up words (28 of them). Shared with `bench-mcp`'s corpus.
+pub const SYLLABLES: &[&str] = &[
     "ka", "lo", "mi", "ren", "ta", "vo", "shi", "pra", "del", "un", "or", "bel", "quin", "sa",
     "tor", "ma", "zen", "ri", "fo", "lan", "gre", "ni", "cus", "phe", "dra", "mo", "sel", "vi",
 ];

@@ -6,23 +6,9 @@
 //! 1/r), in sentences and paragraphs under a title. Queries are one or two words of middle
 //! rank, so each matches some notes but not most.
 
-/// Common words: the top of the vocabulary.
-const COMMON: &[&str] = &[
-    "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "was", "with", "be",
-    "on", "not", "he", "by", "this", "are", "or", "his", "from", "at", "which", "but", "have",
-    "an", "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has", "there",
-    "been", "if", "more", "when", "will", "would", "who", "so", "no", "she", "other", "its", "may",
-    "these", "about", "some", "what", "them", "than", "time", "into", "only", "two", "could",
-    "new", "then", "do", "first", "any", "my", "now", "such", "like", "our", "over", "man", "me",
-    "even", "most", "made", "also", "after", "did", "many", "before", "must", "through", "years",
-    "where", "much", "your", "way", "well", "down", "should", "because", "each", "just", "those",
-    "people",
-];
-/// Syllables of the made-up words.
-const SYLLABLES: &[&str] = &[
-    "ka", "lo", "mi", "ren", "ta", "vo", "shi", "pra", "del", "un", "or", "bel", "quin", "sa",
-    "tor", "ma", "zen", "ri", "fo", "lan", "gre", "ni", "cus", "phe", "dra", "mo", "sel", "vi",
-];
+// The vocabulary's words: the same common words and syllables as the scale notes'.
+use engine::scale_notes::{COMMON, SYLLABLES};
+
 /// Made-up words after the common ones.
 const MADE_UP: usize = 5_000;
 /// Shortest and longest corpus note, in bytes.
