@@ -44,6 +44,8 @@
 //! - [`storage`]: the [`Storage`] trait and [`MemoryStorage`]; [`file_storage`] on a [`disk`],
 //!   with [`sim_disk`] for crash tests; [`sim`]: the seeded generator tests and benches share;
 //!   [`scale_notes`]: the generated notes of the scale measurements.
+//! - [`sql`]: statements and rows as values, for the projections kept in SQL (the search index
+//!   in a storage's tables; the file index and history, not yet used by the store).
 //!
 //! The byte formats are described in `docs/log-format.md` and frozen by golden files.
 

@@ -1,7 +1,9 @@
 //! The SQL the engine's persistent projections speak, as values: the engine plans statements
 //! and reads rows; the caller owns the database and runs them.
 //!
-//! A projection kept in SQL (the search index: [`crate::search::sql`]) is read with
+//! A projection kept in SQL (the search index, [`crate::search::sql`]; the file index and
+//! history, [`crate::files::sql`] and [`crate::history::sql`], not yet used by the store) is
+//! read with
 //! [`SqlRead::query`] and changed by a batch of [`Statement`]s that the caller runs in the
 //! same transaction as the event append they belong to. Planning reads what it needs first and
 //! writes nothing; so the engine performs no I/O itself, and one transaction of the caller's
@@ -39,31 +41,6 @@ impl Value {
     pub fn as_u64(&self) -> Option<u64> {
         match self {
             Value::Integer(n) => u64::try_from(*n).ok(),
-            _ => None,
-        }
-    }
-
-    /// A number column as `f64` (integers convert).
-    pub fn as_f64(&self) -> Option<f64> {
-        match self {
-            Value::Real(x) => Some(*x),
-            Value::Integer(n) => Some(*n as f64),
-            _ => None,
-        }
-    }
-
-    /// A text column.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Value::Text(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// A blob column.
-    pub fn as_blob(&self) -> Option<&[u8]> {
-        match self {
-            Value::Blob(b) => Some(b),
             _ => None,
         }
     }

@@ -30,8 +30,9 @@
 //! - `search_blocks(term, first, n, bytes)`: `n` postings of `term` for notes `>= first`.
 //! - `search_terms(term, df)`: how many postings each term has in blocks (dead ones included
 //!   until purged).
-//! - `search_meta(docs, total_len, seq)`: the indexed notes and their total length, and the seq
-//!   of the last event whose changes the tables hold.
+//! - `search_meta(docs, total_len, seq, next_doc)`: the indexed notes and their total length,
+//!   the id the next indexed note gets, and the seq of the last event whose changes the
+//!   tables hold.
 //!
 //! # Writing
 //! [`plan`] reads what the changes need and returns the statements that apply them; the
