@@ -490,7 +490,8 @@ fn fetch_segments(
                 reason,
             };
             let state = engine::snapshot::decode(&bytes, 1)
-                .map_err(|e| corrupt(Corruption::Snapshot(e)))?;
+                .map_err(|e| corrupt(Corruption::Snapshot(e)))?
+                .state;
             if state.head().seq != listed.seq {
                 return Err(corrupt(Corruption::SnapshotSeq(state.head().seq)));
             }

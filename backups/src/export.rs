@@ -136,28 +136,33 @@ pub struct FromStore {
 }
 
 impl FromStore {
-    /// Reads it from `store`.
-    pub fn of<S: engine::Storage>(store: &engine::Store<S>) -> FromStore {
+    /// Reads it from `store`, walking its history a page at a time.
+    pub fn of<S: engine::Storage>(
+        store: &engine::Store<S>,
+    ) -> Result<FromStore, engine::StorageError> {
         let head = store.head();
-        let contents = store
-            .history()
-            .iter()
-            .flat_map(|(_, versions)| versions.iter())
-            .filter(|version| version.seq <= head.seq)
-            .filter_map(|version| version.content.as_ref())
-            .map(|content| (content.hash, content.size))
-            .collect();
-        let files = store.files();
-        FromStore {
+        let notes = store.notes();
+        let mut contents = BTreeMap::new();
+        for item in notes.history_by_path() {
+            let (_, versions) = item?;
+            let named = versions
+                .iter()
+                .filter(|version| version.seq <= head.seq)
+                .filter_map(|version| version.content.as_ref())
+                .map(|content| (content.hash, content.size));
+            contents.extend(named);
+        }
+        let stats = notes.stats()?;
+        Ok(FromStore {
             head,
             archived: store.archived(),
             state: StateSummary {
-                digest: files.digest(),
-                notes: files.len() as u64,
-                note_bytes: files.total_bytes(),
+                digest: notes.digest()?,
+                notes: stats.count,
+                note_bytes: stats.total_bytes,
             },
             contents,
-        }
+        })
     }
 }
 

@@ -512,8 +512,10 @@ pub fn rebuild<S: Storage>(
     };
     let slices: Vec<&[u8]> = segments.iter().map(Vec::as_slice).collect();
     let (store, _) = Store::rebuild(storage, None, &slices, config)?;
-    for (path, versions) in store.history().iter() {
-        for version in versions {
+    let notes = store.notes();
+    for item in notes.history_by_path() {
+        let (path, versions) = item.map_err(RebuildError::from)?;
+        for version in &versions {
             if let Some(content) = &version.content
                 && !assembled.held.contains(&content.hash)
             {
@@ -526,7 +528,7 @@ pub fn rebuild<S: Storage>(
         }
     }
     if assembled.head == manifest.head {
-        let actual = store.files().digest();
+        let actual = notes.digest().map_err(RebuildError::from)?;
         if actual != manifest.state_digest {
             return Err(RestoreError::StateMismatch {
                 expected: manifest.state_digest,
@@ -534,5 +536,6 @@ pub fn rebuild<S: Storage>(
             });
         }
     }
+    drop(notes);
     Ok(store)
 }

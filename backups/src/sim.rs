@@ -146,6 +146,9 @@ impl SimUser {
     /// The current notes: path and bytes.
     pub fn notes(&self) -> BTreeMap<String, Vec<u8>> {
         self.store
+            .notes()
+            .collect()
+            .expect("memory notes")
             .files()
             .iter()
             .map(|(path, entry)| (path.as_str().to_owned(), self.blobs[&entry.hash].clone()))
@@ -166,7 +169,7 @@ impl SimUser {
             .keys()
             .filter_map(|k| archive::parse_segment_key(&prefix, k))
             .collect();
-        let from_store = FromStore::of(&self.store);
+        let from_store = FromStore::of(&self.store).map_err(|e| e.to_string())?;
         let previous = bucket
             .keys(&layout.manifests())
             .iter()

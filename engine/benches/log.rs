@@ -13,7 +13,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use engine::envelope::{Envelope, StoredEvent, chain_hash};
 use engine::event::{Event, NoteContent};
 use engine::snapshot;
-use engine::state::State;
+use engine::state::Replica;
 use engine::store::WriteRequest;
 use engine::{Config, EventId, Hash, MemoryStorage, NotePath, Storage, Store, Timestamp};
 
@@ -94,11 +94,18 @@ fn storage_with(events: &[StoredEvent]) -> MemoryStorage {
     storage
 }
 
-/// A state of `files` notes (one version each), text-indexed with small generated texts.
-fn state_with(files: u64) -> State {
+/// The state and notes of `files` notes (one version each).
+fn state_with(files: u64) -> Replica {
     let storage = storage_with(&log(files, files));
     let (store, _) = Store::open(storage, Config::default()).expect("open");
-    store.state().clone()
+    replica_of(&store)
+}
+
+fn replica_of(store: &Store<MemoryStorage>) -> Replica {
+    Replica {
+        state: store.state().clone(),
+        notes: store.notes().collect().expect("notes"),
+    }
 }
 
 fn quick() -> bool {
@@ -115,10 +122,10 @@ fn append(c: &mut Criterion) {
     group.throughput(Throughput::Elements(batch));
     group.bench_function("note.written metadata (encode, chain, store, apply)", |b| {
         b.iter_batched(
-            || (State::new(10_000), MemoryStorage::new()),
+            || (Replica::new(10_000), MemoryStorage::new()),
             |(mut state, mut storage)| {
                 for n in 0..batch {
-                    let head = state.head();
+                    let head = state.state.head();
                     let env = Envelope::new(
                         head.seq + 1,
                         EventId::derive(&n.to_le_bytes()),
@@ -199,9 +206,9 @@ fn snapshots(c: &mut Criterion) {
     group.sample_size(10);
     for files in [10_000, big()] {
         let state = state_with(files);
-        let encoded = snapshot::encode(&state);
+        let encoded = state.snapshot();
         group.bench_function(format!("encode {files} files"), |b| {
-            b.iter(|| black_box(snapshot::encode(&state)));
+            b.iter(|| black_box(state.snapshot()));
         });
         group.bench_function(format!("decode {files} files"), |b| {
             b.iter(|| black_box(snapshot::decode(&encoded.bytes, 10_000).expect("decode")));
@@ -219,7 +226,7 @@ fn figures() {
         let before = LIVE.load(Ordering::Relaxed);
         let state = state_with(files);
         let heap = LIVE.load(Ordering::Relaxed) - before;
-        let encoded = snapshot::encode(&state);
+        let encoded = state.snapshot();
         println!(
             "state of {files} files (no text indexed): {:.0} heap bytes per file; snapshot {} bytes ({:.0} per file)",
             heap as f64 / files as f64,
@@ -235,13 +242,9 @@ fn figures() {
     let mut events = log(files + 1_000, files);
     let state = {
         let storage = storage_with(&events[..files as usize]);
-        Store::open(storage, Config::default())
-            .expect("open")
-            .0
-            .state()
-            .clone()
+        replica_of(&Store::open(storage, Config::default()).expect("open").0)
     };
-    let snap = snapshot::encode(&state);
+    let snap = state.snapshot();
     let tail = events.split_off(files as usize);
     let mut samples = Vec::new();
     for _ in 0..10 {

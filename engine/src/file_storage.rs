@@ -124,6 +124,9 @@ pub struct FileStorage<D> {
     /// The search index, in memory only: a reopened store finds it behind its log and
     /// queues every note for its text again.
     search: crate::search::memory::MemorySearch,
+    /// The notes, in memory only: a reopened store rebuilds them from the snapshot (which
+    /// therefore carries them) and the log.
+    notes: crate::notes::MemoryNotes,
 }
 
 /// Where the committed frames are.
@@ -296,6 +299,7 @@ impl<D: Disk> FileStorage<D> {
             repair: Repair::None,
             recovery,
             search: Default::default(),
+            notes: Default::default(),
         })
     }
 
@@ -526,11 +530,36 @@ impl<D: Disk> Storage for FileStorage<D> {
     fn append_indexed(
         &mut self,
         events: &[StoredEvent],
+        notes: &crate::notes::NotesChange,
         changes: &[crate::search::sql::SearchChange],
     ) -> Result<(), StorageError> {
         FileStorage::append(self, events).map_err(storage_error)?;
-        self.search.apply(changes, events.last().map(|e| e.seq));
+        let seq = events.last().map(|e| e.seq);
+        self.notes.apply(notes, seq.unwrap_or(0));
+        self.search.apply(changes, seq);
         Ok(())
+    }
+
+    fn apply_notes(
+        &mut self,
+        notes: &crate::notes::NotesChange,
+        seq: u64,
+    ) -> Result<(), StorageError> {
+        self.notes.apply(notes, seq);
+        Ok(())
+    }
+
+    fn replace_notes(&mut self, notes: &crate::notes::MemoryNotes) -> Result<(), StorageError> {
+        self.notes = notes.clone();
+        Ok(())
+    }
+
+    fn notes(&self) -> crate::notes::NotesView<'_> {
+        self.notes.view()
+    }
+
+    fn keeps_notes(&self) -> bool {
+        false
     }
 
     crate::storage::memory_search_methods!(search);

@@ -60,6 +60,7 @@ pub mod grep;
 pub mod history;
 pub mod hostile;
 pub mod ids;
+pub mod notes;
 pub mod path;
 pub mod receipts;
 pub mod scale_notes;

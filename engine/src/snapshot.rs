@@ -1,28 +1,37 @@
-//! Snapshots: the whole state at a seq, in one blob, so opening never replays the whole log.
+//! Snapshots: the state at a seq, in one blob, so opening never replays the whole log.
 //!
 //! Byte layout (described in `docs/log-format.md`): a CBOR array
 //! `[format_version, seq, digest, body]` where `body` is a CBOR byte string and
-//! `digest = blake3(body)`. The body is a CBOR array: the chain head, then the projections in
-//! compact (array) form. Everything but the format version and seq (repeated in the body) is
-//! covered by the digest. The file index is not stored: it is rebuilt from the history, which holds every
-//! version. Restoring = decoding a snapshot and replaying the events after its seq; that equals
+//! `digest = blake3(body)`. Everything but the format version and seq (repeated in the body)
+//! is covered by the digest. Two formats:
+//! - **1, full** ([`encode`]): the chain head, the history of every note, sessions, the
+//!   idempotency window. The file index is not stored: it is rebuilt from the history. This is
+//!   what archives (R2) hold and what restores start from, and what a storage that does not
+//!   keep the notes ([`Storage::keeps_notes`](crate::storage::Storage::keeps_notes)) stores.
+//! - **2, lean** ([`encode_lean`]): the same without the history, for a storage that keeps the
+//!   notes itself (a Durable Object's SQLite tables): opening it reads a few kilobytes
+//!   however many notes there are.
+//!
+//! Restoring = decoding a snapshot and replaying the events after its seq; that equals
 //! replaying the whole log (tested in `tests/replay.rs`).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::envelope::ChainHead;
-use crate::files::{FileEntry, FileIndex};
-use crate::history::{Change, Content, History, Version};
+use crate::history::{Change, Content, Version};
 use crate::ids::{EventId, Hash, Timestamp};
+use crate::notes::{MemoryNotes, NotesView, current_entry};
 use crate::path::NotePath;
 use crate::receipts::{Receipt, Receipts};
 use crate::search::SearchIndex;
 use crate::sessions::SessionTable;
 use crate::state::State;
 
-/// The snapshot format this code writes.
+/// The full snapshot format, with the history.
 pub const SNAPSHOT_FORMAT_VERSION: u32 = 1;
+/// The lean snapshot format, without it.
+pub const LEAN_FORMAT_VERSION: u32 = 2;
 
 /// An encoded snapshot and what identifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +54,7 @@ pub enum SnapshotError {
     #[error("not a valid snapshot: {0}")]
     Cbor(String),
     /// Written by a newer or unknown format.
-    #[error("snapshot format version {0} is not supported (this build reads 1)")]
+    #[error("snapshot format version {0} is not supported (this build reads 1 and 2)")]
     UnsupportedVersion(u32),
     /// The body does not hash to the digest it carries.
     #[error("snapshot body does not match its digest (corrupt)")]
@@ -91,6 +100,25 @@ struct VersionWire(
     Option<u64>,
     Option<(Hash, u64, String)>,
 );
+
+/// The lean body: `[head, sessions, receipts, archived, last_time]`.
+#[derive(Serialize, Deserialize)]
+struct LeanBody(
+    ChainHead,
+    SessionTable,
+    Vec<(EventId, ReceiptWire)>,
+    ChainHead,
+    Timestamp,
+);
+
+/// A decoded snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The state.
+    pub state: State,
+    /// The notes, when the snapshot carries them (format 1).
+    pub notes: Option<MemoryNotes>,
+}
 
 #[derive(Serialize, Deserialize)]
 struct ReceiptWire(u64, Option<NotePath>, Option<u64>);
@@ -150,42 +178,76 @@ impl VersionWire {
     }
 }
 
-/// Encodes `state` as a snapshot at its head.
-pub fn encode(state: &State) -> Snapshot {
+/// Encodes `state` and the notes `history` yields (every path with its versions, in path
+/// order, as [`NotesView::history_by_path`] does) as a full snapshot (format 1).
+pub fn encode_with<E>(
+    state: &State,
+    history: impl Iterator<Item = Result<(NotePath, Vec<Version>), E>>,
+) -> Result<Snapshot, E> {
     let mut empty_index = Vec::new();
     // Writing to a Vec does not fail; the index serializes infallibly.
     let _ = ciborium::into_writer(&SearchIndex::new(), &mut empty_index);
+    let mut paths = Vec::new();
+    let mut current = Vec::new();
+    for item in history {
+        let (path, versions) = item?;
+        if versions.last().is_some_and(|v| v.content.is_some()) {
+            current.push(path.clone());
+        }
+        paths.push((
+            path,
+            versions.iter().map(VersionWire::from_version).collect(),
+        ));
+    }
     let body = Body(
         state.head,
-        state
-            .history
-            .iter()
-            .map(|(p, vs)| {
-                (
-                    p.clone(),
-                    vs.iter().map(VersionWire::from_version).collect(),
-                )
-            })
-            .collect(),
+        paths,
         state.sessions.clone(),
         serde_bytes::ByteBuf::from(empty_index),
-        state.files.iter().map(|(p, _)| p.clone()).collect(),
-        state
-            .receipts
-            .entries()
-            .into_iter()
-            .map(|(id, r)| (id, ReceiptWire(r.seq, r.path, r.version)))
-            .collect(),
+        current,
+        receipts_wire(state),
         state.archived,
         state.last_time,
     );
+    Ok(frame(SNAPSHOT_FORMAT_VERSION, state.head, &body))
+}
+
+/// [`encode_with`] reading the history from `notes`.
+pub fn encode(
+    state: &State,
+    notes: &NotesView<'_>,
+) -> Result<Snapshot, crate::storage::StorageError> {
+    encode_with(state, notes.history_by_path())
+}
+
+/// Encodes `state` without the notes (format 2).
+pub fn encode_lean(state: &State) -> Snapshot {
+    let body = LeanBody(
+        state.head,
+        state.sessions.clone(),
+        receipts_wire(state),
+        state.archived,
+        state.last_time,
+    );
+    frame(LEAN_FORMAT_VERSION, state.head, &body)
+}
+
+fn receipts_wire(state: &State) -> Vec<(EventId, ReceiptWire)> {
+    state
+        .receipts
+        .entries()
+        .into_iter()
+        .map(|(id, r)| (id, ReceiptWire(r.seq, r.path, r.version)))
+        .collect()
+}
+
+fn frame(version: u32, head: ChainHead, body: &impl Serialize) -> Snapshot {
     let mut body_bytes = Vec::new();
     // Writing to a Vec does not fail; the types serialize infallibly.
-    let _ = ciborium::into_writer(&body, &mut body_bytes);
+    let _ = ciborium::into_writer(body, &mut body_bytes);
     let digest = Hash::of(&body_bytes);
-    let head = state.head;
     let mut bytes = Vec::with_capacity(body_bytes.len() + 96);
-    let outer = OuterOut(SNAPSHOT_FORMAT_VERSION, head.seq, digest, &body_bytes);
+    let outer = OuterOut(version, head.seq, digest, &body_bytes);
     let _ = ciborium::into_writer(&outer, &mut bytes);
     Snapshot {
         seq: head.seq,
@@ -195,27 +257,43 @@ pub fn encode(state: &State) -> Snapshot {
     }
 }
 
-/// Decodes snapshot bytes into a state with an idempotency window of `receipts` ids.
-pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
+/// Decodes snapshot bytes of either format, with an idempotency window of `receipts` ids.
+pub fn decode(bytes: &[u8], receipts: usize) -> Result<Decoded, SnapshotError> {
     let OuterIn(version, seq, digest, body_bytes) =
         crate::cbor::from_slice_exact(bytes, 4).map_err(SnapshotError::Cbor)?;
-    if version != SNAPSHOT_FORMAT_VERSION {
+    if version != SNAPSHOT_FORMAT_VERSION && version != LEAN_FORMAT_VERSION {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
     if Hash::of(&body_bytes) != digest {
         return Err(SnapshotError::DigestMismatch);
     }
+    if version == LEAN_FORMAT_VERSION {
+        let LeanBody(head, sessions, receipt_entries, archived, last_time) =
+            crate::cbor::from_slice_exact(&body_bytes, 5).map_err(SnapshotError::Cbor)?;
+        let state = state_of(
+            seq,
+            head,
+            sessions,
+            receipt_entries,
+            archived,
+            last_time,
+            receipts,
+        )?;
+        return Ok(Decoded { state, notes: None });
+    }
     let Body(head, history, sessions, search, unindexed, receipt_entries, archived, last_time) =
         crate::cbor::from_slice_exact(&body_bytes, 8).map_err(SnapshotError::Cbor)?;
-    if head.seq != seq {
-        return Err(SnapshotError::Inconsistent(format!(
-            "seq {seq} but chain head at {}",
-            head.seq
-        )));
-    }
+    let state = state_of(
+        seq,
+        head,
+        sessions,
+        receipt_entries,
+        archived,
+        last_time,
+        receipts,
+    )?;
 
     let mut paths: Vec<(NotePath, Vec<Version>)> = Vec::with_capacity(history.len());
-    let mut current: Vec<(NotePath, FileEntry)> = Vec::new();
     for (path, versions) in history {
         if paths.last().is_some_and(|(previous, _)| *previous >= path) {
             return Err(SnapshotError::Inconsistent(format!(
@@ -231,29 +309,57 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
                 "{path} has a version after seq {seq}"
             )));
         }
-        if let Some(entry) = current_entry(&versions) {
-            current.push((path.clone(), entry));
-        }
         paths.push((path, versions));
     }
-    let history = History::from_paths(paths);
-    if !history.is_consistent() {
+    let consistent = paths.iter().all(|(_, versions)| {
+        versions
+            .iter()
+            .enumerate()
+            .all(|(i, v)| v.version == i as u64 + 1)
+    });
+    if !consistent {
         return Err(SnapshotError::Inconsistent(
             "versions are not numbered 1, 2, 3, ...".into(),
         ));
+    }
+    // The index and queue of older snapshots are not read: the storage keeps the index now.
+    let _ = search;
+    let current: std::collections::BTreeSet<&str> = paths
+        .iter()
+        .filter(|(_, versions)| current_entry(versions).is_some())
+        .map(|(p, _)| p.as_str())
+        .collect();
+    if let Some(p) = unindexed.iter().find(|p| !current.contains(p.as_str())) {
+        return Err(SnapshotError::Inconsistent(format!(
+            "{p} is queued for indexing but is not a current note"
+        )));
+    }
+    let notes = MemoryNotes::from_history(paths, seq);
+    Ok(Decoded {
+        state,
+        notes: Some(notes),
+    })
+}
+
+fn state_of(
+    seq: u64,
+    head: ChainHead,
+    sessions: SessionTable,
+    receipt_entries: Vec<(EventId, ReceiptWire)>,
+    archived: ChainHead,
+    last_time: Timestamp,
+    receipts: usize,
+) -> Result<State, SnapshotError> {
+    if head.seq != seq {
+        return Err(SnapshotError::Inconsistent(format!(
+            "seq {seq} but chain head at {}",
+            head.seq
+        )));
     }
     if archived.seq > seq {
         return Err(SnapshotError::Inconsistent(format!(
             "archived through seq {} but the snapshot is at seq {seq}",
             archived.seq
-        )));
-    }
-    let files = FileIndex::from_sorted(current);
-    // The index and queue of older snapshots are not read: the storage keeps the index now.
-    let _ = search;
-    if let Some(p) = unindexed.iter().find(|p| files.get(p.as_str()).is_none()) {
-        return Err(SnapshotError::Inconsistent(format!(
-            "{p} is queued for indexing but is not a current note"
         )));
     }
     let receipts = Receipts::from_entries(
@@ -265,8 +371,6 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
     );
     Ok(State {
         head,
-        files,
-        history,
         sessions,
         receipts,
         archived,
@@ -274,56 +378,20 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
     })
 }
 
-/// The file entry of a path whose last version has content. A note's creation time is that
-/// of the first version after its last deletion.
-fn current_entry(versions: &[Version]) -> Option<FileEntry> {
-    let last = versions.last()?;
-    let content = last.content.as_ref()?;
-    let run_start = versions
-        .iter()
-        .rposition(|v| v.content.is_none())
-        .map_or(0, |i| i + 1);
-    Some(FileEntry {
-        version: last.version,
-        hash: content.hash,
-        size: content.size,
-        media_type: content.media_type.clone(),
-        created: versions.get(run_start).map_or(last.time, |v| v.time),
-        modified: last.time,
-        seq: last.seq,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::envelope::Envelope;
-    use crate::event::{Event, NoteContent};
-    use crate::ids::EventId;
+    use crate::event::{Event, NoteContent, SessionOpened};
+    use crate::ids::{EventId, SessionId};
+    use crate::state::Replica;
 
-    fn state_with_note() -> State {
-        let mut state = State::new(10);
-        let env = Envelope::new(
-            1,
-            EventId::default(),
-            Timestamp(5),
-            Event::NoteWritten(NoteContent {
-                path: NotePath::new("a.md").unwrap(),
-                version: 1,
-                hash: Hash::of(b"pears"),
-                size: 5,
-                media_type: "text/markdown".into(),
-            }),
-        );
-        state.apply(&env, Hash::of(b"head")).unwrap();
-        state
-    }
-
-    #[test]
-    fn round_trips() {
-        let state = state_with_note();
-        let decoded = decode(&encode(&state).bytes, 10).unwrap();
-        assert_eq!(decoded, state);
+    fn replica_with_note() -> Replica {
+        let mut replica = Replica::new(10);
+        replica
+            .apply(&note(1, "a.md", 1, "pears"), Hash::of(b"head"))
+            .unwrap();
+        replica
     }
 
     fn note(seq: u64, path: &str, version: u64, text: &str) -> Envelope {
@@ -339,12 +407,45 @@ mod tests {
         } else {
             Event::NoteEdited(content)
         };
-        Envelope::new(seq, EventId::default(), Timestamp(seq), event)
+        Envelope::new(
+            seq,
+            EventId::derive(&seq.to_be_bytes()),
+            Timestamp(seq),
+            event,
+        )
     }
 
-    /// `state`'s snapshot with its search index replaced by bytes this build cannot read.
-    fn with_future_index(state: &State) -> Vec<u8> {
-        let snap = encode(state);
+    #[test]
+    fn round_trips() {
+        let replica = replica_with_note();
+        let decoded = decode(&replica.snapshot().bytes, 10).unwrap();
+        assert_eq!(Replica::from_snapshot(decoded), Some(replica));
+    }
+
+    #[test]
+    fn the_lean_format_round_trips_the_state_without_the_notes() {
+        let mut replica = replica_with_note();
+        let open = Event::SessionOpened(SessionOpened {
+            session: SessionId::new("s1").unwrap(),
+            user: "u".into(),
+            protocol_version: "2025-06-18".into(),
+            client_name: "c".into(),
+            client_version: "1".into(),
+            idle_timeout_ms: 1_000,
+        });
+        let env = Envelope::new(2, EventId::derive(b"open"), Timestamp(9), open);
+        replica.apply(&env, Hash::of(b"h2")).unwrap();
+        let lean = encode_lean(&replica.state);
+        assert_eq!(lean.seq, 2);
+        let decoded = decode(&lean.bytes, 10).unwrap();
+        assert_eq!(decoded.state, replica.state);
+        assert_eq!(decoded.notes, None);
+        assert!(lean.bytes.len() < replica.snapshot().bytes.len());
+    }
+
+    /// `replica`'s snapshot with its search index replaced by bytes this build cannot read.
+    fn with_future_index(replica: &Replica) -> Vec<u8> {
+        let snap = replica.snapshot();
         let OuterIn(version, seq, _, body) = crate::cbor::from_slice_exact(&snap.bytes, 4).unwrap();
         let Body(head, history, sessions, _, unindexed, receipts, archived, last_time) =
             crate::cbor::from_slice_exact(&body, 8).unwrap();
@@ -369,17 +470,17 @@ mod tests {
 
     #[test]
     fn the_search_fields_are_written_for_older_builds_and_ignored_when_read() {
-        let mut state = state_with_note();
-        state
+        let mut replica = replica_with_note();
+        replica
             .apply(&note(2, "b.md", 1, "basil"), Hash::of(b"head"))
             .unwrap();
         // A snapshot from a build that kept the index in snapshots, in a format no build reads:
         // it opens, and the index and queue it carries are not used.
-        let old = decode(&with_future_index(&state), 10).unwrap();
-        assert_eq!(old, state);
+        let old = decode(&with_future_index(&replica), 10).unwrap();
+        assert_eq!(Replica::from_snapshot(old).as_ref(), Some(&replica));
         // Written now: an empty index and every current note queued, which is what an older
         // build (after a rollback) needs to rebuild its index from the texts.
-        let snap = encode(&state);
+        let snap = replica.snapshot();
         let OuterIn(_, _, _, body) = crate::cbor::from_slice_exact(&snap.bytes, 4).unwrap();
         let Body(_, _, _, index, unindexed, ..) = crate::cbor::from_slice_exact(&body, 8).unwrap();
         let index: SearchIndex = crate::cbor::from_slice(&index).unwrap();

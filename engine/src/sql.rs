@@ -131,6 +131,22 @@ pub mod native {
         StorageError::new(e.to_string())
     }
 
+    /// The largest integer a Durable Object's SQL API binds exactly (JavaScript numbers);
+    /// it refuses larger ones, and so does this database, so native tests catch them.
+    const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+    fn check_params(params: &[Value]) -> Result<(), StorageError> {
+        match params
+            .iter()
+            .find(|v| matches!(v, Value::Integer(n) if n.unsigned_abs() > MAX_SAFE_INTEGER as u64))
+        {
+            Some(v) => Err(StorageError::new(format!(
+                "an integer beyond 2^53 as a parameter: {v:?}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// An in-memory SQLite database.
     #[derive(Debug)]
     pub struct NativeDb {
@@ -189,6 +205,7 @@ pub mod native {
                     self.fail_in.set(Some(n - 1));
                 }
                 self.statements.set(self.statements.get() + 1);
+                check_params(&statement.params)?;
                 tx.prepare_cached(&statement.sql)
                     .and_then(|mut s| s.execute(params_from_iter(statement.params.iter())))
                     .map_err(err)?;
@@ -199,6 +216,7 @@ pub mod native {
 
     impl SqlRead for NativeDb {
         fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StorageError> {
+            check_params(params)?;
             let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
             let columns = stmt.column_count();
             let mut rows = stmt.query(params_from_iter(params.iter())).map_err(err)?;
@@ -211,6 +229,255 @@ pub mod native {
                 out.push(values);
             }
             Ok(out)
+        }
+    }
+
+    /// A [`Storage`](crate::storage::Storage) wholly in one [`NativeDb`], laid out as a
+    /// Durable Object's: the log and the snapshot in tables, and the notes and the search
+    /// index in their SQL projections, every write one transaction. Tests run a
+    /// [`Store`](crate::store::Store) on it to check the object's paths natively.
+    #[derive(Debug)]
+    pub struct SqlStorage {
+        db: NativeDb,
+    }
+
+    const LOG_SCHEMA: [&str; 2] = [
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, bytes BLOB NOT NULL)",
+        "CREATE TABLE snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, \
+         bytes BLOB NOT NULL)",
+    ];
+
+    impl Default for SqlStorage {
+        fn default() -> Self {
+            SqlStorage::new()
+        }
+    }
+
+    impl SqlStorage {
+        /// An empty storage.
+        pub fn new() -> SqlStorage {
+            let schema: Vec<&str> = LOG_SCHEMA
+                .iter()
+                .copied()
+                .chain(crate::notes::sql_schema())
+                .chain(crate::search::sql::SCHEMA.iter().copied())
+                .collect();
+            SqlStorage {
+                db: NativeDb::new(&schema),
+            }
+        }
+
+        /// The database (to inject failures: [`NativeDb::fail_after`]).
+        pub fn db(&self) -> &NativeDb {
+            &self.db
+        }
+
+        fn last_seq(&self) -> Result<Option<u64>, StorageError> {
+            let rows = self.db.query("SELECT MAX(seq) FROM events", &[])?;
+            Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_u64))
+        }
+
+        fn append_then(
+            &mut self,
+            events: &[crate::envelope::StoredEvent],
+            then: Vec<Statement>,
+        ) -> Result<(), StorageError> {
+            if let Some(first) = events.first() {
+                let next = self.last_seq()?.map_or(first.seq, |last| last + 1);
+                for (i, e) in events.iter().enumerate() {
+                    if e.seq != next + i as u64 {
+                        return Err(StorageError::new(format!(
+                            "append of seq {} where {} was expected",
+                            e.seq,
+                            next + i as u64
+                        )));
+                    }
+                }
+            }
+            let mut batch: Vec<Statement> = events
+                .iter()
+                .map(|e| {
+                    Statement::new(
+                        "INSERT INTO events (seq, hash, bytes) VALUES (?, ?, ?)",
+                        vec![
+                            Value::int(e.seq),
+                            Value::Blob(e.hash.0.to_vec()),
+                            Value::Blob(e.bytes.clone()),
+                        ],
+                    )
+                })
+                .collect();
+            batch.extend(then);
+            self.db.write(&batch)
+        }
+    }
+
+    fn hash_of(v: &Value) -> Result<crate::ids::Hash, StorageError> {
+        match v {
+            Value::Blob(b) => <[u8; 32]>::try_from(b.as_slice())
+                .map(crate::ids::Hash)
+                .map_err(|_| super::malformed("events")),
+            _ => Err(super::malformed("events")),
+        }
+    }
+
+    impl crate::storage::Storage for SqlStorage {
+        fn append(&mut self, events: &[crate::envelope::StoredEvent]) -> Result<(), StorageError> {
+            self.append_then(events, Vec::new())
+        }
+
+        fn read(
+            &self,
+            from: u64,
+            max: usize,
+        ) -> Result<Vec<crate::envelope::StoredEvent>, StorageError> {
+            let rows = self.db.query(
+                "SELECT seq, hash, bytes FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
+                &[
+                    Value::int(from.min(MAX_SAFE_INTEGER as u64)),
+                    Value::int((max as u64).min(MAX_SAFE_INTEGER as u64)),
+                ],
+            )?;
+            rows.into_iter()
+                .map(|row| match row.as_slice() {
+                    [seq, hash, Value::Blob(bytes)] => Ok(crate::envelope::StoredEvent {
+                        seq: seq.as_u64().ok_or_else(|| super::malformed("events"))?,
+                        hash: hash_of(hash)?,
+                        bytes: bytes.clone(),
+                    }),
+                    _ => Err(super::malformed("events")),
+                })
+                .collect()
+        }
+
+        fn put_snapshot(
+            &mut self,
+            snapshot: &crate::storage::StoredSnapshot,
+        ) -> Result<(), StorageError> {
+            self.db.write(&[Statement::new(
+                "INSERT OR REPLACE INTO snapshot (id, seq, bytes) VALUES (1, ?, ?)",
+                vec![
+                    Value::int(snapshot.seq),
+                    Value::Blob(snapshot.bytes.clone()),
+                ],
+            )])
+        }
+
+        fn snapshot(&self) -> Result<Option<crate::storage::StoredSnapshot>, StorageError> {
+            let rows = self
+                .db
+                .query("SELECT seq, bytes FROM snapshot WHERE id = 1", &[])?;
+            match rows.first().map(Vec::as_slice) {
+                None => Ok(None),
+                Some([seq, Value::Blob(bytes)]) => Ok(Some(crate::storage::StoredSnapshot {
+                    seq: seq.as_u64().ok_or_else(|| super::malformed("snapshot"))?,
+                    bytes: bytes.clone(),
+                })),
+                Some(_) => Err(super::malformed("snapshot")),
+            }
+        }
+
+        fn drop_through(&mut self, through: u64) -> Result<(), StorageError> {
+            self.db.write(&[Statement::new(
+                "DELETE FROM events WHERE seq <= ?",
+                vec![Value::int(through)],
+            )])
+        }
+
+        fn append_indexed(
+            &mut self,
+            events: &[crate::envelope::StoredEvent],
+            notes: &crate::notes::NotesChange,
+            changes: &[crate::search::sql::SearchChange],
+        ) -> Result<(), StorageError> {
+            let seq = events.last().map(|e| e.seq);
+            let mut then = crate::notes::sql_plan(&self.db, notes, seq)?;
+            then.extend(crate::search::sql::plan(&self.db, changes, seq)?);
+            self.append_then(events, then)
+        }
+
+        fn apply_notes(
+            &mut self,
+            notes: &crate::notes::NotesChange,
+            seq: u64,
+        ) -> Result<(), StorageError> {
+            let batch = crate::notes::sql_plan(&self.db, notes, Some(seq))?;
+            self.db.write(&batch)
+        }
+
+        fn replace_notes(&mut self, notes: &crate::notes::MemoryNotes) -> Result<(), StorageError> {
+            self.db.write(&crate::notes::sql_replace(notes))
+        }
+
+        fn notes(&self) -> crate::notes::NotesView<'_> {
+            crate::notes::NotesView::Sql(Box::new(&self.db))
+        }
+
+        fn keeps_notes(&self) -> bool {
+            true
+        }
+
+        fn search(
+            &self,
+            query: &str,
+            limit: usize,
+            after: Option<&crate::search::SearchCursor>,
+        ) -> Result<crate::search::SearchPage, StorageError> {
+            crate::search::sql::search(&self.db, query, limit, after)
+        }
+
+        fn unindexed(&self, limit: usize) -> Result<Vec<(String, crate::ids::Hash)>, StorageError> {
+            crate::search::sql::unindexed(&self.db, limit)
+        }
+
+        fn is_indexed(&self, path: &str, hash: crate::ids::Hash) -> Result<bool, StorageError> {
+            crate::search::sql::is_indexed(&self.db, path, hash)
+        }
+
+        fn search_seq(&self) -> Result<u64, StorageError> {
+            Ok(crate::search::sql::stats(&self.db)?.seq)
+        }
+
+        fn reset_search(
+            &mut self,
+            notes: &[(String, crate::ids::Hash)],
+            seq: u64,
+        ) -> Result<(), StorageError> {
+            self.db.write(&crate::search::sql::reset(notes, seq))
+        }
+
+        fn maintain_search(
+            &mut self,
+            max_notes: usize,
+        ) -> Result<crate::search::sql::MaintainReport, StorageError> {
+            let (batch, report) = crate::search::sql::maintain(&self.db, max_notes)?;
+            self.db.write(&batch)?;
+            Ok(report)
+        }
+
+        fn search_work(&self) -> Result<crate::search::sql::SearchWork, StorageError> {
+            crate::search::sql::work(&self.db)
+        }
+
+        fn notes_with_fragment(
+            &self,
+            fragment: &str,
+            max: usize,
+        ) -> Result<Option<std::collections::BTreeSet<String>>, StorageError> {
+            crate::search::sql::notes_with_fragment(&self.db, fragment, max)
+        }
+
+        fn always_candidates(
+            &self,
+            max: usize,
+        ) -> Result<Option<std::collections::BTreeSet<String>>, StorageError> {
+            crate::search::sql::always_candidates(&self.db, max)
+        }
+    }
+
+    impl SqlRead for &NativeDb {
+        fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StorageError> {
+            (**self).query(sql, params)
         }
     }
 }

@@ -9,22 +9,23 @@ use thiserror::Error;
 
 use crate::envelope::{ChainHead, Envelope};
 use crate::event::{Event, NoteContent};
-use crate::files::{FileEntry, FileIndex};
-use crate::history::{Change, Content, History, Version};
+use crate::files::FileEntry;
+use crate::files::sql::FileChange;
+use crate::history::{Change, Content, Version};
 use crate::ids::{Hash, SessionId, Timestamp};
+use crate::notes::{MemoryNotes, NotesChange, NotesLookup};
 use crate::path::NotePath;
 use crate::receipts::{Receipt, Receipts};
 use crate::search::sql::SearchChange;
 use crate::sessions::{Session, SessionTable};
 
-/// Everything derived from the log that the engine keeps in memory. The full-text search
-/// index is kept by the storage instead (see [`crate::storage`]); [`search_change`] says what
-/// an event changes there.
+/// What the engine keeps in memory of the state derived from the log: the head, sessions,
+/// the idempotency window. The notes (file index and history) and the full-text search index
+/// are kept by the storage instead (see [`crate::storage`]): [`State::apply`] returns the
+/// [`NotesChange`] an event makes, and [`search_change`] says what it changes in the index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct State {
     pub(crate) head: ChainHead,
-    pub(crate) files: FileIndex,
-    pub(crate) history: History,
     pub(crate) sessions: SessionTable,
     pub(crate) receipts: Receipts,
     /// The end of the last archived segment (seq 0: none archived).
@@ -89,8 +90,6 @@ impl State {
     pub fn new(receipts: usize) -> State {
         State {
             head: ChainHead::default(),
-            files: FileIndex::default(),
-            history: History::default(),
             sessions: SessionTable::default(),
             receipts: Receipts::new(receipts),
             archived: ChainHead::default(),
@@ -103,16 +102,6 @@ impl State {
         self.head
     }
 
-    /// The current notes.
-    pub fn files(&self) -> &FileIndex {
-        &self.files
-    }
-
-    /// Every version of every note.
-    pub fn history(&self) -> &History {
-        &self.history
-    }
-
     /// The open sessions.
     pub fn sessions(&self) -> &SessionTable {
         &self.sessions
@@ -123,8 +112,51 @@ impl State {
         self.archived
     }
 
-    /// Checks that `envelope` fits this state, changing nothing.
-    pub fn check(&self, envelope: &Envelope) -> Result<(), ApplyError> {
+    /// Checks that `envelope` fits this state and `notes`, changing nothing.
+    pub fn check(&self, envelope: &Envelope, notes: &dyn NotesLookup) -> Result<(), ApplyError> {
+        self.check_state(envelope)?;
+        match &envelope.event {
+            Event::NoteWritten(c) => check_next_version(notes, &c.path, c.version)?,
+            Event::NoteEdited(c) => {
+                check_exists(notes, &c.path)?;
+                check_next_version(notes, &c.path, c.version)?;
+            }
+            Event::NoteReverted(r) => {
+                let source = notes
+                    .version(r.path.as_str(), r.source_version)
+                    .and_then(|v| v.content);
+                if source.is_none_or(|c| c.hash != r.hash || c.size != r.size) {
+                    return Err(ApplyError::NoContent {
+                        path: r.path.clone(),
+                        version: r.source_version,
+                    });
+                }
+                check_next_version(notes, &r.path, r.version)?;
+            }
+            Event::NoteDeleted(d) => {
+                check_exists(notes, &d.path)?;
+                check_next_version(notes, &d.path, d.version)?;
+            }
+            Event::NoteMoved(m) => {
+                check_exists(notes, &m.from)?;
+                if m.from == m.to || notes.file(m.to.as_str()).is_some() {
+                    return Err(ApplyError::NoteExists(m.to.clone()));
+                }
+                check_next_version(notes, &m.from, m.from_version)?;
+                check_next_version(notes, &m.to, m.to_version)?;
+            }
+            Event::SessionOpened(_)
+            | Event::SessionTouched(_)
+            | Event::SessionClosed(_)
+            | Event::SessionExpired(_)
+            | Event::SegmentArchived(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The checks of [`State::check`] that do not involve the notes: the seq, sessions and
+    /// the archived prefix (for replaying an event the notes already reflect).
+    pub(crate) fn check_state(&self, envelope: &Envelope) -> Result<(), ApplyError> {
         let seq = envelope.seq;
         if seq != self.head.seq + 1 {
             return Err(ApplyError::OutOfOrder {
@@ -144,36 +176,6 @@ impl State {
                     return session_error(&s.session);
                 }
             }
-            Event::NoteWritten(c) => self.check_next_version(&c.path, c.version)?,
-            Event::NoteEdited(c) => {
-                self.check_exists(&c.path)?;
-                self.check_next_version(&c.path, c.version)?;
-            }
-            Event::NoteReverted(r) => {
-                let source = self
-                    .history
-                    .version(r.path.as_str(), r.source_version)
-                    .and_then(|v| v.content.as_ref());
-                if source.is_none_or(|c| c.hash != r.hash || c.size != r.size) {
-                    return Err(ApplyError::NoContent {
-                        path: r.path.clone(),
-                        version: r.source_version,
-                    });
-                }
-                self.check_next_version(&r.path, r.version)?;
-            }
-            Event::NoteDeleted(d) => {
-                self.check_exists(&d.path)?;
-                self.check_next_version(&d.path, d.version)?;
-            }
-            Event::NoteMoved(m) => {
-                self.check_exists(&m.from)?;
-                if m.from == m.to || self.files.get(m.to.as_str()).is_some() {
-                    return Err(ApplyError::NoteExists(m.to.clone()));
-                }
-                self.check_next_version(&m.from, m.from_version)?;
-                self.check_next_version(&m.to, m.to_version)?;
-            }
             Event::SegmentArchived(s) => {
                 if s.first_seq != self.archived.seq + 1
                     || s.last_seq < s.first_seq
@@ -186,21 +188,45 @@ impl State {
                     });
                 }
             }
+            Event::NoteWritten(_)
+            | Event::NoteEdited(_)
+            | Event::NoteReverted(_)
+            | Event::NoteDeleted(_)
+            | Event::NoteMoved(_) => {}
         }
         Ok(())
     }
 
     /// Applies one event whose chain hash is `hash`: [`State::check`], then the change.
-    pub fn apply(&mut self, envelope: &Envelope, hash: Hash) -> Result<(), ApplyError> {
-        self.check(envelope)?;
-        self.commit(envelope, hash);
-        Ok(())
+    /// Returns what it changes in the notes, for the caller to apply to them.
+    pub fn apply(
+        &mut self,
+        envelope: &Envelope,
+        hash: Hash,
+        notes: &dyn NotesLookup,
+    ) -> Result<NotesChange, ApplyError> {
+        self.check(envelope, notes)?;
+        Ok(self.commit(envelope, hash, notes))
     }
 
-    /// The change of [`State::apply`] for an envelope that [`State::check`] accepted. Every
-    /// condition was checked there, so nothing here can fail: the store calls `check`, writes
-    /// the event to storage, then `commit`s, without checking twice.
-    pub(crate) fn commit(&mut self, envelope: &Envelope, hash: Hash) {
+    /// The change of [`State::apply`] for an envelope that [`State::check`] accepted against
+    /// the same `notes`. Every condition was checked there, so nothing here can fail: the
+    /// store calls `check`, writes the event and its notes change to storage, then `commit`s
+    /// (the change is [`notes_change`]).
+    pub(crate) fn commit(
+        &mut self,
+        envelope: &Envelope,
+        hash: Hash,
+        notes: &dyn NotesLookup,
+    ) -> NotesChange {
+        let change = notes_change(envelope, notes);
+        self.commit_unchecked(envelope, hash);
+        change
+    }
+
+    /// Advances everything but the notes by `envelope` (a checked one, or one the notes
+    /// already reflect): head, sessions, receipts, the archived prefix, the time.
+    pub(crate) fn commit_unchecked(&mut self, envelope: &Envelope, hash: Hash) {
         let seq = envelope.seq;
         let time = envelope.time;
         let receipt = match &envelope.event {
@@ -225,51 +251,10 @@ impl State {
                 self.sessions.remove(&s.session);
                 Receipt::plain(seq)
             }
-            Event::NoteWritten(c) => self.put_content(seq, time, c, Change::Written),
-            Event::NoteEdited(c) => self.put_content(seq, time, c, Change::Edited),
-            Event::NoteReverted(r) => {
-                let content = NoteContent {
-                    path: r.path.clone(),
-                    version: r.version,
-                    hash: r.hash,
-                    size: r.size,
-                    media_type: r.media_type.clone(),
-                };
-                let change = Change::Reverted {
-                    source_version: r.source_version,
-                };
-                self.put_content(seq, time, &content, change)
-            }
-            Event::NoteDeleted(d) => {
-                self.files.remove(d.path.as_str());
-                self.push_version(&d.path, d.version, seq, time, Change::Deleted, None);
-                Receipt::note(seq, &d.path, d.version)
-            }
-            Event::NoteMoved(m) => {
-                if let Some(old) = self.files.remove(m.from.as_str()) {
-                    let content = Content {
-                        hash: old.hash,
-                        size: old.size,
-                        media_type: old.media_type.clone(),
-                    };
-                    let moved_to = Change::MovedTo { to: m.to.clone() };
-                    self.push_version(&m.from, m.from_version, seq, time, moved_to, None);
-                    let moved_from = Change::MovedFrom {
-                        from: m.from.clone(),
-                    };
-                    self.push_version(&m.to, m.to_version, seq, time, moved_from, Some(content));
-                    // The note comes into existence at its new path now.
-                    let entry = FileEntry {
-                        version: m.to_version,
-                        seq,
-                        created: time,
-                        modified: time,
-                        ..old
-                    };
-                    self.files.put(m.to.clone(), entry);
-                }
-                Receipt::note(seq, &m.to, m.to_version)
-            }
+            Event::NoteWritten(c) | Event::NoteEdited(c) => Receipt::note(seq, &c.path, c.version),
+            Event::NoteReverted(r) => Receipt::note(seq, &r.path, r.version),
+            Event::NoteDeleted(d) => Receipt::note(seq, &d.path, d.version),
+            Event::NoteMoved(m) => Receipt::note(seq, &m.to, m.to_version),
             Event::SegmentArchived(s) => {
                 self.archived = ChainHead {
                     seq: s.last_seq,
@@ -282,60 +267,55 @@ impl State {
         self.head = ChainHead { seq, hash };
         self.last_time = self.last_time.max(time);
     }
+}
 
-    fn check_exists(&self, path: &NotePath) -> Result<(), ApplyError> {
-        match self.files.get(path.as_str()) {
-            Some(_) => Ok(()),
-            None => Err(ApplyError::NoSuchNote(path.clone())),
-        }
+fn check_exists(notes: &dyn NotesLookup, path: &NotePath) -> Result<(), ApplyError> {
+    match notes.file(path.as_str()) {
+        Some(_) => Ok(()),
+        None => Err(ApplyError::NoSuchNote(path.clone())),
     }
+}
 
-    fn check_next_version(&self, path: &NotePath, version: u64) -> Result<(), ApplyError> {
-        let expected = self.history.last_version(path.as_str()) + 1;
-        if version == expected {
-            Ok(())
-        } else {
-            Err(ApplyError::WrongVersion {
-                path: path.clone(),
-                expected,
-                found: version,
-            })
-        }
+fn check_next_version(
+    notes: &dyn NotesLookup,
+    path: &NotePath,
+    version: u64,
+) -> Result<(), ApplyError> {
+    let expected = notes.last_version(path.as_str()) + 1;
+    if version == expected {
+        Ok(())
+    } else {
+        Err(ApplyError::WrongVersion {
+            path: path.clone(),
+            expected,
+            found: version,
+        })
     }
+}
 
-    fn push_version(
-        &mut self,
-        path: &NotePath,
-        version: u64,
-        seq: u64,
-        time: Timestamp,
-        change: Change,
-        content: Option<Content>,
-    ) {
-        let entry = Version {
-            version,
-            seq,
-            time,
-            change,
-            content,
-        };
-        self.history.push(path, entry);
-    }
-
-    fn put_content(
-        &mut self,
-        seq: u64,
-        time: Timestamp,
-        c: &NoteContent,
-        change: Change,
-    ) -> Receipt {
+/// What `envelope` (checked against `notes`) changes in the notes.
+pub fn notes_change(envelope: &Envelope, notes: &dyn NotesLookup) -> NotesChange {
+    let seq = envelope.seq;
+    let time = envelope.time;
+    let mut change = NotesChange::default();
+    let version = |version: u64, change: Change, content: Option<Content>| Version {
+        version,
+        seq,
+        time,
+        change,
+        content,
+    };
+    let put_content = |change: &mut NotesChange, c: &NoteContent, kind: Change| {
         let content = Content {
             hash: c.hash,
             size: c.size,
             media_type: c.media_type.clone(),
         };
-        self.push_version(&c.path, c.version, seq, time, change, Some(content));
-        self.files.put_with(&c.path, |existing| FileEntry {
+        change
+            .versions
+            .push((c.path.clone(), version(c.version, kind, Some(content))));
+        let existing = notes.file(c.path.as_str());
+        let entry = FileEntry {
             version: c.version,
             hash: c.hash,
             size: c.size,
@@ -343,9 +323,68 @@ impl State {
             created: existing.map_or(time, |e| e.created),
             modified: time,
             seq,
-        });
-        Receipt::note(seq, &c.path, c.version)
+        };
+        change.files.push(FileChange::Put(c.path.clone(), entry));
+    };
+    match &envelope.event {
+        Event::NoteWritten(c) => put_content(&mut change, c, Change::Written),
+        Event::NoteEdited(c) => put_content(&mut change, c, Change::Edited),
+        Event::NoteReverted(r) => {
+            let content = NoteContent {
+                path: r.path.clone(),
+                version: r.version,
+                hash: r.hash,
+                size: r.size,
+                media_type: r.media_type.clone(),
+            };
+            let kind = Change::Reverted {
+                source_version: r.source_version,
+            };
+            put_content(&mut change, &content, kind);
+        }
+        Event::NoteDeleted(d) => {
+            change.files.push(FileChange::Remove(d.path.clone()));
+            change
+                .versions
+                .push((d.path.clone(), version(d.version, Change::Deleted, None)));
+        }
+        Event::NoteMoved(m) => {
+            if let Some(old) = notes.file(m.from.as_str()) {
+                let content = Content {
+                    hash: old.hash,
+                    size: old.size,
+                    media_type: old.media_type.clone(),
+                };
+                change.files.push(FileChange::Remove(m.from.clone()));
+                let moved_to = Change::MovedTo { to: m.to.clone() };
+                change
+                    .versions
+                    .push((m.from.clone(), version(m.from_version, moved_to, None)));
+                let moved_from = Change::MovedFrom {
+                    from: m.from.clone(),
+                };
+                change.versions.push((
+                    m.to.clone(),
+                    version(m.to_version, moved_from, Some(content)),
+                ));
+                // The note comes into existence at its new path now.
+                let entry = FileEntry {
+                    version: m.to_version,
+                    seq,
+                    created: time,
+                    modified: time,
+                    ..old
+                };
+                change.files.push(FileChange::Put(m.to.clone(), entry));
+            }
+        }
+        Event::SessionOpened(_)
+        | Event::SessionTouched(_)
+        | Event::SessionClosed(_)
+        | Event::SessionExpired(_)
+        | Event::SegmentArchived(_) => {}
     }
+    change
 }
 
 /// What `envelope` changes in the search index: a content event indexes `text` when the
@@ -395,6 +434,54 @@ impl Receipt {
             seq,
             path: Some(path.clone()),
             version: Some(version),
+        }
+    }
+}
+
+/// A [`State`] and its notes in memory, advanced together: replaying a log outside a store
+/// (tools, tests, benches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// The state.
+    pub state: State,
+    /// The notes.
+    pub notes: MemoryNotes,
+}
+
+impl Replica {
+    /// The empty replica, with an idempotency window of `receipts` ids.
+    pub fn new(receipts: usize) -> Replica {
+        Replica {
+            state: State::new(receipts),
+            notes: MemoryNotes::default(),
+        }
+    }
+
+    /// The replica a full snapshot holds; `None` for a lean one (it has no notes).
+    pub fn from_snapshot(decoded: crate::snapshot::Decoded) -> Option<Replica> {
+        Some(Replica {
+            state: decoded.state,
+            notes: decoded.notes?,
+        })
+    }
+
+    /// Applies one event whose chain hash is `hash` ([`State::apply`]) to both.
+    pub fn apply(&mut self, envelope: &Envelope, hash: Hash) -> Result<(), ApplyError> {
+        let change = self.state.apply(envelope, hash, &self.notes)?;
+        self.notes.apply(&change, envelope.seq);
+        Ok(())
+    }
+
+    /// The full snapshot of it.
+    pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        let history = self
+            .notes
+            .history()
+            .iter()
+            .map(|(p, vs)| Ok::<_, std::convert::Infallible>((p.clone(), vs.to_vec())));
+        match crate::snapshot::encode_with(&self.state, history) {
+            Ok(snapshot) => snapshot,
+            Err(never) => match never {},
         }
     }
 }

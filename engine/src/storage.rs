@@ -17,6 +17,12 @@
 //!   [`Storage::always_candidates`] answer the substring questions grep narrows with
 //!   ([`crate::grep::narrow`]).
 //!
+//! - The notes (file index and history) live in the storage too, for the same reason:
+//!   [`Storage::append_indexed`] also applies the events' [`NotesChange`], and
+//!   [`Storage::notes`] reads them ([`crate::notes`]). A storage whose notes survive it being
+//!   opened again says so ([`Storage::keeps_notes`]): its local snapshots then leave the
+//!   notes out ([`crate::snapshot`], format 2).
+//!
 //! A failing call returns [`StorageError`]; the engine then leaves its in-memory state as it
 //! was before the operation, so a caller may retry.
 
@@ -26,6 +32,7 @@ use thiserror::Error;
 
 use crate::envelope::StoredEvent;
 use crate::ids::Hash;
+use crate::notes::{MemoryNotes, NotesChange, NotesView};
 use crate::search::memory::MemorySearch;
 use crate::search::sql::{MaintainReport, SearchChange, SearchWork};
 use crate::search::{SearchCursor, SearchPage};
@@ -70,13 +77,25 @@ pub trait Storage {
     /// Forgets every event with seq `<= through`.
     fn drop_through(&mut self, through: u64) -> Result<(), StorageError>;
 
-    /// [`Storage::append`] and the search index changes those events make, all or nothing;
-    /// the index then reflects the last event's seq (with no events, its seq stays).
+    /// [`Storage::append`], the notes change and the search index changes those events make,
+    /// all or nothing; the notes and the index then reflect the last event's seq (with no
+    /// events, their seqs stay).
     fn append_indexed(
         &mut self,
         events: &[StoredEvent],
+        notes: &NotesChange,
         changes: &[SearchChange],
     ) -> Result<(), StorageError>;
+    /// Applies `notes`, made by events up to `seq` that are already stored (replay), all or
+    /// nothing.
+    fn apply_notes(&mut self, notes: &NotesChange, seq: u64) -> Result<(), StorageError>;
+    /// Replaces the notes with `notes` (decoded from a snapshot), all or nothing.
+    fn replace_notes(&mut self, notes: &MemoryNotes) -> Result<(), StorageError>;
+    /// Reading the notes.
+    fn notes(&self) -> NotesView<'_>;
+    /// Whether the notes survive this storage being opened again (so a snapshot need not
+    /// carry them).
+    fn keeps_notes(&self) -> bool;
     /// Ranked full-text search (see [`crate::search`]).
     fn search(
         &self,
@@ -190,6 +209,7 @@ pub(crate) use memory_search_methods;
 pub struct MemoryStorage {
     events: VecDeque<StoredEvent>,
     snapshot: Option<StoredSnapshot>,
+    notes: MemoryNotes,
     search: MemorySearch,
     /// Mutating calls left before every call fails; `None` never fails.
     fail_countdown: Option<u64>,
@@ -285,6 +305,7 @@ impl Storage for MemoryStorage {
     fn append_indexed(
         &mut self,
         events: &[StoredEvent],
+        notes: &NotesChange,
         changes: &[SearchChange],
     ) -> Result<(), StorageError> {
         if !events.is_empty() {
@@ -292,8 +313,32 @@ impl Storage for MemoryStorage {
         } else {
             self.may_mutate()?;
         }
-        self.search.apply(changes, events.last().map(|e| e.seq));
+        let seq = events.last().map(|e| e.seq);
+        self.notes.apply(notes, seq.unwrap_or(0));
+        self.search.apply(changes, seq);
         Ok(())
+    }
+
+    fn apply_notes(&mut self, notes: &NotesChange, seq: u64) -> Result<(), StorageError> {
+        self.may_mutate()?;
+        self.notes.apply(notes, seq);
+        Ok(())
+    }
+
+    fn replace_notes(&mut self, notes: &MemoryNotes) -> Result<(), StorageError> {
+        self.may_mutate()?;
+        self.notes = notes.clone();
+        Ok(())
+    }
+
+    fn notes(&self) -> NotesView<'_> {
+        self.notes.view()
+    }
+
+    /// The notes live as long as this value: a store opened again on it (or on a clone)
+    /// finds them, as a Durable Object finds its tables.
+    fn keeps_notes(&self) -> bool {
+        true
     }
 
     memory_search_methods!(search);

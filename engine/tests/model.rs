@@ -69,7 +69,8 @@ fn storage_failed<E: std::fmt::Debug>(err: &E) -> bool {
 }
 
 fn check(store: &Store<MemoryStorage>, model: &Model) {
-    let files: Vec<(String, Hash, u64)> = store
+    let notes = store.notes().collect().unwrap();
+    let files: Vec<(String, Hash, u64)> = notes
         .files()
         .iter()
         .map(|(p, e)| (p.to_string(), e.hash, e.version))
@@ -81,7 +82,12 @@ fn check(store: &Store<MemoryStorage>, model: &Model) {
         .collect();
     assert_eq!(files, expected);
     let total: u64 = model.notes.values().map(|(c, _)| c.len() as u64).sum();
-    assert_eq!(store.files().total_bytes(), total);
+    assert_eq!(notes.files().total_bytes(), total);
+    let stats = store.notes().stats().unwrap();
+    assert_eq!(
+        (stats.count, stats.total_bytes),
+        (model.notes.len() as u64, total)
+    );
 }
 
 proptest! {

@@ -88,6 +88,8 @@ struct Run {
     /// Every event ever stored, kept before compaction drops them.
     all_events: BTreeMap<u64, StoredEvent>,
     segments: Vec<Vec<u8>>,
+    /// The last full snapshot taken (what the archive gets).
+    full_snapshot: Option<engine::snapshot::Snapshot>,
 }
 
 impl Run {
@@ -166,7 +168,7 @@ impl Run {
                 self.store.on_deadline(Timestamp(self.now)).unwrap();
             }
             Op::Snapshot => {
-                self.store.take_snapshot().unwrap();
+                self.full_snapshot = Some(self.store.take_snapshot().unwrap());
             }
             Op::Compact => {
                 self.keep_events();
@@ -225,8 +227,14 @@ fn fill_index(store: &mut Store<MemoryStorage>, blobs: &BTreeMap<Hash, Vec<u8>>)
 fn assert_same(live: &mut Store<MemoryStorage>, other: &mut Store<MemoryStorage>, how: &str) {
     let (a, b) = (live.state(), other.state());
     assert_eq!(a.head(), b.head(), "{how}: head");
-    assert_eq!(a.files(), b.files(), "{how}: files");
-    assert_eq!(a.history(), b.history(), "{how}: history");
+    let (x, y) = (
+        live.notes().collect().unwrap(),
+        other.notes().collect().unwrap(),
+    );
+    assert_eq!(x.files(), y.files(), "{how}: files");
+    assert_eq!(x.history(), y.history(), "{how}: history");
+    assert_eq!(x.seq(), y.seq(), "{how}: the notes' seq");
+    assert_eq!(y.seq(), b.head().seq, "{how}: the notes reflect the head");
     assert_eq!(a.sessions(), b.sessions(), "{how}: sessions");
     assert_eq!(a.archived(), b.archived(), "{how}: archived");
     assert!(other.unindexed(1).unwrap().is_empty(), "{how}: unindexed");
@@ -262,6 +270,7 @@ proptest! {
             blobs: BTreeMap::new(),
             all_events: BTreeMap::new(),
             segments: Vec::new(),
+            full_snapshot: None,
         };
         for op in &ops {
             run.step(op);
@@ -275,6 +284,23 @@ proptest! {
         fill_index(&mut reopened, &run.blobs);
         assert_same(&mut run.store, &mut reopened, "snapshot + tail");
         prop_assert_eq!(run.store.next_deadline(), reopened.next_deadline());
+
+        // 1b. The last full snapshot (as archived) + the tail, into storage without notes:
+        // the notes come from the snapshot.
+        if let Some(full) = &run.full_snapshot {
+            let mut fresh = MemoryStorage::new();
+            fresh.put_snapshot(&engine::storage::StoredSnapshot {
+                seq: full.seq,
+                bytes: full.bytes.clone(),
+            }).unwrap();
+            let tail: Vec<StoredEvent> =
+                run.all_events.range(full.seq + 1..).map(|(_, e)| e.clone()).collect();
+            fresh.append(&tail).unwrap();
+            let (mut from_full, report) = Store::open(fresh, config()).unwrap();
+            prop_assert_eq!(report.snapshot_seq, full.seq);
+            fill_index(&mut from_full, &run.blobs);
+            assert_same(&mut run.store, &mut from_full, "full snapshot + tail");
+        }
 
         // 2. Every event from seq 1.
         let mut full = MemoryStorage::new();
@@ -297,8 +323,10 @@ proptest! {
                 run.all_events.range(..=prefix).map(|(_, e)| e.clone()).collect();
             partial.append(&upto).unwrap();
             let (expected, _) = Store::open(partial, config()).unwrap();
-            prop_assert_eq!(rebuilt.state().files(), expected.state().files());
-            prop_assert_eq!(rebuilt.state().history(), expected.state().history());
+            prop_assert_eq!(
+                rebuilt.notes().collect().unwrap(),
+                expected.notes().collect().unwrap()
+            );
         }
     }
 }

@@ -7,6 +7,16 @@ use engine::store::{
 };
 use engine::{Config, EventId, MemoryStorage, SessionId, Storage, Store, Timestamp};
 
+/// The store's notes, read into memory.
+fn notes<S: Storage>(s: &Store<S>) -> engine::notes::MemoryNotes {
+    s.notes().collect().expect("notes")
+}
+
+/// Every version of `path`.
+fn versions<S: Storage>(s: &Store<S>, path: &str) -> Vec<engine::history::Version> {
+    s.notes().versions(path, 0, usize::MAX).expect("versions")
+}
+
 fn open() -> Store<MemoryStorage> {
     Store::open(MemoryStorage::new(), Config::default())
         .unwrap()
@@ -43,12 +53,12 @@ fn write_read_back_and_version() {
     let mut s = open();
     assert_eq!(write(&mut s, 1, "a.md", "one"), 1);
     assert_eq!(write(&mut s, 2, "a.md", "two"), 2);
-    let entry = s.files().get("a.md").unwrap();
+    let entry = s.notes().file("a.md").unwrap().unwrap();
     assert_eq!((entry.version, entry.size), (2, 3));
     assert_eq!(entry.hash, engine::Hash::of(b"two"));
     assert_eq!(entry.created, Timestamp(1));
     assert_eq!(entry.modified, Timestamp(2));
-    assert_eq!(s.history().versions("a.md").len(), 2);
+    assert_eq!(versions(&s, "a.md").len(), 2);
     assert_eq!(s.head().seq, 2);
 }
 
@@ -112,7 +122,7 @@ fn expected_version_conflicts_are_typed() {
         }))
     ));
     assert_eq!(
-        s.files().get("a.md").unwrap().hash,
+        s.notes().file("a.md").unwrap().unwrap().hash,
         engine::Hash::of(b"three")
     );
 }
@@ -186,10 +196,13 @@ fn delete_move_and_revert_keep_history() {
     ));
     let moved = s.move_note(id(4), "a", "b", Some(2), Timestamp(4)).unwrap();
     assert_eq!(moved.version, Some(1));
-    assert!(s.files().get("a").is_none());
-    assert_eq!(s.files().get("b").unwrap().hash, engine::Hash::of(b"two"));
+    assert!(s.notes().file("a").unwrap().is_none());
     assert_eq!(
-        s.history().last_version("a"),
+        s.notes().file("b").unwrap().unwrap().hash,
+        engine::Hash::of(b"two")
+    );
+    assert_eq!(
+        s.notes().last_version("a").unwrap(),
         3,
         "the move is a deletion at the source"
     );
@@ -203,11 +216,14 @@ fn delete_move_and_revert_keep_history() {
         Err(MoveError::SamePath(_))
     ));
     s.delete(id(7), "b", None, Timestamp(7)).unwrap();
-    assert!(s.files().get("b").is_none());
+    assert!(s.notes().file("b").unwrap().is_none());
     // Revert the old path to its first content: it comes back as version 4.
     let reverted = s.revert(id(8), "a", 1, Some(0), Timestamp(8)).unwrap();
     assert_eq!(reverted.version, Some(4));
-    assert_eq!(s.files().get("a").unwrap().hash, engine::Hash::of(b"one"));
+    assert_eq!(
+        s.notes().file("a").unwrap().unwrap().hash,
+        engine::Hash::of(b"one")
+    );
     assert!(matches!(
         s.revert(id(9), "a", 3, None, Timestamp(9)),
         Err(RevertError::NoContent { version: 3, .. })
@@ -216,7 +232,14 @@ fn delete_move_and_revert_keep_history() {
         s.revert(id(9), "a", 99, None, Timestamp(9)),
         Err(RevertError::NoSuchVersion { version: 99, .. })
     ));
-    assert_eq!(s.history().at_time("a", Timestamp(1)).unwrap().version, 1);
+    assert_eq!(
+        s.notes()
+            .at_time("a", Timestamp(1))
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
 }
 
 #[test]
@@ -381,11 +404,11 @@ fn snapshot_archive_compact_and_reopen() {
     );
     assert_eq!(s.verify().unwrap().head, s.head());
     // Old versions stay readable after compaction.
-    assert_eq!(s.history().versions("n1").len(), 3);
-    let before = s.state().clone();
+    assert_eq!(versions(&s, "n1").len(), 3);
+    let before = notes(&s);
     let (s2, report) = Store::open(s.into_storage(), config.clone()).unwrap();
     assert_eq!((report.snapshot_seq, report.replayed), (7, 3));
-    assert_eq!(s2.files(), before.files());
+    assert_eq!(notes(&s2), before);
     assert!(matches!(
         s2.events_after(2, 10),
         Err(engine::store::EventsError::Compacted { oldest: 8 })
@@ -394,7 +417,7 @@ fn snapshot_archive_compact_and_reopen() {
     // A store rebuilt from the archive alone (no snapshot) has the same notes.
     let bytes: Vec<&[u8]> = segments.iter().rev().map(|s| s.bytes.as_slice()).collect();
     let (rebuilt, _) = Store::rebuild(MemoryStorage::new(), None, &bytes, config.clone()).unwrap();
-    assert_eq!(rebuilt.files(), s2.files());
+    assert_eq!(notes(&rebuilt).files(), notes(&s2).files());
     // ... and from the snapshot plus the segments.
     let (rebuilt, _) = Store::rebuild(
         MemoryStorage::new(),
@@ -466,7 +489,7 @@ fn raw_appends_check_the_expected_seq_and_the_state() {
         .append(id(2), Timestamp(2), Some(1), delete, None)
         .unwrap();
     assert_eq!((applied.seq, applied.version), (2, Some(2)));
-    assert!(s.files().is_empty());
+    assert!(s.notes().stats().unwrap().count == 0);
 }
 
 #[test]

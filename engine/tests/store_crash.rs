@@ -16,6 +16,9 @@ type Files = BTreeMap<String, (Hash, u64)>;
 
 fn files<S: engine::Storage>(store: &Store<S>) -> Files {
     store
+        .notes()
+        .collect()
+        .expect("notes")
         .files()
         .iter()
         .map(|(p, e)| (p.to_string(), (e.hash, e.version)))
@@ -31,7 +34,10 @@ fn workload(store: &mut Store<FileStorage<&mut SimDisk>>) -> (Vec<Files>, bool) 
         let id = EventId::derive(&n.to_be_bytes());
         let path = format!("notes/{}.md", n % 5);
         let ok = match n % 8 {
-            3 => store.delete(id, &path, None, now).is_ok() || store.files().get(&path).is_none(),
+            3 => {
+                store.delete(id, &path, None, now).is_ok()
+                    || store.notes().file(&path).is_ok_and(|e| e.is_none())
+            }
             5 => store.take_snapshot().is_ok(),
             7 => {
                 let mut ok = true;

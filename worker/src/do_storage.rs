@@ -22,11 +22,13 @@
 //! enforced here: an event row over [`MAX_ROW_BYTES`] is refused before anything is written,
 //! and snapshot chunks stay well below it.
 //!
-//! # The search index
-//! The engine's search index lives here too, in the tables of [`engine::search::sql`] (created
-//! with the log's): [`Storage::append_indexed`] plans the index changes (reading what they
-//! need) and runs them in the same transaction as the event rows, so the index always
-//! describes the log.
+//! # The notes and the search index
+//! The engine's notes (file index and history, [`engine::notes`]) and its search index live
+//! here too, in the tables of [`engine::files::sql`], [`engine::history::sql`] and
+//! [`engine::search::sql`] (created with the log's): [`Storage::append_indexed`] plans their
+//! changes (reading what they need) and runs them in the same transaction as the event rows,
+//! so they always describe the log. The notes survive the object (they are its tables), so
+//! its local snapshot leaves them out ([`Storage::keeps_notes`]; snapshot format 2).
 //!
 //! Durability: a Durable Object does not let a response out before the writes made while
 //! producing it are confirmed (output gates), so a committed transaction is durable by the
@@ -37,6 +39,7 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use engine::envelope::StoredEvent;
+use engine::notes::{self, MemoryNotes, NotesChange, NotesView};
 use engine::search::sql::{self as search_sql, MaintainReport, SearchChange, SearchWork};
 use engine::search::{SearchCursor, SearchPage};
 use engine::sql::{SqlRead, Statement, Value};
@@ -74,7 +77,12 @@ impl DoStorage {
     /// Opens the storage of `storage`, creating its tables when missing.
     pub(crate) fn open(storage: &worker::Storage) -> Result<DoStorage, StorageError> {
         let sql = storage.sql();
-        for statement in SCHEMA.iter().chain(search_sql::SCHEMA.iter()) {
+        let tables = SCHEMA
+            .iter()
+            .copied()
+            .chain(notes::sql_schema())
+            .chain(search_sql::SCHEMA.iter().copied());
+        for statement in tables {
             sql.exec(statement, None).map_err(js_error)?;
         }
         let raw: &JsValue = storage.as_raw().as_ref();
@@ -234,10 +242,30 @@ impl Storage for DoStorage {
     fn append_indexed(
         &mut self,
         events: &[StoredEvent],
+        notes: &NotesChange,
         changes: &[SearchChange],
     ) -> Result<(), StorageError> {
-        let statements = search_sql::plan(&self.reader(), changes, events.last().map(|e| e.seq))?;
+        let seq = events.last().map(|e| e.seq);
+        let mut statements = notes::sql_plan(&self.reader(), notes, seq)?;
+        statements.extend(search_sql::plan(&self.reader(), changes, seq)?);
         self.append_then(events, statements)
+    }
+
+    fn apply_notes(&mut self, notes: &NotesChange, seq: u64) -> Result<(), StorageError> {
+        let statements = notes::sql_plan(&self.reader(), notes, Some(seq))?;
+        self.append_then(&[], statements)
+    }
+
+    fn replace_notes(&mut self, notes: &MemoryNotes) -> Result<(), StorageError> {
+        self.append_then(&[], notes::sql_replace(notes))
+    }
+
+    fn notes(&self) -> NotesView<'_> {
+        NotesView::Sql(Box::new(self.reader()))
+    }
+
+    fn keeps_notes(&self) -> bool {
+        true
     }
 
     fn search(
@@ -469,7 +497,7 @@ pub(crate) fn self_test(storage: &worker::Storage) -> Result<SelfTestReport, Sto
         hash: Hash::of(word.as_bytes()),
         text: word.clone(),
     };
-    store.append_indexed(&[event(next + 2, 10)], &[change])?;
+    store.append_indexed(&[event(next + 2, 10)], &NotesChange::default(), &[change])?;
     let indexed = store.search(&word, 10, None)?.hits.len() == 1;
     let failing = vec![Statement::new(
         "INSERT INTO no_such_table VALUES (1)",

@@ -64,10 +64,10 @@ fn changed_since(
         let mut more = 0;
         let mut before = None;
         loop {
-            let page = store.files().recent(before, MAX_PAGE);
+            let page = store.notes().recent(before, MAX_PAGE)?;
             for (path, entry) in &page {
                 if entry.modified < since {
-                    return (changed, more);
+                    return Ok((changed, more));
                 }
                 if changed.len() < REVIEW_MAX_LISTED {
                     changed.push(ChangedNote {
@@ -80,8 +80,8 @@ fn changed_since(
             }
             match page.last() {
                 Some((_, last)) if page.len() == MAX_PAGE => before = Some(last.seq),
-                _ => return (changed, more),
+                _ => return Ok((changed, more)),
             }
         }
-    })
+    })?
 }

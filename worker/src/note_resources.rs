@@ -14,7 +14,7 @@ use crate::do_storage::DoStorage;
 use crate::mcp::jsonrpc::ErrorObject;
 use crate::mcp::resources::{self, ListCursor, NoteSummary, NoteUri, PAGE_SIZE, ReadError};
 use crate::mcp::version::ProtocolVersion;
-use crate::note_tools::{Notes, rfc3339, text};
+use crate::note_tools::{Notes, ToolFailure, rfc3339, text};
 
 /// `resources/list`: one page of notes in path order.
 pub(crate) fn list(
@@ -26,20 +26,21 @@ pub(crate) fn list(
     let (page, next) = notes
         .with(|store| {
             let page = store
-                .files()
-                .list(after.as_ref().map(|cursor| cursor.0.as_str()), PAGE_SIZE);
+                .notes()
+                .list(after.as_ref().map(|cursor| cursor.0.as_str()), PAGE_SIZE)?;
             let next = page
                 .next
                 .as_ref()
                 .and(page.items.last())
-                .map(|(path, _)| ListCursor((*path).clone()));
+                .map(|(path, _)| ListCursor(path.clone()));
             let items: Vec<NoteSummary> = page
                 .items
                 .iter()
                 .map(|(path, entry)| summary(path, entry))
                 .collect();
-            (items, next)
+            Ok::<_, ToolFailure>((items, next))
         })
+        .and_then(|listed| listed)
         .map_err(|failure| failure.into_protocol_error("resources/list"))?;
     Ok(resources::list_result(version, &page, next.as_ref()))
 }
@@ -53,6 +54,7 @@ pub(crate) async fn read(
     let (sent, uri) = resources::read_params(params).map_err(|err| err.to_error(version))?;
     let hash = notes
         .with(|store| locate(store, &uri))
+        .and_then(|located| located.map_err(ToolFailure::from))
         .map_err(|failure| failure.into_protocol_error("resources/read"))?
         .map_err(|detail| ReadError::NotFound { uri: sent, detail }.to_error(version))?;
     let bytes = notes
@@ -72,15 +74,18 @@ pub(crate) fn summary(path: &NotePath, entry: &FileEntry) -> NoteSummary {
 }
 
 /// The blob holding the text `uri` names, or why there is none.
-fn locate(store: &Store<DoStorage>, uri: &NoteUri) -> Result<Hash, String> {
+fn locate(
+    store: &Store<DoStorage>,
+    uri: &NoteUri,
+) -> Result<Result<Hash, String>, engine::StorageError> {
     let path = &uri.path;
-    match uri.version {
-        None => store
-            .files()
-            .get(path.as_str())
+    let notes = store.notes();
+    Ok(match uri.version {
+        None => notes
+            .file(path.as_str())?
             .map(|entry| entry.hash)
             .ok_or_else(|| format!("{path}: no such note")),
-        Some(version) => match store.history().version(path.as_str(), version) {
+        Some(version) => match notes.version(path.as_str(), version)? {
             None => Err(format!(
                 "{path} has no version {version}; the history tool lists its versions"
             )),
@@ -88,5 +93,5 @@ fn locate(store: &Store<DoStorage>, uri: &NoteUri) -> Result<Hash, String> {
                 format!("version {version} of {path} is a deletion or a move away; it has no text")
             }),
         },
-    }
+    })
 }

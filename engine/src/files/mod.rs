@@ -127,26 +127,6 @@ impl FileIndex {
         self.by_path.insert(path, entry);
     }
 
-    /// Sets the entry for `path` to `make(current entry)`, cloning the path only when it is
-    /// new (replay's hot path).
-    pub(crate) fn put_with(
-        &mut self,
-        path: &NotePath,
-        make: impl FnOnce(Option<&FileEntry>) -> FileEntry,
-    ) {
-        match self.by_path.get_mut(path.as_str()) {
-            Some(current) => {
-                let entry = make(Some(current));
-                let old = std::mem::replace(current, entry);
-                self.total_bytes = self.total_bytes.saturating_sub(old.size) + current.size;
-                if let Some(key) = self.by_seq.remove(&old.seq) {
-                    self.by_seq.insert(current.seq, key);
-                }
-            }
-            None => self.put(path.clone(), make(None)),
-        }
-    }
-
     /// Removes `path` and returns what it was.
     pub(crate) fn remove(&mut self, path: &str) -> Option<FileEntry> {
         let old = self.by_path.remove(path)?;

@@ -18,7 +18,7 @@ use super::{FileEntry, Keep, MAX_PAGE, NotesDigest, Page, scan_page};
 use crate::glob::{Glob, WorkBudget};
 use crate::ids::{Hash, Timestamp};
 use crate::path::NotePath;
-use crate::sql::{SqlRead, Statement, Value, malformed};
+use crate::sql::{MAX_PARAMS, SqlRead, Statement, Value, malformed};
 use crate::storage::StorageError;
 
 /// The tables, created if missing.
@@ -96,16 +96,7 @@ pub fn plan(db: &dyn SqlRead, changes: &[FileChange]) -> Result<Vec<Statement>, 
                 out.push(Statement::new(
                     "INSERT OR REPLACE INTO files (path, version, hash, size, media_type, \
                      created, modified, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    vec![
-                        Value::Text(path.to_string()),
-                        Value::int(entry.version),
-                        Value::Blob(entry.hash.0.to_vec()),
-                        Value::int(entry.size),
-                        Value::Text(entry.media_type.clone()),
-                        Value::int(entry.created.0),
-                        Value::int(entry.modified.0),
-                        Value::int(entry.seq),
-                    ],
+                    entry_params(path, entry).into(),
                 ));
             }
             FileChange::Remove(path) => {
@@ -122,6 +113,59 @@ pub fn plan(db: &dyn SqlRead, changes: &[FileChange]) -> Result<Vec<Statement>, 
         vec![Value::int(totals.count), Value::int(totals.total_bytes)],
     ));
     Ok(out)
+}
+
+/// The statements that insert `changes` (puts only; removes are skipped) into an empty
+/// table, several rows to a statement, and set the totals. For filling the tables in bulk.
+pub fn plan_fresh(changes: &[FileChange]) -> Vec<Statement> {
+    const COLUMNS_PER_ROW: usize = 8;
+    let rows: Vec<(&NotePath, &FileEntry)> = changes
+        .iter()
+        .filter_map(|c| match c {
+            FileChange::Put(p, e) => Some((p, e)),
+            FileChange::Remove(_) => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for chunk in rows.chunks(MAX_PARAMS / COLUMNS_PER_ROW) {
+        let mut sql = String::from(
+            "INSERT OR REPLACE INTO files (path, version, hash, size, media_type, created, \
+             modified, seq) VALUES ",
+        );
+        let mut params = Vec::with_capacity(chunk.len() * COLUMNS_PER_ROW);
+        for (i, (path, entry)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?)");
+            params.extend(entry_params(path, entry));
+        }
+        out.push(Statement {
+            sql: sql.into(),
+            params,
+        });
+    }
+    out.push(Statement::new(
+        "UPDATE files_meta SET count = ?, total_bytes = ? WHERE id = 1",
+        vec![
+            Value::int(rows.len() as u64),
+            Value::int(rows.iter().map(|(_, e)| e.size).sum()),
+        ],
+    ));
+    out
+}
+
+fn entry_params(path: &NotePath, entry: &FileEntry) -> [Value; 8] {
+    [
+        Value::Text(path.to_string()),
+        Value::int(entry.version),
+        Value::Blob(entry.hash.0.to_vec()),
+        Value::int(entry.size),
+        Value::Text(entry.media_type.clone()),
+        Value::int(entry.created.0),
+        Value::int(entry.modified.0),
+        Value::int(entry.seq),
+    ]
 }
 
 /// The current entry for `path`.
@@ -272,14 +316,19 @@ pub fn recent(
     before: Option<u64>,
     limit: usize,
 ) -> Result<Vec<(NotePath, FileEntry)>, StorageError> {
-    let limit = limit.clamp(1, MAX_PAGE) as u64;
-    let rows = db.query(
-        &format!("SELECT {COLUMNS} FROM files WHERE seq < ? ORDER BY seq DESC LIMIT ?"),
-        &[
-            Value::int(before.unwrap_or(i64::MAX as u64)),
-            Value::int(limit),
-        ],
-    )?;
+    let limit = Value::int(limit.clamp(1, MAX_PAGE) as u64);
+    // Every bound parameter stays below 2^53: a Durable Object's SQL API takes numbers as
+    // JavaScript numbers and refuses larger integers.
+    let rows = match before {
+        Some(before) => db.query(
+            &format!("SELECT {COLUMNS} FROM files WHERE seq < ? ORDER BY seq DESC LIMIT ?"),
+            &[Value::int(before), limit],
+        )?,
+        None => db.query(
+            &format!("SELECT {COLUMNS} FROM files ORDER BY seq DESC LIMIT ?"),
+            &[limit],
+        )?,
+    };
     rows.into_iter().map(entry_from_row).collect()
 }
 

@@ -153,17 +153,6 @@ impl History {
             }
         }
     }
-
-    /// Checks the invariant that versions of each path are 1..=n in order; used after decoding
-    /// a snapshot.
-    pub(crate) fn is_consistent(&self) -> bool {
-        self.paths.values().all(|versions| {
-            versions
-                .iter()
-                .enumerate()
-                .all(|(i, v)| v.version == i as u64 + 1)
-        })
-    }
 }
 
 #[cfg(test)]
@@ -194,7 +183,6 @@ mod tests {
         assert_eq!(h.at_time("a", Timestamp(25)).map(|v| v.version), Some(3));
         assert_eq!(h.at_time("a", Timestamp(99)).map(|v| v.version), Some(4));
         assert_eq!(h.last_version("missing"), 0);
-        assert!(h.is_consistent());
     }
 
     #[test]

@@ -33,6 +33,41 @@ const COLUMNS: &str =
 
 /// The statement that adds `version` to `path`'s history.
 pub fn push(path: &NotePath, version: &Version) -> Statement {
+    Statement::new(
+        "INSERT INTO history (path, version, seq, time, change, source_version, other_path, \
+         hash, size, media_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        row_params(path, version).into(),
+    )
+}
+
+/// The statements that add `versions`, several rows to a statement (for filling the table
+/// in bulk).
+pub fn push_many(versions: &[(&NotePath, &Version)]) -> Vec<Statement> {
+    const COLUMNS_PER_ROW: usize = 10;
+    versions
+        .chunks(MAX_PARAMS / COLUMNS_PER_ROW)
+        .map(|chunk| {
+            let mut sql = String::from(
+                "INSERT INTO history (path, version, seq, time, change, source_version, \
+                 other_path, hash, size, media_type) VALUES ",
+            );
+            let mut params = Vec::with_capacity(chunk.len() * COLUMNS_PER_ROW);
+            for (i, (path, version)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                params.extend(row_params(path, version));
+            }
+            Statement {
+                sql: sql.into(),
+                params,
+            }
+        })
+        .collect()
+}
+
+fn row_params(path: &NotePath, version: &Version) -> [Value; 10] {
     let (kind, source, other) = match &version.change {
         Change::Written => (0, Value::Null, Value::Null),
         Change::Edited => (1, Value::Null, Value::Null),
@@ -49,22 +84,18 @@ pub fn push(path: &NotePath, version: &Version) -> Statement {
         ),
         None => (Value::Null, Value::Null, Value::Null),
     };
-    Statement::new(
-        "INSERT INTO history (path, version, seq, time, change, source_version, other_path, \
-         hash, size, media_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        vec![
-            Value::Text(path.to_string()),
-            Value::int(version.version),
-            Value::int(version.seq),
-            Value::int(version.time.0),
-            Value::Integer(kind),
-            source,
-            other,
-            hash,
-            size,
-            media,
-        ],
-    )
+    [
+        Value::Text(path.to_string()),
+        Value::int(version.version),
+        Value::int(version.seq),
+        Value::int(version.time.0),
+        Value::Integer(kind),
+        source,
+        other,
+        hash,
+        size,
+        media,
+    ]
 }
 
 fn version_from_row(row: Vec<Value>) -> Result<Version, StorageError> {
@@ -146,10 +177,14 @@ pub fn versions(
         &[
             Value::Text(path.to_owned()),
             Value::int(after),
-            Value::int(limit as u64),
+            Value::int(limit.min(MAX_ROWS) as u64),
         ],
     )
 }
+
+/// The most rows one read asks for (a bound parameter must stay below 2^53 in a Durable
+/// Object).
+const MAX_ROWS: usize = 1 << 30;
 
 /// The last version number of `path`, or 0 if it never existed.
 pub fn last_version(db: &dyn SqlRead, path: &str) -> Result<u64, StorageError> {
@@ -191,6 +226,52 @@ pub fn at_time(
     .pop())
 }
 
+/// The last version of `path` made by an event up to `seq`.
+pub fn version_through(
+    db: &dyn SqlRead,
+    path: &str,
+    seq: u64,
+) -> Result<Option<Version>, StorageError> {
+    Ok(versions_where(
+        db,
+        "path = ? AND seq <= ? ORDER BY version DESC LIMIT 1",
+        &[Value::Text(path.to_owned()), Value::int(seq)],
+    )?
+    .pop())
+}
+
+/// Up to `limit` versions in (path, version) order after the one `after` names.
+pub fn rows(
+    db: &dyn SqlRead,
+    after: Option<(&str, u64)>,
+    limit: usize,
+) -> Result<Vec<(NotePath, Version)>, StorageError> {
+    let (path, version) = after.unwrap_or(("", 0));
+    let rows = db.query(
+        &format!(
+            "SELECT path, {COLUMNS} FROM history WHERE (path, version) > (?, ?) \
+             ORDER BY path, version LIMIT ?"
+        ),
+        &[
+            Value::Text(path.to_owned()),
+            Value::int(version),
+            Value::int(limit.min(MAX_ROWS) as u64),
+        ],
+    )?;
+    rows.into_iter()
+        .map(|mut row| {
+            if row.is_empty() {
+                return Err(malformed("history"));
+            }
+            let Value::Text(path) = row.remove(0) else {
+                return Err(malformed("history"));
+            };
+            let path = NotePath::new(path).map_err(|_| malformed("history"))?;
+            Ok((path, version_from_row(row)?))
+        })
+        .collect()
+}
+
 /// Which of `hashes` some version's content names.
 pub fn referenced(
     db: &dyn SqlRead,
@@ -216,6 +297,15 @@ pub fn referenced(
         }
     }
     Ok(found)
+}
+
+/// How many versions there are.
+pub fn count(db: &dyn SqlRead) -> Result<u64, StorageError> {
+    let rows = db.query("SELECT COUNT(*) FROM history", &[])?;
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_u64)
+        .ok_or_else(|| malformed("history"))
 }
 
 /// How many paths have a history.

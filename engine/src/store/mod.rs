@@ -18,6 +18,8 @@
 mod grep;
 mod notes;
 mod sessions;
+#[cfg(test)]
+mod sql_tests;
 mod upkeep;
 
 pub use grep::MAX_GREP_CANDIDATES;
@@ -35,16 +37,16 @@ use thiserror::Error;
 
 use crate::envelope::{ChainHead, DecodeError, Envelope, StoredEvent, chain_hash};
 use crate::event::Event;
-use crate::files::{FileEntry, FileIndex};
-use crate::history::History;
+use crate::files::FileEntry;
 use crate::ids::{EventId, Hash, Timestamp};
+use crate::notes::{NotesCache, NotesChange, NotesView};
 use crate::path::{Limits, NotePath};
 use crate::receipts::Receipt;
 use crate::search::sql::{MaintainReport, SearchChange, SearchWork};
 use crate::search::{SearchCursor, SearchPage};
 use crate::sessions::SessionTable;
 use crate::snapshot::{self, SnapshotError};
-use crate::state::{ApplyError, State, search_change};
+use crate::state::{ApplyError, State, notes_change, search_change};
 use crate::storage::{Storage, StorageError};
 
 /// How a store behaves. [`Config::default`] holds the product's defaults.
@@ -209,14 +211,29 @@ pub struct Store<S: Storage> {
 
 impl<S: Storage> Store<S> {
     /// Opens the store kept in `storage`: its snapshot, then every event after it.
-    pub fn open(storage: S, config: Config) -> Result<(Store<S>, OpenReport), OpenError> {
-        let (state, snapshot_seq) = match storage.snapshot()? {
-            Some(stored) => (
-                snapshot::decode(&stored.bytes, config.idempotency_window)?,
-                stored.seq,
-            ),
-            None => (State::new(config.idempotency_window), 0),
+    ///
+    /// The notes come from the storage when it has them up to the snapshot's seq or later
+    /// (events it already reflects are replayed into the state only); otherwise from the
+    /// snapshot, which must then carry them (format 1), and are put into the storage.
+    pub fn open(mut storage: S, config: Config) -> Result<(Store<S>, OpenReport), OpenError> {
+        let (state, snapshot_notes, snapshot_seq) = match storage.snapshot()? {
+            Some(stored) => {
+                let decoded = snapshot::decode(&stored.bytes, config.idempotency_window)?;
+                (decoded.state, decoded.notes, stored.seq)
+            }
+            None => (State::new(config.idempotency_window), None, 0),
         };
+        let mut notes_seq = storage.notes().seq()?;
+        if notes_seq < snapshot_seq {
+            let Some(notes) = snapshot_notes else {
+                return Err(OpenError::Snapshot(SnapshotError::Inconsistent(format!(
+                    "the snapshot at seq {snapshot_seq} leaves the notes to the storage, \
+                     which has them only up to seq {notes_seq}"
+                ))));
+            };
+            storage.replace_notes(&notes)?;
+            notes_seq = snapshot_seq;
+        }
         let mut store = Store {
             storage,
             state,
@@ -224,16 +241,17 @@ impl<S: Storage> Store<S> {
             snapshot_seq,
             unsnapshotted_since: None,
         };
-        let replayed = store.replay_tail()?;
+        let replayed = store.replay_tail(notes_seq)?;
+        let notes_seq = store.storage.notes().seq()?;
+        if notes_seq != store.state.head.seq {
+            return Err(OpenError::Snapshot(SnapshotError::Inconsistent(format!(
+                "the stored notes reflect seq {notes_seq} but the log ends at seq {}",
+                store.state.head.seq
+            ))));
+        }
         let search_reset = store.storage.search_seq()? != store.state.head.seq;
         if search_reset {
-            let notes: Vec<(String, Hash)> = store
-                .state
-                .files
-                .iter()
-                .map(|(p, e)| (p.to_string(), e.hash))
-                .collect();
-            store.storage.reset_search(&notes, store.state.head.seq)?;
+            store.reset_search()?;
         }
         let report = OpenReport {
             snapshot_seq,
@@ -244,7 +262,9 @@ impl<S: Storage> Store<S> {
         Ok((store, report))
     }
 
-    fn replay_tail(&mut self) -> Result<u64, OpenError> {
+    /// Replays the stored events after the state's head: into the state only up to
+    /// `notes_seq` (the storage's notes already reflect them), into both after it.
+    fn replay_tail(&mut self, notes_seq: u64) -> Result<u64, OpenError> {
         let mut replayed = 0;
         loop {
             let from = self.state.head.seq + 1;
@@ -252,18 +272,34 @@ impl<S: Storage> Store<S> {
             if batch.is_empty() {
                 return Ok(replayed);
             }
+            let mut cache = NotesCache::new();
+            let mut change = NotesChange::default();
             for stored in &batch {
                 let env = decode_next(&self.state.head, stored)?;
-                self.state
-                    .apply(&env, stored.hash)
-                    .map_err(|source| ReplayError::Apply {
-                        seq: stored.seq,
-                        source,
-                    })?;
+                let apply_error = |source| ReplayError::Apply {
+                    seq: stored.seq,
+                    source,
+                };
+                if env.seq <= notes_seq {
+                    self.state.check_state(&env).map_err(apply_error)?;
+                    self.state.commit_unchecked(&env, stored.hash);
+                } else {
+                    cache.prefetch(&self.storage.notes(), &env)?;
+                    let made = self
+                        .state
+                        .apply(&env, stored.hash, &cache)
+                        .map_err(apply_error)?;
+                    cache.apply(&made);
+                    change.extend(made);
+                }
                 if !matches!(env.event, Event::SegmentArchived(_)) {
                     self.unsnapshotted_since.get_or_insert(env.time);
                 }
                 replayed += 1;
+            }
+            let head = self.state.head.seq;
+            if head > notes_seq {
+                self.storage.apply_notes(&change, head)?;
             }
         }
     }
@@ -288,14 +324,9 @@ impl<S: Storage> Store<S> {
         self.state.head
     }
 
-    /// The current notes.
-    pub fn files(&self) -> &FileIndex {
-        &self.state.files
-    }
-
-    /// Every version of every note.
-    pub fn history(&self) -> &History {
-        &self.state.history
+    /// The notes (file index and history), as the storage keeps them.
+    pub fn notes(&self) -> NotesView<'_> {
+        self.storage.notes()
     }
 
     /// The open sessions.
@@ -330,15 +361,17 @@ impl<S: Storage> Store<S> {
     /// Up to `limit` current notes whose text the search index lacks (replayed without their
     /// bytes), with their entries.
     pub fn unindexed(&self, limit: usize) -> Result<Vec<(NotePath, FileEntry)>, StorageError> {
-        Ok(self
-            .storage
-            .unindexed(limit)?
-            .into_iter()
-            .filter_map(|(path, hash)| {
-                let (p, e) = self.state.files.get_key_value(&path)?;
-                (e.hash == hash).then(|| (p.clone(), e.clone()))
-            })
-            .collect())
+        let notes = self.storage.notes();
+        let mut out = Vec::new();
+        for (path, hash) in self.storage.unindexed(limit)? {
+            if let Some(entry) = notes.file(&path)?
+                && entry.hash == hash
+                && let Ok(path) = NotePath::new(path)
+            {
+                out.push((path, entry));
+            }
+        }
+        Ok(out)
     }
 
     /// Indexes the content of `path` if it is still the current content (`hash`) and the
@@ -350,7 +383,11 @@ impl<S: Storage> Store<S> {
         hash: Hash,
         content: &[u8],
     ) -> Result<bool, StorageError> {
-        let current = self.state.files.get(path).is_some_and(|e| e.hash == hash);
+        let current = self
+            .storage
+            .notes()
+            .file(path)?
+            .is_some_and(|e| e.hash == hash);
         if !current || self.storage.is_indexed(path, hash)? {
             return Ok(false);
         }
@@ -359,19 +396,26 @@ impl<S: Storage> Store<S> {
             hash,
             text: searchable_text(content).into_owned(),
         };
-        self.storage.append_indexed(&[], &[change])?;
+        self.storage
+            .append_indexed(&[], &NotesChange::default(), &[change])?;
         Ok(true)
     }
 
     /// Empties the storage's search index and queues every current note for its text (what
     /// opening does when the index does not reflect the log); returns how many were queued.
     pub fn reset_search(&mut self) -> Result<usize, StorageError> {
-        let notes: Vec<(String, Hash)> = self
-            .state
-            .files
-            .iter()
-            .map(|(p, e)| (p.to_string(), e.hash))
-            .collect();
+        let mut notes: Vec<(String, Hash)> = Vec::new();
+        let view = self.storage.notes();
+        let mut after: Option<String> = None;
+        loop {
+            let page = view.list(after.as_deref(), crate::files::MAX_PAGE)?;
+            notes.extend(page.items.into_iter().map(|(p, e)| (p.to_string(), e.hash)));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        drop(view);
         self.storage.reset_search(&notes, self.state.head.seq)?;
         Ok(notes.len())
     }
@@ -434,7 +478,10 @@ impl<S: Storage> Store<S> {
         }
         let time = now.max(self.state.last_time);
         let env = Envelope::new(head.seq + 1, id, time, event);
-        self.state.check(&env)?;
+        let mut cache = NotesCache::new();
+        cache.prefetch(&self.storage.notes(), &env)?;
+        self.state.check(&env, &cache)?;
+        let notes = notes_change(&env, &cache);
         let bytes = env.encode();
         let hash = chain_hash(&head.hash, &bytes);
         let stored = StoredEvent {
@@ -444,9 +491,9 @@ impl<S: Storage> Store<S> {
         };
         let change = search_change(&env, text);
         self.storage
-            .append_indexed(std::slice::from_ref(&stored), change.as_slice())?;
+            .append_indexed(std::slice::from_ref(&stored), &notes, change.as_slice())?;
         // Checked above, before storage saw it: committing cannot fail.
-        self.state.commit(&env, hash);
+        self.state.commit_unchecked(&env, hash);
         if !matches!(env.event, Event::SegmentArchived(_)) {
             // Archiving is upkeep: it must not make the next snapshot due, or every cycle
             // would schedule another.

@@ -12,7 +12,20 @@ use super::{AppendError, Applied, Store, searchable_text};
 use crate::event::{Event, NoteContent, NoteDeleted, NoteMoved, NoteReverted};
 use crate::ids::{EventId, Hash, Timestamp};
 use crate::path::{NotePath, PathError};
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
+
+/// A storage failure while checking a command is reported as a failed append (nothing was
+/// appended).
+macro_rules! storage_is_append_error {
+    ($($error:ident),*) => {$(
+        impl From<StorageError> for $error {
+            fn from(err: StorageError) -> $error {
+                $error::Append(AppendError::Storage(err))
+            }
+        }
+    )*};
+}
+storage_is_append_error!(WriteError, DeleteError, MoveError, RevertError);
 
 /// The longest media type accepted, in bytes.
 pub const MAX_MEDIA_TYPE_BYTES: usize = 127;
@@ -212,8 +225,13 @@ pub enum RevertError {
 
 impl<S: Storage> Store<S> {
     /// The current version of `path`, or 0 when it does not exist.
-    fn current_version(&self, path: &str) -> u64 {
-        self.state.files.get(path).map_or(0, |e| e.version)
+    fn current_version(&self, path: &str) -> Result<u64, StorageError> {
+        Ok(self.storage.notes().file(path)?.map_or(0, |e| e.version))
+    }
+
+    /// The last version `path` ever had (0: none).
+    fn last_version(&self, path: &str) -> Result<u64, StorageError> {
+        self.storage.notes().last_version(path)
     }
 
     /// Checks a write and hashes its content. Changes nothing.
@@ -242,18 +260,20 @@ impl<S: Storage> Store<S> {
                 max: limits.max_file_bytes,
             });
         }
-        let existing = self.state.files.get(path.as_str());
-        let actual = existing.map_or(0, |e| e.version);
+        let notes = self.storage.notes();
+        let existing = notes.file(path.as_str())?;
+        let actual = existing.as_ref().map_or(0, |e| e.version);
         check_expected(path, req.expected_version, actual)?;
         if req.edit && existing.is_none() {
             return Err(WriteError::NotFound(path.clone()));
         }
-        if existing.is_none() && self.state.files.len() as u64 >= limits.max_files {
+        let stats = notes.stats()?;
+        if existing.is_none() && stats.count >= limits.max_files {
             return Err(WriteError::QuotaFiles {
                 max: limits.max_files,
             });
         }
-        let total = self.state.files.total_bytes() - existing.map_or(0, |e| e.size) + size;
+        let total = stats.total_bytes - existing.map_or(0, |e| e.size) + size;
         if total > limits.max_total_bytes {
             return Err(WriteError::QuotaBytes {
                 total,
@@ -281,7 +301,7 @@ impl<S: Storage> Store<S> {
         self.check_write(&plan.path, plan.size, req)?;
         let content = NoteContent {
             path: plan.path.clone(),
-            version: self.state.history.last_version(req.path) + 1,
+            version: self.last_version(req.path)? + 1,
             hash: plan.hash,
             size: plan.size,
             media_type: req.media_type.to_owned(),
@@ -307,12 +327,12 @@ impl<S: Storage> Store<S> {
             return Ok(Applied::from_receipt(receipt, true));
         }
         let path = NotePath::existing(path)?;
-        let actual = self.current_version(path.as_str());
+        let actual = self.current_version(path.as_str())?;
         if actual == 0 {
             return Err(DeleteError::NotFound(path));
         }
         check_expected(&path, expected_version, actual)?;
-        let version = self.state.history.last_version(path.as_str()) + 1;
+        let version = self.last_version(path.as_str())? + 1;
         let event = Event::NoteDeleted(NoteDeleted { path, version });
         Ok(self.append(id, now, None, event, None)?)
     }
@@ -331,7 +351,7 @@ impl<S: Storage> Store<S> {
         }
         let from = NotePath::existing(from)?;
         let to = NotePath::new(to)?;
-        let actual = self.current_version(from.as_str());
+        let actual = self.current_version(from.as_str())?;
         if actual == 0 {
             return Err(MoveError::NotFound(from));
         }
@@ -339,12 +359,12 @@ impl<S: Storage> Store<S> {
         if from == to {
             return Err(MoveError::SamePath(to));
         }
-        if self.state.files.get(to.as_str()).is_some() {
+        if self.current_version(to.as_str())? != 0 {
             return Err(MoveError::DestinationExists(to));
         }
         let event = Event::NoteMoved(NoteMoved {
-            from_version: self.state.history.last_version(from.as_str()) + 1,
-            to_version: self.state.history.last_version(to.as_str()) + 1,
+            from_version: self.last_version(from.as_str())? + 1,
+            to_version: self.last_version(to.as_str())? + 1,
             from,
             to,
         });
@@ -365,23 +385,26 @@ impl<S: Storage> Store<S> {
             return Ok(Applied::from_receipt(receipt, true));
         }
         let path = NotePath::existing(path)?;
-        let Some(source) = self.state.history.version(path.as_str(), version) else {
+        let notes = self.storage.notes();
+        let Some(source) = notes.version(path.as_str(), version)? else {
             return Err(RevertError::NoSuchVersion { path, version });
         };
-        let Some(content) = source.content.clone() else {
+        let Some(content) = source.content else {
             return Err(RevertError::NoContent { path, version });
         };
-        let actual = self.current_version(path.as_str());
+        let existing = notes.file(path.as_str())?;
+        let actual = existing.as_ref().map_or(0, |e| e.version);
         check_expected(&path, expected_version, actual)?;
         let limits = &self.config.limits;
-        let existing = self.state.files.get(path.as_str());
-        let total = self.state.files.total_bytes() - existing.map_or(0, |e| e.size) + content.size;
-        let files_after = self.state.files.len() as u64 + u64::from(existing.is_none());
+        let stats = notes.stats()?;
+        let total = stats.total_bytes - existing.as_ref().map_or(0, |e| e.size) + content.size;
+        let files_after = stats.count + u64::from(existing.is_none());
+        drop(notes);
         if total > limits.max_total_bytes || files_after > limits.max_files {
             return Err(RevertError::Quota);
         }
         let event = Event::NoteReverted(NoteReverted {
-            version: self.state.history.last_version(path.as_str()) + 1,
+            version: self.last_version(path.as_str())? + 1,
             path,
             source_version: version,
             hash: content.hash,

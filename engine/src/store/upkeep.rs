@@ -187,11 +187,19 @@ impl<S: Storage> Store<S> {
     }
 
     /// Encodes the state as a snapshot and stores it locally; returns it for archiving.
+    ///
+    /// The one returned is always full (format 1: archives are what restores start from). The
+    /// one stored locally is lean (format 2) when the storage keeps the notes itself.
     pub fn take_snapshot(&mut self) -> Result<Snapshot, SnapshotTakeError> {
-        let snap = snapshot::encode(&self.state);
+        let snap = snapshot::encode(&self.state, &self.storage.notes())?;
+        let local = if self.storage.keeps_notes() {
+            snapshot::encode_lean(&self.state).bytes
+        } else {
+            snap.bytes.clone()
+        };
         self.storage.put_snapshot(&StoredSnapshot {
             seq: snap.seq,
-            bytes: snap.bytes.clone(),
+            bytes: local,
         })?;
         self.snapshot_seq = snap.seq;
         self.unsnapshotted_since = None;
@@ -374,7 +382,15 @@ impl<S: Storage> Store<S> {
             return Err(RebuildError::NotEmpty);
         }
         let start = match snapshot_bytes {
-            Some(bytes) => snapshot::decode(bytes, 1)?.head,
+            Some(bytes) => {
+                let decoded = snapshot::decode(bytes, 1)?;
+                if decoded.notes.is_none() {
+                    return Err(RebuildError::Snapshot(SnapshotError::Inconsistent(
+                        "a lean snapshot (format 2) cannot start a rebuild".into(),
+                    )));
+                }
+                decoded.state.head
+            }
             None => State::new(1).head,
         };
         let mut decoded = segments

@@ -142,7 +142,11 @@ pub(crate) fn write(
         }
     }
     // Every content any version up to the restored head names.
-    let mut needed: Vec<Hash> = store
+    let notes = store
+        .notes()
+        .collect()
+        .map_err(|e| Failure::Damaged(e.to_string()))?;
+    let mut needed: Vec<Hash> = notes
         .history()
         .iter()
         .flat_map(|(_, versions)| versions.iter().filter_map(|v| v.content.as_ref()))

@@ -165,7 +165,11 @@ pub(crate) fn write(
     };
     // Every path is checked before any note is written: a note that cannot be written as a
     // file inside DIR (one under .second-brain/) is a plain error (exit 1), not damage.
-    let files: Vec<(PathBuf, Hash, u64)> = store
+    let notes = store
+        .notes()
+        .collect()
+        .with_context(|| format!("reading the restored notes in {}", meta.display()))?;
+    let files: Vec<(PathBuf, Hash, u64)> = notes
         .files()
         .iter()
         .map(|(path, entry)| Ok((note_file(dir, path.as_str())?, entry.hash, entry.modified.0)))
@@ -190,7 +194,7 @@ pub(crate) fn write(
     }
 
     let mut contents = BTreeSet::new();
-    for (_, versions) in store.history().iter() {
+    for (_, versions) in notes.history().iter() {
         written.versions += versions.len() as u64;
         contents.extend(
             versions

@@ -69,9 +69,9 @@ async fn replace(
 ) -> Result<Option<u64>, ToolFailure> {
     let (version, hash, media_type) = notes.with(|store| {
         store
-            .files()
-            .get(path)
-            .map(|entry| (entry.version, entry.hash, entry.media_type.clone()))
+            .notes()
+            .file(path)?
+            .map(|entry| (entry.version, entry.hash, entry.media_type))
             .ok_or_else(|| ToolFailure::Refused(format!("{path}: no such note")))
     })??;
     let current = text(notes.blob(hash).await?);

@@ -17,12 +17,12 @@ pub(super) fn run(notes: &Notes<'_>, args: GlobArgs) -> ToolResult {
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
     let glob = Glob::new(&args.pattern).map_err(|err| ToolFailure::Refused(err.to_string()))?;
     notes.with(|store| {
-        let page = store.files().glob(
+        let page = store.notes().glob(
             &glob,
             args.cursor.as_deref(),
             limit,
             &mut WorkBudget::per_call(),
-        );
+        )?;
         let files: Vec<_> = page
             .items
             .iter()

@@ -63,16 +63,28 @@ pub(super) async fn run(notes: &Notes<'_>, args: GrepArgs) -> ToolResult {
     };
     let (candidates, mut next_cursor) = match &narrowed {
         Some(narrowed) => notes.with(|store| {
-            let files = store.files();
-            narrowed_batch(
+            let notes = store.notes();
+            // The first failed lookup ends the call (its notes read as absent meanwhile).
+            let failed = std::cell::RefCell::new(None);
+            let batch = narrowed_batch(
                 narrowed,
-                |path| files.get(path).map(|entry| (entry.hash, entry.size)),
+                |path| match notes.file(path) {
+                    Ok(entry) => entry.map(|entry| (entry.hash, entry.size)),
+                    Err(err) => {
+                        failed.borrow_mut().get_or_insert(err);
+                        None
+                    }
+                },
                 glob.as_ref(),
                 cursor.as_ref(),
                 bytes_left,
                 &mut WorkBudget::per_call(),
-            )
-        })?,
+            );
+            match failed.into_inner() {
+                Some(err) => Err(ToolFailure::from(err)),
+                None => Ok(batch),
+            }
+        })??,
         None => candidates(notes, glob.as_ref(), one_note, cursor.as_ref(), bytes_left)?,
     };
     let max_matches = usize::try_from(args.max_matches).unwrap_or(usize::MAX);
@@ -209,7 +221,7 @@ fn candidates(
 ) -> Result<Batch, ToolFailure> {
     let mut budget = WorkBudget::per_call();
     notes.with(|store| {
-        let files = store.files();
+        let files = store.notes();
         let mut out: Vec<Candidate> = Vec::new();
         let mut bytes = 0u64;
         if let Some(Cursor::Within { path: inside, line }) = cursor {
@@ -218,7 +230,7 @@ fn candidates(
                 (None, Some(one)) => one == inside,
                 (None, None) => true,
             };
-            if let Some(entry) = files.get(inside).filter(|_| wanted) {
+            if let Some(entry) = files.file(inside)?.filter(|_| wanted) {
                 bytes = entry.size;
                 out.push(Candidate {
                     path: inside.clone(),
@@ -230,21 +242,21 @@ fn candidates(
         let mut after = cursor.map(|cursor| cursor.after().to_owned());
         loop {
             let page = match (glob, path) {
-                (None, None) => files.list(after.as_deref(), MAX_PAGE),
+                (None, None) => files.list(after.as_deref(), MAX_PAGE)?,
                 (None, Some(path)) => {
                     // One note: nothing to page through (a cursor passes it by).
                     let one = files
-                        .get_key_value(path)
+                        .file(path)?
                         .filter(|_| after.as_deref().is_none_or(|after| path > after))
-                        .map(|(p, e)| Candidate {
-                            path: p.to_string(),
+                        .map(|e| Candidate {
+                            path: path.to_owned(),
                             hash: e.hash,
                             from_line: 1,
                         });
                     out.extend(one);
                     return Ok((out, None));
                 }
-                (Some(glob), _) => files.glob(glob, after.as_deref(), MAX_PAGE, &mut budget),
+                (Some(glob), _) => files.glob(glob, after.as_deref(), MAX_PAGE, &mut budget)?,
             };
             for (path, entry) in &page.items {
                 let full = out.len() >= MAX_NOTES || bytes.saturating_add(entry.size) > byte_budget;

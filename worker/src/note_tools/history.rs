@@ -20,35 +20,46 @@ pub(super) fn run(notes: &Notes<'_>, args: HistoryArgs) -> ToolResult {
     };
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
     notes.with(|store| {
-        let versions = store.history().versions(&args.path);
-        if versions.is_empty() {
+        let notes = store.notes();
+        let last = notes.last_version(&args.path)?;
+        if last == 0 {
             return Err(ToolFailure::Refused(format!(
                 "{}: no note has ever had this path",
                 args.path
             )));
         }
-        let (page, next) = page(versions, below, limit);
+        let (page, next) = page(last, below, limit, |after, count| {
+            notes.versions(&args.path, after, count)
+        })?;
         Ok(json!({
             "path": args.path,
-            "versions": page.iter().copied().map(version_entry).collect::<Vec<_>>(),
+            "versions": page.iter().map(version_entry).collect::<Vec<_>>(),
             "next_cursor": next,
         }))
     })?
 }
 
-/// Up to `limit` versions below `below` (all when `None`), newest first, and the cursor of
-/// the next page.
-fn page(versions: &[Version], below: Option<u64>, limit: usize) -> (Vec<&Version>, Option<String>) {
-    let mut older = versions
-        .iter()
-        .rev()
-        .filter(|v| below.is_none_or(|below| v.version < below));
-    let page: Vec<&Version> = older.by_ref().take(limit).collect();
-    let next = match (page.last(), older.next()) {
-        (Some(last), Some(_)) => Some(last.version.to_string()),
-        _ => None,
-    };
-    (page, next)
+/// Up to `limit` versions below `below` (all when `None`) of a path whose last version is
+/// `last`, newest first, and the cursor of the next page. Versions are numbered 1..=last
+/// without gaps, so the page is one range, read with `read(after, count)` (oldest first).
+fn page<E>(
+    last: u64,
+    below: Option<u64>,
+    limit: usize,
+    read: impl FnOnce(u64, usize) -> Result<Vec<Version>, E>,
+) -> Result<(Vec<Version>, Option<String>), E> {
+    let top = below.map_or(last, |below| below.saturating_sub(1).min(last));
+    let count = top.min(u64::try_from(limit).unwrap_or(u64::MAX));
+    if count == 0 {
+        return Ok((Vec::new(), None));
+    }
+    let after = top - count;
+    let mut versions = read(after, usize::try_from(count).unwrap_or(usize::MAX))?;
+    versions.reverse();
+    let next = (after > 0)
+        .then(|| versions.last().map(|v| v.version.to_string()))
+        .flatten();
+    Ok((versions, next))
 }
 
 fn version_entry(version: &Version) -> Value {
@@ -85,18 +96,36 @@ mod tests {
             .collect()
     }
 
+    fn page_of(all: &[Version], below: Option<u64>, limit: usize) -> (Vec<u64>, Option<String>) {
+        let last = all.last().map_or(0, |v| v.version);
+        let (page, next) = page(last, below, limit, |after, count| {
+            Ok::<_, ()>(
+                all.iter()
+                    .filter(|v| v.version > after)
+                    .take(count)
+                    .cloned()
+                    .collect(),
+            )
+        })
+        .unwrap();
+        (page.iter().map(|v| v.version).collect(), next)
+    }
+
     #[test]
     fn pages_walk_every_version_newest_first() {
         let all = versions(5);
-        let (first, next) = page(&all, None, 2);
-        assert_eq!(first.iter().map(|v| v.version).collect::<Vec<_>>(), [5, 4]);
+        let (first, next) = page_of(&all, None, 2);
+        assert_eq!(first, [5, 4]);
         assert_eq!(next.as_deref(), Some("4"));
-        let (second, next) = page(&all, Some(4), 2);
-        assert_eq!(second.iter().map(|v| v.version).collect::<Vec<_>>(), [3, 2]);
-        let (last, next_after) = page(&all, next.map(|n| n.parse().unwrap()), 2);
-        assert_eq!(last.iter().map(|v| v.version).collect::<Vec<_>>(), [1]);
+        let (second, next) = page_of(&all, Some(4), 2);
+        assert_eq!(second, [3, 2]);
+        let (last, next_after) = page_of(&all, next.map(|n| n.parse().unwrap()), 2);
+        assert_eq!(last, [1]);
         assert_eq!(next_after, None);
-        let (exact, none) = page(&all, None, 5);
+        let (exact, none) = page_of(&all, None, 5);
         assert_eq!((exact.len(), none), (5, None));
+        // A cursor past the end starts at the last version; one at 1 has nothing below.
+        assert_eq!(page_of(&all, Some(99), 1).0, [5]);
+        assert_eq!(page_of(&all, Some(1), 3), (vec![], None));
     }
 }

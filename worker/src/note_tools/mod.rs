@@ -114,6 +114,12 @@ pub(crate) enum ToolFailure {
 
 type ToolResult = Result<Value, ToolFailure>;
 
+impl From<engine::StorageError> for ToolFailure {
+    fn from(err: engine::StorageError) -> ToolFailure {
+        ToolFailure::Internal(err.to_string())
+    }
+}
+
 /// What a client sees when the server failed during a call.
 const INTERNAL_MESSAGE: &str = "The server failed to complete this call. Try again; if it keeps \
 failing, the problem is on the server's side.";

@@ -11,11 +11,11 @@ pub(super) async fn run(notes: &Notes<'_>, args: ReadArgs) -> ToolResult {
         .map_err(|err| ToolFailure::Refused(err.to_string()))?;
     let (version, hash) = notes.with(|store| match args.version {
         None => store
-            .files()
-            .get(path.as_str())
+            .notes()
+            .file(path.as_str())?
             .map(|entry| (entry.version, entry.hash))
             .ok_or_else(|| ToolFailure::Refused(format!("{path}: no such note"))),
-        Some(version) => match store.history().version(path.as_str(), version) {
+        Some(version) => match store.notes().version(path.as_str(), version)? {
             None => Err(ToolFailure::Refused(format!(
                 "{path} has no version {version}; `history` lists its versions"
             ))),

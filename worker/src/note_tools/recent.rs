@@ -15,7 +15,7 @@ pub(super) fn run(notes: &Notes<'_>, args: RecentArgs) -> ToolResult {
     let limit = usize::try_from(args.limit).unwrap_or(usize::MAX);
     notes.with(|store| {
         // One more than asked shows whether another page follows.
-        let mut page = store.files().recent(before, limit.saturating_add(1));
+        let mut page = store.notes().recent(before, limit.saturating_add(1))?;
         let more = page.len() > limit;
         page.truncate(limit);
         let next = page
@@ -24,10 +24,10 @@ pub(super) fn run(notes: &Notes<'_>, args: RecentArgs) -> ToolResult {
             .map(|(_, entry)| entry.seq.to_string());
         let files: Vec<_> = page
             .into_iter()
-            .map(|(path, entry)| file_entry(path.as_str(), entry))
+            .map(|(path, entry)| file_entry(path.as_str(), &entry))
             .collect();
-        json!({ "files": files, "next_cursor": next })
-    })
+        Ok(json!({ "files": files, "next_cursor": next }))
+    })?
 }
 
 /// A cursor this tool returned: a log position, in decimal.

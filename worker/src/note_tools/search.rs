@@ -91,14 +91,15 @@ pub(crate) async fn ranked(
     let (hits, next) = notes
         .with(|store| {
             let page = store.search(query, limit, after)?;
-            let hits: Vec<(NotePath, FileEntry, f32)> = page
-                .hits
-                .into_iter()
-                .filter_map(|hit| {
-                    let (path, entry) = store.files().get_key_value(&hit.path)?;
-                    Some((path.clone(), entry.clone(), hit.score))
-                })
-                .collect();
+            let notes = store.notes();
+            let mut hits: Vec<(NotePath, FileEntry, f32)> = Vec::with_capacity(page.hits.len());
+            for hit in page.hits {
+                if let Some(entry) = notes.file(&hit.path)?
+                    && let Ok(path) = NotePath::new(hit.path)
+                {
+                    hits.push((path, entry, hit.score));
+                }
+            }
             Ok::<_, engine::StorageError>((hits, page.next))
         })?
         .map_err(|err| ToolFailure::Internal(err.to_string()))?;

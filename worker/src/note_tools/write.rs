@@ -1,6 +1,6 @@
 //! `write`: create a note or replace its whole text.
 
-use engine::history::History;
+use engine::notes::NotesView;
 use engine::store::WriteRequest;
 use serde_json::json;
 
@@ -27,7 +27,7 @@ pub(super) async fn run(notes: &Notes<'_>, args: WriteArgs, ids: &EventIds) -> T
         }
     }
     .ok_or_else(|| ToolFailure::Internal("a write made no version".to_owned()))?;
-    let created = notes.with(|store| brought_into_being(store.history(), &args.path, version))?;
+    let created = notes.with(|store| brought_into_being(&store.notes(), &args.path, version))??;
     Ok(json!({
         "path": args.path,
         "version": version,
@@ -38,11 +38,16 @@ pub(super) async fn run(notes: &Notes<'_>, args: WriteArgs, ids: &EventIds) -> T
 
 /// Whether `version` of `path` made the note exist: the first version, or one after a
 /// deletion or a move away. Read from the history, so a retry answers as the first call did.
-fn brought_into_being(history: &History, path: &str, version: u64) -> bool {
-    version
-        .checked_sub(1)
-        .and_then(|before| history.version(path, before))
-        .is_none_or(|before| before.content.is_none())
+fn brought_into_being(
+    notes: &NotesView<'_>,
+    path: &str,
+    version: u64,
+) -> Result<bool, engine::StorageError> {
+    let before = match version.checked_sub(1) {
+        Some(before) => notes.version(path, before)?,
+        None => None,
+    };
+    Ok(before.is_none_or(|before| before.content.is_none()))
 }
 
 #[cfg(test)]
@@ -74,7 +79,7 @@ mod tests {
             .unwrap();
         write(&mut store, 4);
         let created: Vec<bool> = (1..=4)
-            .map(|v| brought_into_being(store.history(), "a.md", v))
+            .map(|v| brought_into_being(&store.notes(), "a.md", v).unwrap())
             .collect();
         // Version 3 is the deletion; 4 writes the note again.
         assert_eq!(created, [true, false, false, true]);

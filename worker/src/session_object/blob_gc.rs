@@ -106,7 +106,9 @@ impl UserObject {
         };
         let unconfirmed = self.unconfirmed(PASS_RECORDS)?;
         let asked: BTreeSet<Hash> = unconfirmed.iter().map(|r| r.hash).collect();
-        let named = self.with_open_store(|store| store.state().history().referenced(&asked))?;
+        let named = self
+            .with_open_store(|store| store.notes().referenced(&asked))?
+            .map_err(|e| e.to_string())?;
         let busy = self.blob_guards.borrow().busy();
         let pass = blob_gc::plan(&unconfirmed, &named, &busy, now_ms, self.blob_grace_ms());
         let sql = self.sql();

@@ -162,18 +162,16 @@ impl UserObject {
         let store = self
             .with_open_store(|store| {
                 let work = store.search_work().unwrap_or_default();
-                let versions: usize = store
-                    .history()
-                    .iter()
-                    .map(|(_, versions)| versions.len())
-                    .sum();
-                json!({
+                let notes = store.notes();
+                let stats = notes.stats()?;
+                Ok::<_, engine::StorageError>(json!({
                     "head_seq": store.head().seq,
                     "snapshot_seq": store.snapshot_seq(),
-                    "files": store.files().len(),
-                    "file_bytes": store.files().total_bytes(),
-                    "history_paths": store.history().paths(),
-                    "versions": versions,
+                    // The notes are the object's SQLite tables too: counted, not held.
+                    "files": stats.count,
+                    "file_bytes": stats.total_bytes,
+                    "history_paths": notes.history_paths()?,
+                    "versions": notes.version_count()?,
                     "sessions": store.sessions().len(),
                     "unindexed": work.waiting,
                     // The index is the object's SQLite tables: none of it is in memory.
@@ -181,9 +179,10 @@ impl UserObject {
                         "indexed": work.indexed,
                         "backlog": work.backlog,
                     },
-                })
+                }))
             })
-            .map_err(worker::Error::RustError)?;
+            .map_err(worker::Error::RustError)?
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
         reply::json(
             200,
             &json!({
@@ -208,8 +207,10 @@ impl UserObject {
             let content = scale_notes::text(grow.seed, i, grow.size);
             let hash = Hash::of(content.as_bytes());
             let held = self
-                .with_open_store(|store| store.files().get(&path).is_some_and(|e| e.hash == hash))
-                .map_err(worker::Error::RustError)?;
+                .with_open_store(|store| store.notes().file(&path))
+                .map_err(worker::Error::RustError)?
+                .map_err(|e| worker::Error::RustError(e.to_string()))?
+                .is_some_and(|e| e.hash == hash);
             if held {
                 unchanged += 1;
                 continue;
@@ -240,7 +241,10 @@ impl UserObject {
         }
         let elapsed_ms = worker::Date::now().as_millis().saturating_sub(started);
         let (head, files) = self
-            .with_open_store(|store| (store.head().seq, store.files().len()))
+            .with_open_store(|store| {
+                let count = store.notes().stats().map(|s| s.count).unwrap_or_default();
+                (store.head().seq, count)
+            })
             .map_err(worker::Error::RustError)?;
         self.reschedule().await;
         worker::console_log!(

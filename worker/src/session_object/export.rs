@@ -355,7 +355,8 @@ impl UserObject {
             contents,
         } = self
             .with_open_store(|store| FromStore::of(store))
-            .map_err(ExportError::Store)?;
+            .map_err(ExportError::Store)?
+            .map_err(|e| ExportError::Store(e.to_string()))?;
         report.head_seq = head.seq;
         let build = concat!("second-brain-worker ", env!("CARGO_PKG_VERSION"));
         let inputs = ExportInputs {

@@ -138,9 +138,13 @@ impl UserObject {
                     let replay = if subscribed.is_empty() {
                         Vec::new()
                     } else {
-                        log_changes(store, after, through, Some(&subscribed)).unwrap_or_else(|| {
-                            replay_from_history(store.history(), after, through, &subscribed)
-                        })
+                        match log_changes(store, after, through, Some(&subscribed)) {
+                            Some(changes) => changes,
+                            None => {
+                                replay_from_history(&store.notes(), after, through, &subscribed)
+                                    .map_err(|e| worker::Error::RustError(e.to_string()))?
+                            }
+                        }
                     };
                     Some((after, replay))
                 }
@@ -227,7 +231,10 @@ impl UserObject {
                     let Ok(subscribed) = self.subscribed(&session) else {
                         continue;
                     };
-                    let changes = replay_from_history(store.history(), after, head, &subscribed);
+                    let Ok(changes) = replay_from_history(&store.notes(), after, head, &subscribed)
+                    else {
+                        continue;
+                    };
                     let mut streams = self.get_streams.borrow_mut();
                     for change in changes {
                         streams.push(&session, change);

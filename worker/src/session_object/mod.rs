@@ -396,7 +396,7 @@ impl UserObject {
                 "snapshot_seq": report.snapshot_seq,
                 "replayed": report.replayed,
                 "head_seq": report.head.seq,
-                "files": store.files().len(),
+                "files": store.notes().stats().map(|s| s.count).unwrap_or_default(),
                 "duration_ms": duration_ms,
                 "wasm_memory_bytes": wasm_memory_bytes(),
             })

@@ -101,7 +101,10 @@ impl UserObject {
         self.ensure_schema()?;
         self.bind_user(user)?;
         let outcome = self.ensure_store().await;
-        let head = self.with_open_store(|store| (store.head().seq, store.files().len()));
+        let head = self.with_open_store(|store| {
+            let count = store.notes().stats().map(|s| s.count).unwrap_or_default();
+            (store.head().seq, count)
+        });
         self.reschedule().await;
         match (outcome, head) {
             (Ok(()), Ok((head_seq, notes))) => {

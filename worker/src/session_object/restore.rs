@@ -129,7 +129,7 @@ impl UserObject {
             "replayed": rebuilt.open.replayed,
             "segments_adopted": rebuilt.adopted,
             "head_seq": store.head().seq,
-            "notes": store.files().len(),
+            "notes": store.notes().stats().map(|s| s.count).unwrap_or_default(),
             "duration_ms": worker::Date::now().as_millis().saturating_sub(started),
         }));
         let mut slot = self

@@ -21,7 +21,8 @@ use std::collections::BTreeSet;
 
 use engine::envelope::Envelope;
 use engine::event::Event;
-use engine::history::{Change, History};
+use engine::history::Change;
+use engine::notes::NotesView;
 use serde::Deserialize;
 use worker::Result;
 
@@ -78,35 +79,33 @@ pub(super) fn replay_from_log(
 /// For each `subscribed` note, its latest change placed after `after` and at or before seq
 /// `through`, in log order.
 pub(super) fn replay_from_history(
-    history: &History,
+    notes: &NotesView<'_>,
     after: LogPosition,
     through: u64,
     subscribed: &BTreeSet<String>,
-) -> Vec<NoteChange> {
-    let mut changes: Vec<NoteChange> = subscribed
-        .iter()
-        .filter_map(|path| {
-            let latest = history
-                .versions(path)
-                .iter()
-                .rev()
-                .find(|version| version.seq <= through)?;
-            let part = match latest.change {
-                Change::MovedFrom { .. } => 1,
-                _ => 0,
-            };
-            let position = LogPosition {
-                seq: latest.seq,
-                part,
-            };
-            (position > after).then(|| NoteChange {
+) -> Result<Vec<NoteChange>, engine::StorageError> {
+    let mut changes: Vec<NoteChange> = Vec::new();
+    for path in subscribed {
+        let Some(latest) = notes.version_through(path, through)? else {
+            continue;
+        };
+        let part = match latest.change {
+            Change::MovedFrom { .. } => 1,
+            _ => 0,
+        };
+        let position = LogPosition {
+            seq: latest.seq,
+            part,
+        };
+        if position > after {
+            changes.push(NoteChange {
                 position,
                 path: path.clone(),
-            })
-        })
-        .collect();
+            });
+        }
+    }
     changes.sort_by_key(|change| change.position);
-    changes
+    Ok(changes)
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,18 +302,18 @@ mod tests {
     #[test]
     fn history_replays_the_latest_change_of_each_watched_note() {
         let store = store();
-        let history = store.history();
+        let history = &store.notes();
         let watched = paths(&["a", "b", "c", "d", "never-written"]);
-        let replayed = replay_from_history(history, LogPosition::at(0), 6, &watched);
+        let replayed = replay_from_history(history, LogPosition::at(0), 6, &watched).unwrap();
         assert_eq!(
             seen(&replayed),
             [(4, 0, "a"), (5, 0, "b"), (5, 1, "d"), (6, 0, "c")]
         );
-        let replayed = replay_from_history(history, LogPosition::at(4), 6, &watched);
+        let replayed = replay_from_history(history, LogPosition::at(4), 6, &watched).unwrap();
         assert_eq!(seen(&replayed), [(5, 0, "b"), (5, 1, "d"), (6, 0, "c")]);
         // A change after `through` is left to the live stream; the one before it is older
         // than the resumption point, so nothing is replayed for that note.
-        let replayed = replay_from_history(history, LogPosition::at(3), 5, &paths(&["c"]));
+        let replayed = replay_from_history(history, LogPosition::at(3), 5, &paths(&["c"])).unwrap();
         assert!(replayed.is_empty());
     }
 
@@ -326,7 +325,7 @@ mod tests {
         for after in 0..=6 {
             let from_log = replay_from_log(&log, LogPosition::at(after), 6, Some(&watched));
             let from_history =
-                replay_from_history(store.history(), LogPosition::at(after), 6, &watched);
+                replay_from_history(&store.notes(), LogPosition::at(after), 6, &watched).unwrap();
             let log_paths: BTreeSet<&str> = from_log.iter().map(|c| c.path.as_str()).collect();
             let history_paths: BTreeSet<&str> =
                 from_history.iter().map(|c| c.path.as_str()).collect();
