@@ -32,7 +32,10 @@
 //!
 //! # Layout
 //! - [`store`]: [`Store`], the commands, deadlines, snapshots, archiving, compaction, rebuild.
-//! - [`state`]: the derived [`state::State`] and the one function that advances it.
+//! - [`state`]: the derived [`state::State`] and the one function that advances it;
+//!   [`state::Replica`], a state with its notes in memory.
+//! - [`notes`]: the notes projection (file index and history) the storage keeps: changes,
+//!   reads from memory or SQL.
 //! - [`envelope`], [`event`]: the stored bytes of an event and the events themselves.
 //! - [`files`], [`history`], [`sessions`], [`search`], [`receipts`]: the projections.
 //! - [`snapshot`], [`segment`]: whole-state snapshots; archived runs of events, verification.
@@ -44,8 +47,9 @@
 //! - [`storage`]: the [`Storage`] trait and [`MemoryStorage`]; [`file_storage`] on a [`disk`],
 //!   with [`sim_disk`] for crash tests; [`sim`]: the seeded generator tests and benches share;
 //!   [`scale_notes`]: the generated notes of the scale measurements.
-//! - [`sql`]: statements and rows as values, for the projections kept in SQL (the search index
-//!   in a storage's tables; the file index and history, not yet used by the store).
+//! - [`sql`]: statements and rows as values, for the projections kept in SQL (the notes and
+//!   the search index in a Durable Object's tables), and natively (tests) a whole storage on
+//!   SQLite laid out as the object's.
 //!
 //! The byte formats are described in `docs/log-format.md` and frozen by golden files.
 

@@ -1,9 +1,9 @@
 //! The SQL the engine's persistent projections speak, as values: the engine plans statements
 //! and reads rows; the caller owns the database and runs them.
 //!
-//! A projection kept in SQL (the search index, [`crate::search::sql`]; the file index and
-//! history, [`crate::files::sql`] and [`crate::history::sql`], not yet used by the store) is
-//! read with
+//! A projection kept in SQL (the search index, [`crate::search::sql`]; the notes, that is the
+//! file index and history, [`crate::files::sql`] and [`crate::history::sql`] through
+//! [`crate::notes`]) is read with
 //! [`SqlRead::query`] and changed by a batch of [`Statement`]s that the caller runs in the
 //! same transaction as the event append they belong to. Planning reads what it needs first and
 //! writes nothing; so the engine performs no I/O itself, and one transaction of the caller's

@@ -47,6 +47,11 @@ pub struct Config {
     pub streams: StreamTimes,
     /// The archive's settings (local development may change them).
     pub archive: ArchiveSettings,
+    /// Whether objects store lean snapshots (format 2, without the notes, which their SQLite
+    /// tables hold) or full ones (format 1) locally: var `SNAPSHOT_LOCAL_FORMAT`, `lean` (the
+    /// default) or `full`. `full` is for rolling back past the release that introduced format
+    /// 2: builds before it read only full snapshots (`docs/runbooks/rollback.md`).
+    pub lean_local_snapshots: bool,
 }
 
 /// The snapshot cycle's and the archive listing's settings. Outside local development they
@@ -144,6 +149,9 @@ pub enum ConfigError {
         max = StreamTimes::MAX_MS
     )]
     InvalidHealthCache(String),
+    /// `SNAPSHOT_LOCAL_FORMAT` is neither `lean` nor `full`.
+    #[error("the SNAPSHOT_LOCAL_FORMAT var is {0:?} (expected \"lean\" or \"full\")")]
+    InvalidSnapshotFormat(String),
     /// A stream time var is not a whole number of milliseconds in range.
     #[error(
         "the {name} var is {value:?} (expected whole milliseconds from 1 to {max})",
@@ -176,6 +184,7 @@ impl Config {
             .with_without_token_var(var(WITHOUT_TOKEN_VAR).as_deref())?
             .with_health_cache_var(var(HEALTH_CACHE_VAR).as_deref())?
             .with_session_idle_var(var(SESSION_IDLE_VAR).as_deref())?
+            .with_snapshot_format_var(var(SNAPSHOT_FORMAT_VAR).as_deref())?
             .with_stream_vars(
                 var(POLL_AFTER_VAR).as_deref(),
                 var(STREAM_MAX_VAR).as_deref(),
@@ -227,6 +236,21 @@ impl Config {
                 .ok_or_else(|| {
                     ConfigError::InvalidSessionIdleTimeout(text.chars().take(64).collect())
                 })?,
+        };
+        Ok(self)
+    }
+
+    /// The same configuration with `SNAPSHOT_LOCAL_FORMAT`'s raw value (unset or empty:
+    /// `lean`).
+    pub fn with_snapshot_format_var(mut self, value: Option<&str>) -> Result<Self, ConfigError> {
+        self.lean_local_snapshots = match value {
+            None | Some("") | Some("lean") => true,
+            Some("full") => false,
+            Some(other) => {
+                return Err(ConfigError::InvalidSnapshotFormat(
+                    other.chars().take(64).collect(),
+                ));
+            }
         };
         Ok(self)
     }
@@ -311,6 +335,7 @@ impl Config {
             session_idle_timeout_ms: Self::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
             streams: StreamTimes::default(),
             archive: ArchiveSettings::default(),
+            lean_local_snapshots: true,
         })
     }
 }
@@ -321,6 +346,8 @@ const POLL_AFTER_VAR: &str = "MCP_SSE_POLL_AFTER_MS";
 const STREAM_MAX_VAR: &str = "MCP_SSE_STREAM_MAX_MS";
 /// The var that sets [`Config::session_idle_timeout_ms`].
 const SESSION_IDLE_VAR: &str = "MCP_SESSION_IDLE_TIMEOUT_MS";
+/// The var that sets [`Config::lean_local_snapshots`].
+const SNAPSHOT_FORMAT_VAR: &str = "SNAPSHOT_LOCAL_FORMAT";
 /// The var that sets [`Config::health_cache_ms`] in local development.
 const HEALTH_CACHE_VAR: &str = "DEV_HEALTH_CACHE_MS";
 /// The var that sets [`Config::dev_without_token`].
@@ -369,6 +396,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_local_snapshot_format_is_lean_unless_full_is_asked_for() {
+        let base = || Config::from_vars(Some("production"), None).unwrap();
+        assert!(base().lean_local_snapshots);
+        for lean in [None, Some(""), Some("lean")] {
+            assert!(
+                base()
+                    .with_snapshot_format_var(lean)
+                    .unwrap()
+                    .lean_local_snapshots
+            );
+        }
+        assert!(
+            !base()
+                .with_snapshot_format_var(Some("full"))
+                .unwrap()
+                .lean_local_snapshots
+        );
+        assert_eq!(
+            base().with_snapshot_format_var(Some("FULL")),
+            Err(ConfigError::InvalidSnapshotFormat("FULL".into()))
+        );
+    }
+
+    #[test]
     fn dev_and_production_are_accepted() {
         let dev = Config::from_vars(Some("dev"), Some("1")).unwrap();
         assert_eq!(
@@ -381,6 +432,7 @@ mod tests {
                 session_idle_timeout_ms: Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
+                lean_local_snapshots: true,
             }
         );
         let prod = Config::from_vars(Some("production"), None).unwrap();
@@ -394,6 +446,7 @@ mod tests {
                 session_idle_timeout_ms: Config::DEFAULT_SESSION_IDLE_TIMEOUT_MS,
                 streams: StreamTimes::default(),
                 archive: ArchiveSettings::default(),
+                lean_local_snapshots: true,
             }
         );
     }

@@ -67,6 +67,10 @@ pub struct Config {
     pub idempotency_window: usize,
     /// The most events in one archived segment (default 10,000).
     pub segment_max_events: u64,
+    /// Whether the locally stored snapshot leaves the notes out (format 2) when the storage
+    /// keeps them itself (default `true`). `false` stores full snapshots (format 1), which
+    /// builds from before format 2 can read: for a rollback past it.
+    pub lean_local_snapshots: bool,
 }
 
 impl Default for Config {
@@ -79,6 +83,7 @@ impl Default for Config {
             snapshot_every_ms: 10 * 60 * 1000,
             idempotency_window: 10_000,
             segment_max_events: 10_000,
+            lean_local_snapshots: true,
         }
     }
 }
@@ -216,14 +221,21 @@ impl<S: Storage> Store<S> {
     /// (events it already reflects are replayed into the state only); otherwise from the
     /// snapshot, which must then carry them (format 1), and are put into the storage.
     pub fn open(mut storage: S, config: Config) -> Result<(Store<S>, OpenReport), OpenError> {
+        let mut notes_seq = storage.notes().seq()?;
+        let window = config.idempotency_window;
         let (state, snapshot_notes, snapshot_seq) = match storage.snapshot()? {
+            // The storage's notes are as recent: the snapshot's history is not read.
+            Some(stored) if notes_seq >= stored.seq => (
+                snapshot::decode_state(&stored.bytes, window)?,
+                None,
+                stored.seq,
+            ),
             Some(stored) => {
-                let decoded = snapshot::decode(&stored.bytes, config.idempotency_window)?;
+                let decoded = snapshot::decode(&stored.bytes, window)?;
                 (decoded.state, decoded.notes, stored.seq)
             }
-            None => (State::new(config.idempotency_window), None, 0),
+            None => (State::new(window), None, 0),
         };
-        let mut notes_seq = storage.notes().seq()?;
         if notes_seq < snapshot_seq {
             let Some(notes) = snapshot_notes else {
                 return Err(OpenError::Snapshot(SnapshotError::Inconsistent(format!(

@@ -275,3 +275,38 @@ fn a_lean_snapshot_over_storage_without_the_notes_is_refused() {
     memory.put_snapshot(&lean).unwrap();
     assert!(Store::open(memory, config()).is_err());
 }
+
+#[test]
+fn full_local_snapshots_are_kept_when_asked_for_and_open_without_reading_the_history() {
+    let config = Config {
+        lean_local_snapshots: false,
+        ..config()
+    };
+    let mut sql = Store::open(SqlStorage::new(), config.clone()).unwrap().0;
+    for (n, path) in PATHS.iter().enumerate() {
+        let req = WriteRequest {
+            id: EventId::derive(path.as_bytes()),
+            path,
+            content: WORDS[n].as_bytes(),
+            media_type: "text/markdown",
+            expected_version: None,
+            edit: false,
+        };
+        let plan = sql.plan_write(&req).unwrap();
+        sql.write(&req, &plan, Timestamp(n as u64)).unwrap();
+    }
+    let archived = sql.take_snapshot().unwrap();
+    let local = sql.storage().snapshot().unwrap().unwrap();
+    // What an older build reads: the full snapshot, the same bytes the archive gets.
+    assert_eq!(local.bytes, archived.bytes);
+    assert!(
+        crate::snapshot::decode(&local.bytes, 8)
+            .unwrap()
+            .notes
+            .is_some()
+    );
+    let before = notes(&sql);
+    let (reopened, report) = Store::open(sql.into_storage(), config).unwrap();
+    assert_eq!(report.snapshot_seq, archived.seq);
+    assert_eq!(notes(&reopened), before);
+}

@@ -192,7 +192,7 @@ impl<S: Storage> Store<S> {
     /// one stored locally is lean (format 2) when the storage keeps the notes itself.
     pub fn take_snapshot(&mut self) -> Result<Snapshot, SnapshotTakeError> {
         let snap = snapshot::encode(&self.state, &self.storage.notes())?;
-        let local = if self.storage.keeps_notes() {
+        let local = if self.storage.keeps_notes() && self.config.lean_local_snapshots {
             snapshot::encode_lean(&self.state).bytes
         } else {
             snap.bytes.clone()

@@ -419,13 +419,15 @@ impl UserObject {
     }
 
     /// The engine's configuration: the product defaults with the idle session timeout of
-    /// `MCP_SESSION_IDLE_TIMEOUT_MS`, except that local development may make snapshots come
+    /// `MCP_SESSION_IDLE_TIMEOUT_MS` and the local snapshot format of `SNAPSHOT_LOCAL_FORMAT`,
+    /// except that local development may make snapshots come
     /// sooner (var `DEV_SNAPSHOT_EVERY_EVENTS`) so tests can see them.
     fn engine_config(&self) -> engine::Config {
         let mut config = engine::Config::default();
         let settings = crate::config::Config::from_env(&self.env);
         if let Ok(settings) = &settings {
             config.session_idle_timeout_ms = settings.session_idle_timeout_ms;
+            config.lean_local_snapshots = settings.lean_local_snapshots;
         }
         let local_dev = settings.is_ok_and(|c| c.local_dev);
         if local_dev
