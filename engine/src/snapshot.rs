@@ -179,45 +179,112 @@ impl VersionWire {
 }
 
 /// Encodes `state` and the notes `history` yields (every path with its versions, in path
-/// order, as [`NotesView::history_by_path`] does) as a full snapshot (format 1).
+/// order, as [`NotesView::history_by_path`] does; `paths` of them) as a full snapshot
+/// (format 1).
+///
+/// The body is written as the history is read, one path at a time, so encoding holds the
+/// bytes and the list of current paths, never the whole history as values; the frame goes in
+/// front of the body in the same buffer. A history that yields other than `paths` paths is
+/// refused with `mismatch(paths, yielded)`.
 pub fn encode_with<E>(
     state: &State,
+    paths: u64,
     history: impl Iterator<Item = Result<(NotePath, Vec<Version>), E>>,
+    mismatch: impl FnOnce(u64, u64) -> E,
 ) -> Result<Snapshot, E> {
-    let mut empty_index = Vec::new();
-    // Writing to a Vec does not fail; the index serializes infallibly.
-    let _ = ciborium::into_writer(&SearchIndex::new(), &mut empty_index);
-    let mut paths = Vec::new();
+    // Room for the frame's head (array header, version, seq, digest, byte string header).
+    const FRAME_ROOM: usize = 64;
+    let mut bytes = vec![0u8; FRAME_ROOM];
+    cbor_header(4, 8, &mut bytes);
+    put(&state.head, &mut bytes);
+    cbor_header(4, paths, &mut bytes);
     let mut current = Vec::new();
+    let mut yielded = 0u64;
     for item in history {
         let (path, versions) = item?;
+        yielded += 1;
         if versions.last().is_some_and(|v| v.content.is_some()) {
             current.push(path.clone());
         }
-        paths.push((
-            path,
-            versions.iter().map(VersionWire::from_version).collect(),
-        ));
+        let wire: Vec<VersionWire> = versions.iter().map(VersionWire::from_version).collect();
+        put(&(path, wire), &mut bytes);
     }
-    let body = Body(
-        state.head,
-        paths,
-        state.sessions.clone(),
-        serde_bytes::ByteBuf::from(empty_index),
-        current,
-        receipts_wire(state),
-        state.archived,
-        state.last_time,
-    );
-    Ok(frame(SNAPSHOT_FORMAT_VERSION, state.head, &body))
+    if yielded != paths {
+        return Err(mismatch(paths, yielded));
+    }
+    put(&state.sessions, &mut bytes);
+    let mut empty_index = Vec::new();
+    // Writing to a Vec does not fail; the index serializes infallibly.
+    let _ = ciborium::into_writer(&SearchIndex::new(), &mut empty_index);
+    put(&serde_bytes::ByteBuf::from(empty_index), &mut bytes);
+    put(&current, &mut bytes);
+    drop(current);
+    put(&receipts_wire(state), &mut bytes);
+    put(&state.archived, &mut bytes);
+    put(&state.last_time, &mut bytes);
+
+    let body = &bytes[FRAME_ROOM..];
+    let digest = Hash::of(body);
+    let mut head = Vec::with_capacity(FRAME_ROOM);
+    cbor_header(4, 4, &mut head);
+    put(&SNAPSHOT_FORMAT_VERSION, &mut head);
+    put(&state.head.seq, &mut head);
+    put(&digest, &mut head);
+    cbor_header(2, body.len() as u64, &mut head);
+    let start = FRAME_ROOM - head.len();
+    bytes[start..FRAME_ROOM].copy_from_slice(&head);
+    bytes.drain(..start);
+    Ok(Snapshot {
+        seq: state.head.seq,
+        head: state.head,
+        digest,
+        bytes,
+    })
 }
 
-/// [`encode_with`] reading the history from `notes`.
+/// Appends the CBOR encoding of `value`.
+fn put(value: &impl Serialize, out: &mut Vec<u8>) {
+    // Writing to a Vec does not fail; the types here serialize infallibly.
+    let _ = ciborium::into_writer(value, out);
+}
+
+/// Appends a CBOR head of major type `major` with argument `n` (shortest form, RFC 8949
+/// section 3.1), as a definite-length array (4) or byte string (2) starts.
+fn cbor_header(major: u8, n: u64, out: &mut Vec<u8>) {
+    let major = major << 5;
+    match n {
+        0..=23 => out.push(major | n as u8),
+        24..=0xff => out.extend_from_slice(&[major | 24, n as u8]),
+        0x100..=0xffff => {
+            out.push(major | 25);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(major | 26);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(major | 27);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+/// [`encode_with`] reading the history from `notes`, a page at a time.
 pub fn encode(
     state: &State,
     notes: &NotesView<'_>,
 ) -> Result<Snapshot, crate::storage::StorageError> {
-    encode_with(state, notes.history_by_path())
+    encode_with(
+        state,
+        notes.history_paths()?,
+        notes.history_by_path(),
+        |counted, read| {
+            crate::storage::StorageError::new(format!(
+                "the history has {counted} paths but {read} were read"
+            ))
+        },
+    )
 }
 
 /// Encodes `state` without the notes (format 2).
@@ -480,6 +547,23 @@ mod tests {
             decode_state(&corrupt, 10),
             Err(SnapshotError::DigestMismatch | SnapshotError::Cbor(_))
         ));
+    }
+
+    #[test]
+    fn a_history_that_yields_other_than_its_count_is_refused() {
+        let replica = replica_with_note();
+        let history = || {
+            replica
+                .notes
+                .history()
+                .iter()
+                .map(|(p, vs)| Ok::<_, (u64, u64)>((p.clone(), vs.to_vec())))
+                .collect::<Vec<_>>()
+        };
+        let refused = encode_with(&replica.state, 2, history().into_iter(), |a, b| (a, b));
+        assert_eq!(refused.map(|s| s.seq), Err((2, 1)));
+        let made = encode_with(&replica.state, 1, history().into_iter(), |a, b| (a, b));
+        assert_eq!(made.map(|s| s.bytes), Ok(replica.snapshot().bytes));
     }
 
     #[test]

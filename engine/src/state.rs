@@ -474,14 +474,15 @@ impl Replica {
 
     /// The full snapshot of it.
     pub fn snapshot(&self) -> crate::snapshot::Snapshot {
-        let history = self
-            .notes
-            .history()
+        let history = self.notes.history();
+        let paths = history
             .iter()
-            .map(|(p, vs)| Ok::<_, std::convert::Infallible>((p.clone(), vs.to_vec())));
-        match crate::snapshot::encode_with(&self.state, history) {
+            .map(|(p, vs)| Ok::<_, ()>((p.clone(), vs.to_vec())));
+        let encoded =
+            crate::snapshot::encode_with(&self.state, history.paths() as u64, paths, |_, _| ());
+        match encoded {
             Ok(snapshot) => snapshot,
-            Err(never) => match never {},
+            Err(()) => unreachable!("the path count is the history's own"),
         }
     }
 }
