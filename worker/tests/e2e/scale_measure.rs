@@ -2,6 +2,10 @@
 //! a user grown to 2,500 generated notes in bounded batches, then checked through an rmcp
 //! client: the memory report's figures, search and grep finding one needle's ten notes, and
 //! glob paging visiting every note once. Also the grow route's refusals and its gating.
+//!
+//! `SCALE_E2E_NOTES=100000` grows the user to that many notes instead (whole thousands, up to
+//! 1,000,000), for a run at the quota; it takes tens of minutes, so the test command runs the
+//! default.
 
 use std::collections::BTreeSet;
 
@@ -12,8 +16,22 @@ use crate::local_worker::{LocalWorker, client, shared};
 use crate::mcp::{connect, ok, run};
 
 const USER: &str = "scale-measure";
-/// Notes the user is grown to.
+/// Notes the user is grown to, unless `SCALE_E2E_NOTES` says otherwise.
 const NOTES: u64 = 2_500;
+
+/// The notes to grow to: [`NOTES`], or `SCALE_E2E_NOTES`.
+fn notes_wanted() -> u64 {
+    match std::env::var("SCALE_E2E_NOTES") {
+        Ok(value) => value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1_000..=1_000_000).contains(n) && n % 1_000 == 0)
+            .unwrap_or_else(|| {
+                panic!("SCALE_E2E_NOTES={value:?}: expected whole thousands up to 1,000,000")
+            }),
+        Err(_) => NOTES,
+    }
+}
 /// Notes per grow request (the route's largest batch).
 const BATCH: u64 = 1_000;
 /// Each note's size: small, so grep's pages stay few.
@@ -73,8 +91,9 @@ fn paths(items: &[Value]) -> Vec<String> {
 #[test]
 fn a_user_grown_to_2500_notes_is_reported_found_and_listed_whole() {
     let worker = shared();
-    for from in (0..NOTES).step_by(BATCH as usize) {
-        let count = BATCH.min(NOTES - from);
+    let notes = notes_wanted();
+    for from in (0..notes).step_by(BATCH as usize) {
+        let count = BATCH.min(notes - from);
         let (status, answer) = grow(
             worker,
             USER,
@@ -96,7 +115,7 @@ fn a_user_grown_to_2500_notes_is_reported_found_and_listed_whole() {
         (again["written"].as_u64(), again["unchanged"].as_u64()),
         (Some(0), Some(1000))
     );
-    assert_eq!(again["files"], NOTES);
+    assert_eq!(again["files"], notes);
 
     let report = memory(worker, USER);
     assert!(
@@ -108,16 +127,16 @@ fn a_user_grown_to_2500_notes_is_reported_found_and_listed_whole() {
         "{report}"
     );
     let store = &report["store"];
-    assert_eq!(store["files"], NOTES, "{report}");
-    assert_eq!(store["history_paths"], NOTES, "{report}");
-    assert_eq!(store["versions"], NOTES, "{report}");
-    assert_eq!(store["file_bytes"], NOTES * SIZE as u64, "{report}");
-    assert!(store["head_seq"].as_u64().unwrap_or(0) >= NOTES, "{report}");
+    assert_eq!(store["files"], notes, "{report}");
+    assert_eq!(store["history_paths"], notes, "{report}");
+    assert_eq!(store["versions"], notes, "{report}");
+    assert_eq!(store["file_bytes"], notes * SIZE as u64, "{report}");
+    assert!(store["head_seq"].as_u64().unwrap_or(0) >= notes, "{report}");
     assert!(store["snapshot_seq"].is_u64());
     assert_eq!(store["sessions"], 0, "no MCP session yet");
     assert_eq!(store["unindexed"], 0, "{report}");
     // Written notes are indexed as they are written, in the object's SQLite.
-    assert_eq!(store["search"]["indexed"], NOTES, "{report}");
+    assert_eq!(store["search"]["indexed"], notes, "{report}");
     assert!(store["search"]["backlog"].as_u64().is_some(), "{report}");
     assert_eq!(report["opened_now"], false, "the grow requests opened it");
 
@@ -136,7 +155,7 @@ fn a_user_grown_to_2500_notes_is_reported_found_and_listed_whole() {
             "grep",
             json!({"pattern": r"\bneedle7\b", "path": "scale/**"}),
             "matches",
-            100,
+            (notes / 100 + 100) as usize,
         )
         .await;
         let matched = paths(&matches);
@@ -147,18 +166,18 @@ fn a_user_grown_to_2500_notes_is_reported_found_and_listed_whole() {
             "glob",
             json!({"pattern": "scale/**"}),
             "files",
-            100,
+            (notes / 100 + 1) as usize,
         )
         .await;
         let listed = paths(&files);
         let unique: BTreeSet<&String> = listed.iter().collect();
         assert_eq!(
             (listed.len(), unique.len()),
-            (NOTES as usize, NOTES as usize)
+            (notes as usize, notes as usize)
         );
-        let expected: Vec<String> = (0..NOTES).map(scale_notes::path).collect();
+        let expected: Vec<String> = (0..notes).map(scale_notes::path).collect();
         assert_eq!(listed, expected, "in path order");
-        assert_eq!(glob_pages, 25, "pages of 100");
+        assert_eq!(glob_pages as u64, notes.div_ceil(100), "pages of 100");
     });
 }
 

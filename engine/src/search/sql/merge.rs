@@ -7,6 +7,10 @@ use super::{DOC_COLUMNS, combined, decode_terms, doc_from_row, push_varint, take
 use crate::sql::{MAX_PARAMS, SqlRead, Statement, Value, malformed, placeholders};
 use crate::storage::StorageError;
 
+/// A step takes notes until their distinct terms reach this many (always at least one note):
+/// a step holds one block per term it touches, so this bounds its memory.
+pub(crate) const MAX_STEP_TERMS: usize = 8_000;
+
 /// A block is split once it holds more postings than this...
 const SPLIT_AT: usize = 1_024;
 /// ...into blocks of this many.
@@ -101,13 +105,29 @@ pub fn maintain(
     let mut adds: BTreeMap<String, Vec<Posting>> = BTreeMap::new();
     let mut removes: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
     let mut merged_ids = Vec::new();
+    // Distinct terms so far: a note that would take them past MAX_STEP_TERMS waits for the
+    // next step (unless it is the step's first).
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    let full = |touched: &BTreeSet<String>, terms: &[String], first: bool| {
+        !first
+            && touched.len() + terms.iter().filter(|t| !touched.contains(*t)).count()
+                > MAX_STEP_TERMS
+    };
+    let fresh_total = fresh_rows.len().min(take as usize);
     for mut row in fresh_rows.into_iter().take(take as usize) {
         let Value::Text(path) = row.remove(0) else {
             return Err(malformed("search_docs"));
         };
         let doc = doc_from_row(row)?;
         let len = u32::try_from(doc.len).unwrap_or(u32::MAX);
-        for (term, tf) in combined(&doc.terms, &path) {
+        let terms = combined(&doc.terms, &path);
+        let names: Vec<String> = terms.iter().map(|(t, _)| t.clone()).collect();
+        if full(&touched, &names, merged_ids.is_empty()) {
+            report.more = true;
+            break;
+        }
+        touched.extend(names);
+        for (term, tf) in terms {
             adds.entry(term).or_default().push(Posting {
                 doc: doc.id,
                 tf,
@@ -117,16 +137,32 @@ pub fn maintain(
         merged_ids.push(doc.id);
     }
     let mut purged_ids = Vec::new();
+    let step_full = merged_ids.len() < fresh_total;
     for row in dead_rows.into_iter().take(take as usize) {
+        if step_full {
+            break;
+        }
         let (Some(Value::Integer(doc)), Some(Value::Blob(terms))) = (row.first(), row.get(1))
         else {
             return Err(malformed("search_dead"));
         };
-        for (term, _) in decode_terms(terms).ok_or_else(|| malformed("search_dead"))? {
+        let terms = decode_terms(terms).ok_or_else(|| malformed("search_dead"))?;
+        let names: Vec<String> = terms.iter().map(|(t, _)| t.clone()).collect();
+        if full(
+            &touched,
+            &names,
+            merged_ids.is_empty() && purged_ids.is_empty(),
+        ) {
+            report.more = true;
+            break;
+        }
+        touched.extend(names);
+        for (term, _) in terms {
             removes.entry(term).or_default().insert(*doc);
         }
         purged_ids.push(*doc);
     }
+    drop(touched);
     report.merged = merged_ids.len();
     report.purged = purged_ids.len();
 
@@ -151,15 +187,17 @@ pub fn maintain(
         }
     }
     const PER_ROW: usize = 4;
-    for chunk in upserts.chunks(MAX_PARAMS / PER_ROW) {
+    let mut upserts = upserts.into_iter().peekable();
+    while upserts.peek().is_some() {
+        let chunk: Vec<Upsert> = upserts.by_ref().take(MAX_PARAMS / PER_ROW).collect();
         let mut params = Vec::with_capacity(chunk.len() * PER_ROW);
-        for (term, first, postings) in chunk {
-            params.push(Value::Text(term.clone()));
-            params.push(Value::Integer(*first));
-            params.push(Value::int(postings.len() as u64));
-            params.push(Value::Blob(encode_block(postings)));
-        }
         let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        for (term, first, n, bytes) in chunk {
+            params.push(Value::Text(term));
+            params.push(Value::Integer(first));
+            params.push(Value::int(n));
+            params.push(Value::Blob(bytes));
+        }
         out.push(Statement {
             sql: format!(
                 "INSERT OR REPLACE INTO search_blocks (term, first, n, bytes) VALUES {rows}"
@@ -222,16 +260,19 @@ pub fn maintain(
     Ok((out, report))
 }
 
-/// Plans the block changes of one term, given its last block (`None`: it has none); pushes
-/// the blocks to write into `upserts` and the statements deleting blocks into `out`. Returns
-/// how many blocks it writes or deletes.
+/// A block to write: term, first note, postings, encoded bytes.
+type Upsert = (String, i64, u64, Vec<u8>);
+
+/// Plans the block changes of one term, given its last block (`None`: it has none; still
+/// encoded); pushes the blocks to write, encoded, into `upserts` and the statements deleting
+/// blocks into `out`. Returns how many blocks it writes or deletes.
 fn rewrite_term(
     db: &dyn SqlRead,
     term: &str,
-    last_block: Option<(i64, Vec<Posting>)>,
+    last_block: Option<(i64, Vec<u8>)>,
     added: &[Posting],
     removed: Option<&BTreeSet<i64>>,
-    upserts: &mut Vec<(String, i64, Vec<Posting>)>,
+    upserts: &mut Vec<Upsert>,
     out: &mut Vec<Statement>,
 ) -> Result<usize, StorageError> {
     // The blocks these notes fall in, by their first note: the last block starting at or
@@ -239,10 +280,13 @@ fn rewrite_term(
     // highest ids, so they all land in the term's last block, read for all terms at once.
     let mut blocks: BTreeMap<i64, Vec<Posting>> = BTreeMap::new();
     let mut homes: BTreeMap<i64, Option<i64>> = BTreeMap::new();
-    let last = last_block.map(|(first, postings)| {
-        blocks.insert(first, postings);
-        first
-    });
+    let last = match last_block {
+        Some((first, bytes)) => {
+            blocks.insert(first, decode_block(first, &bytes)?);
+            Some(first)
+        }
+        None => None,
+    };
     let notes = added
         .iter()
         .map(|p| p.doc)
@@ -302,7 +346,12 @@ fn rewrite_term(
                 continue;
             };
             kept.insert(first);
-            upserts.push((term.to_owned(), first, piece));
+            upserts.push((
+                term.to_owned(),
+                first,
+                piece.len() as u64,
+                encode_block(&piece),
+            ));
             written += 1;
         }
     }
@@ -360,7 +409,7 @@ fn load_block(
 fn last_blocks(
     db: &dyn SqlRead,
     terms: &[&String],
-) -> Result<BTreeMap<String, (i64, Vec<Posting>)>, StorageError> {
+) -> Result<BTreeMap<String, (i64, Vec<u8>)>, StorageError> {
     let mut found = BTreeMap::new();
     for chunk in terms.chunks(MAX_PARAMS) {
         let params: Vec<Value> = chunk.iter().map(|t| Value::Text((*t).clone())).collect();
@@ -377,8 +426,8 @@ fn last_blocks(
         for row in rows {
             match <[Value; 3]>::try_from(row) {
                 Ok([Value::Text(term), Value::Integer(first), Value::Blob(bytes)]) => {
-                    let postings = decode_block(first, &bytes)?;
-                    found.insert(term, (first, postings));
+                    // Kept encoded (a quarter of the decoded size) until its term's turn.
+                    found.insert(term, (first, bytes));
                 }
                 _ => return Err(malformed("search_blocks")),
             }

@@ -618,3 +618,57 @@ fn a_reset_empties_the_index_and_queues_every_note() {
         assert_eq!(rows[0][0], Value::Integer(0), "{table}");
     }
 }
+
+#[test]
+fn a_step_stops_taking_notes_at_its_term_cap_and_still_takes_one() {
+    let mut db = db();
+    let mut model = Model::default();
+    // Notes of 5,000 distinct words each: a step holds one block per distinct term, so it
+    // takes one of them at a time, whether merging them or purging them once deleted.
+    let wide = |note: usize| -> String {
+        (0..5_000)
+            .map(|w| format!("t{note}x{w}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut seq = 0;
+    let mut run = |db: &mut NativeDb, model: &mut Model, changes: Vec<SearchChange>| {
+        for change in changes {
+            seq += 1;
+            apply(db, std::slice::from_ref(&change), seq).unwrap();
+            model.apply(&change);
+        }
+        let mut steps = Vec::new();
+        loop {
+            let (batch, report) = maintain(db, 32).unwrap();
+            db.write(&batch).unwrap();
+            steps.push((report.merged, report.purged));
+            same_pages(db, model, "t2x7", 2);
+            if !report.more {
+                return steps;
+            }
+            assert!(steps.len() < 10, "{steps:?}");
+        }
+    };
+    let merging = run(
+        &mut db,
+        &mut model,
+        (0..3)
+            .map(|n| index(&format!("w/{n}.md"), &wide(n)))
+            .collect(),
+    );
+    assert_eq!(merging, [(1, 0), (1, 0), (1, 0)]);
+    let removes = (0..2)
+        .map(|n| SearchChange::Remove {
+            path: format!("w/{n}.md"),
+        })
+        .collect();
+    let purging = run(&mut db, &mut model, removes);
+    assert_eq!(purging, [(0, 1), (0, 1)]);
+    // Narrow notes still go many to a step.
+    let narrow = (0..20)
+        .map(|n| index(&format!("n/{n}.md"), "small note"))
+        .collect();
+    assert_eq!(run(&mut db, &mut model, narrow), [(20, 0)]);
+    assert!((5_000..10_000).contains(&merge::MAX_STEP_TERMS));
+}
