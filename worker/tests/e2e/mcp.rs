@@ -28,12 +28,17 @@ pub(crate) type Client = RunningService<RoleClient, ClientConfig>;
 /// call `shared()`) before: their start-up uses a blocking client, which must not run inside
 /// the runtime.
 pub(crate) fn run<F: Future<Output = ()>>(test: F) {
+    run_within(TEST_TIMEOUT, test);
+}
+
+/// [`run`] bounded by `limit` instead (a conversation whose size a test is told).
+pub(crate) fn run_within<F: Future<Output = ()>>(limit: Duration, test: F) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     runtime
-        .block_on(async { tokio::time::timeout(TEST_TIMEOUT, test).await })
+        .block_on(async { tokio::time::timeout(limit, test).await })
         .expect("the test finished in time");
 }
 

@@ -13,7 +13,7 @@ use engine::scale_notes;
 use serde_json::{Value, json};
 
 use crate::local_worker::{LocalWorker, client, shared};
-use crate::mcp::{connect, ok, run};
+use crate::mcp::{connect, ok, run_within};
 
 const USER: &str = "scale-measure";
 /// Notes the user is grown to, unless `SCALE_E2E_NOTES` says otherwise.
@@ -141,7 +141,9 @@ fn a_user_grown_to_2500_notes_is_reported_found_and_listed_whole() {
     assert_eq!(report["opened_now"], false, "the grow requests opened it");
 
     let needle_notes: Vec<String> = (70..80).map(scale_notes::path).collect();
-    run(async {
+    // Two minutes at the default size; grep's full pages and glob's pages grow with the notes.
+    let limit = std::time::Duration::from_secs(120 + notes / 100);
+    run_within(limit, async {
         let client = connect(worker, USER).await;
 
         let (hits, _) = pages(&client, "search", json!({"query": "needle7"}), "results", 5).await;
