@@ -326,26 +326,9 @@ fn frame(version: u32, head: ChainHead, body: &impl Serialize) -> Snapshot {
 
 /// Decodes snapshot bytes of either format, with an idempotency window of `receipts` ids.
 pub fn decode(bytes: &[u8], receipts: usize) -> Result<Decoded, SnapshotError> {
-    let OuterIn(version, seq, digest, body_bytes) =
-        crate::cbor::from_slice_exact(bytes, 4).map_err(SnapshotError::Cbor)?;
-    if version != SNAPSHOT_FORMAT_VERSION && version != LEAN_FORMAT_VERSION {
-        return Err(SnapshotError::UnsupportedVersion(version));
-    }
-    if Hash::of(&body_bytes) != digest {
-        return Err(SnapshotError::DigestMismatch);
-    }
+    let (version, seq, body_bytes) = open_frame(bytes)?;
     if version == LEAN_FORMAT_VERSION {
-        let LeanBody(head, sessions, receipt_entries, archived, last_time) =
-            crate::cbor::from_slice_exact(&body_bytes, 5).map_err(SnapshotError::Cbor)?;
-        let state = state_of(
-            seq,
-            head,
-            sessions,
-            receipt_entries,
-            archived,
-            last_time,
-            receipts,
-        )?;
+        let state = lean_state(seq, &body_bytes, receipts)?;
         return Ok(Decoded { state, notes: None });
     }
     let Body(head, history, sessions, search, unindexed, receipt_entries, archived, last_time) =
@@ -411,19 +394,40 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<Decoded, SnapshotError> {
 /// The state a snapshot of either format holds, without reading a full one's history into
 /// memory (its bytes are still checked against the digest, and its shape read).
 pub fn decode_state(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
+    let (version, seq, body_bytes) = open_frame(bytes)?;
+    if version == LEAN_FORMAT_VERSION {
+        return lean_state(seq, &body_bytes, receipts);
+    }
+    let SkimBody(head, _, sessions, _, _, receipt_entries, archived, last_time) =
+        crate::cbor::from_slice_exact(&body_bytes, 8).map_err(SnapshotError::Cbor)?;
+    state_of(
+        seq,
+        head,
+        sessions,
+        receipt_entries,
+        archived,
+        last_time,
+        receipts,
+    )
+}
+
+/// The frame of either format, checked: its version, seq and body (whose digest matched).
+fn open_frame(bytes: &[u8]) -> Result<(u32, u64, Vec<u8>), SnapshotError> {
     let OuterIn(version, seq, digest, body_bytes) =
         crate::cbor::from_slice_exact(bytes, 4).map_err(SnapshotError::Cbor)?;
-    if version == LEAN_FORMAT_VERSION {
-        return decode(bytes, receipts).map(|d| d.state);
-    }
-    if version != SNAPSHOT_FORMAT_VERSION {
+    if version != SNAPSHOT_FORMAT_VERSION && version != LEAN_FORMAT_VERSION {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
     if Hash::of(&body_bytes) != digest {
         return Err(SnapshotError::DigestMismatch);
     }
-    let SkimBody(head, _, sessions, _, _, receipt_entries, archived, last_time) =
-        crate::cbor::from_slice_exact(&body_bytes, 8).map_err(SnapshotError::Cbor)?;
+    Ok((version, seq, body_bytes))
+}
+
+/// The state of a lean body.
+fn lean_state(seq: u64, body: &[u8], receipts: usize) -> Result<State, SnapshotError> {
+    let LeanBody(head, sessions, receipt_entries, archived, last_time) =
+        crate::cbor::from_slice_exact(body, 5).map_err(SnapshotError::Cbor)?;
     state_of(
         seq,
         head,
