@@ -393,20 +393,21 @@ impl ArchiveRestore {
         config: engine::Config,
         now: Timestamp,
     ) -> Result<Option<(Store<S>, Rebuilt)>, ArchiveRestoreError> {
-        let loaded = match self.phase {
+        let mut loaded = match self.phase {
             Phase::Empty => return Ok(None),
             Phase::Loaded(loaded) => loaded,
             _ => return Err(ArchiveRestoreError::OutOfOrder),
         };
+        // Moved, not copied: a 100,000-note user's snapshot is megabytes.
+        let snapshot = loaded.snapshot.take();
         let replay: Vec<&[u8]> = loaded
             .segments
             .iter()
             .filter(|(segment, _)| segment.last > loaded.snapshot_head.seq)
             .map(|(_, bytes)| bytes.as_slice())
             .collect();
-        let (mut store, open) =
-            Store::rebuild(storage, loaded.snapshot.as_deref(), &replay, config)
-                .map_err(ArchiveRestoreError::Rebuild)?;
+        let (mut store, open) = Store::rebuild(storage, snapshot, &replay, config)
+            .map_err(ArchiveRestoreError::Rebuild)?;
         let mut adopted = 0;
         for segment in &loaded.chain {
             if segment.last_seq <= store.archived().seq {

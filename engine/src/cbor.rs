@@ -8,7 +8,8 @@
 //! files pin the bytes.
 
 use cbor4ii::core::dec::{Read, Reference};
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::DeserializeSeed;
 
 /// The deepest nesting accepted, against stack exhaustion on hostile input.
 const MAX_DEPTH: usize = 64;
@@ -48,8 +49,21 @@ impl<'de> Read<'de> for Exact<'de> {
 }
 
 /// Decodes `bytes` as one `T` that is a CBOR array of `items` items (fewer than 24) and
-/// nothing after it.
-pub(crate) fn from_slice_exact<T: DeserializeOwned>(bytes: &[u8], items: u8) -> Result<T, String> {
+/// nothing after it. `T` may borrow from `bytes` (byte strings are not copied).
+pub(crate) fn from_slice_exact<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+    items: u8,
+) -> Result<T, String> {
+    from_slice_exact_seed(bytes, items, std::marker::PhantomData::<T>)
+}
+
+/// As [`from_slice_exact`], read through `seed` (which may hand the array's items on as it
+/// reads them rather than collect them).
+pub(crate) fn from_slice_exact_seed<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    items: u8,
+    seed: S,
+) -> Result<S::Value, String> {
     debug_assert!(items < 24);
     match bytes.first() {
         Some(&head) if head == 0x80 | items => {}
@@ -60,17 +74,26 @@ pub(crate) fn from_slice_exact<T: DeserializeOwned>(bytes: &[u8], items: u8) -> 
         }
         None => return Err("no bytes".to_owned()),
     }
-    from_slice(bytes)
+    from_slice_seed(bytes, seed)
 }
 
 /// Decodes `bytes` as one `T` with nothing after it.
-pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+#[cfg(test)]
+pub(crate) fn from_slice<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, String> {
+    from_slice_seed(bytes, std::marker::PhantomData::<T>)
+}
+
+/// Decodes `bytes` through `seed`, with nothing after the value.
+fn from_slice_seed<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    seed: S,
+) -> Result<S::Value, String> {
     let reader = Exact {
         rest: bytes,
         depth_left: MAX_DEPTH,
     };
     let mut de = cbor4ii::serde::Deserializer::new(reader);
-    let value = T::deserialize(&mut de).map_err(|e| e.to_string())?;
+    let value = seed.deserialize(&mut de).map_err(|e| e.to_string())?;
     let rest = de.into_inner().rest.len();
     if rest != 0 {
         return Err(format!("{rest} unexpected bytes after the value"));

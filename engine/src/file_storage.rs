@@ -549,8 +549,11 @@ impl<D: Disk> Storage for FileStorage<D> {
         Ok(())
     }
 
-    fn replace_notes(&mut self, notes: &crate::notes::MemoryNotes) -> Result<(), StorageError> {
-        self.notes = notes.clone();
+    fn load_notes(
+        &mut self,
+        step: crate::storage::Bulk<'_, (crate::path::NotePath, Vec<crate::history::Version>)>,
+    ) -> Result<(), StorageError> {
+        self.notes.load(step);
         Ok(())
     }
 

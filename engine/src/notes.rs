@@ -25,7 +25,7 @@ use crate::history::{History, Version};
 use crate::ids::{Hash, Timestamp};
 use crate::path::NotePath;
 use crate::sql::{SqlRead, Statement, Value, malformed};
-use crate::storage::StorageError;
+use crate::storage::{Bulk, StorageError};
 
 /// What one or more events change in the notes projection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,6 +95,24 @@ impl MemoryNotes {
     /// The seq of the last event applied.
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// One step of loading it in bulk (see [`Bulk`]).
+    pub fn load(&mut self, step: Bulk<'_, (NotePath, Vec<Version>)>) {
+        match step {
+            Bulk::Begin => *self = MemoryNotes::default(),
+            Bulk::Add(paths) => {
+                for (path, versions) in paths {
+                    if let Some(entry) = current_entry(versions) {
+                        self.files.put(path.clone(), entry);
+                    }
+                    for version in versions {
+                        self.history.push(path, version.clone());
+                    }
+                }
+            }
+            Bulk::Finish(seq) => self.seq = seq,
+        }
     }
 
     /// Applies `change`, made by events up to `seq`.
@@ -195,30 +213,38 @@ pub fn sql_plan(
     Ok(out)
 }
 
-/// The statements that replace everything in the SQL tables with `notes` (rows written
-/// several to a statement).
-pub fn sql_replace(notes: &MemoryNotes) -> Vec<Statement> {
-    let mut out = vec![
-        Statement::new("DELETE FROM files", vec![]),
-        Statement::new("DELETE FROM history", vec![]),
-    ];
-    let files: Vec<FileChange> = notes
-        .files
-        .iter()
-        .map(|(p, e)| FileChange::Put(p.clone(), e.clone()))
-        .collect();
-    out.extend(files_sql::plan_fresh(&files));
-    let versions: Vec<(&NotePath, &Version)> = notes
-        .history
-        .iter()
-        .flat_map(|(path, versions)| versions.iter().map(move |v| (path, v)))
-        .collect();
-    out.extend(history_sql::push_many(&versions));
-    out.push(Statement::new(
-        "UPDATE notes_meta SET seq = ? WHERE id = 1",
-        vec![Value::int(notes.seq)],
-    ));
-    out
+/// The statements of one step of loading the SQL tables in bulk (see [`Bulk`]); `Add`'s
+/// rows are written several to a statement.
+pub fn sql_load(step: Bulk<'_, (NotePath, Vec<Version>)>) -> Vec<Statement> {
+    let set_seq = |seq: u64| {
+        Statement::new(
+            "UPDATE notes_meta SET seq = ? WHERE id = 1",
+            vec![Value::int(seq)],
+        )
+    };
+    match step {
+        Bulk::Begin => vec![
+            Statement::new("DELETE FROM files", vec![]),
+            Statement::new("DELETE FROM history", vec![]),
+            set_seq(0),
+        ],
+        Bulk::Add(paths) => {
+            let files: Vec<FileChange> = paths
+                .iter()
+                .filter_map(|(path, versions)| {
+                    Some(FileChange::Put(path.clone(), current_entry(versions)?))
+                })
+                .collect();
+            let mut out = files_sql::plan_fresh(&files);
+            let versions: Vec<(&NotePath, &Version)> = paths
+                .iter()
+                .flat_map(|(path, versions)| versions.iter().map(move |v| (path, v)))
+                .collect();
+            out.extend(history_sql::push_many(&versions));
+            out
+        }
+        Bulk::Finish(seq) => vec![set_seq(seq)],
+    }
 }
 
 /// The seq the SQL tables reflect.

@@ -15,6 +15,10 @@
 //! Restoring = decoding a snapshot and replaying the events after its seq; that equals
 //! replaying the whole log (tested in `tests/replay.rs`).
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -62,13 +66,32 @@ pub enum SnapshotError {
     /// The decoded state breaks an invariant (versions out of order, seq mismatch).
     #[error("snapshot is inconsistent: {0}")]
     Inconsistent(String),
+    /// A lean snapshot (format 2) was read for the notes, which it does not carry.
+    #[error("a lean snapshot (format 2) does not carry the notes")]
+    NoNotes,
+}
+
+/// Why [`load`] stopped: the snapshot, or the sink it hands the history to.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LoadError<E> {
+    /// The snapshot is unreadable, or carries no notes.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// The sink failed.
+    #[error("{0}")]
+    Sink(E),
 }
 
 #[derive(Serialize)]
 struct OuterOut<'a>(u32, u64, Hash, #[serde(with = "serde_bytes")] &'a [u8]);
 
 #[derive(Deserialize)]
-struct OuterIn(u32, u64, Hash, #[serde(with = "serde_bytes")] Vec<u8>);
+struct OuterIn<'a>(
+    u32,
+    u64,
+    Hash,
+    #[serde(borrow, with = "serde_bytes")] &'a [u8],
+);
 
 /// The body: projections in compact form.
 ///
@@ -76,7 +99,12 @@ struct OuterIn(u32, u64, Hash, #[serde(with = "serde_bytes")] Vec<u8>);
 /// index now lives in the storage, not in snapshots: `search` is written as an empty index and
 /// `unindexed` as every current note, which is what a build that still reads the index from
 /// snapshots needs to rebuild it from the notes' texts (a rollback keeps working). Reading,
-/// both are checked for shape and otherwise ignored.
+/// the index is checked for shape and otherwise ignored, and each queued note must be a
+/// current one.
+///
+/// [`encode_with`] writes this layout a path at a time and [`BodySeed`] reads it so; the type
+/// itself is for tests.
+#[cfg(test)]
 #[derive(Serialize, Deserialize)]
 struct Body(
     ChainHead,
@@ -326,14 +354,86 @@ fn frame(version: u32, head: ChainHead, body: &impl Serialize) -> Snapshot {
 
 /// Decodes snapshot bytes of either format, with an idempotency window of `receipts` ids.
 pub fn decode(bytes: &[u8], receipts: usize) -> Result<Decoded, SnapshotError> {
-    let (version, seq, body_bytes) = open_frame(bytes)?;
+    let (version, seq, body) = open_frame(bytes)?;
     if version == LEAN_FORMAT_VERSION {
-        let state = lean_state(seq, &body_bytes, receipts)?;
+        let state = lean_state(seq, body, receipts)?;
         return Ok(Decoded { state, notes: None });
     }
-    let Body(head, history, sessions, search, unindexed, receipt_entries, archived, last_time) =
-        crate::cbor::from_slice_exact(&body_bytes, 8).map_err(SnapshotError::Cbor)?;
-    let state = state_of(
+    let mut paths: Vec<(NotePath, Vec<Version>)> = Vec::new();
+    let state = load_body(seq, body, receipts, |batch| {
+        paths.extend(batch);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .map_err(|e| match e {
+        LoadError::Snapshot(e) => e,
+        LoadError::Sink(never) => match never {},
+    })?;
+    Ok(Decoded {
+        state,
+        notes: Some(MemoryNotes::from_history(paths, seq)),
+    })
+}
+
+/// The versions [`load`] hands its sink at a time, about (a path's versions come together).
+pub const LOAD_BATCH_VERSIONS: usize = 2_048;
+
+/// Reads a full snapshot (format 1) and returns its state, handing its history to `sink` in
+/// path order as it reads it, a batch of paths at a time (about [`LOAD_BATCH_VERSIONS`]
+/// versions), each path checked before it is handed on. Loading thus holds the bytes and one
+/// batch, never the whole history as values: how a storage that keeps the notes fills them
+/// from an archive's snapshot.
+///
+/// The digest is checked before the first batch, and a lean snapshot is refused
+/// ([`SnapshotError::NoNotes`]) before it. A later inconsistency can still stop the reading
+/// after some batches were handed on; a sink error stops it too and is returned.
+pub fn load<E>(
+    bytes: &[u8],
+    receipts: usize,
+    sink: impl FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+) -> Result<State, LoadError<E>> {
+    let (version, seq, body) = open_frame(bytes)?;
+    if version == LEAN_FORMAT_VERSION {
+        return Err(SnapshotError::NoNotes.into());
+    }
+    load_body(seq, body, receipts, sink)
+}
+
+/// The format version of snapshot bytes (1 or 2), read from the frame alone (the digest is
+/// not checked).
+pub fn format(bytes: &[u8]) -> Result<u32, SnapshotError> {
+    let OuterIn(version, _, _, _) =
+        crate::cbor::from_slice_exact(bytes, 4).map_err(SnapshotError::Cbor)?;
+    match version {
+        SNAPSHOT_FORMAT_VERSION | LEAN_FORMAT_VERSION => Ok(version),
+        other => Err(SnapshotError::UnsupportedVersion(other)),
+    }
+}
+
+/// [`load`] of a full body whose frame is checked.
+fn load_body<E>(
+    seq: u64,
+    body: &[u8],
+    receipts: usize,
+    sink: impl FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+) -> Result<State, LoadError<E>> {
+    let mut loader = Loader {
+        seq,
+        sink,
+        current: HashSet::new(),
+        hasher: RandomState::new(),
+        failure: None,
+    };
+    let read = crate::cbor::from_slice_exact_seed(body, 8, BodySeed(&mut loader));
+    let (head, sessions, receipt_entries, archived, last_time) = match read {
+        Ok(parts) => parts,
+        Err(message) => {
+            return Err(loader
+                .failure
+                .take()
+                .unwrap_or(LoadError::Snapshot(SnapshotError::Cbor(message))));
+        }
+    };
+    Ok(state_of(
         seq,
         head,
         sessions,
@@ -341,65 +441,222 @@ pub fn decode(bytes: &[u8], receipts: usize) -> Result<Decoded, SnapshotError> {
         archived,
         last_time,
         receipts,
-    )?;
+    )?)
+}
 
-    let mut paths: Vec<(NotePath, Vec<Version>)> = Vec::with_capacity(history.len());
-    for (path, versions) in history {
-        if paths.last().is_some_and(|(previous, _)| *previous >= path) {
+/// What reading a full body as a stream keeps: the sink, the current paths (hashed, to check
+/// the queue of texts against), and the first error, typed.
+struct Loader<F, E> {
+    seq: u64,
+    sink: F,
+    current: HashSet<u64>,
+    hasher: RandomState,
+    failure: Option<LoadError<E>>,
+}
+
+impl<F, E> Loader<F, E>
+where
+    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+{
+    /// Remembers `error` and gives the deserializer an error to stop with.
+    fn fail<D: serde::de::Error>(&mut self, error: LoadError<E>) -> D {
+        let message = match &error {
+            LoadError::Snapshot(e) => e.to_string(),
+            LoadError::Sink(_) => "the sink failed".to_owned(),
+        };
+        self.failure = Some(error);
+        D::custom(message)
+    }
+
+    /// A path's versions, checked: paths in order, versions numbered 1, 2, 3, ... and none
+    /// after the snapshot's seq.
+    fn check(
+        &mut self,
+        previous: Option<&NotePath>,
+        path: &NotePath,
+        wires: Vec<VersionWire>,
+    ) -> Result<Vec<Version>, SnapshotError> {
+        if previous.is_some_and(|previous| previous >= path) {
             return Err(SnapshotError::Inconsistent(format!(
                 "{path} is out of order or repeated in the history"
             )));
         }
-        let versions = versions
+        let versions = wires
             .into_iter()
             .map(VersionWire::into_version)
             .collect::<Result<Vec<_>, _>>()?;
-        if versions.iter().any(|v| v.seq > seq) {
+        if versions.iter().any(|v| v.seq > self.seq) {
             return Err(SnapshotError::Inconsistent(format!(
-                "{path} has a version after seq {seq}"
+                "{path} has a version after seq {}",
+                self.seq
             )));
         }
-        paths.push((path, versions));
-    }
-    let consistent = paths.iter().all(|(_, versions)| {
-        versions
+        if !versions
             .iter()
             .enumerate()
             .all(|(i, v)| v.version == i as u64 + 1)
-    });
-    if !consistent {
-        return Err(SnapshotError::Inconsistent(
-            "versions are not numbered 1, 2, 3, ...".into(),
-        ));
+        {
+            return Err(SnapshotError::Inconsistent(
+                "versions are not numbered 1, 2, 3, ...".into(),
+            ));
+        }
+        if current_entry(&versions).is_some() {
+            self.current.insert(self.hasher.hash_one(path.as_str()));
+        }
+        Ok(versions)
     }
-    // The index and queue of older snapshots are not read: the storage keeps the index now.
-    let _ = search;
-    let current: std::collections::BTreeSet<&str> = paths
-        .iter()
-        .filter(|(_, versions)| current_entry(versions).is_some())
-        .map(|(p, _)| p.as_str())
-        .collect();
-    if let Some(p) = unindexed.iter().find(|p| !current.contains(p.as_str())) {
-        return Err(SnapshotError::Inconsistent(format!(
-            "{p} is queued for indexing but is not a current note"
-        )));
+}
+
+/// The state's parts of a full body, read while its history streams to the loader.
+type BodyParts = (
+    ChainHead,
+    SessionTable,
+    Vec<(EventId, ReceiptWire)>,
+    ChainHead,
+    Timestamp,
+);
+
+/// Reads a full body (`[head, history, sessions, search, unindexed, receipts, archived,
+/// last_time]`, see [`Body`]) through a [`Loader`].
+struct BodySeed<'l, F, E>(&'l mut Loader<F, E>);
+
+impl<'de, F, E> DeserializeSeed<'de> for BodySeed<'_, F, E>
+where
+    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+{
+    type Value = BodyParts;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<BodyParts, D::Error> {
+        d.deserialize_tuple(8, self)
     }
-    let notes = MemoryNotes::from_history(paths, seq);
-    Ok(Decoded {
-        state,
-        notes: Some(notes),
-    })
+}
+
+impl<'de, F, E> Visitor<'de> for BodySeed<'_, F, E>
+where
+    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+{
+    type Value = BodyParts;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a full snapshot body of 8 items")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BodyParts, A::Error> {
+        let missing = |i| A::Error::invalid_length(i, &"a full snapshot body of 8 items");
+        let head: ChainHead = seq.next_element()?.ok_or_else(|| missing(0))?;
+        seq.next_element_seed(HistorySeed(&mut *self.0))?
+            .ok_or_else(|| missing(1))?;
+        let sessions: SessionTable = seq.next_element()?.ok_or_else(|| missing(2))?;
+        // The index of older snapshots is not read: the storage keeps the index now.
+        let _: IgnoredAny = seq.next_element()?.ok_or_else(|| missing(3))?;
+        seq.next_element_seed(QueueSeed(&mut *self.0))?
+            .ok_or_else(|| missing(4))?;
+        let receipts = seq.next_element()?.ok_or_else(|| missing(5))?;
+        let archived = seq.next_element()?.ok_or_else(|| missing(6))?;
+        let last_time = seq.next_element()?.ok_or_else(|| missing(7))?;
+        Ok((head, sessions, receipts, archived, last_time))
+    }
+}
+
+/// The history, checked path by path and handed to the sink in batches.
+struct HistorySeed<'l, F, E>(&'l mut Loader<F, E>);
+
+impl<'de, F, E> DeserializeSeed<'de> for HistorySeed<'_, F, E>
+where
+    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+{
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F, E> Visitor<'de> for HistorySeed<'_, F, E>
+where
+    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the history: [path, versions] pairs")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let loader = self.0;
+        let mut batch: Vec<(NotePath, Vec<Version>)> = Vec::new();
+        let mut batch_versions = 0;
+        let mut previous: Option<NotePath> = None;
+        while let Some((path, wires)) = seq.next_element::<(NotePath, Vec<VersionWire>)>()? {
+            let versions = loader
+                .check(previous.as_ref(), &path, wires)
+                .map_err(|e| loader.fail(e.into()))?;
+            previous = Some(path.clone());
+            batch_versions += versions.len();
+            batch.push((path, versions));
+            if batch_versions >= LOAD_BATCH_VERSIONS {
+                batch_versions = 0;
+                (loader.sink)(std::mem::take(&mut batch))
+                    .map_err(|e| loader.fail(LoadError::Sink(e)))?;
+            }
+        }
+        if !batch.is_empty() {
+            (loader.sink)(batch).map_err(|e| loader.fail(LoadError::Sink(e)))?;
+        }
+        Ok(())
+    }
+}
+
+/// The notes queued for their text, each of which must be a current note.
+struct QueueSeed<'l, F, E>(&'l mut Loader<F, E>);
+
+impl<'de, F, E> DeserializeSeed<'de> for QueueSeed<'_, F, E>
+where
+    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+{
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F, E> Visitor<'de> for QueueSeed<'_, F, E>
+where
+    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the notes queued for their text")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let loader = self.0;
+        while let Some(path) = seq.next_element::<NotePath>()? {
+            if !loader
+                .current
+                .contains(&loader.hasher.hash_one(path.as_str()))
+            {
+                let error = SnapshotError::Inconsistent(format!(
+                    "{path} is queued for indexing but is not a current note"
+                ));
+                return Err(loader.fail(error.into()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The state a snapshot of either format holds, without reading a full one's history into
 /// memory (its bytes are still checked against the digest, and its shape read).
 pub fn decode_state(bytes: &[u8], receipts: usize) -> Result<State, SnapshotError> {
-    let (version, seq, body_bytes) = open_frame(bytes)?;
+    let (version, seq, body) = open_frame(bytes)?;
     if version == LEAN_FORMAT_VERSION {
-        return lean_state(seq, &body_bytes, receipts);
+        return lean_state(seq, body, receipts);
     }
     let SkimBody(head, _, sessions, _, _, receipt_entries, archived, last_time) =
-        crate::cbor::from_slice_exact(&body_bytes, 8).map_err(SnapshotError::Cbor)?;
+        crate::cbor::from_slice_exact(body, 8).map_err(SnapshotError::Cbor)?;
     state_of(
         seq,
         head,
@@ -412,16 +669,16 @@ pub fn decode_state(bytes: &[u8], receipts: usize) -> Result<State, SnapshotErro
 }
 
 /// The frame of either format, checked: its version, seq and body (whose digest matched).
-fn open_frame(bytes: &[u8]) -> Result<(u32, u64, Vec<u8>), SnapshotError> {
-    let OuterIn(version, seq, digest, body_bytes) =
+fn open_frame(bytes: &[u8]) -> Result<(u32, u64, &[u8]), SnapshotError> {
+    let OuterIn(version, seq, digest, body) =
         crate::cbor::from_slice_exact(bytes, 4).map_err(SnapshotError::Cbor)?;
     if version != SNAPSHOT_FORMAT_VERSION && version != LEAN_FORMAT_VERSION {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
-    if Hash::of(&body_bytes) != digest {
+    if Hash::of(body) != digest {
         return Err(SnapshotError::DigestMismatch);
     }
-    Ok((version, seq, body_bytes))
+    Ok((version, seq, body))
 }
 
 /// The state of a lean body.
@@ -443,10 +700,10 @@ fn lean_state(seq: u64, body: &[u8], receipts: usize) -> Result<State, SnapshotE
 #[derive(Deserialize)]
 struct SkimBody(
     ChainHead,
-    serde::de::IgnoredAny,
+    IgnoredAny,
     SessionTable,
-    serde::de::IgnoredAny,
-    serde::de::IgnoredAny,
+    IgnoredAny,
+    IgnoredAny,
     Vec<(EventId, ReceiptWire)>,
     ChainHead,
     Timestamp,
@@ -591,29 +848,149 @@ mod tests {
         assert!(lean.bytes.len() < replica.snapshot().bytes.len());
     }
 
-    /// `replica`'s snapshot with its search index replaced by bytes this build cannot read.
-    fn with_future_index(replica: &Replica) -> Vec<u8> {
-        let snap = replica.snapshot();
-        let OuterIn(version, seq, _, body) = crate::cbor::from_slice_exact(&snap.bytes, 4).unwrap();
-        let Body(head, history, sessions, _, unindexed, receipts, archived, last_time) =
-            crate::cbor::from_slice_exact(&body, 8).unwrap();
-        let future_index = serde_bytes::ByteBuf::from(vec![0xa1, 0x61, b'v', 0x18, 99]);
-        let body = Body(
-            head,
-            history,
-            sessions,
-            future_index,
-            unindexed,
-            receipts,
-            archived,
-            last_time,
-        );
+    /// `bytes` (a full snapshot) with its body changed by `change`, framed again.
+    fn rewritten(bytes: &[u8], change: impl FnOnce(&mut Body)) -> Vec<u8> {
+        let OuterIn(version, seq, _, body) = crate::cbor::from_slice_exact(bytes, 4).unwrap();
+        let mut body: Body = crate::cbor::from_slice_exact(body, 8).unwrap();
+        change(&mut body);
         let mut body_bytes = Vec::new();
         ciborium::into_writer(&body, &mut body_bytes).unwrap();
-        let mut bytes = Vec::new();
+        let mut out = Vec::new();
         let outer = OuterOut(version, seq, Hash::of(&body_bytes), &body_bytes);
-        ciborium::into_writer(&outer, &mut bytes).unwrap();
-        bytes
+        ciborium::into_writer(&outer, &mut out).unwrap();
+        out
+    }
+
+    /// `replica`'s snapshot with its search index replaced by bytes this build cannot read.
+    fn with_future_index(replica: &Replica) -> Vec<u8> {
+        rewritten(&replica.snapshot().bytes, |body| {
+            body.3 = serde_bytes::ByteBuf::from(vec![0xa1, 0x61, b'v', 0x18, 99]);
+        })
+    }
+
+    /// A replica of `paths` notes of `versions` versions each, plus `big.md` of `big`.
+    fn replica_of(paths: usize, versions: u64, big: u64) -> Replica {
+        let mut replica = Replica::new(10);
+        let mut seq = 0;
+        let mut add = |replica: &mut Replica, path: &str, version: u64| {
+            seq += 1;
+            let env = note(seq, path, version, &format!("{path} {version}"));
+            replica.apply(&env, Hash::of(&seq.to_be_bytes())).unwrap();
+        };
+        for version in 1..=big {
+            add(&mut replica, "big.md", version);
+        }
+        for n in 0..paths {
+            for version in 1..=versions {
+                add(&mut replica, &format!("n/{n:05}.md"), version);
+            }
+        }
+        replica
+    }
+
+    #[test]
+    fn load_hands_the_history_on_in_bounded_batches_in_path_order() {
+        let big = LOAD_BATCH_VERSIONS as u64 + 100;
+        let replica = replica_of(1_500, 3, big);
+        let bytes = replica.snapshot().bytes;
+        let mut batches: Vec<Vec<(NotePath, Vec<Version>)>> = Vec::new();
+        let state = load(&bytes, 10, |batch| {
+            batches.push(batch);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(state, replica.state);
+        assert!(batches.len() > 2, "{} batches", batches.len());
+        for batch in &batches {
+            // A batch is handed on as soon as it reaches the bound: without its last path it
+            // is under it. A path's versions come together, however many.
+            let (last, rest) = batch.split_last().unwrap();
+            let under: usize = rest.iter().map(|(_, v)| v.len()).sum();
+            assert!(under < LOAD_BATCH_VERSIONS, "{under} before the last path");
+            assert!(last.1.len() as u64 == big || last.1.len() == 3);
+        }
+        let loaded: Vec<(NotePath, Vec<Version>)> = batches.into_iter().flatten().collect();
+        let expected = decode(&bytes, 10).unwrap().notes.unwrap();
+        assert_eq!(
+            MemoryNotes::from_history(loaded, replica.state.head.seq),
+            expected
+        );
+        assert_eq!(expected, replica.notes);
+    }
+
+    #[test]
+    fn load_checks_the_digest_and_the_format_before_handing_anything_on() {
+        let replica = replica_of(10, 2, 0);
+        let mut calls = 0;
+        let mut sink = |_| {
+            calls += 1;
+            Ok::<(), ()>(())
+        };
+        let mut corrupt = replica.snapshot().bytes;
+        let middle = corrupt.len() / 2;
+        corrupt[middle] ^= 1;
+        assert!(matches!(
+            load(&corrupt, 10, &mut sink),
+            Err(LoadError::Snapshot(
+                SnapshotError::DigestMismatch | SnapshotError::Cbor(_)
+            ))
+        ));
+        let lean = encode_lean(&replica.state);
+        assert_eq!(
+            load(&lean.bytes, 10, &mut sink),
+            Err(LoadError::Snapshot(SnapshotError::NoNotes))
+        );
+        assert_eq!(format(&lean.bytes), Ok(LEAN_FORMAT_VERSION));
+        assert_eq!(
+            format(&replica.snapshot().bytes),
+            Ok(SNAPSHOT_FORMAT_VERSION)
+        );
+        assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn a_sink_error_stops_the_load_and_is_returned() {
+        let replica = replica_of(3_000, 1, 0);
+        let mut calls = 0;
+        let loaded = load(&replica.snapshot().bytes, 10, |_| {
+            calls += 1;
+            if calls == 1 {
+                Ok(())
+            } else {
+                Err("the storage is full")
+            }
+        });
+        assert_eq!(loaded, Err(LoadError::Sink("the storage is full")));
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn a_history_out_of_order_or_a_queue_naming_no_note_is_refused_while_loading() {
+        let replica = replica_of(3_000, 1, 0);
+        let bytes = replica.snapshot().bytes;
+        // The last two paths swapped: found after the first batches were handed on.
+        let swapped = rewritten(&bytes, |body| {
+            let n = body.1.len();
+            body.1.swap(n - 2, n - 1);
+        });
+        let mut calls = 0;
+        let loaded = load(&swapped, 10, |_| {
+            calls += 1;
+            Ok::<(), ()>(())
+        });
+        assert!(
+            matches!(&loaded, Err(LoadError::Snapshot(SnapshotError::Inconsistent(m))) if m.contains("out of order")),
+            "{loaded:?}"
+        );
+        assert!(calls >= 1);
+        let stray = rewritten(&bytes, |body| {
+            body.4.push(NotePath::new("n/zz-never-written.md").unwrap());
+        });
+        let loaded = load(&stray, 10, |_| Ok::<(), ()>(()));
+        assert!(
+            matches!(&loaded, Err(LoadError::Snapshot(SnapshotError::Inconsistent(m))) if m.contains("not a current note")),
+            "{loaded:?}"
+        );
     }
 
     #[test]
@@ -630,7 +1007,7 @@ mod tests {
         // build (after a rollback) needs to rebuild its index from the texts.
         let snap = replica.snapshot();
         let OuterIn(_, _, _, body) = crate::cbor::from_slice_exact(&snap.bytes, 4).unwrap();
-        let Body(_, _, _, index, unindexed, ..) = crate::cbor::from_slice_exact(&body, 8).unwrap();
+        let Body(_, _, _, index, unindexed, ..) = crate::cbor::from_slice_exact(body, 8).unwrap();
         let index: SearchIndex = crate::cbor::from_slice(&index).unwrap();
         assert!(index.is_empty());
         let queued: Vec<&str> = unindexed.iter().map(NotePath::as_str).collect();

@@ -98,6 +98,7 @@ pub(crate) fn placeholders(n: usize) -> String {
 #[cfg(any(test, feature = "native-sqlite"))]
 pub mod native {
     use std::cell::Cell;
+    use std::rc::Rc;
 
     use rusqlite::types::{ToSqlOutput, ValueRef};
     use rusqlite::{Connection, ToSql, params_from_iter};
@@ -147,14 +148,16 @@ pub mod native {
         }
     }
 
-    /// An in-memory SQLite database.
-    #[derive(Debug)]
+    /// An in-memory SQLite database. A clone is another handle on the same database (as a
+    /// Durable Object's storage is one database however many handles reach it), so a test
+    /// can open a store again on what a failed open left behind.
+    #[derive(Debug, Clone)]
     pub struct NativeDb {
-        conn: Connection,
+        conn: Rc<Connection>,
         /// Statements left before a write batch fails (`None`: never).
-        fail_in: Cell<Option<u64>>,
+        fail_in: Rc<Cell<Option<u64>>>,
         /// Statements run by write batches, in all.
-        pub statements: Cell<u64>,
+        pub statements: Rc<Cell<u64>>,
     }
 
     impl NativeDb {
@@ -165,9 +168,9 @@ pub mod native {
                 conn.execute(s, []).expect("the schema applies");
             }
             NativeDb {
-                conn,
-                fail_in: Cell::new(None),
-                statements: Cell::new(0),
+                conn: Rc::new(conn),
+                fail_in: Rc::new(Cell::new(None)),
+                statements: Rc::new(Cell::new(0)),
             }
         }
 
@@ -194,7 +197,9 @@ pub mod native {
 
         /// Runs `batch` in one transaction: all or nothing.
         pub fn write(&mut self, batch: &[Statement]) -> Result<(), StorageError> {
-            let tx = self.conn.transaction().map_err(err)?;
+            // Handles are not used across threads and a batch runs to its end before the
+            // next one starts, so no other transaction is open on this connection.
+            let tx = self.conn.unchecked_transaction().map_err(err)?;
             for statement in batch {
                 if let Some(n) = self.fail_in.get() {
                     if n == 0 {
@@ -235,8 +240,9 @@ pub mod native {
     /// A [`Storage`](crate::storage::Storage) wholly in one [`NativeDb`], laid out as a
     /// Durable Object's: the log and the snapshot in tables, and the notes and the search
     /// index in their SQL projections, every write one transaction. Tests run a
-    /// [`Store`](crate::store::Store) on it to check the object's paths natively.
-    #[derive(Debug)]
+    /// [`Store`](crate::store::Store) on it to check the object's paths natively. A clone is
+    /// another handle on the same database.
+    #[derive(Debug, Clone)]
     pub struct SqlStorage {
         db: NativeDb,
     }
@@ -405,8 +411,11 @@ pub mod native {
             self.db.write(&batch)
         }
 
-        fn replace_notes(&mut self, notes: &crate::notes::MemoryNotes) -> Result<(), StorageError> {
-            self.db.write(&crate::notes::sql_replace(notes))
+        fn load_notes(
+            &mut self,
+            step: crate::storage::Bulk<'_, (crate::path::NotePath, Vec<crate::history::Version>)>,
+        ) -> Result<(), StorageError> {
+            self.db.write(&crate::notes::sql_load(step))
         }
 
         fn notes(&self) -> crate::notes::NotesView<'_> {
@@ -440,10 +449,10 @@ pub mod native {
 
         fn reset_search(
             &mut self,
-            notes: &[(String, crate::ids::Hash)],
-            seq: u64,
+            step: crate::storage::Bulk<'_, (String, crate::ids::Hash)>,
         ) -> Result<(), StorageError> {
-            self.db.write(&crate::search::sql::reset(notes, seq))
+            let batch = crate::search::sql::reset(&self.db, step)?;
+            self.db.write(&batch)
         }
 
         fn maintain_search(

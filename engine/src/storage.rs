@@ -31,8 +31,10 @@ use std::collections::{BTreeSet, VecDeque};
 use thiserror::Error;
 
 use crate::envelope::StoredEvent;
+use crate::history::Version;
 use crate::ids::Hash;
 use crate::notes::{MemoryNotes, NotesChange, NotesView};
+use crate::path::NotePath;
 use crate::search::memory::MemorySearch;
 use crate::search::sql::{MaintainReport, SearchChange, SearchWork};
 use crate::search::{SearchCursor, SearchPage};
@@ -45,6 +47,22 @@ pub struct StoredSnapshot {
     pub seq: u64,
     /// The encoded snapshot.
     pub bytes: Vec<u8>,
+}
+
+/// One step of filling a projection (the notes, the search index's queue) in bulk, over
+/// several all-or-nothing calls so that no call holds the whole projection.
+///
+/// `Begin` empties it and sets the seq it reflects to 0, so that a load cut off part way is
+/// seen as not loaded and is started again; `Add` adds items; `Finish` records the seq of the
+/// last event it now reflects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bulk<'a, T> {
+    /// Empty it, seq 0.
+    Begin,
+    /// Add these items.
+    Add(&'a [T]),
+    /// It reflects the log up to this seq.
+    Finish(u64),
 }
 
 /// A storage backend failed. The message is the backend's own.
@@ -89,8 +107,9 @@ pub trait Storage {
     /// Applies `notes`, made by events up to `seq` that are already stored (replay), all or
     /// nothing.
     fn apply_notes(&mut self, notes: &NotesChange, seq: u64) -> Result<(), StorageError>;
-    /// Replaces the notes with `notes` (decoded from a snapshot), all or nothing.
-    fn replace_notes(&mut self, notes: &MemoryNotes) -> Result<(), StorageError>;
+    /// One step of loading the notes in bulk from a full snapshot (see [`Bulk`]): `Add` gets
+    /// paths in order, none already there, each with all its versions.
+    fn load_notes(&mut self, step: Bulk<'_, (NotePath, Vec<Version>)>) -> Result<(), StorageError>;
     /// Reading the notes.
     fn notes(&self) -> NotesView<'_>;
     /// Whether the notes survive this storage being opened again (so a snapshot need not
@@ -109,8 +128,9 @@ pub trait Storage {
     fn is_indexed(&self, path: &str, hash: Hash) -> Result<bool, StorageError>;
     /// The seq of the last event the index reflects.
     fn search_seq(&self) -> Result<u64, StorageError>;
-    /// Empties the index and queues `notes` (path, content hash) for their text, as of `seq`.
-    fn reset_search(&mut self, notes: &[(String, Hash)], seq: u64) -> Result<(), StorageError>;
+    /// One step of emptying the index and queueing every current note (path, content hash)
+    /// for its text (see [`Bulk`]).
+    fn reset_search(&mut self, step: Bulk<'_, (String, Hash)>) -> Result<(), StorageError>;
     /// One bounded step of index upkeep (merging recent changes), at most `max_notes` notes.
     fn maintain_search(&mut self, max_notes: usize) -> Result<MaintainReport, StorageError>;
     /// The index's waiting work (texts to index, changes to merge).
@@ -165,10 +185,9 @@ macro_rules! memory_search_methods {
 
         fn reset_search(
             &mut self,
-            notes: &[(String, $crate::ids::Hash)],
-            seq: u64,
+            step: $crate::storage::Bulk<'_, (String, $crate::ids::Hash)>,
         ) -> Result<(), $crate::storage::StorageError> {
-            self.$field.reset(notes, seq);
+            self.$field.reset(step);
             Ok(())
         }
 
@@ -325,9 +344,9 @@ impl Storage for MemoryStorage {
         Ok(())
     }
 
-    fn replace_notes(&mut self, notes: &MemoryNotes) -> Result<(), StorageError> {
+    fn load_notes(&mut self, step: Bulk<'_, (NotePath, Vec<Version>)>) -> Result<(), StorageError> {
         self.may_mutate()?;
-        self.notes = notes.clone();
+        self.notes.load(step);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The store's commands, end to end over memory storage.
 
 use engine::event::Event;
+use engine::storage::Bulk;
 use engine::store::{
     DeleteError, MoveError, OpenSession, RevertError, SessionError, VersionConflict, WriteError,
     WriteRequest,
@@ -277,7 +278,7 @@ fn the_index_is_the_storages_and_a_store_it_lags_queues_every_note_for_its_text(
     // An index behind the log (as a build that kept it in snapshots leaves the storage) is
     // emptied and every note queued.
     let mut storage = s.into_storage();
-    storage.reset_search(&[], 0).unwrap();
+    storage.reset_search(Bulk::Begin).unwrap();
     let (mut s, report) = Store::open(storage, Config::default()).unwrap();
     assert!(report.search_reset);
     assert!(s.search("pumpkin", 10, None).unwrap().hits.is_empty());
@@ -421,7 +422,7 @@ fn snapshot_archive_compact_and_reopen() {
     // ... and from the snapshot plus the segments.
     let (rebuilt, _) = Store::rebuild(
         MemoryStorage::new(),
-        Some(&snap.bytes),
+        Some(snap.bytes.clone()),
         &bytes,
         config.clone(),
     )

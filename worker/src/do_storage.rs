@@ -38,12 +38,14 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use engine::NotePath;
 use engine::envelope::StoredEvent;
-use engine::notes::{self, MemoryNotes, NotesChange, NotesView};
+use engine::history::Version;
+use engine::notes::{self, NotesChange, NotesView};
 use engine::search::sql::{self as search_sql, MaintainReport, SearchChange, SearchWork};
 use engine::search::{SearchCursor, SearchPage};
 use engine::sql::{SqlRead, Statement, Value};
-use engine::storage::StoredSnapshot;
+use engine::storage::{Bulk, StoredSnapshot};
 use engine::{Hash, Storage, StorageError};
 use worker::js_sys::{Function, Reflect};
 use worker::wasm_bindgen::closure::Closure;
@@ -256,8 +258,8 @@ impl Storage for DoStorage {
         self.append_then(&[], statements)
     }
 
-    fn replace_notes(&mut self, notes: &MemoryNotes) -> Result<(), StorageError> {
-        self.append_then(&[], notes::sql_replace(notes))
+    fn load_notes(&mut self, step: Bulk<'_, (NotePath, Vec<Version>)>) -> Result<(), StorageError> {
+        self.append_then(&[], notes::sql_load(step))
     }
 
     fn notes(&self) -> NotesView<'_> {
@@ -289,8 +291,8 @@ impl Storage for DoStorage {
         Ok(search_sql::stats(&self.reader())?.seq)
     }
 
-    fn reset_search(&mut self, notes: &[(String, Hash)], seq: u64) -> Result<(), StorageError> {
-        let statements = search_sql::reset(notes, seq);
+    fn reset_search(&mut self, step: Bulk<'_, (String, Hash)>) -> Result<(), StorageError> {
+        let statements = search_sql::reset(&self.reader(), step)?;
         self.append_then(&[], statements)
     }
 

@@ -76,13 +76,14 @@ impl MemorySearch {
         }
     }
 
-    /// Forgets everything and queues `notes` for their text, as of `seq`.
-    pub fn reset(&mut self, notes: &[(String, Hash)], seq: u64) {
-        *self = MemorySearch {
-            pending: notes.iter().cloned().collect(),
-            seq,
-            ..MemorySearch::default()
-        };
+    /// One step of emptying it and queueing every note for its text (see [`Bulk`](crate::storage::Bulk)).
+    pub fn reset(&mut self, step: crate::storage::Bulk<'_, (String, Hash)>) {
+        use crate::storage::Bulk;
+        match step {
+            Bulk::Begin => *self = MemorySearch::default(),
+            Bulk::Add(notes) => self.pending.extend(notes.iter().cloned()),
+            Bulk::Finish(seq) => self.seq = seq,
+        }
     }
 
     /// See [`SearchIndex::search`].

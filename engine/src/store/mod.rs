@@ -45,9 +45,9 @@ use crate::receipts::Receipt;
 use crate::search::sql::{MaintainReport, SearchChange, SearchWork};
 use crate::search::{SearchCursor, SearchPage};
 use crate::sessions::SessionTable;
-use crate::snapshot::{self, SnapshotError};
+use crate::snapshot::{self, LoadError, SnapshotError};
 use crate::state::{ApplyError, State, notes_change, search_change};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Bulk, Storage, StorageError, StoredSnapshot};
 
 /// How a store behaves. [`Config::default`] holds the product's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,32 +220,44 @@ impl<S: Storage> Store<S> {
     /// The notes come from the storage when it has them up to the snapshot's seq or later
     /// (events it already reflects are replayed into the state only); otherwise from the
     /// snapshot, which must then carry them (format 1), and are put into the storage.
-    pub fn open(mut storage: S, config: Config) -> Result<(Store<S>, OpenReport), OpenError> {
+    pub fn open(storage: S, config: Config) -> Result<(Store<S>, OpenReport), OpenError> {
+        Store::open_from(storage, None, config)
+    }
+
+    /// [`Store::open`], with the stored snapshot at hand when the caller just stored it
+    /// (`None`: it is read from storage), so that it is not read back.
+    pub(crate) fn open_from(
+        mut storage: S,
+        snapshot: Option<StoredSnapshot>,
+        config: Config,
+    ) -> Result<(Store<S>, OpenReport), OpenError> {
         let mut notes_seq = storage.notes().seq()?;
         let window = config.idempotency_window;
-        let (state, snapshot_notes, snapshot_seq) = match storage.snapshot()? {
-            // The storage's notes are as recent: the snapshot's history is not read.
-            Some(stored) if notes_seq >= stored.seq => (
-                snapshot::decode_state(&stored.bytes, window)?,
-                None,
-                stored.seq,
-            ),
-            Some(stored) => {
-                let decoded = snapshot::decode(&stored.bytes, window)?;
-                (decoded.state, decoded.notes, stored.seq)
-            }
-            None => (State::new(window), None, 0),
+        let snapshot = match snapshot {
+            Some(stored) => Some(stored),
+            None => storage.snapshot()?,
         };
-        if notes_seq < snapshot_seq {
-            let Some(notes) = snapshot_notes else {
-                return Err(OpenError::Snapshot(SnapshotError::Inconsistent(format!(
-                    "the snapshot at seq {snapshot_seq} leaves the notes to the storage, \
-                     which has them only up to seq {notes_seq}"
-                ))));
-            };
-            storage.replace_notes(&notes)?;
-            notes_seq = snapshot_seq;
-        }
+        let (state, snapshot_seq) = match snapshot {
+            None => (State::new(window), 0),
+            // The storage's notes are as recent: the snapshot's history is not read.
+            Some(stored) if notes_seq >= stored.seq => {
+                (snapshot::decode_state(&stored.bytes, window)?, stored.seq)
+            }
+            // The notes come from the snapshot (the first open after an upgrade, or a
+            // rebuild), streamed into storage in bounded batches.
+            Some(stored) => {
+                if snapshot::format(&stored.bytes)? != snapshot::SNAPSHOT_FORMAT_VERSION {
+                    return Err(OpenError::Snapshot(SnapshotError::Inconsistent(format!(
+                        "the snapshot at seq {} leaves the notes to the storage, which has \
+                         them only up to seq {notes_seq}",
+                        stored.seq
+                    ))));
+                }
+                let state = load_notes(&mut storage, &stored.bytes, window)?;
+                notes_seq = state.head.seq;
+                (state, stored.seq)
+            }
+        };
         let mut store = Store {
             storage,
             state,
@@ -416,20 +428,29 @@ impl<S: Storage> Store<S> {
     /// Empties the storage's search index and queues every current note for its text (what
     /// opening does when the index does not reflect the log); returns how many were queued.
     pub fn reset_search(&mut self) -> Result<usize, StorageError> {
-        let mut notes: Vec<(String, Hash)> = Vec::new();
-        let view = self.storage.notes();
+        self.storage.reset_search(Bulk::Begin)?;
+        let mut queued = 0;
         let mut after: Option<String> = None;
         loop {
-            let page = view.list(after.as_deref(), crate::files::MAX_PAGE)?;
-            notes.extend(page.items.into_iter().map(|(p, e)| (p.to_string(), e.hash)));
+            let page = self
+                .storage
+                .notes()
+                .list(after.as_deref(), crate::files::MAX_PAGE)?;
+            let notes: Vec<(String, Hash)> = page
+                .items
+                .into_iter()
+                .map(|(p, e)| (p.to_string(), e.hash))
+                .collect();
+            self.storage.reset_search(Bulk::Add(&notes))?;
+            queued += notes.len();
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
-        drop(view);
-        self.storage.reset_search(&notes, self.state.head.seq)?;
-        Ok(notes.len())
+        self.storage
+            .reset_search(Bulk::Finish(self.state.head.seq))?;
+        Ok(queued)
     }
 
     /// The search index's waiting work: texts to hand in ([`Store::unindexed`]) and changes
@@ -544,6 +565,24 @@ pub enum EventsError {
 }
 
 /// Checks that `stored` is the event after `head` and decodes it.
+/// Fills `storage`'s notes from the full snapshot `bytes`, a batch of paths at a time, and
+/// returns the snapshot's state. The load begins by emptying them (seq 0) and records the seq
+/// last, so a load cut off part way is started again by the next open.
+fn load_notes<S: Storage>(
+    storage: &mut S,
+    bytes: &[u8],
+    window: usize,
+) -> Result<State, OpenError> {
+    storage.load_notes(Bulk::Begin)?;
+    let state = snapshot::load(bytes, window, |batch| storage.load_notes(Bulk::Add(&batch)))
+        .map_err(|e| match e {
+            LoadError::Snapshot(e) => OpenError::Snapshot(e),
+            LoadError::Sink(e) => OpenError::Storage(e),
+        })?;
+    storage.load_notes(Bulk::Finish(state.head.seq))?;
+    Ok(state)
+}
+
 fn decode_next(head: &ChainHead, stored: &StoredEvent) -> Result<Envelope, ReplayError> {
     let expected = head.seq + 1;
     if stored.seq != expected {

@@ -310,3 +310,70 @@ fn full_local_snapshots_are_kept_when_asked_for_and_open_without_reading_the_his
     assert_eq!(report.snapshot_seq, archived.seq);
     assert_eq!(notes(&reopened), before);
 }
+
+#[test]
+fn a_load_of_the_notes_cut_off_anywhere_is_started_again_by_the_next_open() {
+    // Enough versions for several of the load's batches.
+    let mut memory = Store::open(MemoryStorage::new(), config()).unwrap().0;
+    let versions = 3;
+    let paths = crate::snapshot::LOAD_BATCH_VERSIONS * 2 / versions + 50;
+    for n in 0..paths {
+        for version in 0..versions {
+            let path = format!("n/{n:05}.md");
+            let text = format!("{} {version}", WORDS[n % WORDS.len()]);
+            let req = WriteRequest {
+                id: EventId::derive(format!("{path} {version}").as_bytes()),
+                path: &path,
+                content: text.as_bytes(),
+                media_type: "text/markdown",
+                expected_version: None,
+                edit: false,
+            };
+            let plan = memory.plan_write(&req).unwrap();
+            memory.write(&req, &plan, Timestamp(n as u64)).unwrap();
+        }
+    }
+    let full = memory.take_snapshot().unwrap();
+    let expected = notes(&memory);
+    let storage_with_the_snapshot = || {
+        let mut storage = SqlStorage::new();
+        storage
+            .put_snapshot(&StoredSnapshot {
+                seq: full.seq,
+                bytes: full.bytes.clone(),
+            })
+            .unwrap();
+        storage
+    };
+    // How many statements a whole load takes.
+    let whole = storage_with_the_snapshot();
+    let before = whole.db().statements.get();
+    let (opened, _) = Store::open(whole.clone(), config()).unwrap();
+    assert_eq!(notes(&opened), expected);
+    let statements = whole.db().statements.get() - before;
+    assert!(statements > 4, "{statements} statements");
+
+    for at in [0, 1, 2, statements / 2, statements - 2, statements - 1] {
+        let storage = storage_with_the_snapshot();
+        storage.db().fail_after(at);
+        let err = Store::open(storage.clone(), config()).unwrap_err();
+        assert!(
+            err.to_string().contains("injected failure"),
+            "at {at}: {err}"
+        );
+        // Part of the notes may be in the tables, but then they claim no event; or the notes
+        // are whole and the search index's reset (the open's last step) was cut off.
+        let seq = storage.notes().seq().unwrap();
+        assert!(seq == 0 || seq == full.seq, "at {at}: notes at seq {seq}");
+        let (reopened, report) = Store::open(storage, config()).unwrap();
+        assert_eq!(report.snapshot_seq, full.seq);
+        assert_eq!(notes(&reopened), expected, "at {at}");
+        assert_eq!(reopened.head(), memory.head());
+        // Every note is queued for its text again, whichever step was cut off.
+        assert_eq!(
+            reopened.search_work().unwrap().waiting as usize,
+            paths,
+            "at {at}"
+        );
+    }
+}

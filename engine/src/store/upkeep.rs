@@ -374,22 +374,21 @@ impl<S: Storage> Store<S> {
     /// a gap is an error.
     pub fn rebuild(
         mut storage: S,
-        snapshot_bytes: Option<&[u8]>,
+        snapshot_bytes: Option<Vec<u8>>,
         segments: &[&[u8]],
         config: super::Config,
     ) -> Result<(Store<S>, OpenReport), RebuildError> {
         if storage.snapshot()?.is_some() || !storage.read(0, 1)?.is_empty() {
             return Err(RebuildError::NotEmpty);
         }
-        let start = match snapshot_bytes {
+        let start = match &snapshot_bytes {
             Some(bytes) => {
-                let decoded = snapshot::decode(bytes, 1)?;
-                if decoded.notes.is_none() {
+                if snapshot::format(bytes)? != snapshot::SNAPSHOT_FORMAT_VERSION {
                     return Err(RebuildError::Snapshot(SnapshotError::Inconsistent(
                         "a lean snapshot (format 2) cannot start a rebuild".into(),
                     )));
                 }
-                decoded.state.head
+                snapshot::decode_state(bytes, 1)?.head
             }
             None => State::new(1).head,
         };
@@ -410,15 +409,16 @@ impl<S: Storage> Store<S> {
             }
         }
         segment::verify_chain(start, &deduped)?;
-        if let Some(bytes) = snapshot_bytes {
-            storage.put_snapshot(&StoredSnapshot {
-                seq: start.seq,
-                bytes: bytes.to_vec(),
-            })?;
+        let snapshot = snapshot_bytes.map(|bytes| StoredSnapshot {
+            seq: start.seq,
+            bytes,
+        });
+        if let Some(snapshot) = &snapshot {
+            storage.put_snapshot(snapshot)?;
         }
         for batch in deduped.chunks(WRITE_BATCH) {
             storage.append(batch)?;
         }
-        Ok(Store::open(storage, config)?)
+        Ok(Store::open_from(storage, snapshot, config)?)
     }
 }

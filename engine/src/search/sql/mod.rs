@@ -54,7 +54,7 @@ use super::PATH_WEIGHT;
 use super::tokenize::{for_each_path_term, for_each_term_noting_long};
 use crate::ids::Hash;
 use crate::sql::{SqlRead, Statement, Value, malformed};
-use crate::storage::StorageError;
+use crate::storage::{Bulk, StorageError};
 
 /// The tables, created if missing.
 pub const SCHEMA: [&str; 9] = [
@@ -351,45 +351,64 @@ impl Planner {
     }
 }
 
-/// The statements that empty the index and queue `notes` (path, content hash) for their
-/// text, as of `seq`: what a store does when the tables do not describe its log (first opened
-/// by a build that keeps the index here, or after its local state was rebuilt).
-pub fn reset(notes: &[(String, Hash)], seq: u64) -> Vec<Statement> {
-    let mut out: Vec<Statement> = [
-        "DELETE FROM search_docs",
-        "DELETE FROM search_dead",
-        "DELETE FROM search_blocks",
-        "DELETE FROM search_terms",
-    ]
-    .into_iter()
-    .map(|sql| Statement::new(sql, Vec::new()))
-    .collect();
-    let mut stats = SearchStats {
-        next_doc: 1,
-        seq,
-        ..SearchStats::default()
-    };
-    const PER_ROW: usize = 3;
-    for chunk in notes.chunks(crate::sql::MAX_PARAMS / PER_ROW) {
-        let mut params = Vec::with_capacity(chunk.len() * PER_ROW);
-        for (path, hash) in chunk {
-            params.push(Value::Integer(stats.next_doc));
-            params.push(Value::Text(path.clone()));
-            params.push(Value::Blob(hash.0.to_vec()));
-            stats.next_doc += 1;
+/// The statements of one step of emptying the tables and queueing every current note (path,
+/// content hash) for its text (see [`Bulk`]): what a store does when the tables do not
+/// describe its log (first opened by a build that keeps the index here, or after its local
+/// state was rebuilt). `Add` numbers its notes after those already queued, so it reads the
+/// tables as `db` holds them now.
+pub fn reset(
+    db: &dyn SqlRead,
+    step: Bulk<'_, (String, Hash)>,
+) -> Result<Vec<Statement>, StorageError> {
+    let out = match step {
+        Bulk::Begin => {
+            let mut out: Vec<Statement> = [
+                "DELETE FROM search_docs",
+                "DELETE FROM search_dead",
+                "DELETE FROM search_blocks",
+                "DELETE FROM search_terms",
+            ]
+            .into_iter()
+            .map(|sql| Statement::new(sql, Vec::new()))
+            .collect();
+            let empty = SearchStats {
+                next_doc: 1,
+                ..SearchStats::default()
+            };
+            out.push(meta_statement(&empty, Some(0)));
+            out
         }
-        let rows = vec!["(?, ?, ?, 0, 1, 0, 0, x'')"; chunk.len()].join(", ");
-        out.push(Statement {
-            sql: format!(
-                "INSERT INTO search_docs (doc, path, hash, indexed, merged, long, len, terms) \
-                 VALUES {rows}"
-            )
-            .into(),
-            params,
-        });
-    }
-    out.push(meta_statement(&stats, Some(seq)));
-    out
+        Bulk::Add(notes) => {
+            let mut stats = stats(db)?;
+            let mut out = Vec::new();
+            const PER_ROW: usize = 3;
+            for chunk in notes.chunks(crate::sql::MAX_PARAMS / PER_ROW) {
+                let mut params = Vec::with_capacity(chunk.len() * PER_ROW);
+                for (path, hash) in chunk {
+                    params.push(Value::Integer(stats.next_doc));
+                    params.push(Value::Text(path.clone()));
+                    params.push(Value::Blob(hash.0.to_vec()));
+                    stats.next_doc += 1;
+                }
+                let rows = vec!["(?, ?, ?, 0, 1, 0, 0, x'')"; chunk.len()].join(", ");
+                out.push(Statement {
+                    sql: format!(
+                        "INSERT INTO search_docs (doc, path, hash, indexed, merged, long, len, \
+                         terms) VALUES {rows}"
+                    )
+                    .into(),
+                    params,
+                });
+            }
+            out.push(meta_statement(&stats, None));
+            out
+        }
+        Bulk::Finish(seq) => vec![Statement::new(
+            "UPDATE search_meta SET seq = ? WHERE id = 1",
+            vec![Value::int(seq)],
+        )],
+    };
+    Ok(out)
 }
 
 /// The statement that stores `stats` (and `seq`, when given).

@@ -579,7 +579,13 @@ fn a_reset_empties_the_index_and_queues_every_note() {
     db.write(&merge).unwrap();
     apply(&mut db, &[index("a.md", "apricots")], 3).unwrap();
     let notes = vec![("a.md".to_owned(), hash(1)), ("c.md".to_owned(), hash(3))];
-    db.write(&reset(&notes, 9)).unwrap();
+    // In steps, a note at a time: until the last step the tables reflect no event.
+    db.write(&reset(&db, Bulk::Begin).unwrap()).unwrap();
+    for note in notes.chunks(1) {
+        db.write(&reset(&db, Bulk::Add(note)).unwrap()).unwrap();
+        assert_eq!(stats(&db).unwrap().seq, 0);
+    }
+    db.write(&reset(&db, Bulk::Finish(9)).unwrap()).unwrap();
     assert_eq!(unindexed(&db, 10).unwrap(), notes);
     assert!(
         search(&db, "apples basil apricots", 10, None)
