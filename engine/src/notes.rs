@@ -225,6 +225,10 @@ pub fn sql_load(step: Bulk<'_, (NotePath, Vec<Version>)>) -> Vec<Statement> {
     match step {
         Bulk::Begin => vec![
             Statement::new("DELETE FROM files", vec![]),
+            Statement::new(
+                "UPDATE files_meta SET count = 0, total_bytes = 0 WHERE id = 1",
+                vec![],
+            ),
             Statement::new("DELETE FROM history", vec![]),
             set_seq(0),
         ],

@@ -115,8 +115,9 @@ pub fn plan(db: &dyn SqlRead, changes: &[FileChange]) -> Result<Vec<Statement>, 
     Ok(out)
 }
 
-/// The statements that insert `changes` (puts only; removes are skipped) into an empty
-/// table, several rows to a statement, and set the totals. For filling the tables in bulk.
+/// The statements that insert `changes` (puts only; removes are skipped; none of their paths
+/// in the table yet), several rows to a statement, and add them to the totals. For filling
+/// the tables in bulk, a batch at a time.
 pub fn plan_fresh(changes: &[FileChange]) -> Vec<Statement> {
     const COLUMNS_PER_ROW: usize = 8;
     let rows: Vec<(&NotePath, &FileEntry)> = changes
@@ -129,8 +130,8 @@ pub fn plan_fresh(changes: &[FileChange]) -> Vec<Statement> {
     let mut out = Vec::new();
     for chunk in rows.chunks(MAX_PARAMS / COLUMNS_PER_ROW) {
         let mut sql = String::from(
-            "INSERT OR REPLACE INTO files (path, version, hash, size, media_type, created, \
-             modified, seq) VALUES ",
+            "INSERT INTO files (path, version, hash, size, media_type, created, modified, \
+             seq) VALUES ",
         );
         let mut params = Vec::with_capacity(chunk.len() * COLUMNS_PER_ROW);
         for (i, (path, entry)) in chunk.iter().enumerate() {
@@ -146,7 +147,7 @@ pub fn plan_fresh(changes: &[FileChange]) -> Vec<Statement> {
         });
     }
     out.push(Statement::new(
-        "UPDATE files_meta SET count = ?, total_bytes = ? WHERE id = 1",
+        "UPDATE files_meta SET count = count + ?, total_bytes = total_bytes + ? WHERE id = 1",
         vec![
             Value::int(rows.len() as u64),
             Value::int(rows.iter().map(|(_, e)| e.size).sum()),
