@@ -11,7 +11,8 @@ use engine::{Config, EventId, Hash, MemoryStorage, Store, Timestamp};
 
 use crate::archive;
 use crate::export::{
-    Budget, ExportInputs, ExportRun, ExportStep, Exported, FromStore, RunState, StepResult,
+    Budget, ContentsToExport, ExportInputs, ExportRun, ExportStep, Exported, FromStore, RunState,
+    StepResult, contents_of,
 };
 use crate::layout::UserLayout;
 use crate::seal::{Entropy, Recipient};
@@ -177,6 +178,10 @@ impl SimUser {
             .map(|(_, digest)| digest);
         let exported = self.exported.clone();
         let (sealing, signing) = (self.sealing.clone(), self.signing.clone());
+        let all = contents_of(&self.store).map_err(|e| e.to_string())?;
+        // A run packs at most one content a request.
+        let limit = usize::try_from(budget.requests).unwrap_or(usize::MAX);
+        let contents = ContentsToExport::from_memory(&all, &exported, sealing.as_ref(), limit);
         let user = self.user.clone();
         let inputs = ExportInputs {
             user: &user,
@@ -185,7 +190,7 @@ impl SimUser {
             archived: from_store.archived,
             archive: &listed,
             state: from_store.state,
-            contents: &from_store.contents,
+            contents: &contents,
             exported: &exported,
             previous,
             now_ms: self.clock,

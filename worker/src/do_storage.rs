@@ -183,14 +183,14 @@ impl DoStorage {
         })
     }
 
-    /// The database as the engine's projections read it.
-    fn reader(&self) -> Reader<'_> {
+    /// The database as the engine's projections (and the export's planning) read it.
+    pub(crate) fn reader(&self) -> Reader<'_> {
         Reader(&self.sql)
     }
 }
 
 /// Reads for [`engine::sql::SqlRead`]: statements run through the object's SQL API.
-struct Reader<'a>(&'a SqlStorage);
+pub(crate) struct Reader<'a>(&'a SqlStorage);
 
 impl SqlRead for Reader<'_> {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StorageError> {

@@ -38,6 +38,8 @@ use crate::pack::{self, PACK_TARGET_BYTES};
 use crate::seal::{self, Entropy, Recipient};
 use crate::sign::SigningKey;
 
+pub mod sql;
+
 /// The most contents one pack step reads (each is one read from R2).
 pub const PACK_MAX_CONTENTS: usize = 200;
 /// The most events one tail segment holds.
@@ -121,8 +123,8 @@ pub struct StateSummary {
     pub note_bytes: u64,
 }
 
-/// What an export takes from the user's store: the head, the archived head, the notes at
-/// the head, and every content a version up to the head names (hash and size).
+/// What an export takes from the user's store: the head, the archived head and the notes at
+/// the head. (Which contents it still has to pack is [`ContentsToExport`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FromStore {
     /// The live head.
@@ -131,38 +133,90 @@ pub struct FromStore {
     pub archived: ChainHead,
     /// The notes at the head.
     pub state: StateSummary,
-    /// Every content a version up to the head names.
-    pub contents: BTreeMap<Hash, u64>,
 }
 
 impl FromStore {
-    /// Reads it from `store`, walking its history a page at a time.
+    /// Reads it from `store`.
     pub fn of<S: engine::Storage>(
         store: &engine::Store<S>,
     ) -> Result<FromStore, engine::StorageError> {
-        let head = store.head();
         let notes = store.notes();
-        let mut contents = BTreeMap::new();
-        for item in notes.history_by_path() {
-            let (_, versions) = item?;
-            let named = versions
-                .iter()
-                .filter(|version| version.seq <= head.seq)
-                .filter_map(|version| version.content.as_ref())
-                .map(|content| (content.hash, content.size));
-            contents.extend(named);
-        }
         let stats = notes.stats()?;
         Ok(FromStore {
-            head,
+            head: store.head(),
             archived: store.archived(),
             state: StateSummary {
                 digest: notes.digest()?,
                 notes: stats.count,
                 note_bytes: stats.total_bytes,
             },
-            contents,
         })
+    }
+}
+
+/// Every content a version up to `store`'s head names, with its size, walking its history a
+/// page at a time: the in-memory reference for [`ContentsToExport::from_memory`]. (The
+/// object asks its SQL tables instead: [`sql::contents_to_export`].)
+pub fn contents_of<S: engine::Storage>(
+    store: &engine::Store<S>,
+) -> Result<BTreeMap<Hash, u64>, engine::StorageError> {
+    let head = store.head();
+    let mut contents = BTreeMap::new();
+    for item in store.notes().history_by_path() {
+        let (_, versions) = item?;
+        let named = versions
+            .iter()
+            .filter(|version| version.seq <= head.seq)
+            .filter_map(|version| version.content.as_ref())
+            .map(|content| (content.hash, content.size));
+        contents.extend(named);
+    }
+    Ok(contents)
+}
+
+/// The contents a run still has to pack, and the packs that hold the others: what planning
+/// needs of the contents, bounded by the run rather than by the user's notes.
+///
+/// A content is *held* when the pack recorded for it ([`Exported::contents`]) is recorded
+/// too and usable (written as this run writes: plain, or sealed to the same recipient);
+/// otherwise it is *missing*. Contents a version names are never forgotten (the history only
+/// grows), so every run's manifest names the packs of all held contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentsToExport {
+    /// The first missing contents in hash order, with their sizes (at most the limit asked).
+    pub missing: Vec<(Hash, u64)>,
+    /// More contents are missing past these: the run packs these and ends without a
+    /// manifest, and the next run goes on.
+    pub more: bool,
+    /// The usable packs that hold the needed contents that are not missing.
+    pub held: BTreeSet<String>,
+}
+
+impl ContentsToExport {
+    /// Works it out from every needed content (`contents`, as [`contents_of`] reads them) and
+    /// what is recorded, at most `limit` missing ones.
+    pub fn from_memory(
+        contents: &BTreeMap<Hash, u64>,
+        exported: &Exported,
+        sealing: Option<&Recipient>,
+        limit: usize,
+    ) -> ContentsToExport {
+        let mut out = ContentsToExport::default();
+        for (hash, size) in contents {
+            let held = exported
+                .contents
+                .get(hash)
+                .filter(|key| exported.packs.contains_key(key.as_str()))
+                .filter(|key| exported.usable(key, sealing));
+            match held {
+                Some(key) => {
+                    out.held.insert(key.clone());
+                }
+                None if out.missing.len() < limit => out.missing.push((*hash, *size)),
+                None => out.more = true,
+            }
+        }
+        out
     }
 }
 
@@ -181,9 +235,10 @@ pub struct ExportInputs<'a> {
     pub archive: &'a [ArchivedSegment],
     /// The notes at the head.
     pub state: StateSummary,
-    /// Every content that a version up to the head names, with its size.
-    pub contents: &'a BTreeMap<Hash, u64>,
-    /// What the bucket holds already.
+    /// The contents still to pack, and the packs holding the others.
+    pub contents: &'a ContentsToExport,
+    /// What the bucket holds already: its segments, packs and sealed objects are read
+    /// (its contents are in `contents`).
     pub exported: &'a Exported,
     /// The newest manifest in the bucket, if any.
     pub previous: Option<Hash>,
@@ -293,7 +348,8 @@ pub enum CompleteError {
 pub enum RunState {
     /// Steps remain; the budget allows more.
     Working,
-    /// Steps remain but the budget is spent: continue in another run.
+    /// Steps remain but the budget is spent, or contents remain past those this run planned
+    /// ([`ContentsToExport::more`]): continue in another run.
     OutOfBudget,
     /// The manifest is in the bucket.
     Complete(Box<Manifest>),
@@ -317,8 +373,10 @@ pub struct ExportRun {
     /// Data steps still to yield.
     pending: std::collections::VecDeque<ExportStep>,
     in_flight: Option<ExportStep>,
-    /// Pack keys of every content the manifest needs (filled as packs complete).
-    contents: BTreeMap<Hash, Option<String>>,
+    /// Contents are missing past those this run packs: it ends without a manifest.
+    more: bool,
+    /// The packs the manifest names: those holding the needed contents, and those this run
+    /// put.
     packs: BTreeMap<String, PackRef>,
     manifest: Option<Manifest>,
     complete: bool,
@@ -369,21 +427,15 @@ impl ExportRun {
             segments.push((first, last, known));
             first = last + 1;
         }
-        let mut contents = BTreeMap::new();
         let mut packs = BTreeMap::new();
+        for key in &inputs.contents.held {
+            if let Some(pack) = exported.packs.get(key) {
+                packs.insert(key.clone(), pack.clone());
+            }
+        }
         let mut batch: Vec<Hash> = Vec::new();
         let mut batch_bytes = 0u64;
-        for (hash, size) in inputs.contents {
-            let known = exported
-                .contents
-                .get(hash)
-                .filter(|key| exported.packs.contains_key(key.as_str()) && usable(key));
-            if let Some(key) = known {
-                packs.insert(key.clone(), inputs.exported.packs[key.as_str()].clone());
-                contents.insert(*hash, Some(key.clone()));
-                continue;
-            }
-            contents.insert(*hash, None);
+        for (hash, size) in &inputs.contents.missing {
             if !batch.is_empty()
                 && (batch.len() >= PACK_MAX_CONTENTS || batch_bytes + size > PACK_TARGET_BYTES)
             {
@@ -410,7 +462,7 @@ impl ExportRun {
             segments,
             pending,
             in_flight: None,
-            contents,
+            more: inputs.contents.more,
             packs,
             manifest: None,
             complete: false,
@@ -438,6 +490,8 @@ impl ExportRun {
         }
         let step = match self.pending.front() {
             Some(step) => step.clone(),
+            // Contents this run did not plan are still missing: the next run goes on.
+            None if self.more => return None,
             None => {
                 ExportStep::PutManifest(self.build_manifest().encode_with(self.signing.as_ref()))
             }
@@ -496,11 +550,6 @@ impl ExportRun {
                     self.in_flight = Some(step.clone());
                     return mismatch("the pack must hold every asked content");
                 }
-                for hash in contents {
-                    if let Some(slot) = self.contents.get_mut(&hash) {
-                        *slot = Some(pack.key.clone());
-                    }
-                }
                 self.packs.insert(pack.key.clone(), pack);
             }
             (ExportStep::PutManifest(_), StepResult::Manifest) => {
@@ -520,6 +569,7 @@ impl ExportRun {
         match &self.manifest {
             Some(manifest) if self.complete => RunState::Complete(Box::new(manifest.clone())),
             _ if self.in_flight.is_some() => RunState::Working,
+            _ if self.pending.is_empty() && self.more => RunState::OutOfBudget,
             _ => {
                 let next = match self.pending.front() {
                     Some(step) => self.cost(step),
@@ -561,11 +611,7 @@ impl ExportRun {
             .iter()
             .filter_map(|(_, _, known)| known.clone())
             .collect();
-        let needed: BTreeSet<&String> = self.contents.values().flatten().collect();
-        let packs: Vec<PackRef> = needed
-            .into_iter()
-            .filter_map(|key| self.packs.get(key).cloned())
-            .collect();
+        let packs: Vec<PackRef> = self.packs.values().cloned().collect();
         let events = TimeRange {
             first_ms: segments.first().map_or(0, |s| s.events.first_ms),
             last_ms: segments.last().map_or(0, |s| s.events.last_ms),

@@ -4,7 +4,10 @@
 //! An export is due while the log has moved past the last completed export
 //! (`backups::schedule`); one run does at most [`BUDGET`] of requests, records every object
 //! it put into the bucket in SQLite as soon as the bucket has it (`backup_segments`,
-//! `backup_packs`, `backup_contents`), and writes the manifest last. A run that stops (its
+//! `backup_packs`, `backup_contents`), and writes the manifest last. Which contents a run
+//! still has to pack is asked of SQLite (`backups::export::sql`, the history joined with
+//! `backup_contents`), at most [`BUDGET`]'s requests of them, so planning holds neither every
+//! version nor every record in memory. A run that stops (its
 //! budget, a failed request, an eviction) leaves those records, so the next run uploads only
 //! what is still missing. Only this object writes under its user's prefix.
 //!
@@ -14,6 +17,7 @@
 //! With `BACKUP_SIGNING_KEY` the manifest is signed.
 
 use backups::archive::{self, ArchivedSegment};
+use backups::export::sql as export_sql;
 use backups::export::{
     Budget, ExportInputs, ExportPlanError, ExportRun, ExportStep, Exported, FromStore, RunState,
     SealedObject, StepResult,
@@ -36,16 +40,7 @@ use crate::blobs::{self, GetBlobError};
 use crate::telemetry;
 
 /// The tables of what the bucket holds.
-pub(super) const SCHEMA: [&str; 4] = [
-    "CREATE TABLE IF NOT EXISTS backup_segments (key TEXT PRIMARY KEY, size INTEGER NOT NULL, \
-     blake3 TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, \
-     first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS backup_packs (key TEXT PRIMARY KEY, size INTEGER NOT NULL, \
-     blake3 TEXT NOT NULL, contents INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS backup_contents (hash TEXT PRIMARY KEY, pack TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS backup_sealed (key TEXT PRIMARY KEY, recipient TEXT NOT NULL, \
-     plain TEXT NOT NULL)",
-];
+pub(super) use backups::export::sql::SCHEMA;
 
 /// The `object_meta` key of the [`ExportRecord`] (JSON).
 const RECORD_KEY: &str = "export_record";
@@ -140,12 +135,6 @@ struct PackRow {
     size: i64,
     blake3: String,
     contents: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct ContentRow {
-    hash: String,
-    pack: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -348,13 +337,24 @@ impl UserObject {
         let previous = newest_manifest(&settings.s3, &layout).await?;
         report.requests += 1;
         let exported = self.exported()?;
-        let FromStore {
-            head,
-            archived,
-            state,
+        // A run packs at most one content a request.
+        let limit = usize::try_from(BUDGET.requests).unwrap_or(usize::MAX);
+        // In one turn: the contents asked of the tables are those up to the head read.
+        let (
+            FromStore {
+                head,
+                archived,
+                state,
+            },
             contents,
-        } = self
-            .with_open_store(|store| FromStore::of(store))
+        ) = self
+            .with_open_store(|store| {
+                let from = FromStore::of(store)?;
+                let reader = store.storage().reader();
+                let contents =
+                    export_sql::contents_to_export(&reader, settings.sealing.as_ref(), limit)?;
+                Ok::<_, engine::StorageError>((from, contents))
+            })
             .map_err(ExportError::Store)?
             .map_err(|e| ExportError::Store(e.to_string()))?;
         report.head_seq = head.seq;
@@ -508,7 +508,8 @@ impl UserObject {
         Ok(())
     }
 
-    /// What the bucket holds, as recorded.
+    /// What the bucket holds, as recorded: its segments, packs and sealed objects (which
+    /// pack holds each content stays in SQLite: [`export_sql::contents_to_export`] asks it).
     fn exported(&self) -> Result<Exported, ExportError> {
         let sql = self.sql();
         let hash = |text: &str| Hash::from_hex(text).map_err(|e| ExportError::Sql(e.to_string()));
@@ -539,12 +540,6 @@ impl UserObject {
                 contents: row.contents as u64,
             };
             exported.packs.insert(row.key, pack);
-        }
-        let rows: Vec<ContentRow> = sql
-            .exec("SELECT * FROM backup_contents", None)?
-            .to_array()?;
-        for row in rows {
-            exported.contents.insert(hash(&row.hash)?, row.pack);
         }
         let rows: Vec<SealedRow> = sql.exec("SELECT * FROM backup_sealed", None)?.to_array()?;
         for row in rows {
