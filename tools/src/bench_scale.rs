@@ -160,15 +160,18 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let after = routes.memory()?;
     eprintln!("after {} calls: {}", args.calls, memory_line(&after));
 
-    let in_object = match &worker_log {
-        Some(log) => in_object_times(&std::fs::read(log).unwrap_or_default()[log_from as usize..]),
+    let logged = match &worker_log {
+        Some(log) => std::fs::read(log).unwrap_or_default()[log_from as usize..].to_vec(),
         None => Vec::new(),
     };
+    let in_object = in_object_times(&logged, "duration_ms");
+    let in_store = in_object_times(&logged, "store_ms");
     let report = Report {
         args,
         grown,
         settled,
         in_object,
+        in_store,
         cold,
         before,
         mixed,
@@ -344,9 +347,11 @@ impl ColdStart {
     }
 }
 
-/// Per tool, the durations the object logged in its `tool_call` lines (JSON embedded in the
-/// Worker's output, one a call), in the order of `MIX`'s tools.
-fn in_object_times(output: &[u8]) -> Vec<Row> {
+/// Per tool, the durations (`field`, milliseconds) the object logged in its `tool_call` lines
+/// (JSON embedded in the Worker's output, one a call), in the order of `MIX`'s tools:
+/// `duration_ms`, the whole call, or `store_ms`, its time inside the store (the engine and
+/// its SQLite; the rest is R2 and the cache).
+fn in_object_times(output: &[u8], field: &str) -> Vec<Row> {
     let mut rows: Vec<Row> = ["write", "search", "read", "grep"]
         .into_iter()
         .map(Row::new)
@@ -358,11 +363,12 @@ fn in_object_times(output: &[u8]) -> Vec<Row> {
         let Ok(value) = serde_json::from_str::<Value>(&line[at..]) else {
             continue;
         };
-        let (Some(tool), Some(ms)) = (value["tool"].as_str(), value["duration_ms"].as_u64()) else {
+        let (Some(tool), Some(ms)) = (value["tool"].as_str(), value[field].as_f64()) else {
             continue;
         };
         if let Some(row) = rows.iter_mut().find(|r| r.tool == tool) {
-            row.samples.push(Duration::from_millis(ms));
+            row.samples
+                .push(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
             if value["outcome"] != "ok" {
                 row.errors += 1;
             }
@@ -639,6 +645,8 @@ struct Report<'a> {
     settled: (Duration, u64),
     /// Per tool, the times the object logged for the calls (`tool_call` lines).
     in_object: Vec<Row>,
+    /// Per tool, the part of those inside the store (`store_ms`).
+    in_store: Vec<Row>,
     cold: Vec<ColdStart>,
     before: Value,
     mixed: Mixed,
@@ -687,6 +695,12 @@ impl Report<'_> {
                 println!("  {}", row.line());
             }
         }
+        if !self.in_store.is_empty() {
+            println!("  of which inside the store (engine and SQLite; the rest is R2 and cache):");
+            for row in &self.in_store {
+                println!("  {}", row.line());
+            }
+        }
         println!("{}", self.glob.line());
         println!(
             "memory after {} calls: {}",
@@ -710,6 +724,7 @@ impl Report<'_> {
                 "seconds": self.grown.took.as_secs_f64(),
             },
             "in_object": self.in_object.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "in_store": self.in_store.iter().map(Row::to_json).collect::<Vec<_>>(),
             "settle": {
                 "seconds": self.settled.0.as_secs_f64(),
                 "backlog_left": self.settled.1,
@@ -769,7 +784,7 @@ mod tests {
     fn the_objects_tool_call_lines_give_its_own_times() {
         let output = concat!(
             "[wrangler:info] GET /health 200 OK (3ms)\n",
-            r#"{"msg":"tool_call","tool":"search","outcome":"ok","duration_ms":12}"#,
+            r#"{"msg":"tool_call","tool":"search","outcome":"ok","duration_ms":12,"store_ms":4.25}"#,
             "\n",
             r#"  (log) {"msg":"tool_call","tool":"search","outcome":"refused","duration_ms":3}"#,
             "\n",
@@ -780,7 +795,7 @@ mod tests {
             r#"{"msg":"tool_call","tool":"read","outcome":"ok"}"#,
             "\nnot json {\"msg\":\"tool_call\"\n",
         );
-        let rows = in_object_times(output.as_bytes());
+        let rows = in_object_times(output.as_bytes(), "duration_ms");
         let summary: Vec<(&str, usize, u32)> = rows
             .iter()
             .map(|r| (r.tool, r.samples.len(), r.errors))
@@ -790,6 +805,11 @@ mod tests {
             rows[1].samples,
             [Duration::from_millis(3), Duration::from_millis(12)]
         );
+        // The store's share: only the lines that carry it.
+        let store = in_object_times(output.as_bytes(), "store_ms");
+        assert_eq!(store.len(), 1);
+        assert_eq!(store[0].tool, "search");
+        assert_eq!(store[0].samples, [Duration::from_micros(4_250)]);
     }
 
     #[test]

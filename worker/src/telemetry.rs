@@ -167,6 +167,23 @@ pub(crate) fn backup_point(facts: &BackupFacts<'_>) -> DataPoint {
     }
 }
 
+/// `performance.now()`: milliseconds with a fraction, for timing synchronous work (0 when the
+/// runtime has no `performance`). Deployed, it advances only on I/O; locally it runs.
+pub(crate) fn precise_now_ms() -> f64 {
+    use worker::js_sys::{Function, Reflect};
+    use worker::wasm_bindgen::{JsCast, JsValue};
+    let global = worker::js_sys::global();
+    let Ok(performance) = Reflect::get(&global, &JsValue::from_str("performance")) else {
+        return 0.0;
+    };
+    Reflect::get(&performance, &JsValue::from_str("now"))
+        .ok()
+        .and_then(|now| now.dyn_into::<Function>().ok())
+        .and_then(|now| now.call0(&performance).ok())
+        .and_then(|value| value.as_f64())
+        .unwrap_or(0.0)
+}
+
 /// The environment name the points carry (`ENVIRONMENT`, else `unknown`).
 pub(crate) fn environment(env: &Env) -> String {
     env.var("ENVIRONMENT")

@@ -29,7 +29,7 @@ mod revert;
 mod search;
 mod write;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use event_ids::EventIds;
@@ -51,6 +51,7 @@ use crate::mcp::resources::mime_type as media_type;
 use crate::mcp::tool_call::ToolCall;
 use crate::mcp::tools::CallToolResult;
 use crate::mcp::version::ProtocolVersion;
+use crate::telemetry;
 
 /// What a tool call works on: the user's store, their R2 bucket and the time of the call.
 pub(crate) struct Notes<'a> {
@@ -65,6 +66,9 @@ pub(crate) struct Notes<'a> {
     /// Local development only: a pause between the steps of long loops (var
     /// `DEV_STEP_PAUSE_MS`), so tests can act while a call runs.
     pub(crate) step_pause: Option<std::time::Duration>,
+    /// Time spent inside the store so far ([`Notes::with`]: the engine and its SQLite,
+    /// synchronous), in milliseconds: the `tool_call` line's `store_ms`.
+    pub(crate) store_ms: Cell<f64>,
 }
 
 /// What a running call is told, and tells, while it runs.
@@ -177,6 +181,7 @@ pub(crate) async fn call(
         tool,
         outcome: kind,
         duration_ms: worker::Date::now().as_millis().saturating_sub(started),
+        store_ms: (notes.store_ms.get() * 100.0).round() / 100.0,
         error: error.as_deref(),
     };
     let line = serde_json::to_string(&line).unwrap_or_default();
@@ -198,12 +203,18 @@ pub(crate) async fn write_unkeyed(
 }
 
 /// The log line of one tool call: no arguments, paths or contents.
+///
+/// `store_ms` is the part of `duration_ms` spent inside the store (the engine and its SQLite);
+/// the rest is waiting on R2, the content cache and the event loop. Deployed, Workers' timers
+/// advance only on I/O (a Spectre mitigation), so there it reads 0 and the store's time shows
+/// in the next I/O's; locally (workerd through Wrangler) timers run and it is exact.
 #[derive(Serialize)]
 struct ToolLog<'a> {
     msg: &'static str,
     tool: &'a str,
     outcome: &'a str,
     duration_ms: u64,
+    store_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
@@ -221,7 +232,11 @@ impl Notes<'_> {
         let store = guard
             .as_mut()
             .ok_or_else(|| ToolFailure::Internal("the store is not open".to_owned()))?;
-        Ok(f(store))
+        let started = telemetry::precise_now_ms();
+        let result = f(store);
+        let spent = telemetry::precise_now_ms() - started;
+        self.store_ms.set(self.store_ms.get() + spent.max(0.0));
+        Ok(result)
     }
 
     /// The first result of event `id` when this call is a retry of one that appended it.

@@ -221,6 +221,7 @@ impl UserObject {
                 now: now(),
                 control: &Unwatched,
                 step_pause: None,
+                store_ms: Default::default(),
             };
             let args = WriteArgs {
                 path,

@@ -634,6 +634,7 @@ impl UserObject {
             now,
             control,
             step_pause: None,
+            store_ms: Default::default(),
         })
     }
 

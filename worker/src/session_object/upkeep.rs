@@ -328,6 +328,7 @@ impl UserObject {
             now,
             control: &Unwatched,
             step_pause: None,
+            store_ms: Default::default(),
         };
         match note_tools::index_pending(&notes).await {
             Ok((indexed, waiting)) => {
