@@ -490,9 +490,10 @@ fn fetch_segments(
                 key: listed.key.clone(),
                 reason,
             };
-            let state = engine::snapshot::decode(&bytes, 1)
-                .map_err(|e| corrupt(Corruption::Snapshot(e)))?
-                .state;
+            // Its state only: the history is checked as the rebuild loads it, a batch at a
+            // time (decoding it here would hold every note in memory).
+            let state = engine::snapshot::decode_state(&bytes, 1)
+                .map_err(|e| corrupt(Corruption::Snapshot(e)))?;
             if state.head().seq != listed.seq {
                 return Err(corrupt(Corruption::SnapshotSeq(state.head().seq)));
             }
