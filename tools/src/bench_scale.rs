@@ -240,7 +240,7 @@ impl DevRoutes {
 /// 32 wait).
 const SETTLED_BACKLOG: u64 = 64;
 /// How long [`settle`] waits at most.
-const SETTLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+const SETTLE_LIMIT: Duration = Duration::from_secs(60 * 60);
 
 /// Waits (bounded by [`SETTLE_LIMIT`]) until the search index's upkeep has caught up with the
 /// growth: growing writes far faster than anyone writes by hand, and searches read every
@@ -252,15 +252,18 @@ fn settle(routes: &DevRoutes) -> Result<(Duration, u64)> {
     loop {
         let memory = routes.memory()?;
         let backlog = memory["store"]["search"]["backlog"].as_u64().unwrap_or(0);
-        if backlog < SETTLED_BACKLOG || started.elapsed() > SETTLE_LIMIT {
+        // Notes waiting for their text (a rebuilt object re-reads every note's).
+        let unindexed = memory["store"]["unindexed"].as_u64().unwrap_or(0);
+        if (backlog < SETTLED_BACKLOG && unindexed == 0) || started.elapsed() > SETTLE_LIMIT {
             eprintln!(
-                "search index upkeep: {backlog} changes left to merge after {:.1} s",
+                "search index upkeep: {backlog} changes left to merge, {unindexed} notes \
+                 waiting for their text after {:.1} s",
                 started.elapsed().as_secs_f64()
             );
             return Ok((started.elapsed(), backlog));
         }
         if last_print.elapsed() > Duration::from_secs(10) {
-            eprintln!("search index upkeep: {backlog} changes to merge");
+            eprintln!("search index upkeep: {backlog} changes to merge, {unindexed} notes waiting");
             last_print = Instant::now();
         }
         std::thread::sleep(Duration::from_secs(2));
