@@ -195,7 +195,12 @@ fn main() {
     for k in 0..200 {
         let needle = format!("needle{:06}", (k * 7919) % (notes / 10).max(1));
         let t = Instant::now();
-        let found = sql::notes_with_fragment(&db, &needle, 1_000).expect("lookup");
+        let found = sql::notes_with_fragment(
+            &db,
+            &engine::grep::narrow::Fragment::anywhere(needle.as_str()),
+            1_000,
+        )
+        .expect("lookup");
         lookups.push(t.elapsed());
         assert_eq!(found.map(|f| f.len()), Some(10), "{needle}");
     }

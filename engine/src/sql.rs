@@ -470,7 +470,7 @@ pub mod native {
 
         fn notes_with_fragment(
             &self,
-            fragment: &str,
+            fragment: &crate::grep::narrow::Fragment,
             max: usize,
         ) -> Result<Option<std::collections::BTreeSet<String>>, StorageError> {
             crate::search::sql::notes_with_fragment(&self.db, fragment, max)

@@ -31,6 +31,7 @@ use std::collections::{BTreeSet, VecDeque};
 use thiserror::Error;
 
 use crate::envelope::StoredEvent;
+use crate::grep::narrow::Fragment;
 use crate::history::Version;
 use crate::ids::Hash;
 use crate::notes::{MemoryNotes, NotesChange, NotesView};
@@ -135,14 +136,14 @@ pub trait Storage {
     fn maintain_search(&mut self, max_notes: usize) -> Result<MaintainReport, StorageError>;
     /// The index's waiting work (texts to index, changes to merge).
     fn search_work(&self) -> Result<SearchWork, StorageError>;
-    /// The notes whose text or path holds an indexed term containing `fragment` (lowercase
-    /// letters and digits), when there are at most `max` of them; `None` when there are more,
-    /// or when the fragment is in too many terms to narrow anything
+    /// The notes whose text or path holds an indexed term that holds `fragment`
+    /// ([`Fragment::in_term`]), when there are at most `max` of them; `None` when there are
+    /// more, or when the fragment is in too many terms to narrow anything
     /// ([`crate::search::sql::MAX_FRAGMENT_TERMS`]). Notes the index cannot answer for are
     /// left out: see [`Storage::always_candidates`].
     fn notes_with_fragment(
         &self,
-        fragment: &str,
+        fragment: &Fragment,
         max: usize,
     ) -> Result<Option<BTreeSet<String>>, StorageError>;
     /// The notes a fragment lookup cannot rule out: those waiting for their text, and those
@@ -206,7 +207,7 @@ macro_rules! memory_search_methods {
 
         fn notes_with_fragment(
             &self,
-            fragment: &str,
+            fragment: &$crate::grep::narrow::Fragment,
             max: usize,
         ) -> Result<Option<std::collections::BTreeSet<String>>, $crate::storage::StorageError> {
             Ok(self.$field.notes_with_fragment(fragment, max))

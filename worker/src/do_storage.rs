@@ -308,7 +308,7 @@ impl Storage for DoStorage {
 
     fn notes_with_fragment(
         &self,
-        fragment: &str,
+        fragment: &engine::grep::narrow::Fragment,
         max: usize,
     ) -> Result<Option<BTreeSet<String>>, StorageError> {
         search_sql::notes_with_fragment(&self.reader(), fragment, max)

@@ -36,6 +36,12 @@
 //!   shorter, never wrong); a class of at most [`MAX_CLASS_CHARS`] characters is an
 //!   alternation of them;
 //! - assertions (`^`, `$`, `\b`) and flags match nothing, so they do not end a run;
+//! - `\b` right before (after) a run whose first (last) character is an ASCII letter or digit
+//!   other than `i` and `k` pins the run there: grep's `\b` is ASCII, so the text character
+//!   before (after) the match is no ASCII word character, and in the note's term the run
+//!   starts (ends) the term or touches a character lowercased from a non-ASCII one
+//!   ([`Fragment`]; `i` and `k` are excluded because `İ` and the Kelvin sign lowercase to
+//!   them);
 //! - `x|y` needs what `x` needs or what `y` needs; `x?` is `x` or nothing; `x*` and `{0,n}`
 //!   need nothing; `x+` and `{n,m}` with `n >= 1` need `x` (as `x`, anything, `x`);
 //! - a run that is a substring of a stopword needs nothing (the note may hold it only inside
@@ -99,6 +105,81 @@ const NEST_LIMIT: u32 = 100;
 /// In spelled-out strings, a character that ends a run: any character the tokenizer does
 /// not keep, or an unknown one. No lowercased alphanumeric character contains it.
 const BREAK: char = '\0';
+/// In spelled-out strings, where the pattern asserts a word boundary (`\b`). No lowercased
+/// alphanumeric character contains it either.
+const BOUNDARY: char = '\u{1}';
+/// The ASCII characters that lowercasing a non-ASCII alphanumeric character can give (`K`,
+/// the Kelvin sign, gives `k`; `İ` gives `i` and a combining dot): next to one of these in a
+/// term, the text may have held a character that is no ASCII word character. The test
+/// `only_i_and_k_come_from_lowercasing_non_ascii` checks every character.
+pub const ASCII_FROM_NON_ASCII: [char; 2] = ['i', 'k'];
+
+/// A piece of a word that every match needs: a term containing `text` (lowercase,
+/// alphanumeric), where the pattern may also pin the piece to a word boundary.
+///
+/// `start` (`end`): the pattern asserts `\b` right before (after) the piece, and the piece's
+/// first (last) character is an ASCII letter or digit other than `i` and `k`, so the text
+/// character matching it was that ASCII character. Grep's `\b` is ASCII (regex-lite): the
+/// character before the match is then no ASCII word character, so in the note's term the
+/// piece starts the term or follows a character that came from a non-ASCII one (itself
+/// non-ASCII, or one of [`ASCII_FROM_NON_ASCII`]). [`Fragment::in_term`] tests exactly that.
+/// `\bneedle7\b` is then the term `needle7` (or `éneedle7`), not `needle70`-`needle7999`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fragment {
+    /// The piece, lowercase and alphanumeric.
+    pub text: String,
+    /// Pinned to a word boundary before it.
+    pub start: bool,
+    /// Pinned to a word boundary after it.
+    pub end: bool,
+}
+
+impl Fragment {
+    /// A piece anywhere in a term.
+    pub fn anywhere(text: impl Into<String>) -> Fragment {
+        Fragment {
+            text: text.into(),
+            start: false,
+            end: false,
+        }
+    }
+
+    /// Whether `term` (an index term: lowercase, alphanumeric) can hold this piece where a
+    /// match puts it.
+    pub fn in_term(&self, term: &str) -> bool {
+        if !self.start && !self.end {
+            return term.contains(self.text.as_str());
+        }
+        let open =
+            |c: Option<char>| c.is_none_or(|c| !c.is_ascii() || ASCII_FROM_NON_ASCII.contains(&c));
+        term.match_indices(self.text.as_str()).any(|(at, piece)| {
+            (!self.start || open(term[..at].chars().next_back()))
+                && (!self.end || open(term[at + piece.len()..].chars().next()))
+        })
+    }
+
+    /// Whether every term that holds this piece holds `other` (so in an `And` `other` adds
+    /// nothing, and in an `Or` this does not).
+    fn implies(&self, other: &Fragment) -> bool {
+        if !other.start && !other.end {
+            return self.text.contains(other.text.as_str());
+        }
+        self.text == other.text && (self.start || !other.start) && (self.end || !other.end)
+    }
+}
+
+impl From<&str> for Fragment {
+    fn from(text: &str) -> Fragment {
+        Fragment::anywhere(text)
+    }
+}
+
+impl std::fmt::Display for Fragment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let edge = |pinned: bool| if pinned { "\\b" } else { "" };
+        write!(f, "{}{}{}", edge(self.start), self.text, edge(self.end))
+    }
+}
 
 /// What every note in which a grep pattern matches has among its terms.
 ///
@@ -110,8 +191,8 @@ const BREAK: char = '\0';
 pub enum Narrowing {
     /// Any note may match.
     All,
-    /// Notes with a term containing this (lowercase, alphanumeric) text.
-    Fragment(String),
+    /// Notes with a term that holds this piece ([`Fragment::in_term`]).
+    Fragment(Fragment),
     /// Notes that satisfy every part.
     And(Vec<Narrowing>),
     /// Notes that satisfy some part.
@@ -176,16 +257,16 @@ impl Narrowing {
     }
 
     /// The fragments of the tree, in order, repeats included.
-    pub fn fragments(&self) -> Vec<&str> {
+    pub fn fragments(&self) -> Vec<&Fragment> {
         let mut out = Vec::new();
         self.collect_fragments(&mut out);
         out
     }
 
-    fn collect_fragments<'a>(&'a self, out: &mut Vec<&'a str>) {
+    fn collect_fragments<'a>(&'a self, out: &mut Vec<&'a Fragment>) {
         match self {
             Narrowing::All => {}
-            Narrowing::Fragment(text) => out.push(text),
+            Narrowing::Fragment(fragment) => out.push(fragment),
             Narrowing::And(parts) | Narrowing::Or(parts) => {
                 parts.iter().for_each(|p| p.collect_fragments(out));
             }
@@ -235,22 +316,22 @@ impl Narrowing {
     fn evaluate<I: FragmentIndex>(
         &self,
         index: &mut I,
-        seen: &mut BTreeMap<String, Candidates<I::Note>>,
+        seen: &mut BTreeMap<Fragment, Candidates<I::Note>>,
     ) -> Result<Candidates<I::Note>, I::Error> {
         Ok(match self {
             Narrowing::All => Candidates::All,
-            Narrowing::Fragment(text) if text.len() > MAX_TERM_BYTES => {
+            Narrowing::Fragment(fragment) if fragment.text.len() > MAX_TERM_BYTES => {
                 Candidates::Some(BTreeSet::new())
             }
-            Narrowing::Fragment(text) => match seen.get(text) {
+            Narrowing::Fragment(fragment) => match seen.get(fragment) {
                 Some(known) => known.clone(),
                 None if seen.len() >= MAX_LOOKUPS => Candidates::All,
                 None => {
-                    let found = match index.notes_with(text)? {
+                    let found = match index.notes_with(fragment)? {
                         Some(notes) => Candidates::Some(notes),
                         None => Candidates::All,
                     };
-                    seen.insert(text.clone(), found.clone());
+                    seen.insert(fragment.clone(), found.clone());
                     found
                 }
             },
@@ -299,15 +380,16 @@ fn simplify(
     let (mut fragments, mut parts): (Vec<Narrowing>, Vec<Narrowing>) = parts
         .into_iter()
         .partition(|p| matches!(p, Narrowing::Fragment(_)));
-    let text = |p: &Narrowing| match p {
-        Narrowing::Fragment(text) => text.len(),
-        _ => 0,
+    // Stronger first for an And (longer, then pinned), weaker first for an Or.
+    let strength = |p: &Narrowing| match p {
+        Narrowing::Fragment(f) => (f.text.len(), usize::from(f.start) + usize::from(f.end)),
+        _ => (0, 0),
     };
     fragments.sort_unstable();
     fragments.dedup();
     match implied {
-        Implied::Inside => fragments.sort_by_key(|f| std::cmp::Reverse(text(f))),
-        Implied::Containing => fragments.sort_by_key(text),
+        Implied::Inside => fragments.sort_by_key(|f| std::cmp::Reverse(strength(f))),
+        Implied::Containing => fragments.sort_by_key(strength),
     }
     let first_part = parts.len();
     for fragment in fragments {
@@ -315,8 +397,8 @@ fn simplify(
             continue;
         };
         let is_implied = parts[first_part..].iter().any(|kept| match kept {
-            Narrowing::Fragment(k) if implied == Implied::Inside => k.contains(f.as_str()),
-            Narrowing::Fragment(k) => f.contains(k.as_str()),
+            Narrowing::Fragment(k) if implied == Implied::Inside => k.implies(f),
+            Narrowing::Fragment(k) => f.implies(k),
             _ => false,
         });
         if !is_implied {
@@ -339,10 +421,13 @@ pub trait FragmentIndex {
     type Note: Ord + Clone;
     /// Why a lookup failed.
     type Error;
-    /// The notes with a term containing `fragment` (lowercase, alphanumeric, at most
+    /// The notes with a term that holds `fragment` ([`Fragment::in_term`]; its text at most
     /// [`MAX_TERM_BYTES`] bytes), or `None` if the index cannot tell cheaply (every note is
     /// then a candidate). Always-candidates need not be included.
-    fn notes_with(&mut self, fragment: &str) -> Result<Option<BTreeSet<Self::Note>>, Self::Error>;
+    fn notes_with(
+        &mut self,
+        fragment: &Fragment,
+    ) -> Result<Option<BTreeSet<Self::Note>>, Self::Error>;
 }
 
 /// The notes a grep must read.
@@ -448,10 +533,10 @@ impl<N: Ord + Clone> FragmentIndex for MemoryFragmentIndex<N> {
     type Note = N;
     type Error = std::convert::Infallible;
 
-    fn notes_with(&mut self, fragment: &str) -> Result<Option<BTreeSet<N>>, Self::Error> {
+    fn notes_with(&mut self, fragment: &Fragment) -> Result<Option<BTreeSet<N>>, Self::Error> {
         let mut notes = BTreeSet::new();
         for (term, holders) in &self.terms {
-            if term.contains(fragment) {
+            if fragment.in_term(term) {
                 notes.extend(holders.iter().cloned());
             }
         }
@@ -506,15 +591,29 @@ impl Info {
 }
 
 /// Some string of `set` is the match: its runs are needed (each is inside a term), except
-/// those inside a stopword.
+/// those inside a stopword; a run with a word boundary at an end is pinned there when its
+/// character there allows ([`Fragment`]).
 fn fragments_of(set: &BTreeSet<String>) -> Narrowing {
-    Narrowing::or(set.iter().map(|s| {
-        Narrowing::and(
-            s.split(BREAK)
-                .filter(|run| !run.is_empty() && !STOPWORDS.iter().any(|w| w.contains(run)))
-                .map(|run| Narrowing::Fragment(run.to_owned()))
-                .collect::<Vec<_>>(),
-        )
+    Narrowing::or(
+        set.iter()
+            .map(|s| Narrowing::and(s.split(BREAK).filter_map(run_fragment).collect::<Vec<_>>())),
+    )
+}
+
+/// The fragment a spelled-out run needs, or `None` when it needs nothing (empty, or inside a
+/// stopword). A boundary inside the run pins nothing (the run stays whole: `é\bx` can match).
+fn run_fragment(run: &str) -> Option<Narrowing> {
+    let text: String = run.chars().filter(|&c| c != BOUNDARY).collect();
+    if text.is_empty() || STOPWORDS.iter().any(|w| w.contains(text.as_str())) {
+        return None;
+    }
+    let pins = |c: Option<char>| {
+        c.is_some_and(|c| c.is_ascii_alphanumeric() && !ASCII_FROM_NON_ASCII.contains(&c))
+    };
+    Some(Narrowing::Fragment(Fragment {
+        start: run.starts_with(BOUNDARY) && pins(text.chars().next()),
+        end: run.ends_with(BOUNDARY) && pins(text.chars().next_back()),
+        text,
     }))
 }
 
@@ -529,6 +628,9 @@ fn spell(c: char) -> String {
 
 fn analyze(ast: &Ast) -> Info {
     match ast {
+        Ast::Assertion(assertion) if assertion.kind == ast::AssertionKind::WordBoundary => {
+            Info::exact([BOUNDARY.to_string()].into(), Narrowing::All)
+        }
         Ast::Empty(_) | Ast::Flags(_) | Ast::Assertion(_) => Info::empty(),
         Ast::Literal(literal) => Info::exact([spell(literal.c)].into(), Narrowing::All),
         Ast::Dot(_) | Ast::ClassUnicode(_) | Ast::ClassPerl(_) => any_char(),

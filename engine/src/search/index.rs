@@ -204,13 +204,13 @@ impl SearchIndex {
     /// dictionary, then the postings of the terms found.
     pub(crate) fn notes_with_fragment(
         &self,
-        fragment: &str,
+        fragment: &crate::grep::narrow::Fragment,
         max_terms: usize,
         max: usize,
     ) -> Option<BTreeSet<String>> {
         let mut terms = Vec::new();
         for (text, id) in self.terms.iter() {
-            if text.contains(fragment) {
+            if fragment.in_term(text) {
                 if terms.len() == max_terms {
                     return None;
                 }

@@ -104,7 +104,11 @@ impl MemorySearch {
     /// most `max` of them and the fragment is in at most [`MAX_FRAGMENT_TERMS`] terms; `None`
     /// otherwise. As [`crate::search::sql::notes_with_fragment`]; notes it cannot answer for
     /// are in [`MemorySearch::always_candidates`].
-    pub fn notes_with_fragment(&self, fragment: &str, max: usize) -> Option<BTreeSet<String>> {
+    pub fn notes_with_fragment(
+        &self,
+        fragment: &crate::grep::narrow::Fragment,
+        max: usize,
+    ) -> Option<BTreeSet<String>> {
         self.index
             .notes_with_fragment(fragment, MAX_FRAGMENT_TERMS, max)
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::Store;
-use crate::grep::narrow::{Candidates, FragmentIndex, Narrowing};
+use crate::grep::narrow::{Candidates, Fragment, FragmentIndex, Narrowing};
 use crate::storage::{Storage, StorageError};
 
 /// The most notes [`Store::grep_candidates`] narrows a grep to; with more, it does not narrow
@@ -13,7 +13,7 @@ use crate::storage::{Storage, StorageError};
 pub const MAX_GREP_CANDIDATES: usize = 5_000;
 
 /// A note set lookup: `None` means "more than `max`", or "cannot tell".
-type Lookup<'a> = dyn Fn(&str, usize) -> Result<Option<BTreeSet<String>>, StorageError> + 'a;
+type Lookup<'a> = dyn Fn(&Fragment, usize) -> Result<Option<BTreeSet<String>>, StorageError> + 'a;
 
 impl<S: Storage> Store<S> {
     /// The notes in which `pattern` (regex-lite syntax, as [`crate::grep::GrepPattern`]
@@ -73,7 +73,10 @@ impl FragmentIndex for Fragments<'_, '_> {
     type Note = String;
     type Error = StorageError;
 
-    fn notes_with(&mut self, fragment: &str) -> Result<Option<BTreeSet<String>>, StorageError> {
+    fn notes_with(
+        &mut self,
+        fragment: &Fragment,
+    ) -> Result<Option<BTreeSet<String>>, StorageError> {
         (self.notes_with)(fragment, self.max)
     }
 }

@@ -8,7 +8,16 @@ use super::*;
 use crate::grep::GrepPattern;
 
 fn f(text: &str) -> Narrowing {
-    Narrowing::Fragment(text.to_owned())
+    Narrowing::Fragment(Fragment::anywhere(text))
+}
+
+/// A fragment pinned to a word boundary before it (`start`) and after it (`end`).
+fn pinned(text: &str, start: bool, end: bool) -> Narrowing {
+    Narrowing::Fragment(Fragment {
+        text: text.to_owned(),
+        start,
+        end,
+    })
 }
 
 fn and<const N: usize>(parts: [Narrowing; N]) -> Narrowing {
@@ -86,6 +95,44 @@ fn cases() -> Vec<(&'static str, String, Narrowing)> {
         ("cyrillic", "(?i)Привет", f("привет")),
         ("dotted capital i", "İstanbul", f("i\u{307}stanbul")),
         ("kelvin", "\u{212A}elvin", f("kelvin")),
+        (
+            "word boundaries pin",
+            r"\bneedle7\b",
+            pinned("needle7", true, true),
+        ),
+        (
+            "one boundary",
+            r"(?i)\bDeploy",
+            pinned("deploy", true, false),
+        ),
+        (
+            "boundary after a break",
+            r" \bneedle",
+            pinned("needle", true, false),
+        ),
+        (
+            "boundary inside a run pins nothing",
+            r"foo\bbar",
+            f("foobar"),
+        ),
+        ("i and k edges are not pinned", r"\bkiwi\b", f("kiwi")),
+        (
+            "a non-ascii edge is not pinned",
+            r"\bétude\b",
+            pinned("étude", false, true),
+        ),
+        (
+            "kelvin edge",
+            r"\b\x{212A}elvin\b",
+            pinned("kelvin", false, true),
+        ),
+        ("not a boundary pins nothing", r"\Bneedle\B", f("needle")),
+        (
+            "a pinned fragment implies its text",
+            r"\bneedle7\b.*needle",
+            pinned("needle7", true, true),
+        ),
+        ("either pinned or not", r"\bneedle\b|needle", f("needle")),
         ("escaped non-ascii", r"caf\x{e9}", f("café")),
         ("invalid", "(", Narrowing::All),
         ("invalid repetition", "a{2", Narrowing::All),
@@ -162,6 +209,57 @@ fn candidates_are_the_notes_with_the_fragments() {
 }
 
 /// An index that counts its lookups, and cannot answer "cannot".
+#[test]
+fn only_i_and_k_come_from_lowercasing_non_ascii() {
+    let mut found = BTreeSet::new();
+    for c in (0..=char::MAX as u32).filter_map(char::from_u32) {
+        if c.is_ascii() || !c.is_alphanumeric() {
+            continue;
+        }
+        for lower in c.to_lowercase().filter(char::is_ascii) {
+            assert!(
+                ASCII_FROM_NON_ASCII.contains(&lower),
+                "{c:?} lowercases to ASCII {lower:?}"
+            );
+            found.insert(lower);
+        }
+    }
+    assert_eq!(found, ASCII_FROM_NON_ASCII.into_iter().collect());
+}
+
+#[test]
+fn a_pinned_fragment_is_in_a_term_only_where_a_boundary_can_be() {
+    let both = Fragment {
+        text: "needle7".into(),
+        start: true,
+        end: true,
+    };
+    for (term, holds) in [
+        ("needle7", true),
+        ("needle70", false),
+        ("xneedle7", false),
+        ("éneedle7", true),
+        ("needle7é", true),
+        // After the Kelvin sign, lowercased to `k`.
+        ("kneedle7", true),
+        ("needle7needle7", false),
+        ("needle70needle7", false),
+        ("needle70éneedle7", true),
+    ] {
+        assert_eq!(both.in_term(term), holds, "{term}");
+    }
+    let start = Fragment {
+        end: false,
+        ..both.clone()
+    };
+    assert!(start.in_term("needle70"));
+    assert!(!start.in_term("aneedle70"));
+    assert!(both.implies(&start) && !start.implies(&both));
+    assert!(both.implies(&Fragment::anywhere("needle")));
+    assert!(!Fragment::anywhere("needle7").implies(&start));
+    assert_eq!(both.to_string(), r"\bneedle7\b");
+}
+
 #[derive(Debug, Default)]
 struct Counting {
     lookups: Vec<String>,
@@ -171,7 +269,8 @@ impl FragmentIndex for Counting {
     type Note = u32;
     type Error = Infallible;
 
-    fn notes_with(&mut self, fragment: &str) -> Result<Option<BTreeSet<u32>>, Infallible> {
+    fn notes_with(&mut self, fragment: &Fragment) -> Result<Option<BTreeSet<u32>>, Infallible> {
+        let fragment = fragment.text.as_str();
         self.lookups.push(fragment.to_owned());
         Ok(match fragment {
             "cannot" => None,
@@ -257,7 +356,7 @@ fn caps_degrade_soundly() {
     // 100 required words: the first 64 (sorted) are kept.
     let narrowing = Narrowing::of(&words.join(".*"));
     assert_eq!(narrowing.fragments().len(), MAX_FRAGMENTS);
-    assert_eq!(narrowing.fragments()[0], "word000");
+    assert_eq!(narrowing.fragments()[0].text, "word000");
     // Too many spelled-out strings: each part is reduced to its own needs.
     let product = "(ab|cd|ef|gh)(ij|kl|mn|op)(qr|st)";
     assert_eq!(
@@ -333,7 +432,7 @@ fn grep_folds_ascii_case_only() {
 const PIECES: &[&str] = &[
     "a", "b", "B", "z", "Z", "7", "0", " ", "-", ".", ",", "\n", "\r\n", "{", "}", "|", "*", "the",
     "he", "The", "THE", "in", "foo", "Foo", "FOO", "bar", "σ", "Σ", "ς", "\u{212A}", "k", "K", "İ",
-    "i", "I", "ß", "ẞ", "é", "É", "ſ", "s", "S", "µ", "μ",
+    "i", "I", "ß", "ẞ", "é", "É", "ſ", "s", "S", "µ", "μ", "_", "foo_bar",
 ];
 
 fn piece() -> impl Strategy<Value = String> {
@@ -360,7 +459,8 @@ pub(crate) fn pattern() -> impl Strategy<Value = String> {
         1 => Just(r"\s".to_owned()),
         1 => Just("^".to_owned()),
         1 => Just("$".to_owned()),
-        1 => Just(r"\b".to_owned()),
+        3 => Just(r"\b".to_owned()),
+        1 => Just(r"\B".to_owned()),
         1 => Just("(?i)".to_owned()),
         1 => Just("(?x)".to_owned()),
         1 => Just(" ".to_owned()),
@@ -407,6 +507,7 @@ fn candidates_include_every_note_grep_matches() {
     const CASES: u32 = 3_000;
     let (compiled, narrowed, matched, excluded) =
         (Cell::new(0), Cell::new(0), Cell::new(0), Cell::new(0));
+    let pinned = Cell::new(0);
     runner(CASES)
         .run(&(texts(), pattern()), |(texts, pattern)| {
             let Ok(grep) = GrepPattern::new(&pattern) else {
@@ -416,6 +517,9 @@ fn candidates_include_every_note_grep_matches() {
             let narrowing = Narrowing::of(&pattern);
             if narrowing != Narrowing::All {
                 narrowed.set(narrowed.get() + 1);
+            }
+            if narrowing.fragments().iter().any(|f| f.start || f.end) {
+                pinned.set(pinned.get() + 1);
             }
             let mut index = MemoryFragmentIndex::new();
             for (note, text) in texts.iter().enumerate() {
@@ -443,15 +547,86 @@ fn candidates_include_every_note_grep_matches() {
         matched.get(),
         excluded.get(),
     );
+    let pinned = pinned.get();
     println!(
-        "{compiled} patterns compiled, {narrowed} narrowed, {matched} matching notes, {excluded} notes left out"
+        "{compiled} patterns compiled, {narrowed} narrowed ({pinned} pinned to a boundary), \
+         {matched} matching notes, {excluded} notes left out"
     );
+    assert!(pinned > 0, "no pattern pinned a fragment");
     assert!(compiled > CASES / 2, "{compiled} of {CASES} compiled");
     // With this seed about a third narrow (single letters are mostly inside stopwords),
     // and a quarter of the non-matching notes are left out.
     assert!(narrowed > compiled / 4, "{narrowed} of {compiled} narrowed");
     assert!(matched > compiled, "{matched} matching notes");
     assert!(excluded > compiled / 5, "{excluded} notes left out");
+}
+
+/// Soundness of words pinned to boundaries (`\bfoo\b`, `\bfoo`, `foo\b`), next to what makes
+/// a boundary hard to read from a term: `_` (an ASCII word character the tokenizer splits on),
+/// digits, letters lowercased from non-ASCII ones (`K` gives `k`, `İ` gives `i`), accents.
+#[test]
+fn words_pinned_to_boundaries_narrow_soundly() {
+    const CASES: u32 = 3_000;
+    let neighbour = proptest::sample::select(
+        &[
+            "", " ", "_", "7", "x", "é", "\u{212A}", "İ", "k", "i", "-", "\n", "foo", "Z",
+        ][..],
+    );
+    let text = proptest::collection::vec(
+        (
+            neighbour.clone(),
+            proptest::sample::select(&["foo", "Bar", "z7", "b", "\u{212A}z", "zİ"][..]),
+            neighbour,
+        ),
+        0..6,
+    )
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|(l, w, r)| format!("{l}{w}{r}"))
+            .collect::<String>()
+    });
+    let texts = proptest::collection::vec(text, 1..6);
+    let pattern = (
+        proptest::sample::select(&["", "(?i)"][..]),
+        proptest::sample::select(&[r"\b", ""][..]),
+        proptest::sample::select(&["foo", "bar", "Bar", "z7", "b", "oo", "foobar", "kz", "zi"][..]),
+        proptest::sample::select(&[r"\b", ""][..]),
+    )
+        .prop_map(|(flags, l, w, r)| format!("{flags}{l}{w}{r}"));
+    let (pinned, matched, excluded) = (Cell::new(0), Cell::new(0), Cell::new(0));
+    runner(CASES)
+        .run(&(texts, pattern), |(texts, pattern)| {
+            let grep = GrepPattern::new(&pattern).unwrap();
+            let narrowing = Narrowing::of(&pattern);
+            if narrowing.fragments().iter().any(|f| f.start || f.end) {
+                pinned.set(pinned.get() + 1);
+            }
+            let mut index = MemoryFragmentIndex::new();
+            for (note, text) in texts.iter().enumerate() {
+                index.insert(note, text);
+            }
+            let mut candidates = narrowing.candidates(&mut index).unwrap();
+            candidates.extend(index.always_candidates().iter().copied());
+            for (note, text) in texts.iter().enumerate() {
+                if text.lines().any(|line| grep.is_match(line)) {
+                    matched.set(matched.get() + 1);
+                    prop_assert!(
+                        candidates.contains(&note),
+                        "{pattern:?} matches {text:?} but narrows to {narrowing:?}"
+                    );
+                } else if !candidates.contains(&note) {
+                    excluded.set(excluded.get() + 1);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (pinned, matched, excluded) = (pinned.get(), matched.get(), excluded.get());
+    println!("{pinned} pinned, {matched} matching notes, {excluded} notes left out");
+    assert!(pinned > CASES / 3, "{pinned} of {CASES} pinned");
+    assert!(matched > CASES / 3, "{matched} matching notes");
+    assert!(excluded > CASES / 2, "{excluded} notes left out");
 }
 
 /// Precision: for a case-insensitive ASCII word, the index's candidates are exactly the
@@ -479,7 +654,7 @@ fn plain_words_narrow_exactly() {
             narrowed.set(narrowed.get() + 1);
             let pattern = format!("(?i){word}");
             let narrowing = Narrowing::of(&pattern);
-            prop_assert_eq!(&narrowing, &Narrowing::Fragment(lower));
+            prop_assert_eq!(&narrowing, &Narrowing::Fragment(Fragment::anywhere(lower)));
             let mut index = MemoryFragmentIndex::new();
             for (note, text) in texts.iter().enumerate() {
                 index.insert(note, text);

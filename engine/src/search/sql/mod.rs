@@ -47,7 +47,8 @@ use std::collections::BTreeMap;
 
 pub use merge::{MaintainReport, maintain};
 pub use query::{
-    MAX_FRAGMENT_TERMS, always_candidates, is_indexed, notes_with_fragment, search, unindexed,
+    MAX_FRAGMENT_TERMS, PINNED_SCAN_TERMS, always_candidates, is_indexed, notes_with_fragment,
+    search, unindexed,
 };
 
 use super::PATH_WEIGHT;

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::merge::for_each_posting;
 use super::{for_each_encoded_term, stats};
+use crate::grep::narrow::Fragment;
 use crate::ids::Hash;
 use crate::search::PATH_WEIGHT;
 use crate::search::cursor::SearchCursor;
@@ -313,27 +314,46 @@ pub fn is_indexed(db: &dyn SqlRead, path: &str, hash: Hash) -> Result<bool, Stor
 /// The most dictionary terms one fragment may stand for before [`notes_with_fragment`] gives
 /// up on it (a fragment such as `e` is in most terms, and narrows nothing).
 pub const MAX_FRAGMENT_TERMS: usize = 1_000;
+/// The most terms containing a pinned fragment's text ([`Fragment`]) read to keep those that
+/// hold it where it is pinned; with more, the lookup does not narrow.
+pub const PINNED_SCAN_TERMS: usize = 20_000;
 
-/// The notes whose text or path holds a term containing `fragment` (lowercase letters and
-/// digits), when there are at most `max` of them; `None` when there are more, or when the
-/// fragment is in more than [`MAX_FRAGMENT_TERMS`] terms (too common to narrow anything).
+/// The notes whose text or path holds a term that holds `fragment` ([`Fragment::in_term`]),
+/// when there are at most `max` of them; `None` when there are more, or when the fragment is
+/// in more than [`MAX_FRAGMENT_TERMS`] terms (too common to narrow anything).
 /// Notes the index cannot answer for are not included: see [`always_candidates`].
 pub fn notes_with_fragment(
     db: &dyn SqlRead,
-    fragment: &str,
+    fragment: &Fragment,
     max: usize,
 ) -> Result<Option<BTreeSet<String>>, StorageError> {
-    let rows = db.query(
+    // A pinned fragment keeps few of the terms containing its text (`\bneedle7\b`: one of
+    // 1,111), so more are read to be filtered; the cap counts the terms kept.
+    let pinned = fragment.start || fragment.end;
+    let scan = if pinned {
+        PINNED_SCAN_TERMS
+    } else {
+        MAX_FRAGMENT_TERMS
+    } + 1;
+    let scanned = db.query(
         "SELECT term FROM search_terms WHERE instr(term, ?) > 0 LIMIT ?",
-        &[
-            Value::Text(fragment.to_owned()),
-            Value::int(MAX_FRAGMENT_TERMS as u64 + 1),
-        ],
+        &[Value::Text(fragment.text.clone()), Value::int(scan as u64)],
     )?;
+    if pinned && scanned.len() == scan {
+        return Ok(None);
+    }
+    let mut rows = Vec::new();
+    for row in scanned {
+        match row.first() {
+            Some(Value::Text(term)) if fragment.in_term(term) => rows.push(row),
+            Some(Value::Text(_)) => {}
+            _ => return Err(malformed("search_terms")),
+        }
+    }
     if rows.len() > MAX_FRAGMENT_TERMS {
         return Ok(None);
     }
-    let tiers = tiers(db, |t| t.contains(fragment))?;
+    let tiers = tiers(db, |t| fragment.in_term(t))?;
     let mut docs: BTreeSet<i64> = BTreeSet::new();
     for row in rows {
         let Some(Value::Text(term)) = row.first() else {
@@ -360,7 +380,7 @@ pub fn notes_with_fragment(
     }
     let mut known: HashMap<i64, &str> = HashMap::new();
     for note in &tiers.fresh {
-        if note.terms.keys().any(|t| t.contains(fragment)) {
+        if note.terms.keys().any(|t| fragment.in_term(t)) {
             docs.insert(note.id);
             known.insert(note.id, &note.path);
         }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use super::*;
+use crate::grep::narrow::Fragment;
 use crate::search::SearchIndex;
 use crate::search::tokenize::{for_each_path_term, for_each_term};
 use crate::sql::native::NativeDb;
@@ -95,13 +96,13 @@ impl Model {
     }
 
     /// Notes whose text holds a term containing `fragment`, found by reading the texts.
-    fn with_fragment(&self, fragment: &str) -> BTreeSet<String> {
+    fn with_fragment(&self, fragment: &Fragment) -> BTreeSet<String> {
         self.texts
             .iter()
             .filter(|(path, text)| {
                 let mut found = false;
-                for_each_term(text, |t| found |= t.contains(fragment));
-                for_each_path_term(path, |t| found |= t.contains(fragment));
+                for_each_term(text, |t| found |= fragment.in_term(t));
+                for_each_path_term(path, |t| found |= fragment.in_term(t));
                 found
             })
             .map(|(p, _)| p.clone())
@@ -236,7 +237,7 @@ fn pending_notes_are_listed_until_their_text_comes_and_always_candidates() {
     );
     assert_eq!(always_candidates(&db, 1).unwrap(), None, "more than max");
     assert_eq!(
-        notes_with_fragment(&db, "lai", 10).unwrap(),
+        notes_with_fragment(&db, &"lai".into(), 10).unwrap(),
         Some(BTreeSet::from(["c.md".to_owned()]))
     );
     apply(&mut db, &[index("a.md", "arrived")], 4).unwrap();
@@ -514,9 +515,14 @@ proptest! {
                     same_pages(&db, &model, query, page);
                 }
             }
-            for fragment in ["ppl", "a", "東", "note", "zz"] {
-                let got = notes_with_fragment(&db, fragment, 100).unwrap().unwrap();
-                prop_assert_eq!(got, model.with_fragment(fragment), "{}", fragment);
+            for (text, start, end) in [
+                ("ppl", false, false), ("a", false, false), ("東", false, false),
+                ("note", false, false), ("zz", false, false), ("note", true, false),
+                ("apple", true, true), ("pple", true, false), ("a", false, true),
+            ] {
+                let fragment = Fragment { text: text.to_owned(), start, end };
+                let got = notes_with_fragment(&db, &fragment, 100).unwrap().unwrap();
+                prop_assert_eq!(got, model.with_fragment(&fragment), "{}", fragment);
             }
         }
     }

@@ -114,8 +114,14 @@ fn a_rare_word_narrows_to_its_notes_and_those_the_index_cannot_rule_out() {
             both.maintain();
         }
         let always = ["waiting.md", "long.md"];
+        // The word boundaries rule out `superzanzibarian`; without them it is a candidate.
         assert_eq!(
             both.both(r"\bzanzibar\b"),
+            set(["rare/a.md", "rare/b.md", always[0], always[1]]),
+            "merged: {merged}"
+        );
+        assert_eq!(
+            both.both("zanzibar"),
             set(["rare/a.md", "rare/b.md", "rare/c.md", always[0], always[1]]),
             "merged: {merged}"
         );
