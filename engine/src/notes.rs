@@ -482,6 +482,16 @@ impl NotesView<'_> {
         Ok(MemoryNotes::from_history(paths, self.seq()?))
     }
 
+    /// The current notes' paths in path order, read a page at a time.
+    pub fn current_paths(&self) -> CurrentPaths<'_, '_> {
+        CurrentPaths {
+            view: self,
+            after: None,
+            buffer: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
     /// Every version, path by path in path order, read a page at a time.
     pub fn history_by_path(&self) -> HistoryByPath<'_, '_> {
         HistoryByPath {
@@ -490,6 +500,37 @@ impl NotesView<'_> {
             buffer: std::collections::VecDeque::new(),
             done: false,
         }
+    }
+}
+
+/// [`NotesView::current_paths`]: the current notes' paths in path order.
+#[derive(Debug)]
+pub struct CurrentPaths<'v, 'a> {
+    view: &'v NotesView<'a>,
+    after: Option<String>,
+    buffer: std::collections::VecDeque<NotePath>,
+    done: bool,
+}
+
+impl Iterator for CurrentPaths<'_, '_> {
+    type Item = Result<NotePath, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty() && !self.done {
+            match self.view.list(self.after.as_deref(), MAX_PAGE) {
+                Ok(page) => {
+                    self.done = page.next.is_none();
+                    self.after = page.next;
+                    self.buffer
+                        .extend(page.items.into_iter().map(|(path, _)| path));
+                }
+                Err(err) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            }
+        }
+        self.buffer.pop_front().map(Ok)
     }
 }
 

@@ -206,19 +206,21 @@ impl VersionWire {
     }
 }
 
-/// Encodes `state` and the notes `history` yields (every path with its versions, in path
-/// order, as [`NotesView::history_by_path`] does; `paths` of them) as a full snapshot
-/// (format 1).
+/// Encodes `state`, the notes `history` yields (every path with its versions, in path
+/// order, as [`NotesView::history_by_path`] does; `paths` of them) and the current notes'
+/// paths `current` yields (in path order, as [`NotesView::current_paths`] does; `notes` of
+/// them) as a full snapshot (format 1).
 ///
-/// The body is written as the history is read, one path at a time, so encoding holds the
-/// bytes and the list of current paths, never the whole history as values; the frame goes in
-/// front of the body in the same buffer. A history that yields other than `paths` paths is
-/// refused with `mismatch(paths, yielded)`.
+/// The body is written as the two are read, one path at a time, so encoding holds the bytes
+/// and never the notes as values; the frame goes in front of the body in the same buffer. A
+/// stream that yields other than its count is refused with `mismatch(count, yielded)`.
 pub fn encode_with<E>(
     state: &State,
     paths: u64,
     history: impl Iterator<Item = Result<(NotePath, Vec<Version>), E>>,
-    mismatch: impl FnOnce(u64, u64) -> E,
+    notes: u64,
+    current: impl Iterator<Item = Result<NotePath, E>>,
+    mismatch: impl Fn(u64, u64) -> E,
 ) -> Result<Snapshot, E> {
     // Room for the frame's head (array header, version, seq, digest, byte string header).
     const FRAME_ROOM: usize = 64;
@@ -226,14 +228,10 @@ pub fn encode_with<E>(
     cbor_header(4, 8, &mut bytes);
     put(&state.head, &mut bytes);
     cbor_header(4, paths, &mut bytes);
-    let mut current = Vec::new();
     let mut yielded = 0u64;
     for item in history {
         let (path, versions) = item?;
         yielded += 1;
-        if versions.last().is_some_and(|v| v.content.is_some()) {
-            current.push(path.clone());
-        }
         let wire: Vec<VersionWire> = versions.iter().map(VersionWire::from_version).collect();
         put(&(path, wire), &mut bytes);
     }
@@ -245,8 +243,15 @@ pub fn encode_with<E>(
     // Writing to a Vec does not fail; the index serializes infallibly.
     let _ = ciborium::into_writer(&SearchIndex::new(), &mut empty_index);
     put(&serde_bytes::ByteBuf::from(empty_index), &mut bytes);
-    put(&current, &mut bytes);
-    drop(current);
+    cbor_header(4, notes, &mut bytes);
+    let mut yielded = 0u64;
+    for path in current {
+        put(&path?, &mut bytes);
+        yielded += 1;
+    }
+    if yielded != notes {
+        return Err(mismatch(notes, yielded));
+    }
     put(&receipts_wire(state), &mut bytes);
     put(&state.archived, &mut bytes);
     put(&state.last_time, &mut bytes);
@@ -307,9 +312,11 @@ pub fn encode(
         state,
         notes.history_paths()?,
         notes.history_by_path(),
+        notes.stats()?.count,
+        notes.current_paths(),
         |counted, read| {
             crate::storage::StorageError::new(format!(
-                "the history has {counted} paths but {read} were read"
+                "the notes count {counted} paths but {read} were read"
             ))
         },
     )
@@ -821,9 +828,33 @@ mod tests {
                 .map(|(p, vs)| Ok::<_, (u64, u64)>((p.clone(), vs.to_vec())))
                 .collect::<Vec<_>>()
         };
-        let refused = encode_with(&replica.state, 2, history().into_iter(), |a, b| (a, b));
+        let current = || vec![Ok(NotePath::new("a.md").unwrap())].into_iter();
+        let refused = encode_with(
+            &replica.state,
+            2,
+            history().into_iter(),
+            1,
+            current(),
+            |a, b| (a, b),
+        );
         assert_eq!(refused.map(|s| s.seq), Err((2, 1)));
-        let made = encode_with(&replica.state, 1, history().into_iter(), |a, b| (a, b));
+        let refused = encode_with(
+            &replica.state,
+            1,
+            history().into_iter(),
+            2,
+            current(),
+            |a, b| (a, b),
+        );
+        assert_eq!(refused.map(|s| s.seq), Err((2, 1)));
+        let made = encode_with(
+            &replica.state,
+            1,
+            history().into_iter(),
+            1,
+            current(),
+            |a, b| (a, b),
+        );
         assert_eq!(made.map(|s| s.bytes), Ok(replica.snapshot().bytes));
     }
 

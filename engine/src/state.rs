@@ -478,11 +478,19 @@ impl Replica {
         let paths = history
             .iter()
             .map(|(p, vs)| Ok::<_, ()>((p.clone(), vs.to_vec())));
-        let encoded =
-            crate::snapshot::encode_with(&self.state, history.paths() as u64, paths, |_, _| ());
+        let files = self.notes.files();
+        let current = files.iter().map(|(p, _)| Ok(p.clone()));
+        let encoded = crate::snapshot::encode_with(
+            &self.state,
+            history.paths() as u64,
+            paths,
+            files.len() as u64,
+            current,
+            |_, _| (),
+        );
         match encoded {
             Ok(snapshot) => snapshot,
-            Err(()) => unreachable!("the path count is the history's own"),
+            Err(()) => unreachable!("the counts are the history's and the index's own"),
         }
     }
 }
