@@ -63,18 +63,24 @@
 //!
 //! # Example
 //! ```
-//! use engine::grep::narrow::{Candidates, MemoryFragmentIndex, Narrowing};
+//! use engine::grep::narrow::{Candidates, Fragment, MemoryFragmentIndex, Narrowing};
 //!
 //! let mut index = MemoryFragmentIndex::new();
 //! index.insert("tomatoes.md", "Water the tomatoes.\nDeploy on Friday.");
 //! index.insert("herbs.md", "Basil, thyme; deployed twice.");
 //! index.insert("dune.md", "Spice and sand.");
 //!
-//! let narrowing = Narrowing::of(r"(?i)deploy(ed)?\b");
+//! let narrowing = Narrowing::of(r"(?i)deploy(ed)?");
 //! assert_eq!(narrowing, Narrowing::Fragment("deploy".into()));
 //! let mut candidates = narrowing.candidates(&mut index)?;
 //! candidates.extend(index.always_candidates().iter().copied()); // none here
 //! assert_eq!(candidates, Candidates::Some(["herbs.md", "tomatoes.md"].into()));
+//!
+//! // Word boundaries pin the word: `deployed` does not end in `deploy`.
+//! let word = Narrowing::of(r"(?i)\bdeploy\b");
+//! let pinned = Fragment { text: "deploy".into(), start: true, end: true };
+//! assert_eq!(word, Narrowing::Fragment(pinned));
+//! assert_eq!(word.candidates(&mut index)?, Candidates::Some(["tomatoes.md"].into()));
 //!
 //! assert_eq!(Narrowing::of(r"\d+"), Narrowing::All); // every note can match
 //! # Ok::<(), std::convert::Infallible>(())
