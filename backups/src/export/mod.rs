@@ -52,7 +52,9 @@ pub struct Exported {
     pub segments: BTreeMap<String, SegmentRef>,
     /// Packs, by key.
     pub packs: BTreeMap<String, PackRef>,
-    /// Each content's pack key.
+    /// Each content's pack key, for [`ContentsToExport::from_memory`]. (The object keeps
+    /// these in SQLite, `backup_contents`, and asks [`sql::contents_to_export`] instead, so it
+    /// leaves this empty; planning itself reads only [`ExportInputs::contents`].)
     pub contents: BTreeMap<Hash, String>,
     /// The sealed objects among them, by key (the others are plain).
     pub sealed: BTreeMap<String, SealedObject>,

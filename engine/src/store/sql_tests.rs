@@ -126,6 +126,20 @@ fn run<S: Storage>(
     }
 }
 
+/// Writes `text` at `path` (event id derived from `id`), at `time`.
+fn write_note<S: Storage>(store: &mut Store<S>, id: &str, path: &str, text: &str, time: u64) {
+    let req = WriteRequest {
+        id: EventId::derive(id.as_bytes()),
+        path,
+        content: text.as_bytes(),
+        media_type: "text/markdown",
+        expected_version: None,
+        edit: false,
+    };
+    let plan = store.plan_write(&req).unwrap();
+    store.write(&req, &plan, Timestamp(time)).unwrap();
+}
+
 fn reopen<S: Storage>(store: Store<S>) -> Store<S> {
     Store::open(store.into_storage(), config())
         .expect("reopens")
@@ -253,16 +267,7 @@ proptest! {
 #[test]
 fn a_lean_snapshot_over_storage_without_the_notes_is_refused() {
     let mut sql = Store::open(SqlStorage::new(), config()).unwrap().0;
-    let req = WriteRequest {
-        id: EventId::derive(b"w"),
-        path: "a.md",
-        content: b"apple",
-        media_type: "text/markdown",
-        expected_version: None,
-        edit: false,
-    };
-    let plan = sql.plan_write(&req).unwrap();
-    sql.write(&req, &plan, Timestamp(1)).unwrap();
+    write_note(&mut sql, "w", "a.md", "apple", 1);
     sql.take_snapshot().unwrap();
     let lean = sql.storage().snapshot().unwrap().unwrap();
     // The lean snapshot in storage whose notes were lost (say, a copy of the snapshot row
@@ -288,16 +293,7 @@ fn full_local_snapshots_are_kept_when_asked_for_and_open_without_reading_the_his
     };
     let mut sql = Store::open(SqlStorage::new(), config.clone()).unwrap().0;
     for (n, path) in PATHS.iter().enumerate() {
-        let req = WriteRequest {
-            id: EventId::derive(path.as_bytes()),
-            path,
-            content: WORDS[n].as_bytes(),
-            media_type: "text/markdown",
-            expected_version: None,
-            edit: false,
-        };
-        let plan = sql.plan_write(&req).unwrap();
-        sql.write(&req, &plan, Timestamp(n as u64)).unwrap();
+        write_note(&mut sql, path, path, WORDS[n], n as u64);
     }
     let archived = sql.take_snapshot().unwrap();
     let local = sql.storage().snapshot().unwrap().unwrap();
@@ -325,16 +321,13 @@ fn a_load_of_the_notes_cut_off_anywhere_is_started_again_by_the_next_open() {
         for version in 0..versions {
             let path = format!("n/{n:05}.md");
             let text = format!("{} {version}", WORDS[n % WORDS.len()]);
-            let req = WriteRequest {
-                id: EventId::derive(format!("{path} {version}").as_bytes()),
-                path: &path,
-                content: text.as_bytes(),
-                media_type: "text/markdown",
-                expected_version: None,
-                edit: false,
-            };
-            let plan = memory.plan_write(&req).unwrap();
-            memory.write(&req, &plan, Timestamp(n as u64)).unwrap();
+            write_note(
+                &mut memory,
+                &format!("{path} {version}"),
+                &path,
+                &text,
+                n as u64,
+            );
         }
     }
     let full = memory.take_snapshot().unwrap();

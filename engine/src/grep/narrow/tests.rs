@@ -500,6 +500,36 @@ pub(crate) fn runner(cases: u32) -> TestRunner {
     TestRunner::new_with_rng(config, rng)
 }
 
+/// Checks that every note of `texts` in which `grep` matches a line is among the candidates
+/// `narrowing` gives over an index of them; counts the matching notes and the notes left out.
+fn check_sound(
+    texts: &[String],
+    pattern: &str,
+    grep: &GrepPattern,
+    narrowing: &Narrowing,
+    matched: &Cell<u32>,
+    excluded: &Cell<u32>,
+) -> Result<(), TestCaseError> {
+    let mut index = MemoryFragmentIndex::new();
+    for (note, text) in texts.iter().enumerate() {
+        index.insert(note, text);
+    }
+    let mut candidates = narrowing.candidates(&mut index).unwrap();
+    candidates.extend(index.always_candidates().iter().copied());
+    for (note, text) in texts.iter().enumerate() {
+        if text.lines().any(|line| grep.is_match(line)) {
+            matched.set(matched.get() + 1);
+            prop_assert!(
+                candidates.contains(&note),
+                "{pattern:?} matches {text:?} but narrows to {narrowing:?}"
+            );
+        } else if !candidates.contains(&note) {
+            excluded.set(excluded.get() + 1);
+        }
+    }
+    Ok(())
+}
+
 /// Soundness: every note in which grep finds a match (line by line, as the worker does) is
 /// a candidate. Counted, so the generator cannot drift into patterns that never narrow.
 #[test]
@@ -521,24 +551,7 @@ fn candidates_include_every_note_grep_matches() {
             if narrowing.fragments().iter().any(|f| f.start || f.end) {
                 pinned.set(pinned.get() + 1);
             }
-            let mut index = MemoryFragmentIndex::new();
-            for (note, text) in texts.iter().enumerate() {
-                index.insert(note, text);
-            }
-            let mut candidates = narrowing.candidates(&mut index).unwrap();
-            candidates.extend(index.always_candidates().iter().copied());
-            for (note, text) in texts.iter().enumerate() {
-                if text.lines().any(|line| grep.is_match(line)) {
-                    matched.set(matched.get() + 1);
-                    prop_assert!(
-                        candidates.contains(&note),
-                        "{pattern:?} matches {text:?} but narrows to {narrowing:?}"
-                    );
-                } else if !candidates.contains(&note) {
-                    excluded.set(excluded.get() + 1);
-                }
-            }
-            Ok(())
+            check_sound(&texts, &pattern, &grep, &narrowing, &matched, &excluded)
         })
         .unwrap();
     let (compiled, narrowed, matched, excluded) = (
@@ -602,24 +615,7 @@ fn words_pinned_to_boundaries_narrow_soundly() {
             if narrowing.fragments().iter().any(|f| f.start || f.end) {
                 pinned.set(pinned.get() + 1);
             }
-            let mut index = MemoryFragmentIndex::new();
-            for (note, text) in texts.iter().enumerate() {
-                index.insert(note, text);
-            }
-            let mut candidates = narrowing.candidates(&mut index).unwrap();
-            candidates.extend(index.always_candidates().iter().copied());
-            for (note, text) in texts.iter().enumerate() {
-                if text.lines().any(|line| grep.is_match(line)) {
-                    matched.set(matched.get() + 1);
-                    prop_assert!(
-                        candidates.contains(&note),
-                        "{pattern:?} matches {text:?} but narrows to {narrowing:?}"
-                    );
-                } else if !candidates.contains(&note) {
-                    excluded.set(excluded.get() + 1);
-                }
-            }
-            Ok(())
+            check_sound(&texts, &pattern, &grep, &narrowing, &matched, &excluded)
         })
         .unwrap();
     let (pinned, matched, excluded) = (pinned.get(), matched.get(), excluded.get());
