@@ -551,12 +551,12 @@ where
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BodyParts, A::Error> {
         let missing = |i| A::Error::invalid_length(i, &"a full snapshot body of 8 items");
         let head: ChainHead = seq.next_element()?.ok_or_else(|| missing(0))?;
-        seq.next_element_seed(HistorySeed(&mut *self.0))?
+        seq.next_element_seed(Seq(HistoryVisitor(&mut *self.0)))?
             .ok_or_else(|| missing(1))?;
         let sessions: SessionTable = seq.next_element()?.ok_or_else(|| missing(2))?;
         // The index of older snapshots is not read: the storage keeps the index now.
         let _: IgnoredAny = seq.next_element()?.ok_or_else(|| missing(3))?;
-        seq.next_element_seed(QueueSeed(&mut *self.0))?
+        seq.next_element_seed(Seq(QueueVisitor(&mut *self.0)))?
             .ok_or_else(|| missing(4))?;
         let receipts = seq.next_element()?.ok_or_else(|| missing(5))?;
         let archived = seq.next_element()?.ok_or_else(|| missing(6))?;
@@ -565,21 +565,21 @@ where
     }
 }
 
-/// The history, checked path by path and handed to the sink in batches.
-struct HistorySeed<'l, F, E>(&'l mut Loader<F, E>);
+/// A CBOR array read through the visitor it holds (its items handed on as they are read).
+struct Seq<V>(V);
 
-impl<'de, F, E> DeserializeSeed<'de> for HistorySeed<'_, F, E>
-where
-    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
-{
-    type Value = ();
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for Seq<V> {
+    type Value = V::Value;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        d.deserialize_seq(self.0)
     }
 }
 
-impl<'de, F, E> Visitor<'de> for HistorySeed<'_, F, E>
+/// The history, checked path by path and handed to the sink in batches.
+struct HistoryVisitor<'l, F, E>(&'l mut Loader<F, E>);
+
+impl<'de, F, E> Visitor<'de> for HistoryVisitor<'_, F, E>
 where
     F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
 {
@@ -615,20 +615,9 @@ where
 }
 
 /// The notes queued for their text, each of which must be a current note.
-struct QueueSeed<'l, F, E>(&'l mut Loader<F, E>);
+struct QueueVisitor<'l, F, E>(&'l mut Loader<F, E>);
 
-impl<'de, F, E> DeserializeSeed<'de> for QueueSeed<'_, F, E>
-where
-    F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
-{
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de, F, E> Visitor<'de> for QueueSeed<'_, F, E>
+impl<'de, F, E> Visitor<'de> for QueueVisitor<'_, F, E>
 where
     F: FnMut(Vec<(NotePath, Vec<Version>)>) -> Result<(), E>,
 {

@@ -172,16 +172,23 @@ pub(crate) fn backup_point(facts: &BackupFacts<'_>) -> DataPoint {
 pub(crate) fn precise_now_ms() -> f64 {
     use worker::js_sys::{Function, Reflect};
     use worker::wasm_bindgen::{JsCast, JsValue};
-    let global = worker::js_sys::global();
-    let Ok(performance) = Reflect::get(&global, &JsValue::from_str("performance")) else {
-        return 0.0;
-    };
-    Reflect::get(&performance, &JsValue::from_str("now"))
-        .ok()
-        .and_then(|now| now.dyn_into::<Function>().ok())
-        .and_then(|now| now.call0(&performance).ok())
-        .and_then(|value| value.as_f64())
-        .unwrap_or(0.0)
+    thread_local! {
+        // Looked up once: every store access of a tool call reads the clock twice.
+        static NOW: Option<(JsValue, Function)> = {
+            let global = worker::js_sys::global();
+            let performance = Reflect::get(&global, &JsValue::from_str("performance")).ok();
+            performance.and_then(|performance| {
+                let now = Reflect::get(&performance, &JsValue::from_str("now")).ok()?;
+                Some((performance, now.dyn_into::<Function>().ok()?))
+            })
+        };
+    }
+    NOW.with(|now| {
+        now.as_ref()
+            .and_then(|(performance, now)| now.call0(performance).ok())
+            .and_then(|value| value.as_f64())
+            .unwrap_or(0.0)
+    })
 }
 
 /// The environment name the points carry (`ENVIRONMENT`, else `unknown`).

@@ -20,6 +20,8 @@ mod notes;
 mod sessions;
 #[cfg(test)]
 mod sql_tests;
+#[cfg(test)]
+mod test_support;
 mod upkeep;
 
 pub use grep::MAX_GREP_CANDIDATES;

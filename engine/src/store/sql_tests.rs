@@ -5,6 +5,7 @@
 
 use proptest::prelude::*;
 
+use super::test_support::write_note;
 use super::{Config, Store, WriteRequest};
 use crate::ids::{EventId, Timestamp};
 use crate::notes::MemoryNotes;
@@ -124,20 +125,6 @@ fn run<S: Storage>(
         Op::Maintain => outcome(&store.maintain_search(2)),
         Op::Reopen | Op::FailNext { .. } => None,
     }
-}
-
-/// Writes `text` at `path` (event id derived from `id`), at `time`.
-fn write_note<S: Storage>(store: &mut Store<S>, id: &str, path: &str, text: &str, time: u64) {
-    let req = WriteRequest {
-        id: EventId::derive(id.as_bytes()),
-        path,
-        content: text.as_bytes(),
-        media_type: "text/markdown",
-        expected_version: None,
-        edit: false,
-    };
-    let plan = store.plan_write(&req).unwrap();
-    store.write(&req, &plan, Timestamp(time)).unwrap();
 }
 
 fn reopen<S: Storage>(store: Store<S>) -> Store<S> {

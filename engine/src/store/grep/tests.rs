@@ -14,6 +14,7 @@ use crate::search::memory::MemorySearch;
 use crate::search::sql::{self, SearchChange};
 use crate::sql::native::NativeDb;
 use crate::store::WriteRequest;
+use crate::store::test_support::write_note;
 use crate::{Config, EventId, MemoryStorage, Timestamp};
 
 /// The two indexes a storage keeps, fed the same changes.
@@ -173,25 +174,12 @@ fn past_the_cap_it_does_not_narrow() {
     assert_eq!(both.both("common and rare"), set(["rare.md"]));
 }
 
-fn write(store: &mut Store<MemoryStorage>, path: &str, content: &str) {
-    let req = WriteRequest {
-        id: EventId::derive(path.as_bytes()),
-        path,
-        content: content.as_bytes(),
-        media_type: "text/markdown",
-        expected_version: None,
-        edit: false,
-    };
-    let plan = store.plan_write(&req).unwrap();
-    store.write(&req, &plan, Timestamp(1)).unwrap();
-}
-
 #[test]
 fn a_store_answers_from_its_storage_and_a_reset_index_narrows_to_every_note() {
     let (mut store, _) = Store::open(MemoryStorage::new(), Config::default()).unwrap();
-    write(&mut store, "a.md", "needle7 in a haystack");
-    write(&mut store, "b.md", "hay only");
-    write(&mut store, "c.md", "more hay, another needle7");
+    write_note(&mut store, "a.md", "a.md", "needle7 in a haystack", 1);
+    write_note(&mut store, "b.md", "b.md", "hay only", 1);
+    write_note(&mut store, "c.md", "c.md", "more hay, another needle7", 1);
     assert_eq!(
         store.grep_candidates(r"\bneedle7\b").unwrap(),
         set(["a.md", "c.md"])
