@@ -174,6 +174,18 @@ pub mod native {
             }
         }
 
+        /// A database file, such as a copy of a Durable Object's (workerd keeps each
+        /// object's in one SQLite file): for benches over a state grown elsewhere.
+        pub fn open(path: &std::path::Path) -> Result<NativeDb, StorageError> {
+            let conn = Connection::open(path).map_err(err)?;
+            conn.set_prepared_statement_cache_capacity(256);
+            Ok(NativeDb {
+                conn: Rc::new(conn),
+                fail_in: Rc::new(Cell::new(None)),
+                statements: Rc::new(Cell::new(0)),
+            })
+        }
+
         /// The single integer a `SELECT COUNT(*) ...` returns.
         pub fn query_count(&self, sql: &str) -> Result<u64, StorageError> {
             let n: i64 = self.conn.query_row(sql, [], |r| r.get(0)).map_err(err)?;

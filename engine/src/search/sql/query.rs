@@ -98,6 +98,44 @@ struct Accumulator {
     matched: u32,
 }
 
+/// Adds one term's gains, in note order, to the running scores `from` (sorted by note),
+/// writing the sum to `into`.
+struct Merge<'a> {
+    from: &'a [(i64, Accumulator)],
+    at: usize,
+    into: &'a mut Vec<(i64, Accumulator)>,
+}
+
+impl Merge<'_> {
+    fn add(&mut self, doc: i64, gain: f32) {
+        if let Some(last) = self.into.last_mut().filter(|(d, _)| *d == doc) {
+            // The same note twice for one term (never so while ids only grow; summed as
+            // the in-memory index would).
+            last.1.score += gain;
+            last.1.matched += 1;
+            return;
+        }
+        while let Some(&(d, acc)) = self.from.get(self.at).filter(|(d, _)| *d < doc) {
+            self.into.push((d, acc));
+            self.at += 1;
+        }
+        let mut acc = match self.from.get(self.at) {
+            Some(&(d, acc)) if d == doc => {
+                self.at += 1;
+                acc
+            }
+            _ => Accumulator::default(),
+        };
+        acc.score += gain;
+        acc.matched += 1;
+        self.into.push((doc, acc));
+    }
+
+    fn finish(self) {
+        self.into.extend_from_slice(&self.from[self.at..]);
+    }
+}
+
 /// Ranked search over the indexed notes; the same results as
 /// [`SearchIndex::search`](crate::search::SearchIndex::search) over the same notes.
 pub fn search(
@@ -141,7 +179,13 @@ pub fn search(
         stats.total_len as f64 / docs
     };
     let norm = LengthNorm::new(avg_len);
-    let mut accs: HashMap<i64, Accumulator> = HashMap::new();
+    let mut dead: Vec<i64> = tiers.dead.keys().copied().collect();
+    dead.sort_unstable();
+    // Term at a time, as the in-memory index adds (so the `f32` sums are the same), with the
+    // running scores kept sorted by note: each term's postings come sorted by note too, so
+    // adding a term is one merge of two sorted runs, with no hashing per posting.
+    let mut accs: Vec<(i64, Accumulator)> = Vec::new();
+    let mut next: Vec<(i64, Accumulator)> = Vec::new();
     for term in &terms {
         let fresh_df = tiers
             .fresh
@@ -149,17 +193,36 @@ pub fn search(
             .filter(|n| n.terms.contains_key(term))
             .count();
         let dead_df = tiers.dead.values().filter(|t| t.contains(term)).count();
-        let n = df.get(term).copied().unwrap_or(0) + fresh_df as i64 - dead_df as i64;
+        let blocks_df = df.get(term).copied().unwrap_or(0);
+        let n = blocks_df + fresh_df as i64 - dead_df as i64;
         if n <= 0 {
             continue;
         }
         let idf = bm25_idf(docs, n as f64);
-        let mut add = |doc: i64, tf: u32, len: u32| {
-            let acc = accs.entry(doc).or_default();
-            acc.score += (idf * norm.saturation(f64::from(tf), f64::from(len))) as f32;
-            acc.matched += 1;
+        let mut merge = Merge {
+            from: &accs,
+            at: 0,
+            into: &mut next,
         };
-        if df.contains_key(term) {
+        merge.into.clear();
+        merge
+            .into
+            .reserve(accs.len() + usize::try_from(n).unwrap_or(0));
+        let mut add = |doc: i64, tf: u32, len: u32| {
+            let gain = (idf * norm.saturation(f64::from(tf), f64::from(len))) as f32;
+            merge.add(doc, gain);
+        };
+        // Fresh notes have ids no block holds (ids only grow), but a run of them may still
+        // fall between block postings: both runs are walked in note order.
+        let mut fresh = tiers
+            .fresh
+            .iter()
+            .filter_map(|n| n.terms.get(term).map(|&tf| (n.id, tf, n.len)))
+            .peekable();
+        if blocks_df > 0 {
+            let mut dead_at = 0;
+            // A term's postings, block after block, in strictly increasing note order.
+            let (mut last, mut unordered) = (i64::MIN, false);
             for row in db.query(
                 "SELECT first, bytes FROM search_blocks WHERE term = ? ORDER BY first",
                 &[Value::Text(term.clone())],
@@ -170,18 +233,30 @@ pub fn search(
                     return Err(malformed("search_blocks"));
                 };
                 for_each_posting(*first, bytes, |p| {
-                    if !tiers.dead.contains_key(&p.doc) {
+                    unordered |= p.doc <= last;
+                    last = p.doc;
+                    while let Some(&(id, tf, len)) = fresh.peek().filter(|f| f.0 < p.doc) {
+                        add(id, tf, len);
+                        fresh.next();
+                    }
+                    while dead.get(dead_at).is_some_and(|&d| d < p.doc) {
+                        dead_at += 1;
+                    }
+                    if dead.get(dead_at) != Some(&p.doc) {
                         add(p.doc, p.tf, p.len);
                     }
                 })
                 .ok_or_else(|| malformed("search_blocks"))?;
+                if unordered {
+                    return Err(malformed("search_blocks"));
+                }
             }
         }
-        for note in &tiers.fresh {
-            if let Some(&tf) = note.terms.get(term) {
-                add(note.id, tf, note.len);
-            }
+        for (id, tf, len) in fresh {
+            add(id, tf, len);
         }
+        merge.finish();
+        std::mem::swap(&mut accs, &mut next);
     }
     let known: HashMap<i64, &str> = tiers
         .fresh
@@ -195,7 +270,7 @@ pub fn search(
 /// scores first and reads only their paths (and those of notes tied with them).
 fn rank(
     db: &dyn SqlRead,
-    accs: HashMap<i64, Accumulator>,
+    accs: Vec<(i64, Accumulator)>,
     known: &HashMap<i64, &str>,
     limit: usize,
     after: Option<&SearchCursor>,

@@ -573,6 +573,42 @@ fn term_lists_and_blocks_round_trip_and_garbage_is_refused() {
 }
 
 #[test]
+fn blocks_whose_postings_overlap_are_refused_not_mis_scored() {
+    use super::merge::{Posting, encode_block};
+    let mut db = db();
+    let changes: Vec<SearchChange> = (0..4)
+        .map(|i| index(&format!("n/{i}.md"), "common words"))
+        .collect();
+    apply(&mut db, &changes, 4).unwrap();
+    let (batch, _) = maintain(&db, 10).unwrap();
+    db.write(&batch).unwrap();
+    assert_eq!(search(&db, "common", 10, None).unwrap().hits.len(), 4);
+    // A second block for `common` whose notes reach into the first block's: a search would
+    // count those notes twice, so it is refused as malformed.
+    let first = db
+        .query(
+            "SELECT MIN(first) FROM search_blocks WHERE term = 'common'",
+            &[],
+        )
+        .unwrap()[0][0]
+        .as_u64()
+        .unwrap();
+    let posting = |doc: u64| Posting {
+        doc: doc as i64,
+        tf: 1,
+        len: 3,
+    };
+    let overlapping = encode_block(&[posting(first - 1), posting(first + 1)]);
+    db.write(&[Statement::new(
+        "INSERT INTO search_blocks (term, first, n, bytes) VALUES ('common', ?, 2, ?)",
+        vec![Value::int(first - 1), Value::Blob(overlapping)],
+    )])
+    .unwrap();
+    let err = search(&db, "common", 10, None).unwrap_err();
+    assert!(err.to_string().contains("search_blocks"), "{err}");
+}
+
+#[test]
 fn a_reset_empties_the_index_and_queues_every_note() {
     let mut db = db();
     apply(

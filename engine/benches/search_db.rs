@@ -1,0 +1,92 @@
+//! Search and grep's narrowing over a database file grown elsewhere: the engine's share of a
+//! search on exactly the tables an object holds, without growing them again natively (which
+//! takes the `store_sql` bench some 20 minutes at 100,000 notes).
+//!
+//! `cargo bench -p engine --features native-sqlite --bench search_db -- FILE [QUERIES]` opens
+//! `FILE` (a copy of a Durable Object's SQLite file: `wrangler dev` keeps each object's under
+//! `.wrangler/state/v3/do/`; give an absolute path, benches run in the crate's folder) and
+//! times, on one thread and without workerd:
+//! - `QUERIES` (default 2,000) searches of 1-3 words, first pages of 10, the words
+//!   `bench-scale` asks for (`engine::scale_notes::query`, seed 1);
+//! - 400 lookups of the notes holding `\bneedleK\b` (grep's narrowing of a word ten notes
+//!   hold), for notes grown by `bench-scale` (`engine::scale_notes`).
+//!
+//! It reads only, prints a report and asserts nothing.
+
+use std::time::{Duration, Instant};
+
+use engine::grep::narrow::Fragment;
+use engine::scale_notes;
+use engine::search::sql;
+use engine::sql::native::NativeDb;
+
+fn percentiles(samples: &mut [Duration]) -> String {
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    format!(
+        "p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        at(1.0),
+        samples.len()
+    )
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let Some(path) = args.next() else {
+        eprintln!("usage: search_db FILE [QUERIES] (FILE: an object's SQLite file, absolute)");
+        std::process::exit(2);
+    };
+    let queries: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(2_000);
+    let db = NativeDb::open(std::path::Path::new(&path)).expect("the database opens");
+    let stats = sql::stats(&db).expect("the index's counts");
+    let notes = db
+        .query_count("SELECT COUNT(*) FROM search_docs")
+        .expect("count");
+    println!(
+        "search_db: {notes} notes, {} indexed; {queries} searches",
+        stats.docs
+    );
+
+    let mut searches = Vec::with_capacity(queries as usize);
+    let mut slowest = (Duration::ZERO, String::new());
+    for i in 0..queries {
+        let query = scale_notes::query(1, i);
+        let started = Instant::now();
+        let page = sql::search(&db, &query, 10, None).expect("search");
+        let took = started.elapsed();
+        std::hint::black_box(page);
+        if took > slowest.0 {
+            slowest = (took, query);
+        }
+        searches.push(took);
+    }
+    println!("search, first page of 10: {}", percentiles(&mut searches));
+    println!(
+        "  slowest: {:?} ({:.2} ms)",
+        slowest.1,
+        slowest.0.as_secs_f64() * 1e3
+    );
+
+    let mut lookups = Vec::new();
+    let mut found = 0usize;
+    let needles = (notes / scale_notes::NOTES_PER_NEEDLE).max(1);
+    for k in 0..400u64 {
+        let word = scale_notes::needle((k * 7_919 % needles) * scale_notes::NOTES_PER_NEEDLE);
+        let fragment = Fragment {
+            text: word,
+            start: true,
+            end: true,
+        };
+        let started = Instant::now();
+        let notes = sql::notes_with_fragment(&db, &fragment, 1_000).expect("lookup");
+        lookups.push(started.elapsed());
+        found += notes.map_or(0, |n| n.len());
+    }
+    println!(
+        "notes holding \\bneedleK\\b: {} ({found} notes in all)",
+        percentiles(&mut lookups)
+    );
+}
