@@ -11,13 +11,19 @@
 //! - 400 lookups of the notes holding `\bneedleK\b` (grep's narrowing of a word ten notes
 //!   hold), for notes grown by `bench-scale` (`engine::scale_notes`).
 //!
-//! It reads only, prints a report and asserts nothing.
+//! With `--upkeep`, it then rewrites notes as `bench-scale`'s writes do (16 at a time, new
+//! text for existing paths: each leaves a dead note and a fresh one) and times the index's
+//! upkeep step that merges and purges them (the object's alarm work), 40 times. That writes to
+//! `FILE`: give it a copy.
+//!
+//! It prints a report and asserts nothing.
 
 use std::time::{Duration, Instant};
 
+use engine::Hash;
 use engine::grep::narrow::Fragment;
 use engine::scale_notes;
-use engine::search::sql;
+use engine::search::sql::{self, SearchChange};
 use engine::sql::native::NativeDb;
 
 fn percentiles(samples: &mut [Duration]) -> String {
@@ -34,6 +40,7 @@ fn percentiles(samples: &mut [Duration]) -> String {
 }
 
 fn main() {
+    let upkeep = std::env::args().any(|a| a == "--upkeep");
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let Some(path) = args.next() else {
         eprintln!("usage: search_db FILE [QUERIES] (FILE: an object's SQLite file, absolute)");
@@ -88,5 +95,52 @@ fn main() {
     println!(
         "notes holding \\bneedleK\\b: {} ({found} notes in all)",
         percentiles(&mut lookups)
+    );
+    if upkeep {
+        upkeep_steps(db, notes);
+    }
+}
+
+/// Notes rewritten before each upkeep step (as many as the object's alarm merges in one).
+const REWRITES: u64 = 16;
+
+fn upkeep_steps(mut db: NativeDb, notes: u64) {
+    let mut steps = Vec::new();
+    let mut statements = 0usize;
+    let before = (db.statements.get(), db.queries.get());
+    for round in 0..40u64 {
+        let changes: Vec<SearchChange> = (0..REWRITES)
+            .map(|k| {
+                let i = (round * REWRITES + k) * 6_151 % notes.max(1);
+                let text = scale_notes::text(0x5eed ^ round, i, 4_096);
+                SearchChange::Index {
+                    path: scale_notes::path(i),
+                    hash: Hash::of(text.as_bytes()),
+                    text,
+                }
+            })
+            .collect();
+        let seq = sql::stats(&db).expect("counts").seq + 1;
+        let batch = sql::plan(&db, &changes, Some(seq)).expect("plan");
+        db.write(&batch).expect("write");
+        let started = Instant::now();
+        loop {
+            let (batch, report) = sql::maintain(&db, 32).expect("maintain");
+            statements += batch.len();
+            db.write(&batch).expect("merge");
+            if !report.more {
+                break;
+            }
+        }
+        steps.push(started.elapsed());
+    }
+    let written = db.statements.get() - before.0;
+    let queries = db.queries.get() - before.1;
+    println!(
+        "upkeep after {REWRITES} rewrites (merge {REWRITES}, purge {REWRITES}): {}; a step writes {:.0} statements; {:.0} statements and {:.0} queries a round, the rewrites' included",
+        percentiles(&mut steps),
+        statements as f64 / 40.0,
+        written as f64 / 40.0,
+        queries as f64 / 40.0,
     );
 }

@@ -137,6 +137,8 @@ pub fn maintain(
         merged_ids.push(doc.id);
     }
     let mut purged_ids = Vec::new();
+    // Each dead note and the terms it is posted under.
+    let mut dead_terms: Vec<(i64, Vec<String>)> = Vec::new();
     let step_full = merged_ids.len() < fresh_total;
     for row in dead_rows.into_iter().take(take as usize) {
         if step_full {
@@ -156,10 +158,11 @@ pub fn maintain(
             report.more = true;
             break;
         }
-        touched.extend(names);
+        touched.extend(names.iter().cloned());
         for (term, _) in terms {
             removes.entry(term).or_default().insert(*doc);
         }
+        dead_terms.push((*doc, names));
         purged_ids.push(*doc);
     }
     drop(touched);
@@ -174,14 +177,40 @@ pub fn maintain(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut last_blocks = last_blocks(db, &terms)?;
+    let mut last_blocks = blocks_at(db, &terms, None)?;
+    // The blocks holding each dead note's postings, where not its terms' last blocks: read a
+    // note and many terms a query (a query per term and note was most of a step's time).
+    let mut homes: BTreeMap<String, Vec<(i64, Vec<u8>)>> = BTreeMap::new();
+    for (doc, names) in &dead_terms {
+        let elsewhere: Vec<&String> = names
+            .iter()
+            .filter(|t| {
+                last_blocks
+                    .get(t.as_str())
+                    .is_none_or(|(first, _)| first > doc)
+            })
+            .collect();
+        for (term, block) in blocks_at(db, &elsewhere, Some(*doc))? {
+            homes.entry(term).or_default().push(block);
+        }
+    }
     let mut upserts = Vec::new();
     for term in terms {
         let added = adds.get(term).map_or(&[][..], Vec::as_slice);
         let removed = removes.get(term);
         let delta = added.len() as i64 - removed.map_or(0, |r| r.len() as i64);
         let last = last_blocks.remove(term.as_str());
-        report.blocks += rewrite_term(db, term, last, added, removed, &mut upserts, &mut out)?;
+        let known = homes.remove(term.as_str()).unwrap_or_default();
+        report.blocks += rewrite_term(
+            db,
+            term,
+            last,
+            known,
+            added,
+            removed,
+            &mut upserts,
+            &mut out,
+        )?;
         if delta != 0 {
             df.push((term.clone(), delta));
         }
@@ -263,13 +292,16 @@ pub fn maintain(
 /// A block to write: term, first note, postings, encoded bytes.
 type Upsert = (String, i64, u64, Vec<u8>);
 
-/// Plans the block changes of one term, given its last block (`None`: it has none; still
-/// encoded); pushes the blocks to write, encoded, into `upserts` and the statements deleting
-/// blocks into `out`. Returns how many blocks it writes or deletes.
+/// Plans the block changes of one term, given its last block (`None`: it has none) and
+/// other blocks already read (`known`; all still encoded); pushes the blocks to write,
+/// encoded, into `upserts` and the statements deleting blocks into `out`. Returns how many
+/// blocks it writes or deletes.
+#[allow(clippy::too_many_arguments)]
 fn rewrite_term(
     db: &dyn SqlRead,
     term: &str,
     last_block: Option<(i64, Vec<u8>)>,
+    known: Vec<(i64, Vec<u8>)>,
     added: &[Posting],
     removed: Option<&BTreeSet<i64>>,
     upserts: &mut Vec<Upsert>,
@@ -287,6 +319,11 @@ fn rewrite_term(
         }
         None => None,
     };
+    for (first, bytes) in known {
+        if let std::collections::btree_map::Entry::Vacant(slot) = blocks.entry(first) {
+            slot.insert(decode_block(first, &bytes)?);
+        }
+    }
     let notes = added
         .iter()
         .map(|p| p.doc)
@@ -405,21 +442,39 @@ fn load_block(
     }
 }
 
-/// The last block of each of `terms` that has any, read [`MAX_PARAMS`] terms a query.
-fn last_blocks(
+/// For each of `terms` that has blocks, its last block (`at` `None`), or its last block
+/// starting at or before note `at` (the one holding that note's posting, if any); read as
+/// many terms a query as the parameters allow.
+fn blocks_at(
     db: &dyn SqlRead,
     terms: &[&String],
+    at: Option<i64>,
 ) -> Result<BTreeMap<String, (i64, Vec<u8>)>, StorageError> {
     let mut found = BTreeMap::new();
-    for chunk in terms.chunks(MAX_PARAMS) {
-        let params: Vec<Value> = chunk.iter().map(|t| Value::Text((*t).clone())).collect();
+    let per_query = if at.is_some() {
+        MAX_PARAMS - 1
+    } else {
+        MAX_PARAMS
+    };
+    for chunk in terms.chunks(per_query) {
+        let mut params: Vec<Value> = chunk.iter().map(|t| Value::Text((*t).clone())).collect();
+        // Each term's block is one seek (a `GROUP BY` with `MAX(first)` under a bound walks
+        // every block of the term instead).
+        let bound = match at {
+            Some(doc) => {
+                params.push(Value::Integer(doc));
+                "AND first <= ?"
+            }
+            None => "",
+        };
+        let values = vec!["(?)"; chunk.len()].join(", ");
         let rows = db.query(
             &format!(
-                "SELECT b.term, b.first, b.bytes FROM search_blocks b JOIN ( \
-                   SELECT term, MAX(first) AS first FROM search_blocks \
-                   WHERE term IN ({}) GROUP BY term \
-                 ) m ON b.term = m.term AND b.first = m.first",
-                placeholders(chunk.len())
+                "WITH wanted (term) AS (VALUES {values}) \
+                 SELECT b.term, b.first, b.bytes FROM wanted w JOIN search_blocks b \
+                 ON b.term = w.term AND b.first = ( \
+                   SELECT first FROM search_blocks WHERE term = w.term {bound} \
+                   ORDER BY first DESC LIMIT 1)"
             ),
             &params,
         )?;
