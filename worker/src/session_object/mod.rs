@@ -162,6 +162,10 @@ pub struct UserObject {
     blob_put_failures_read: Cell<bool>,
     /// The earliest time the next collection of unnamed contents may run (`blob_gc`).
     blob_gc_not_before: Cell<u64>,
+    /// When background indexing last read notes' texts, or last found none waiting (ms; 0:
+    /// never): it reads [`upkeep::INDEX_STEP_DELAY_MS`] later, however often the index's
+    /// upkeep brings the alarm back.
+    texts_indexed_at: Cell<u64>,
     /// The MCP requests being served.
     in_flight: RefCell<live::InFlight>,
     /// The sessions' open GET streams.
@@ -200,6 +204,7 @@ impl DurableObject for MCPSessionDurableObject {
             blob_put_failures: Cell::new(0),
             blob_put_failures_read: Cell::new(false),
             blob_gc_not_before: Cell::new(0),
+            texts_indexed_at: Cell::new(0),
             in_flight: RefCell::new(live::InFlight::default()),
             get_streams: RefCell::new(live::GetStreams::default()),
             notified_through: Cell::new(None),

@@ -307,8 +307,9 @@ impl UserObject {
             .ok_or_else(|| "the store is not open".to_owned())
     }
 
-    /// Merges the search index's recent changes (bounded steps), then indexes the next step
-    /// of notes that wait for their text, if any.
+    /// Merges the search index's recent changes (a bounded step), then indexes the next step
+    /// of notes that wait for their text, if any and if [`INDEX_STEP_DELAY_MS`] has passed
+    /// since the last.
     async fn index_step(&self, now: engine::Timestamp) {
         self.maintain_search_index();
         let waiting = match self.store.try_borrow() {
@@ -318,6 +319,16 @@ impl UserObject {
             Err(_) => false,
         };
         if !waiting {
+            // The pause counts from when notes last had nothing to wait for.
+            self.texts_indexed_at.set(now.0);
+            return;
+        }
+        if now.0
+            < self
+                .texts_indexed_at
+                .get()
+                .saturating_add(INDEX_STEP_DELAY_MS)
+        {
             return;
         }
         let bucket = match self.env.bucket("STORAGE") {
@@ -339,6 +350,7 @@ impl UserObject {
             step_pause: None,
             store_ms: Default::default(),
         };
+        self.texts_indexed_at.set(now.0);
         match note_tools::index_pending(&notes).await {
             Ok((indexed, waiting)) => {
                 log(json!({"msg": "index_step", "indexed": indexed, "waiting": waiting}))
