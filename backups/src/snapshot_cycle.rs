@@ -490,7 +490,11 @@ impl SnapshotCycle {
                     let own = u64::try_from(uploaded.archived).unwrap_or(u64::MAX);
                     let head = store.head().seq;
                     if head > uploaded.snapshot_seq && head - uploaded.snapshot_seq == own {
-                        store.take_snapshot().map_err(CycleError::SecondSnapshot)?;
+                        // Local only: the archive has `S`, and these records are in no
+                        // segment yet.
+                        store
+                            .take_local_snapshot()
+                            .map_err(CycleError::SecondSnapshot)?;
                     }
                     let through = store.compact().map_err(CycleError::Compact)?;
                     self.events.push_back(CycleEvent::Compacted { through });

@@ -365,3 +365,43 @@ fn a_load_of_the_notes_cut_off_anywhere_is_started_again_by_the_next_open() {
         );
     }
 }
+
+#[test]
+fn a_local_snapshot_alone_is_lean_and_opens_like_a_full_one() {
+    let mut sql = Store::open(SqlStorage::new(), config()).unwrap().0;
+    for (n, path) in PATHS.iter().enumerate() {
+        write_note(&mut sql, path, path, WORDS[n], n as u64);
+    }
+    let seq = sql.take_local_snapshot().unwrap();
+    assert_eq!(seq, sql.head().seq);
+    assert_eq!(sql.snapshot_seq(), seq);
+    let local = sql.storage().snapshot().unwrap().unwrap();
+    assert_eq!(local.seq, seq);
+    let decoded = crate::snapshot::decode(&local.bytes, 8).unwrap();
+    assert!(
+        decoded.notes.is_none(),
+        "the lean format, without the notes"
+    );
+    let before = notes(&sql);
+    let (reopened, report) = Store::open(sql.into_storage(), config()).unwrap();
+    assert_eq!(report.snapshot_seq, seq);
+    assert_eq!(report.replayed, 0);
+    assert_eq!(notes(&reopened), before);
+
+    // Asked to keep full local snapshots, it stores the full one.
+    let full = Config {
+        lean_local_snapshots: false,
+        ..config()
+    };
+    let mut sql = Store::open(SqlStorage::new(), full).unwrap().0;
+    write_note(&mut sql, "m", "a.md", "apple", 1);
+    let seq = sql.take_local_snapshot().unwrap();
+    let local = sql.storage().snapshot().unwrap().unwrap();
+    assert_eq!(local.seq, seq);
+    assert!(
+        crate::snapshot::decode(&local.bytes, 8)
+            .unwrap()
+            .notes
+            .is_some()
+    );
+}

@@ -206,6 +206,24 @@ impl<S: Storage> Store<S> {
         Ok(snap)
     }
 
+    /// Stores a snapshot of the state locally without encoding the full one an archive needs,
+    /// when the local one is lean (the full one costs time in proportion to the notes: about
+    /// 0.4 s natively and 1 s in workerd at 100,000 notes; the lean one, the idempotency
+    /// window's). Returns its seq. Otherwise the same as [`Store::take_snapshot`].
+    pub fn take_local_snapshot(&mut self) -> Result<u64, SnapshotTakeError> {
+        if !(self.storage.keeps_notes() && self.config.lean_local_snapshots) {
+            return self.take_snapshot().map(|snap| snap.seq);
+        }
+        let lean = snapshot::encode_lean(&self.state);
+        self.storage.put_snapshot(&StoredSnapshot {
+            seq: lean.seq,
+            bytes: lean.bytes,
+        })?;
+        self.snapshot_seq = lean.seq;
+        self.unsnapshotted_since = None;
+        Ok(lean.seq)
+    }
+
     /// The seq of the locally stored snapshot (0: none).
     pub fn snapshot_seq(&self) -> u64 {
         self.snapshot_seq

@@ -147,7 +147,7 @@ impl UserObject {
             // local snapshot is still taken, so the deadline it answers moves on.
             _ => {
                 if let Err(err) = self
-                    .with_open_store(|store| store.take_snapshot().map_err(|e| e.to_string()))
+                    .with_open_store(|store| store.take_local_snapshot().map_err(|e| e.to_string()))
                     .and_then(|taken| taken)
                 {
                     log_error(json!({"msg": "snapshot_failed", "error": err}));
