@@ -16,6 +16,9 @@
 //! upkeep step that merges and purges them (the object's alarm work), 40 times. That writes to
 //! `FILE`: give it a copy.
 //!
+//! With `--snapshot`, it also times encoding the full snapshot an archive cycle uploads, from
+//! the notes' tables (`engine::snapshot::encode`; read only), 5 times.
+//!
 //! It prints a report and asserts nothing.
 
 use std::time::{Duration, Instant};
@@ -41,6 +44,7 @@ fn percentiles(samples: &mut [Duration]) -> String {
 
 fn main() {
     let upkeep = std::env::args().any(|a| a == "--upkeep");
+    let snapshot = std::env::args().any(|a| a == "--snapshot");
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let Some(path) = args.next() else {
         eprintln!("usage: search_db FILE [QUERIES] (FILE: an object's SQLite file, absolute)");
@@ -96,6 +100,9 @@ fn main() {
         "notes holding \\bneedleK\\b: {} ({found} notes in all)",
         percentiles(&mut lookups)
     );
+    if snapshot {
+        encode_snapshots(&db);
+    }
     if upkeep {
         upkeep_steps(db, notes);
     }
@@ -142,5 +149,34 @@ fn upkeep_steps(mut db: NativeDb, notes: u64) {
         statements as f64 / 40.0,
         written as f64 / 40.0,
         queries as f64 / 40.0,
+    );
+}
+
+fn encode_snapshots(db: &NativeDb) {
+    let state = engine::state::State::new(10_000);
+    let view = engine::notes::NotesView::Sql(Box::new(db));
+    let mut took = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let snap = engine::snapshot::encode(&state, &view).expect("encodes");
+        took.push(started.elapsed());
+        bytes = snap.bytes.len();
+    }
+    println!("full snapshot, {bytes} B: {}", percentiles(&mut took));
+    let started = Instant::now();
+    let versions: usize = view
+        .history_by_path()
+        .map(|item| item.expect("history").1.len())
+        .sum();
+    println!(
+        "  of which reading the history ({versions} versions): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let started = Instant::now();
+    let current = view.current_paths().count();
+    println!(
+        "  and reading the current paths ({current}): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
     );
 }

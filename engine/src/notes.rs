@@ -512,23 +512,46 @@ pub struct CurrentPaths<'v, 'a> {
     done: bool,
 }
 
+/// Paths read per page by [`CurrentPaths`].
+const PATHS_PAGE: usize = 5_000;
+
+impl CurrentPaths<'_, '_> {
+    fn fill(&mut self) -> Result<(), StorageError> {
+        let after = self.after.as_deref();
+        let (paths, done): (Vec<NotePath>, bool) = match self.view {
+            NotesView::Memory(m) => {
+                let page = m.files.list(after, PATHS_PAGE);
+                let done = page.next.is_none();
+                (
+                    page.items.into_iter().map(|(p, _)| p.clone()).collect(),
+                    done,
+                )
+            }
+            NotesView::Sql(db) => {
+                let paths = files_sql::paths(db.as_ref(), after, PATHS_PAGE)?;
+                let done = paths.len() < PATHS_PAGE;
+                (paths, done)
+            }
+        };
+        self.done = done;
+        if let Some(last) = paths.last() {
+            self.after = Some(last.to_string());
+        }
+        self.buffer.extend(paths);
+        Ok(())
+    }
+}
+
 impl Iterator for CurrentPaths<'_, '_> {
     type Item = Result<NotePath, StorageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.buffer.is_empty() && !self.done {
-            match self.view.list(self.after.as_deref(), MAX_PAGE) {
-                Ok(page) => {
-                    self.done = page.next.is_none();
-                    self.after = page.next;
-                    self.buffer
-                        .extend(page.items.into_iter().map(|(path, _)| path));
-                }
-                Err(err) => {
-                    self.done = true;
-                    return Some(Err(err));
-                }
-            }
+        if self.buffer.is_empty()
+            && !self.done
+            && let Err(err) = self.fill()
+        {
+            self.done = true;
+            return Some(Err(err));
         }
         self.buffer.pop_front().map(Ok)
     }

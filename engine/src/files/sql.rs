@@ -283,6 +283,28 @@ pub fn list(
     read.map(|()| page)
 }
 
+/// Up to `limit` current notes' paths after `after`, in path order: the path column alone (a
+/// full snapshot lists every note's path, and the rest of a row would be read for nothing).
+pub fn paths(
+    db: &dyn SqlRead,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<NotePath>, StorageError> {
+    let rows = db.query(
+        "SELECT path FROM files WHERE path > ? ORDER BY path LIMIT ?",
+        &[
+            Value::Text(after.unwrap_or("").to_owned()),
+            Value::int(limit.max(1) as u64),
+        ],
+    )?;
+    rows.into_iter()
+        .map(|row| match row.into_iter().next() {
+            Some(Value::Text(path)) => NotePath::new(path).map_err(|_| malformed("files")),
+            _ => Err(malformed("files")),
+        })
+        .collect()
+}
+
 /// [`FileIndex::glob`](super::FileIndex::glob): notes matching `glob`, spending `budget`.
 pub fn glob(
     db: &dyn SqlRead,

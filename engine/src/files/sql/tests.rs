@@ -76,6 +76,26 @@ fn same_answers(db: &NativeDb, model: &FileIndex) {
             }
         }
     }
+    for limit in [1, 3, 1_000] {
+        // Paths alone, paged by the last one, as a full snapshot reads them.
+        let mut ours: Vec<NotePath> = Vec::new();
+        for _ in 0..100 {
+            let page = paths(db, ours.last().map(NotePath::as_str), limit).unwrap();
+            assert!(page.len() <= limit);
+            let last = page.len() < limit;
+            ours.extend(page);
+            if last {
+                break;
+            }
+        }
+        let theirs: Vec<NotePath> = model
+            .list(None, 1_000)
+            .items
+            .into_iter()
+            .map(|(p, _)| p.clone())
+            .collect();
+        assert_eq!(ours, theirs, "pages of {limit}");
+    }
     for pattern in [
         "**",
         "a/*",
