@@ -35,7 +35,7 @@ pub(super) const INDEX_STEP_DELAY_MS: u64 = 5_000;
 /// merged: every search reads them, so they are kept few.
 const MAINTAIN_BACKLOG: u64 = 32;
 /// Notes one upkeep step merges, and dead ones it purges (one transaction, one step an
-/// alarm): at 100,000 notes a note costs the step some 25 ms in workerd (its few hundred
+/// alarm): at 100,000 notes a note costs the step about 22 ms in workerd (its few hundred
 /// terms' blocks read and rewritten), and the object serves nothing meanwhile.
 const MAINTAIN_NOTES: usize = 4;
 /// How soon the next step runs while the backlog stays over [`MAINTAIN_BACKLOG`]. Requests
