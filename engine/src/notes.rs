@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::envelope::Envelope;
 use crate::event::Event;
 use crate::files::sql::{self as files_sql, FileChange, FileStats};
-use crate::files::{FileEntry, FileIndex, MAX_PAGE, Page};
+use crate::files::{FileEntry, FileIndex, MAX_PAGE, Page, Paged};
 use crate::glob::{Glob, WorkBudget};
 use crate::history::sql as history_sql;
 use crate::history::{History, Version};
@@ -483,13 +483,29 @@ impl NotesView<'_> {
     }
 
     /// The current notes' paths in path order, read a page at a time.
-    pub fn current_paths(&self) -> CurrentPaths<'_, '_> {
-        CurrentPaths {
-            view: self,
-            after: None,
-            buffer: std::collections::VecDeque::new(),
-            done: false,
-        }
+    pub fn current_paths(&self) -> impl Iterator<Item = Result<NotePath, StorageError>> + '_ {
+        let mut after: Option<String> = None;
+        Paged::new(move || {
+            let (paths, last): (Vec<NotePath>, bool) = match self {
+                NotesView::Memory(m) => {
+                    let page = m.files.list(after.as_deref(), PATHS_PAGE);
+                    let last = page.next.is_none();
+                    (
+                        page.items.into_iter().map(|(p, _)| p.clone()).collect(),
+                        last,
+                    )
+                }
+                NotesView::Sql(db) => {
+                    let paths = files_sql::paths(db.as_ref(), after.as_deref(), PATHS_PAGE)?;
+                    let last = paths.len() < PATHS_PAGE;
+                    (paths, last)
+                }
+            };
+            if let Some(path) = paths.last() {
+                after = Some(path.to_string());
+            }
+            Ok((paths, last))
+        })
     }
 
     /// Every version, path by path in path order, read a page at a time.
@@ -503,59 +519,8 @@ impl NotesView<'_> {
     }
 }
 
-/// [`NotesView::current_paths`]: the current notes' paths in path order.
-#[derive(Debug)]
-pub struct CurrentPaths<'v, 'a> {
-    view: &'v NotesView<'a>,
-    after: Option<String>,
-    buffer: std::collections::VecDeque<NotePath>,
-    done: bool,
-}
-
-/// Paths read per page by [`CurrentPaths`].
+/// Paths read per page by [`NotesView::current_paths`].
 const PATHS_PAGE: usize = 5_000;
-
-impl CurrentPaths<'_, '_> {
-    fn fill(&mut self) -> Result<(), StorageError> {
-        let after = self.after.as_deref();
-        let (paths, done): (Vec<NotePath>, bool) = match self.view {
-            NotesView::Memory(m) => {
-                let page = m.files.list(after, PATHS_PAGE);
-                let done = page.next.is_none();
-                (
-                    page.items.into_iter().map(|(p, _)| p.clone()).collect(),
-                    done,
-                )
-            }
-            NotesView::Sql(db) => {
-                let paths = files_sql::paths(db.as_ref(), after, PATHS_PAGE)?;
-                let done = paths.len() < PATHS_PAGE;
-                (paths, done)
-            }
-        };
-        self.done = done;
-        if let Some(last) = paths.last() {
-            self.after = Some(last.to_string());
-        }
-        self.buffer.extend(paths);
-        Ok(())
-    }
-}
-
-impl Iterator for CurrentPaths<'_, '_> {
-    type Item = Result<NotePath, StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buffer.is_empty()
-            && !self.done
-            && let Err(err) = self.fill()
-        {
-            self.done = true;
-            return Some(Err(err));
-        }
-        self.buffer.pop_front().map(Ok)
-    }
-}
 
 /// Rows read per page by [`HistoryByPath`].
 const HISTORY_PAGE: usize = 2_000;

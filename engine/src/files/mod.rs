@@ -198,6 +198,47 @@ impl FileIndex {
     }
 }
 
+/// Items read a page at a time as the consumer goes: `read` returns the next page and whether
+/// it is the last (it keeps its own cursor). A failed read is yielded once and ends the
+/// iteration.
+pub(crate) struct Paged<T, E, F> {
+    read: F,
+    buffer: std::collections::VecDeque<T>,
+    done: bool,
+    _error: std::marker::PhantomData<E>,
+}
+
+impl<T, E, F: FnMut() -> Result<(Vec<T>, bool), E>> Paged<T, E, F> {
+    pub(crate) fn new(read: F) -> Self {
+        Paged {
+            read,
+            buffer: std::collections::VecDeque::new(),
+            done: false,
+            _error: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T, E, F: FnMut() -> Result<(Vec<T>, bool), E>> Iterator for Paged<T, E, F> {
+    type Item = Result<T, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty() && !self.done {
+            match (self.read)() {
+                Ok((page, last)) => {
+                    self.done = last;
+                    self.buffer.extend(page);
+                }
+                Err(err) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            }
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}
+
 /// One page of a scan over entries in path order that start after the cursor: the rule every
 /// listing follows, whoever holds the entries. Stops at the first path without `prefix`;
 /// `keep` decides each path; one entry past a full page shows that the listing goes on.
@@ -292,6 +333,33 @@ pub(crate) enum Keep {
 mod tests {
     use super::*;
     use crate::glob::{Glob, WorkBudget};
+
+    #[test]
+    fn paged_reads_on_demand_and_stops_at_the_last_page_or_the_first_error() {
+        let mut reads = 0;
+        let pages = Paged::new(|| {
+            reads += 1;
+            Ok::<_, String>((vec![reads * 10, reads * 10 + 1], reads == 2))
+        });
+        assert_eq!(
+            pages.collect::<Result<Vec<_>, _>>(),
+            Ok(vec![10, 11, 20, 21])
+        );
+        assert_eq!(reads, 2, "no read after the last page");
+
+        let mut reads = 0;
+        let mut pages = Paged::new(|| {
+            reads += 1;
+            match reads {
+                1 => Ok((vec![1], false)),
+                2 => Err("the disk".to_owned()),
+                _ => Ok((vec![99], false)),
+            }
+        });
+        assert_eq!(pages.next(), Some(Ok(1)));
+        assert_eq!(pages.next(), Some(Err("the disk".to_owned())));
+        assert_eq!(pages.next(), None, "a failed read ends it");
+    }
 
     fn entry(seq: u64, size: u64) -> FileEntry {
         FileEntry {

@@ -12,9 +12,9 @@
 //! [`plan`] reads the old entries its changes replace (for the totals) and returns the
 //! statements; the caller runs them in the transaction of the append they come from.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
-use super::{FileEntry, Keep, MAX_PAGE, NotesDigest, Page, scan_page};
+use super::{FileEntry, Keep, MAX_PAGE, NotesDigest, Page, Paged, scan_page};
 use crate::glob::{Glob, WorkBudget};
 use crate::ids::{Hash, Timestamp};
 use crate::path::NotePath;
@@ -211,64 +211,35 @@ fn entry_from_row(row: Vec<Value>) -> Result<(NotePath, FileEntry), StorageError
     ))
 }
 
-/// The notes in path order from a start, read `chunk` rows at a time as the consumer goes.
-struct InPathOrder<'a> {
+/// The notes in path order from `after` (exclusive) or else `prefix` (inclusive), read `chunk`
+/// rows at a time as the consumer goes.
+fn in_path_order<'a>(
     db: &'a dyn SqlRead,
-    /// The last path read (exclusive), or the first path wanted (inclusive) before any read.
-    from: (String, bool),
+    after: Option<&str>,
+    prefix: &str,
     chunk: usize,
-    buffer: VecDeque<(NotePath, FileEntry)>,
-    done: bool,
-}
-
-impl<'a> InPathOrder<'a> {
-    fn new(db: &'a dyn SqlRead, after: Option<&str>, prefix: &str, chunk: usize) -> Self {
-        let from = match after {
-            Some(after) if after >= prefix => (after.to_owned(), false),
-            _ => (prefix.to_owned(), true),
-        };
-        InPathOrder {
-            db,
-            from,
-            chunk,
-            buffer: VecDeque::new(),
-            done: false,
-        }
-    }
-
-    fn fill(&mut self) -> Result<(), StorageError> {
-        let op = if self.from.1 { ">=" } else { ">" };
-        let rows = self.db.query(
+) -> impl Iterator<Item = Result<(NotePath, FileEntry), StorageError>> + 'a {
+    // The last path read (exclusive), or the first path wanted (inclusive) before any read.
+    let mut from = match after {
+        Some(after) if after >= prefix => (after.to_owned(), false),
+        _ => (prefix.to_owned(), true),
+    };
+    Paged::new(move || {
+        let op = if from.1 { ">=" } else { ">" };
+        let rows = db.query(
             &format!("SELECT {COLUMNS} FROM files WHERE path {op} ? ORDER BY path LIMIT ?"),
-            &[
-                Value::Text(self.from.0.clone()),
-                Value::int(self.chunk as u64),
-            ],
+            &[Value::Text(from.0.clone()), Value::int(chunk as u64)],
         )?;
-        self.done = rows.len() < self.chunk;
-        for row in rows {
-            self.buffer.push_back(entry_from_row(row)?);
+        let last = rows.len() < chunk;
+        let page = rows
+            .into_iter()
+            .map(entry_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some((path, _)) = page.last() {
+            from = (path.to_string(), false);
         }
-        if let Some((last, _)) = self.buffer.back() {
-            self.from = (last.to_string(), false);
-        }
-        Ok(())
-    }
-}
-
-impl Iterator for InPathOrder<'_> {
-    type Item = Result<(NotePath, FileEntry), StorageError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.buffer.is_empty()
-            && !self.done
-            && let Err(err) = self.fill()
-        {
-            self.done = true;
-            return Some(Err(err));
-        }
-        self.buffer.pop_front().map(Ok)
-    }
+        Ok((page, last))
+    })
 }
 
 /// [`FileIndex::list`](super::FileIndex::list): notes in path order after `after`.
@@ -278,7 +249,7 @@ pub fn list(
     limit: usize,
 ) -> Result<Page<(NotePath, FileEntry)>, StorageError> {
     let chunk = limit.clamp(1, MAX_PAGE) + 1;
-    let rows = InPathOrder::new(db, after, "", chunk);
+    let rows = in_path_order(db, after, "", chunk);
     let (page, read) = scan_page(rows, limit, "", |_| Keep::Yes, |(p, _)| p.as_str());
     read.map(|()| page)
 }
@@ -317,7 +288,7 @@ pub fn glob(
     let mut first = true;
     let prefix = glob.literal_prefix();
     let chunk = (limit.clamp(1, MAX_PAGE) + 1).max(256);
-    let rows = InPathOrder::new(db, after, prefix, chunk);
+    let rows = in_path_order(db, after, prefix, chunk);
     let keep = |path: &str| {
         if budget.is_spent() && !first {
             return Keep::Stop;
@@ -360,7 +331,7 @@ pub fn digest(db: &dyn SqlRead) -> Result<Hash, StorageError> {
     let count = stats(db)?.count;
     let mut digest = NotesDigest::new(count);
     let mut seen = 0;
-    for row in InPathOrder::new(db, None, "", MAX_PAGE) {
+    for row in in_path_order(db, None, "", MAX_PAGE) {
         let (path, entry) = row?;
         digest.add(path.as_str(), &entry);
         seen += 1;
