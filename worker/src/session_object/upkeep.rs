@@ -16,9 +16,9 @@
 //!
 //! Search indexing after a restart also runs here, a step at a time: while notes wait for
 //! their text, the alarm comes back [`INDEX_STEP_DELAY_MS`] later to index the next step, so
-//! the index catches up without waiting for someone to search. Opening the store leaves the
-//! snapshot's search index undecoded (most of the open's cost); the first step decodes it,
-//! after the request that opened the store has had its answer (unless a search came first).
+//! the index catches up without waiting for someone to search. The index lives in the
+//! object's SQLite; the same alarm runs its upkeep (merging recent changes into its blocks)
+//! one bounded step at a time while changes wait.
 
 use backups::snapshot_cycle::{CycleEvent, CycleStep, StepOutcome};
 use serde_json::json;
@@ -39,9 +39,9 @@ const MAINTAIN_BACKLOG: u64 = 32;
 /// terms' blocks read and rewritten), and the object serves nothing meanwhile.
 const MAINTAIN_NOTES: usize = 4;
 /// How soon the next step runs while the backlog stays over [`MAINTAIN_BACKLOG`]. Requests
-/// that came in during a slice are served before the next alarm runs, so a short pause does
+/// that came in during a step are served before the next alarm runs, so a short pause does
 /// not starve them; it lets a large backlog (every note after an upgrade or a rebuild) clear
-/// at most of the object's pace instead of a third of it.
+/// at most of the object's pace.
 const MAINTAIN_DELAY_MS: u64 = 50;
 /// The `object_meta` key of the flag that a snapshot cycle is under way.
 pub(super) const ARCHIVE_PENDING: &str = "archive_pending";
